@@ -1,0 +1,54 @@
+# Two commands do everything on a fresh machine with Python and make:
+#   make run   – install (if needed) and start the whole system locally
+#   make test  – install (if needed) and run the tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := libs/events libs/ops services/identity services/consent services/loans \
+            services/sharing-gateway services/incident
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck compliance bench catalog clean lock
+
+$(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements.lock -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--no-build-isolation $(foreach p,$(PACKAGES),-e $(p))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/expensura run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src)
+
+compliance: $(STAMP)
+	$(BIN)/expensura compliance $(PYTEST_ARGS)
+
+catalog: $(STAMP)
+	$(BIN)/expensura catalog --out docs/catalog
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Regenerate the lock files after editing requirements*.in (needs network; uses uv from the venv).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-dev.in -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+pytest_plugins = ["expensura_ops.testing.fixtures"]

@@ -1,0 +1,110 @@
+"""Engines, URLs, migrations and the database roles that make the log append-only."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+EVENTSTORE_VERSIONS = MIGRATIONS / "eventstore"
+KEYSTORE_VERSIONS = MIGRATIONS / "keystore"
+
+
+def async_url(url: str) -> str:
+    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and use asyncpg."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+asyncpg://", url)
+
+
+def with_database(url: str, database: str, user: str | None = None,
+                  password: str | None = None) -> str:
+    u = make_url(async_url(url)).set(database=database)
+    if user is not None:
+        u = u.set(username=user, password=password)
+    return u.render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=10,
+                               pool_pre_ping=True, connect_args={"timeout": 5})
+
+
+async def upgrade(url: str, version_locations: list[Path]) -> None:
+    """Run Alembic to the heads of the given version directories."""
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, version_locations)
+    finally:
+        await engine.dispose()
+
+
+def _upgrade(conn: Connection, version_locations: list[Path]) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("version_locations", " ".join(str(p) for p in version_locations))
+    cfg.set_main_option("path_separator", "space")
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "heads")
+
+
+async def ensure_database(admin_url: str, database: str, owner: str | None = None) -> bool:
+    """CREATE DATABASE unless it exists (CREATE DATABASE cannot run in a transaction)."""
+    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
+                                         {"d": database})).first()
+            if exists:
+                return False
+            owner_sql = f' OWNER "{owner}"' if owner else ""
+            await conn.execute(text(f'CREATE DATABASE "{_ident(database)}"{owner_sql}'))
+            return True
+    finally:
+        await engine.dispose()
+
+
+async def ensure_role(admin_url: str, role: str, password: str) -> None:
+    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            exists = (await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
+                                         {"r": role})).first()
+            verb = "ALTER" if exists else "CREATE"
+            # DDL takes no bind parameters; the password is quoted as a literal here.
+            literal = password.replace("'", "''")
+            await conn.execute(text(f"{verb} ROLE \"{_ident(role)}\" LOGIN PASSWORD '{literal}'"))
+    finally:
+        await engine.dispose()
+
+
+async def grant_service_role(owner_url: str, role: str) -> None:
+    """The service role may read and write its tables but only INSERT/SELECT on the log."""
+    engine = create_async_engine(async_url(owner_url))
+    r = _ident(role)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{r}"'))
+            await conn.execute(text(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{r}"'))
+            await conn.execute(text(
+                f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{r}"'))
+            await conn.execute(text(
+                f'REVOKE UPDATE, DELETE, TRUNCATE ON event_log FROM "{r}"'))
+    finally:
+        await engine.dispose()
+
+
+def _ident(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", name):
+        raise ValueError(f"unsafe SQL identifier {name!r}")
+    return name

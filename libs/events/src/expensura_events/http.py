@@ -1,0 +1,242 @@
+"""The HTTP edge every service shares: app factory, health, the log feed, problem+json.
+
+Errors are types in the domain; this is the one place they become HTTP (RFC 9457).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from expensura_events.crypto import SubjectErased
+from expensura_events.runtime import ServiceDefinition, ServiceRuntime
+from expensura_events.settings import ServiceSettings
+from expensura_events.store import EventStore, StreamVersionConflict
+from expensura_events.tracing import configure_tracing
+
+log = structlog.get_logger("expensura.http")
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    """A failure the client can act on, rendered as problem+json."""
+
+    status = 400
+    title = "Bad request"
+    type = "about:blank"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail, self.extra = detail, extra
+
+
+def problem_response(status: int, title: str, detail: str | None = None,
+                     type_: str = "about:blank", headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _unavailable(what: str) -> JSONResponse:
+    return problem_response(503, "Service unavailable",
+                            f"{what} is unreachable; nothing was changed. Retry later.",
+                            headers={"Retry-After": "2"})
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.type, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
+                   "type": e.get("type", "")} for e in exc.errors()]
+        return problem_response(422, "Invalid request", "The request does not match the "
+                                "schema; nothing was changed.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(StreamVersionConflict)
+    async def _conflict(_: Request, exc: StreamVersionConflict) -> JSONResponse:
+        return problem_response(409, "Conflict", str(exc), expected=exc.expected,
+                                actual=exc.actual)
+
+    @app.exception_handler(SubjectErased)
+    async def _erased(_: Request, exc: SubjectErased) -> JSONResponse:
+        return problem_response(410, "Data subject erased", str(exc))
+
+    @app.exception_handler(OSError)
+    async def _os(_: Request, exc: OSError) -> JSONResponse:
+        log.warning("dependency.unreachable", error=repr(exc))
+        return _unavailable("A dependency")
+
+    @app.exception_handler(TimeoutError)
+    async def _timeout(_: Request, exc: TimeoutError) -> JSONResponse:
+        return _unavailable("A dependency")
+
+    @app.exception_handler(DBAPIError)
+    async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            return _unavailable("The database")
+        log.error("database.error", error=repr(exc))
+        return problem_response(500, "Internal error", "The request failed; nothing was "
+                                "changed.")
+
+    @app.exception_handler(Exception)
+    async def _any(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled", error=repr(exc))
+        return problem_response(500, "Internal error", "The request failed.")
+
+
+class BodySizeLimit:
+    """Refuse request bodies over the limit with 413 before the app reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await problem_response(413, "Payload too large",
+                                   f"Bodies are limited to {self.max_bytes} bytes.")(
+                scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await problem_response(413, "Payload too large",
+                                   f"Bodies are limited to {self.max_bytes} bytes.")(
+                scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    rt: ServiceRuntime = request.app.state.runtime
+    return rt
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str
+    service: str
+    checks: dict[str, bool]
+
+
+class LogRecord(BaseModel):
+    seq: int
+    event_id: str
+    event_type: str
+    stream_id: str
+    subject_id: str | None
+    record: str
+    hash: str
+
+
+class LogPage(BaseModel):
+    events: list[LogRecord]
+    head: int
+
+
+def create_app(definition: ServiceDefinition,
+               settings_factory: Callable[[], ServiceSettings] = ServiceSettings,
+               on_startup: Callable[[ServiceRuntime], Awaitable[None]] | None = None) -> FastAPI:
+    name = definition.spec.name
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_tracing(f"expensura-{name}")
+        settings = settings_factory()
+        rt = ServiceRuntime(definition, settings)
+        app.state.runtime = rt
+        if on_startup is not None:
+            await on_startup(rt)
+        if settings.workers:
+            rt.start_workers()
+        log.info("service.started", service=name)
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    app = FastAPI(title=f"Expensura {name} service", version="0.1.0",
+                  description=definition.description, lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> Health:
+        """The process is alive."""
+        return Health(status="ok", service=name)
+
+    @app.get("/readyz", tags=["operations"], response_model=Readiness,
+             responses={503: {"model": Readiness}})
+    async def readyz(rt: Runtime) -> Any:
+        """Its database, the key store and the broker answer; 503 otherwise."""
+        checks = await rt.readiness()
+        ok = all(checks.values())
+        body = Readiness(status="ready" if ok else "unavailable", service=name, checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+    @app.get("/internal/log", tags=["internal"])
+    async def log_feed(rt: Runtime, after: Annotated[int, Query(ge=0)] = 0,
+                       limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> LogPage:
+        """The log as stored (personal fields stay encrypted), in sequence order.
+
+        Other services follow it to rebuild their read models; it is not for partners.
+        """
+        async with rt.engine.connect() as conn:
+            records = await EventStore.read_records(conn, after, limit)
+            head, _ = await EventStore.head(conn)
+        return LogPage(head=head, events=[LogRecord(
+            seq=r.seq, event_id=r.event_id, event_type=r.event_type, stream_id=r.stream_id,
+            subject_id=r.subject_id, record=r.record.decode(), hash=r.hash.hex())
+            for r in records])
+
+    for router in definition.routers:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=1_000_000)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+    return app

@@ -1,0 +1,82 @@
+"""Kafka plumbing, limited to what both Apache Kafka and the local Tansu broker support.
+
+No idempotent or transactional producers (Tansu refuses them): exactly-once comes from the
+outbox and the consumers' inbox instead. Topics are created explicitly with a fixed number
+of partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from expensura_events.topology import TOPIC_PARTITIONS
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    metadata_max_age_ms: int = 5_000
+    request_timeout_ms: int = 10_000
+
+
+def new_producer(cfg: KafkaSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=cfg.bootstrap_servers, acks="all", linger_ms=1,
+        request_timeout_ms=cfg.request_timeout_ms, metadata_max_age_ms=cfg.metadata_max_age_ms,
+        max_request_size=1_048_576)
+
+
+def new_consumer(cfg: KafkaSettings, topics: list[str], group_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics, bootstrap_servers=cfg.bootstrap_servers, group_id=group_id,
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        metadata_max_age_ms=cfg.metadata_max_age_ms, request_timeout_ms=cfg.request_timeout_ms,
+        max_poll_records=500)
+
+
+async def existing_topics(cfg: KafkaSettings) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers,
+                                request_timeout_ms=cfg.request_timeout_ms)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(cfg: KafkaSettings, topics: list[str],
+                        partitions: int = TOPIC_PARTITIONS) -> list[str]:
+    """Create the topics that do not exist; return the ones created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers,
+                                request_timeout_ms=cfg.request_timeout_ms)
+    await admin.start()
+    try:
+        missing = [t for t in topics if t not in set(await admin.list_topics())]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1)
+                     for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+        return missing
+    finally:
+        await admin.close()
+
+
+async def broker_reachable(cfg: KafkaSettings, timeout: float = 2.0) -> bool:
+    try:
+        async with asyncio.timeout(timeout):
+            await existing_topics(cfg)
+        return True
+    except Exception:
+        return False

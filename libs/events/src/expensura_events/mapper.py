@@ -1,0 +1,80 @@
+"""Envelope <-> stored bytes. Encryption is a step of this mapping, not of the handlers.
+
+The stored record is canonical JSON (sorted keys, no spaces) of the whole envelope with
+personal fields encrypted. The hash chain covers exactly these bytes, so destroying a key
+later changes nothing that was hashed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from expensura_events.crypto import DataKey, FieldCipher
+from expensura_events.envelope import DomainEvent, EventEnvelope
+from expensura_events.registry import REGISTRY, EventRegistry, personal_fields
+
+
+class MissingDataSubject(ValueError):
+    pass
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class EventMapper:
+    def __init__(self, cipher: FieldCipher, registry: EventRegistry = REGISTRY) -> None:
+        self.cipher = cipher
+        self.registry = registry
+
+    async def seal_payload(self, envelope: EventEnvelope) -> dict[str, Any]:
+        """The payload as it will be stored: personal fields encrypted for the subject."""
+        payload = envelope.payload
+        if isinstance(payload, DomainEvent):
+            marked = personal_fields(type(payload))
+            body = payload.model_dump(mode="json")
+        else:
+            marked = {}
+            body = dict(payload)
+        plain = {name: body[name] for name in marked if body.get(name) is not None}
+        if plain:
+            if envelope.subject_id is None:
+                raise MissingDataSubject(
+                    f"{envelope.event_type} carries personal data but names no data subject")
+            body.update(await self.cipher.encrypt_fields(
+                envelope.subject_id, str(envelope.event_id), plain))
+        return body
+
+    @staticmethod
+    def to_record(envelope: EventEnvelope, sealed_payload: dict[str, Any]) -> bytes:
+        data = envelope.model_dump(mode="json", exclude={"payload", "sequence"})
+        data["payload"] = sealed_payload
+        return canonical_json(data)
+
+    async def from_record(self, record: bytes, sequence: int | None = None,
+                          keys: dict[str, DataKey | None] | None = None) -> EventEnvelope:
+        data = json.loads(record)
+        payload = await self.cipher.decrypt_fields(
+            data.get("subject_id"), data["event_id"], data.pop("payload"), keys)
+        data["payload"] = self._typed(data["event_type"], data["schema_version"], payload)
+        if sequence is not None:
+            data["sequence"] = sequence
+        return EventEnvelope.model_validate(data)
+
+    def _typed(self, event_type: str, version: int, payload: dict[str, Any]) -> Any:
+        if not self.registry.known(event_type):
+            return payload  # another service's event this process has no model for
+        upcast = self.registry.upcast(event_type, version, payload)
+        try:
+            return self.registry.model(event_type).model_validate(upcast)
+        except ValidationError:
+            return upcast  # redacted fields no longer fit their types: keep the plain dict
+
+
+def record_header(record: bytes) -> dict[str, Any]:
+    """The envelope without decrypting anything (for routing and verification)."""
+    data: dict[str, Any] = json.loads(record)
+    return data

@@ -1,0 +1,34 @@
+"""One typed settings object per service process, read once from the environment."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from expensura_events.kafka import KafkaSettings
+from expensura_events.topology import SERVICES
+
+
+def _default_peers() -> dict[str, str]:
+    return {s.name.value: f"http://127.0.0.1:{s.port}" for s in SERVICES}
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EXPENSURA_", extra="ignore")
+
+    database_url: str = Field(description="the service's own database (its app role)")
+    keystore_url: str = Field(description="the key store's database (local KMS)")
+    master_key: str = Field(description="base64 of the 32-byte key-encryption key")
+    kafka_bootstrap_servers: str = Field(
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
+                                      "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"))
+    workers: bool = Field(default=True, description="run the relay and projections in-process")
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+    service_urls: dict[str, str] = Field(default_factory=_default_peers)
+    max_body_bytes: int = 1_000_000
+
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(self.kafka_bootstrap_servers,
+                             session_timeout_ms=self.kafka_session_timeout_ms,
+                             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms)

@@ -1,0 +1,225 @@
+"""The event store's contract, against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from expensura_events.crypto import ENC_MARK, SubjectErased
+from expensura_events.envelope import REDACTED
+from expensura_events.mapper import canonical_json
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.store import StreamVersionConflict, verify_log
+from expensura_events.tables import event_log
+from expensura_events.testing.events import NoteRecorded, note
+from expensura_identity.app import service_definition as identity
+from expensura_ops.testing.stack import LocalStack
+
+
+@pytest.fixture
+async def rt(fresh_stack: LocalStack) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime(identity, fresh_stack.settings("identity"))
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def subject() -> str:
+    return str(uuid.uuid4())
+
+
+async def test_conflicting_appends_one_wins_other_conflicts_nothing_half_written(
+        fresh_stack: LocalStack, rt: ServiceRuntime) -> None:
+    s = subject()
+    owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
+    async with owner.begin() as conn:
+        await conn.execute(text("CREATE TABLE scratch_state (writer text)"))
+        await conn.execute(text("GRANT ALL ON scratch_state TO expensura_identity_app"))
+    await owner.dispose()
+    barrier = asyncio.Barrier(2)
+
+    async def writer(name: str) -> str:
+        async with rt.engine.begin() as conn:
+            # the writer's own state change, which must vanish if its append conflicts
+            await conn.execute(text("INSERT INTO scratch_state VALUES (:w)"), {"w": name})
+            await barrier.wait()
+            await rt.append(conn, [note(s, f"from {name}")], expected_version=0)
+        return name
+
+    results = await asyncio.gather(writer("a"), writer("b"), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, str)]
+    conflicts = [r for r in results if isinstance(r, StreamVersionConflict)]
+    assert len(winners) == 1 and len(conflicts) == 1, results
+    async with rt.engine.connect() as conn:
+        states = (await conn.execute(text("SELECT writer FROM scratch_state"))).scalars().all()
+        events = await rt.store.read_stream(conn, f"notes-{s}")
+    assert states == winners
+    assert [e.payload.note for e in events] == [f"from {winners[0]}"]
+    assert events[0].stream_version == 1
+
+
+async def test_expected_version_follows_the_stream(rt: ServiceRuntime) -> None:
+    s = subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(s, "one"), note(s, "two")], expected_version=0)
+    async with rt.engine.begin() as conn:
+        recorded = await rt.append(conn, [note(s, "three")], expected_version=2)
+    assert recorded[0].stream_version == 3
+    with pytest.raises(StreamVersionConflict) as err:
+        async with rt.engine.begin() as conn:
+            await rt.append(conn, [note(s, "stale")], expected_version=2)
+    assert (err.value.expected, err.value.actual) == (2, 3)
+
+
+async def test_sequence_is_gap_free_under_concurrent_writers_with_rollbacks(
+        rt: ServiceRuntime) -> None:
+    class Abort(Exception):
+        pass
+
+    async def writer(i: int) -> None:
+        for j in range(10):
+            try:
+                async with rt.engine.begin() as conn:
+                    await rt.append(conn, [note(subject(), f"w{i}-{j}")])
+                    if j % 3 == 0:
+                        raise Abort  # rolled back after taking a sequence number
+            except Abort:
+                pass
+
+    await asyncio.gather(*(writer(i) for i in range(16)))
+    async with rt.engine.connect() as conn:
+        seqs = (await conn.execute(select(event_log.c.seq).order_by(event_log.c.seq))).scalars()
+        seqs = list(seqs)
+        result = await verify_log(conn)
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) == 16 * 6
+    assert result.ok and result.checked == len(seqs)
+
+
+async def test_service_role_cannot_update_or_delete_the_log(rt: ServiceRuntime) -> None:
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(subject(), "immutable")])
+    for statement in ("UPDATE event_log SET event_type = 'x'", "DELETE FROM event_log",
+                      "TRUNCATE event_log"):
+        with pytest.raises(DBAPIError, match="permission denied|append-only"):
+            async with rt.engine.begin() as conn:
+                await conn.execute(text(statement))
+
+
+async def test_even_the_owner_is_refused_by_the_trigger(fresh_stack: LocalStack,
+                                                        rt: ServiceRuntime) -> None:
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(subject(), "immutable")])
+    owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
+    try:
+        for statement in ("UPDATE event_log SET event_type = 'x'", "DELETE FROM event_log"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with owner.begin() as conn:
+                    await conn.execute(text(statement))
+    finally:
+        await owner.dispose()
+
+
+@pytest.mark.obligation("SEC-3")
+async def test_superuser_tampering_is_named_by_log_verify(fresh_stack: LocalStack,
+                                                          rt: ServiceRuntime) -> None:
+    s = subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(s, f"n{i}") for i in range(5)])
+    ok = fresh_stack.cli("log", "verify", "identity")
+    assert "intact" in ok.stdout
+
+    owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
+    try:
+        async with owner.begin() as conn:
+            # A superuser can switch triggers off; the chain still tells.
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            row = (await conn.execute(select(event_log.c.record).where(event_log.c.seq == 3))
+                   ).scalar_one()
+            forged = json.loads(row)
+            forged["purpose"] = "marketing"
+            await conn.execute(event_log.update().where(event_log.c.seq == 3)
+                               .values(record=canonical_json(forged)))
+    finally:
+        await owner.dispose()
+    broken = fresh_stack.cli("log", "verify", "identity", check=False)
+    assert broken.returncode == 1
+    assert "BROKEN at sequence 3" in broken.stdout
+
+
+async def test_deleting_a_row_is_named_as_a_gap(fresh_stack: LocalStack,
+                                                rt: ServiceRuntime) -> None:
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(subject(), f"n{i}") for i in range(4)])
+    owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
+    try:
+        async with owner.begin() as conn:
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(event_log.delete().where(event_log.c.seq == 2))
+        async with owner.connect() as conn:
+            result = await verify_log(conn)
+    finally:
+        await owner.dispose()
+    assert not result.ok
+    assert result.first_broken == 3 and "gap" in (result.reason or "")
+
+
+@pytest.mark.obligation("SEC-1")
+async def test_personal_fields_are_stored_encrypted_and_read_back(rt: ServiceRuntime) -> None:
+    s = subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(s, "call me on +14155550123")])
+    async with rt.engine.connect() as conn:
+        raw = (await conn.execute(select(event_log.c.record)
+                                  .where(event_log.c.subject_id == s))).scalar_one()
+        events = await rt.store.read_subject(conn, s)
+    assert b"+14155550123" not in raw
+    assert json.loads(raw)["payload"]["note"][ENC_MARK] == "A256GCM"
+    assert isinstance(events[0].payload, NoteRecorded)
+    assert events[0].payload.note == "call me on +14155550123"
+
+
+async def test_shredded_subject_reads_redacted_and_the_chain_still_verifies(
+        rt: ServiceRuntime) -> None:
+    gone, kept = subject(), subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(gone, "secret of gone"), note(kept, "secret of kept")])
+    assert await rt.mapper.cipher.keys.destroy(gone)
+    async with rt.engine.connect() as conn:
+        [gone_event] = await rt.store.read_subject(conn, gone)
+        [kept_event] = await rt.store.read_subject(conn, kept)
+        result = await verify_log(conn)
+    assert gone_event.payload.note == REDACTED
+    assert kept_event.payload.note == "secret of kept"
+    assert result.ok
+    with pytest.raises(SubjectErased):
+        async with rt.engine.begin() as conn:
+            await rt.append(conn, [note(gone, "new data after erasure")])
+
+
+async def test_old_versions_are_upcast_on_read(rt: ServiceRuntime) -> None:
+    s = subject()
+    async with rt.engine.begin() as conn:
+        [recorded] = await rt.append(conn, [note(s, "x")])
+    # Re-encode the stored record as version 1 would have been written, then read it.
+    sealed = await rt.mapper.seal_payload(recorded)
+    sealed["text"] = sealed.pop("note")
+    del sealed["priority"]
+    v1 = recorded.model_copy(update={"schema_version": 1})
+    record = rt.mapper.to_record(v1, sealed)
+    # the AAD binds ciphertext to its field name: v1's "text" field was sealed as "note"
+    # here, so decrypting under "text" fails – seal a real v1 field instead.
+    sealed_v1 = {"text": (await rt.mapper.cipher.encrypt_fields(
+        s, str(recorded.event_id), {"text": "old words"}))["text"], "counter": 0}
+    record = rt.mapper.to_record(v1, sealed_v1)
+    event = await rt.mapper.from_record(record)
+    assert isinstance(event.payload, NoteRecorded)
+    assert event.payload.note == "old words" and event.payload.priority == 0

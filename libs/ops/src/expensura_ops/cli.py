@@ -1,0 +1,209 @@
+"""`expensura`: run the stack and operate the log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from expensura_events.catalog import platform as platform_events
+from expensura_events.envelope import Actor, EventEnvelope, new_event_id
+from expensura_events.projections import rebuild
+from expensura_events.registry import REGISTRY
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.store import EventStore, verify_log
+from expensura_events.topology import SERVICES
+from expensura_events.vocabulary import Purpose
+from expensura_ops.devstack.paths import var_dir
+from expensura_ops.services import all_projections, find_projection, service_definitions
+from expensura_ops.stackfile import service_settings
+
+app = typer.Typer(help="Operate Expensura: run the stack locally, verify and replay the log.",
+                  no_args_is_help=True, add_completion=False)
+log_app = typer.Typer(help="The append-only, hash-chained event log.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models projected from the log.", no_args_is_help=True)
+subject_app = typer.Typer(help="Data subjects' keys.", no_args_is_help=True)
+relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+app.add_typer(projections_app, name="projections")
+app.add_typer(subject_app, name="subject")
+app.add_typer(relay_app, name="relay")
+console = Console()
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="identity, consent, …")]
+
+
+def _runtime(service: str) -> ServiceRuntime:
+    definitions = service_definitions()
+    if service not in definitions:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {sorted(definitions)}")
+    return ServiceRuntime(definitions[service], service_settings(service, var_dir()))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+@app.command()
+def run() -> None:
+    """Start the whole system locally (PostgreSQL, broker, five services). Ctrl-C stops it."""
+    from expensura_ops.stack import run_local_stack
+
+    raise typer.Exit(run_local_stack())
+
+
+@log_app.command("verify")
+def log_verify(service: Annotated[list[str] | None, typer.Argument(
+        help="services to verify (default: all five)")] = None) -> None:
+    """Recompute each service's hash chain; name the first broken link. Exit 1 if any."""
+    names = service or [s.name.value for s in SERVICES]
+    broken = asyncio.run(_verify(names))
+    raise typer.Exit(1 if broken else 0)
+
+
+async def _verify(names: list[str]) -> bool:
+    broken = False
+    table = Table("service", "events", "head", "result")
+    for name in names:
+        rt = _runtime(name)
+        try:
+            async with rt.engine.connect() as conn:
+                head, _ = await EventStore.head(conn)
+                with _progress() as progress:
+                    task = progress.add_task(f"verifying {name}", total=head)
+                    result = await verify_log(
+                        conn, progress=lambda n, t=task: progress.advance(t, n))
+        finally:
+            await rt.close()
+        if result.ok:
+            table.add_row(name, str(result.checked), result.head_hash[:16], "[green]intact")
+        else:
+            broken = True
+            table.add_row(name, str(result.checked), result.head_hash[:16],
+                          f"[red]BROKEN at sequence {result.first_broken}: {result.reason}")
+    console.print(table)
+    return broken
+
+
+@projections_app.command("list")
+def projections_list() -> None:
+    """The read models each service keeps."""
+    table = Table("service", "projection")
+    for service, name in all_projections():
+        table.add_row(service, name)
+    console.print(table)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(name: str) -> None:
+    """Empty the read model NAME and replay its sources' logs from the first event."""
+    try:
+        definition, projection = find_projection(name)
+    except KeyError:
+        console.print(f"[red]no projection {name!r}; see `expensura projections list`")
+        raise typer.Exit(2) from None
+    count = asyncio.run(_rebuild(definition.spec.name.value, projection))
+    console.print(f"rebuilt {name}: {count} events applied")
+
+
+async def _rebuild(service: str, projection: object) -> int:
+    from expensura_events.projections import Projection
+
+    assert isinstance(projection, Projection)
+    rt = _runtime(service)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            with _progress() as progress:
+                task = progress.add_task(f"replaying into {projection.name}", total=None)
+                return await rebuild(rt.engine, rt.mapper, projection,
+                                     rt.feeds(projection, client),
+                                     progress=lambda n: progress.advance(task, n))
+    finally:
+        await rt.close()
+
+
+@subject_app.command("shred")
+def subject_shred(subject_id: str, reason: Annotated[str, typer.Option()] = "erasure",
+                  service: ServiceOpt = "identity") -> None:
+    """Destroy SUBJECT_ID's data key (crypto-shredding) and record it in SERVICE's log."""
+    destroyed = asyncio.run(_shred(subject_id, reason, service))
+    console.print(f"subject {subject_id}: key {'destroyed' if destroyed else 'already gone'}")
+
+
+async def _shred(subject_id: str, reason: str, service: str) -> bool:
+    rt = _runtime(service)
+    try:
+        destroyed = await rt.mapper.cipher.keys.destroy(subject_id)
+        event = platform_events.SubjectKeyDestroyed(subject_id=subject_id, reason=reason)
+        async with rt.engine.begin() as conn:
+            await rt.store.append(conn, [EventEnvelope(
+                event_type=event.event_type, schema_version=event.schema_version,
+                source=service, stream_id=f"subject-key-{subject_id}", stream_version=0,
+                subject_id=subject_id, actor=Actor.system("expensura-cli"),
+                purpose=Purpose.LEGAL_COMPLIANCE, correlation_id=new_event_id(),
+                payload=event)])
+        return destroyed
+    finally:
+        await rt.close()
+
+
+@relay_app.command("run")
+def relay_run(service: ServiceOpt) -> None:
+    """Run SERVICE's outbox relay alone (when the service runs with EXPENSURA_WORKERS=false)."""
+    asyncio.run(_relay(service))
+
+
+async def _relay(service: str) -> None:
+    rt = _runtime(service)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await rt.relay.run(stop)
+    finally:
+        await rt.close()
+
+
+@app.command()
+def catalog(out: Annotated[Path | None, typer.Option(help="write files here")] = None) -> None:
+    """The event catalog: every event type, its version and personal fields; AsyncAPI 3."""
+    import expensura_events.catalog  # noqa: F401
+
+    schemas = REGISTRY.json_schemas()
+    table = Table("event type", "v", "source", "personal fields (category, grade)")
+    for name, schema in schemas.items():
+        personal = [f"{f} ({p['x-personal-data']['category']}, {p['x-personal-data']['grade']})"
+                    for f, p in schema.get("properties", {}).items() if "x-personal-data" in p]
+        table.add_row(name, str(schema["x-schema-version"]), REGISTRY.source_of(name),
+                      ", ".join(personal) or "-")
+    console.print(table)
+    if out is not None:
+        (out / "schemas").mkdir(parents=True, exist_ok=True)
+        (out / "asyncapi.json").write_text(json.dumps(REGISTRY.asyncapi(), indent=2) + "\n")
+        for name, schema in schemas.items():
+            (out / "schemas" / f"{name}.json").write_text(json.dumps(schema, indent=2) + "\n")
+        console.print(f"wrote {out / 'asyncapi.json'} and {len(schemas)} JSON Schemas")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def compliance(ctx: typer.Context,
+               collect_only: Annotated[bool, typer.Option(
+                   help="list tagged tests without running them")] = False) -> None:
+    """Run the tests and print obligation → tests → pass/fail for the whole catalog."""
+    from expensura_ops.compliance import compliance as run_compliance
+
+    raise typer.Exit(run_compliance(list(ctx.args), collect_only=collect_only))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())

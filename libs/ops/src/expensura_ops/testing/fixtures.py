@@ -1,0 +1,107 @@
+"""pytest fixtures: real PostgreSQL, a real Kafka-protocol broker, and provisioned stacks.
+
+PostgreSQL comes from DATABASE_URL when set (CI may point at the machine's server), else
+the embedded server `make run` uses. The broker comes from KAFKA_BOOTSTRAP_SERVERS, else
+Tansu, as in `make run`. Every test session provisions its own database namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from expensura_events.db import async_url
+from expensura_ops.devstack.broker import TansuBroker
+from expensura_ops.devstack.paths import var_dir
+from expensura_ops.devstack.postgres import EmbeddedPostgres
+from expensura_ops.testing.stack import LocalStack, free_port
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield async_url(url)
+        return
+    # Under the project's var/ rather than pytest's tmp: when run as root the server runs as
+    # an unprivileged user, who cannot traverse root's private temporary directory.
+    where = var_dir() / "tmp" / f"pg-{uuid.uuid4().hex[:8]}"
+    server = EmbeddedPostgres(where / "data", port=free_port(),
+                              settings={"max_connections": "300", "fsync": "off"})
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+        shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield servers
+        return
+    broker = TansuBroker(port=free_port())
+    broker.start()
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def own_broker() -> Iterator[TansuBroker]:
+    """A broker of the test's own, which it may restart (losing all data)."""
+    broker = TansuBroker(port=free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+async def _new_stack(admin_url: str, bootstrap: str, workdir: Path) -> LocalStack:
+    stack = LocalStack(admin_url, bootstrap, workdir)
+    await stack.provision()
+    return stack
+
+
+@pytest.fixture(scope="session")
+async def stack(pg_admin_url: str, kafka_bootstrap: str,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    """The session's shared stack: provisioned, all five services running."""
+    s = await _new_stack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("stack"))
+    s.start_all()
+    try:
+        yield s
+    finally:
+        s.stop_all()
+        await s.drop()
+
+
+@pytest.fixture
+async def fresh_stack(pg_admin_url: str, kafka_bootstrap: str,
+                      tmp_path: Path) -> AsyncIterator[LocalStack]:
+    """A provisioned stack of the test's own, with no process started."""
+    s = await _new_stack(pg_admin_url, kafka_bootstrap, tmp_path / "stack")
+    try:
+        yield s
+    finally:
+        s.stop_all()
+        await s.drop()
+
+
+@pytest.fixture
+async def isolated_stack(pg_admin_url: str, own_broker: TansuBroker,
+                         tmp_path: Path) -> AsyncIterator[LocalStack]:
+    """A provisioned stack on the test's own broker, with no process started."""
+    s = await _new_stack(pg_admin_url, own_broker.bootstrap_servers, tmp_path / "stack")
+    try:
+        yield s
+    finally:
+        s.stop_all()
+        await s.drop()

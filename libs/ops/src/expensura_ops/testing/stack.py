@@ -1,0 +1,213 @@
+"""A whole local stack under test control: provisioned databases and real service processes.
+
+Used by the tests and the benchmarks. Each stack lives in its own database namespace, so
+several can share one PostgreSQL server; services listen on free ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from expensura_events.db import async_url
+from expensura_events.settings import ServiceSettings
+from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
+from expensura_ops.provision import provision
+
+T = TypeVar("T")
+
+# Short group timeouts so consumers join in about a second (see infrastructure notes).
+FAST_KAFKA = {"EXPENSURA_KAFKA_SESSION_TIMEOUT_MS": "2000",
+              "EXPENSURA_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 30.0,
+                     interval: float = 0.1, what: str = "condition") -> T:
+    """Retry `check` until it returns a truthy value or stops raising AssertionError."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = await check()
+            if result:
+                return result
+        except AssertionError as exc:
+            last = exc
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last!r}")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to flush or clean up."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class LocalStack:
+    admin_url: str
+    bootstrap_servers: str
+    workdir: Path
+    namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}_")
+    master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
+    ports: dict[str, int] = field(default_factory=lambda: {s.name.value: free_port()
+                                                           for s in SERVICES})
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    async def provision(self, extra_env: Mapping[str, str] | None = None) -> None:
+        self.env = await provision(self.admin_url, self.bootstrap_servers,
+                                   master_key=self.master_key, namespace=self.namespace,
+                                   ports=self.ports, extra_env=FAST_KAFKA | dict(extra_env or {}))
+
+    def service_env(self, name: str, **overrides: str) -> dict[str, str]:
+        return {**os.environ, **self.env[name], **overrides}
+
+    def settings(self, name: str) -> ServiceSettings:
+        env = self.env[name]
+        return ServiceSettings(
+            database_url=env["EXPENSURA_DATABASE_URL"], keystore_url=env["EXPENSURA_KEYSTORE_URL"],
+            master_key=env["EXPENSURA_MASTER_KEY"],
+            kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], workers=False)
+
+    def database_url(self, name: str, *, admin: bool = False) -> str:
+        """The service's database as its app role, or as the server's admin (superuser)."""
+        if not admin:
+            return self.env[name]["EXPENSURA_DATABASE_URL"]
+        from expensura_events.db import with_database
+
+        return with_database(self.admin_url, self.namespace + service(name).database)
+
+    def start(self, name: str, *, wait: bool = True, **env: str) -> ServiceProcess:
+        spec = service(name)
+        port = self.ports[name]
+        log_path = self.workdir / f"{name}-{port}-{len(self.processes)}.log"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", spec.asgi_app, "--host", "127.0.0.1",
+             "--port", str(port), "--no-access-log"],
+            env=self.service_env(name, **env), stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT, start_new_session=True)
+        sp = ServiceProcess(name, port, proc, log_path)
+        self.processes[name] = sp
+        if wait:
+            self.wait_ready(sp)
+        return sp
+
+    def start_all(self, **env: str) -> dict[str, ServiceProcess]:
+        started = {s.name.value: self.start(s.name.value, wait=False, **env) for s in SERVICES}
+        for sp in started.values():
+            self.wait_ready(sp)
+        return started
+
+    @staticmethod
+    def wait_ready(sp: ServiceProcess, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sp.proc.poll() is not None:
+                raise RuntimeError(f"{sp.name} exited ({sp.proc.returncode}):\n{sp.log()}")
+            try:
+                if httpx.get(f"{sp.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{sp.name} not ready after {timeout}s:\n{sp.log()}")
+
+    def cli(self, *args: str, service_name: str = "identity",
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the `expensura` command line against this stack, as an operator would."""
+        exe = Path(sys.executable).with_name("expensura")
+        return subprocess.run([str(exe), *args], env=self.service_env(service_name),
+                              capture_output=True, text=True, check=check, timeout=300)
+
+    def stop_all(self) -> None:
+        for sp in self.processes.values():
+            sp.stop()
+
+    async def drop(self) -> None:
+        """Drop this stack's databases."""
+        engine = create_async_engine(async_url(self.admin_url), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                for db in [*(self.namespace + s.database for s in SERVICES),
+                           self.namespace + KEYSTORE_DATABASE]:
+                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        finally:
+            await engine.dispose()
+
+
+async def topic_messages(bootstrap: str, topic: str, *, settle: float = 1.0,
+                         timeout: float = 10.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Every message now in `topic` (key, value, headers), read from the beginning."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        deadline = time.monotonic() + timeout
+        while partitions is None and time.monotonic() < deadline:
+            await consumer.topics()  # refresh metadata
+            partitions = consumer.partitions_for_topic(topic)
+            await asyncio.sleep(0.1)
+        if not partitions:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle and time.monotonic() < deadline + settle:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    out.append((r.key, r.value or b"", dict(r.headers or ())))
+                quiet_since = time.monotonic()
+        return out
+    finally:
+        await consumer.stop()
