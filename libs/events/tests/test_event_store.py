@@ -8,10 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from expensura_events.crypto import ENC_MARK, SubjectErased
 from expensura_events.envelope import REDACTED
 from expensura_events.mapper import canonical_json
@@ -21,6 +17,9 @@ from expensura_events.tables import event_log
 from expensura_events.testing.events import NoteRecorded, note
 from expensura_identity.app import service_definition as identity
 from expensura_ops.testing.stack import LocalStack
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 
 @pytest.fixture
@@ -37,7 +36,8 @@ def subject() -> str:
 
 
 async def test_conflicting_appends_one_wins_other_conflicts_nothing_half_written(
-        fresh_stack: LocalStack, rt: ServiceRuntime) -> None:
+    fresh_stack: LocalStack, rt: ServiceRuntime
+) -> None:
     s = subject()
     owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
     async with owner.begin() as conn:
@@ -80,7 +80,8 @@ async def test_expected_version_follows_the_stream(rt: ServiceRuntime) -> None:
 
 
 async def test_sequence_is_gap_free_under_concurrent_writers_with_rollbacks(
-        rt: ServiceRuntime) -> None:
+    rt: ServiceRuntime,
+) -> None:
     class Abort(Exception):
         pass
 
@@ -107,15 +108,19 @@ async def test_sequence_is_gap_free_under_concurrent_writers_with_rollbacks(
 async def test_service_role_cannot_update_or_delete_the_log(rt: ServiceRuntime) -> None:
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(subject(), "immutable")])
-    for statement in ("UPDATE event_log SET event_type = 'x'", "DELETE FROM event_log",
-                      "TRUNCATE event_log"):
-        with pytest.raises(DBAPIError, match="permission denied|append-only"):
+    for statement in (
+        "UPDATE event_log SET event_type = 'x'",
+        "DELETE FROM event_log",
+        "TRUNCATE event_log",
+    ):
+        with pytest.raises(DBAPIError, match=r"permission denied|append-only"):
             async with rt.engine.begin() as conn:
                 await conn.execute(text(statement))
 
 
-async def test_even_the_owner_is_refused_by_the_trigger(fresh_stack: LocalStack,
-                                                        rt: ServiceRuntime) -> None:
+async def test_even_the_owner_is_refused_by_the_trigger(
+    fresh_stack: LocalStack, rt: ServiceRuntime
+) -> None:
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(subject(), "immutable")])
     owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
@@ -129,8 +134,9 @@ async def test_even_the_owner_is_refused_by_the_trigger(fresh_stack: LocalStack,
 
 
 @pytest.mark.obligation("SEC-3")
-async def test_superuser_tampering_is_named_by_log_verify(fresh_stack: LocalStack,
-                                                          rt: ServiceRuntime) -> None:
+async def test_superuser_tampering_is_named_by_log_verify(
+    fresh_stack: LocalStack, rt: ServiceRuntime
+) -> None:
     s = subject()
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(s, f"n{i}") for i in range(5)])
@@ -142,12 +148,14 @@ async def test_superuser_tampering_is_named_by_log_verify(fresh_stack: LocalStac
         async with owner.begin() as conn:
             # A superuser can switch triggers off; the chain still tells.
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            row = (await conn.execute(select(event_log.c.record).where(event_log.c.seq == 3))
-                   ).scalar_one()
+            row = (
+                await conn.execute(select(event_log.c.record).where(event_log.c.seq == 3))
+            ).scalar_one()
             forged = json.loads(row)
             forged["purpose"] = "marketing"
-            await conn.execute(event_log.update().where(event_log.c.seq == 3)
-                               .values(record=canonical_json(forged)))
+            await conn.execute(
+                event_log.update().where(event_log.c.seq == 3).values(record=canonical_json(forged))
+            )
     finally:
         await owner.dispose()
     broken = fresh_stack.cli("log", "verify", "identity", check=False)
@@ -155,8 +163,9 @@ async def test_superuser_tampering_is_named_by_log_verify(fresh_stack: LocalStac
     assert "BROKEN at sequence 3" in broken.stdout
 
 
-async def test_deleting_a_row_is_named_as_a_gap(fresh_stack: LocalStack,
-                                                rt: ServiceRuntime) -> None:
+async def test_deleting_a_row_is_named_as_a_gap(
+    fresh_stack: LocalStack, rt: ServiceRuntime
+) -> None:
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(subject(), f"n{i}") for i in range(4)])
     owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
@@ -178,8 +187,9 @@ async def test_personal_fields_are_stored_encrypted_and_read_back(rt: ServiceRun
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(s, "call me on +14155550123")])
     async with rt.engine.connect() as conn:
-        raw = (await conn.execute(select(event_log.c.record)
-                                  .where(event_log.c.subject_id == s))).scalar_one()
+        raw = (
+            await conn.execute(select(event_log.c.record).where(event_log.c.subject_id == s))
+        ).scalar_one()
         events = await rt.store.read_subject(conn, s)
     assert b"+14155550123" not in raw
     assert json.loads(raw)["payload"]["note"][ENC_MARK] == "A256GCM"
@@ -188,7 +198,8 @@ async def test_personal_fields_are_stored_encrypted_and_read_back(rt: ServiceRun
 
 
 async def test_shredded_subject_reads_redacted_and_the_chain_still_verifies(
-        rt: ServiceRuntime) -> None:
+    rt: ServiceRuntime,
+) -> None:
     gone, kept = subject(), subject()
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(gone, "secret of gone"), note(kept, "secret of kept")])
@@ -209,17 +220,12 @@ async def test_old_versions_are_upcast_on_read(rt: ServiceRuntime) -> None:
     s = subject()
     async with rt.engine.begin() as conn:
         [recorded] = await rt.append(conn, [note(s, "x")])
-    # Re-encode the stored record as version 1 would have been written, then read it.
-    sealed = await rt.mapper.seal_payload(recorded)
-    sealed["text"] = sealed.pop("note")
-    del sealed["priority"]
+    # Write the record as version 1 stored it: the field was called `text`, no `priority`.
+    sealed_v1 = await rt.mapper.cipher.encrypt_fields(
+        s, str(recorded.event_id), {"text": "old words"}
+    )
     v1 = recorded.model_copy(update={"schema_version": 1})
-    record = rt.mapper.to_record(v1, sealed)
-    # the AAD binds ciphertext to its field name: v1's "text" field was sealed as "note"
-    # here, so decrypting under "text" fails – seal a real v1 field instead.
-    sealed_v1 = {"text": (await rt.mapper.cipher.encrypt_fields(
-        s, str(recorded.event_id), {"text": "old words"}))["text"], "counter": 0}
-    record = rt.mapper.to_record(v1, sealed_v1)
-    event = await rt.mapper.from_record(record)
+    event = await rt.mapper.from_record(rt.mapper.to_record(v1, sealed_v1 | {"counter": 0}))
     assert isinstance(event.payload, NoteRecorded)
-    assert event.payload.note == "old words" and event.payload.priority == 0
+    assert event.payload.note == "old words"
+    assert event.payload.priority == 0

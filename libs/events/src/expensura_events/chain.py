@@ -44,8 +44,9 @@ class Verification:
         return self.first_broken is None
 
 
-async def verify_rows(rows: AsyncIterator[ChainRow],
-                      progress: Callable[[int], None] | None = None) -> Verification:
+async def verify_rows(
+    rows: AsyncIterator[ChainRow], progress: Callable[[int], None] | None = None
+) -> Verification:
     """Walk the log in sequence order; stop at the first link that does not hold."""
     prev, expected_seq, checked = GENESIS, 1, 0
     async for row in rows:
@@ -68,10 +69,14 @@ def _check(row: ChainRow, expected_seq: int, prev: bytes) -> str | None:
     except ValueError:
         return "stored record is not valid JSON"
     mismatched = [
-        name for name, column in (
-            ("event_id", row.event_id), ("stream_id", row.stream_id),
-            ("stream_version", row.stream_version), ("event_type", row.event_type),
-            ("subject_id", row.subject_id))
+        name
+        for name, column in (
+            ("event_id", row.event_id),
+            ("stream_id", row.stream_id),
+            ("stream_version", row.stream_version),
+            ("event_type", row.event_type),
+            ("subject_id", row.subject_id),
+        )
         if data.get(name) != column
     ]
     if mismatched:

@@ -83,22 +83,35 @@ class PostgresKeyStore:
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(subject_keys)
-                .values(subject_id=subject_id, key_id=uuid4(), kek_id=self._master.kek_id,
-                        wrapped_key=self._master.wrap(subject_id, fresh), created_at=utcnow())
+                .values(
+                    subject_id=subject_id,
+                    key_id=uuid4(),
+                    kek_id=self._master.kek_id,
+                    wrapped_key=self._master.wrap(subject_id, fresh),
+                    created_at=utcnow(),
+                )
                 .on_conflict_do_nothing(index_elements=["subject_id"])
             )
-            row = (await conn.execute(
-                select(subject_keys.c.key_id, subject_keys.c.wrapped_key)
-                .where(subject_keys.c.subject_id == subject_id))).one()
+            row = (
+                await conn.execute(
+                    select(subject_keys.c.key_id, subject_keys.c.wrapped_key).where(
+                        subject_keys.c.subject_id == subject_id
+                    )
+                )
+            ).one()
         if row.wrapped_key is None:
             raise SubjectErased(subject_id)
         return DataKey(row.key_id, self._master.unwrap(subject_id, row.wrapped_key))
 
     async def get(self, subject_id: str) -> DataKey | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                select(subject_keys.c.key_id, subject_keys.c.wrapped_key)
-                .where(subject_keys.c.subject_id == subject_id))).one_or_none()
+            row = (
+                await conn.execute(
+                    select(subject_keys.c.key_id, subject_keys.c.wrapped_key).where(
+                        subject_keys.c.subject_id == subject_id
+                    )
+                )
+            ).one_or_none()
         if row is None or row.wrapped_key is None:
             return None
         return DataKey(row.key_id, self._master.unwrap(subject_id, row.wrapped_key))
@@ -109,14 +122,23 @@ class PostgresKeyStore:
             now = utcnow()
             await conn.execute(
                 insert(subject_keys)
-                .values(subject_id=subject_id, key_id=uuid4(), kek_id=self._master.kek_id,
-                        wrapped_key=None, created_at=now, destroyed_at=now)
-                .on_conflict_do_nothing(index_elements=["subject_id"]))
+                .values(
+                    subject_id=subject_id,
+                    key_id=uuid4(),
+                    kek_id=self._master.kek_id,
+                    wrapped_key=None,
+                    created_at=now,
+                    destroyed_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["subject_id"])
+            )
             result = await conn.execute(
                 update(subject_keys)
-                .where(subject_keys.c.subject_id == subject_id,
-                       subject_keys.c.wrapped_key.is_not(None))
-                .values(wrapped_key=None, destroyed_at=now))
+                .where(
+                    subject_keys.c.subject_id == subject_id, subject_keys.c.wrapped_key.is_not(None)
+                )
+                .values(wrapped_key=None, destroyed_at=now)
+            )
         return bool(result.rowcount)
 
 
@@ -126,8 +148,9 @@ class FieldCipher:
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
 
-    async def encrypt_fields(self, subject_id: str, aad_prefix: str,
-                             values: dict[str, Any]) -> dict[str, Any]:
+    async def encrypt_fields(
+        self, subject_id: str, aad_prefix: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
         if not values:
             return {}
         key = await self.keys.get_or_create(subject_id)
@@ -137,13 +160,21 @@ class FieldCipher:
             nonce = os.urandom(12)
             plaintext = _json_bytes(value)
             ct = aead.encrypt(nonce, plaintext, f"{aad_prefix}:{name}".encode())
-            out[name] = {ENC_MARK: ALGORITHM, "kid": str(key.key_id),
-                         "iv": _b64(nonce), "ct": _b64(ct)}
+            out[name] = {
+                ENC_MARK: ALGORITHM,
+                "kid": str(key.key_id),
+                "iv": _b64(nonce),
+                "ct": _b64(ct),
+            }
         return out
 
-    async def decrypt_fields(self, subject_id: str | None, aad_prefix: str,
-                             payload: dict[str, Any],
-                             cache: dict[str, DataKey | None] | None = None) -> dict[str, Any]:
+    async def decrypt_fields(
+        self,
+        subject_id: str | None,
+        aad_prefix: str,
+        payload: dict[str, Any],
+        cache: dict[str, DataKey | None] | None = None,
+    ) -> dict[str, Any]:
         """Return the payload with encrypted fields opened, or the redaction marker."""
         sealed = {k: v for k, v in payload.items() if isinstance(v, dict) and ENC_MARK in v}
         if not sealed:
@@ -160,7 +191,8 @@ class FieldCipher:
                 opened[name] = REDACTED
                 continue
             plaintext = AESGCM(key.key).decrypt(
-                _unb64(box["iv"]), _unb64(box["ct"]), f"{aad_prefix}:{name}".encode())
+                _unb64(box["iv"]), _unb64(box["ct"]), f"{aad_prefix}:{name}".encode()
+            )
             opened[name] = _from_json_bytes(plaintext)
         return opened
 

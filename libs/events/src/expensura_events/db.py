@@ -21,8 +21,9 @@ def async_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+asyncpg://", url)
 
 
-def with_database(url: str, database: str, user: str | None = None,
-                  password: str | None = None) -> str:
+def with_database(
+    url: str, database: str, user: str | None = None, password: str | None = None
+) -> str:
     u = make_url(async_url(url)).set(database=database)
     if user is not None:
         u = u.set(username=user, password=password)
@@ -34,8 +35,13 @@ def redact(url: str) -> str:
 
 
 def engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=10,
-                               pool_pre_ping=True, connect_args={"timeout": 5})
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"timeout": 5},
+    )
 
 
 async def upgrade(url: str, version_locations: list[Path]) -> None:
@@ -62,8 +68,11 @@ async def ensure_database(admin_url: str, database: str, owner: str | None = Non
     engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                                         {"d": database})).first()
+            exists = (
+                await conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+                )
+            ).first()
             if exists:
                 return False
             owner_sql = f' OWNER "{owner}"' if owner else ""
@@ -77,8 +86,9 @@ async def ensure_role(admin_url: str, role: str, password: str) -> None:
     engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            exists = (await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
-                                         {"r": role})).first()
+            exists = (
+                await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            ).first()
             verb = "ALTER" if exists else "CREATE"
             # DDL takes no bind parameters; the password is quoted as a literal here.
             literal = password.replace("'", "''")
@@ -94,12 +104,15 @@ async def grant_service_role(owner_url: str, role: str) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{r}"'))
-            await conn.execute(text(
-                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{r}"'))
-            await conn.execute(text(
-                f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{r}"'))
-            await conn.execute(text(
-                f'REVOKE UPDATE, DELETE, TRUNCATE ON event_log FROM "{r}"'))
+            await conn.execute(
+                text(
+                    f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{r}"'
+                )
+            )
+            await conn.execute(
+                text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{r}"')
+            )
+            await conn.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON event_log FROM "{r}"'))
     finally:
         await engine.dispose()
 

@@ -5,7 +5,7 @@ Errors are types in the domain; this is the one place they become HTTP (RFC 9457
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -42,9 +42,14 @@ class Problem(Exception):
         self.detail, self.extra = detail, extra
 
 
-def problem_response(status: int, title: str, detail: str | None = None,
-                     type_: str = "about:blank", headers: dict[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -53,9 +58,12 @@ def problem_response(status: int, title: str, detail: str | None = None,
 
 
 def _unavailable(what: str) -> JSONResponse:
-    return problem_response(503, "Service unavailable",
-                            f"{what} is unreachable; nothing was changed. Retry later.",
-                            headers={"Retry-After": "2"})
+    return problem_response(
+        503,
+        "Service unavailable",
+        f"{what} is unreachable; nothing was changed. Retry later.",
+        headers={"Retry-After": "2"},
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -65,10 +73,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
-                   "type": e.get("type", "")} for e in exc.errors()]
-        return problem_response(422, "Invalid request", "The request does not match the "
-                                "schema; nothing was changed.", errors=errors)
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return problem_response(
+            422,
+            "Invalid request",
+            "The request does not match the schema; nothing was changed.",
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -76,8 +90,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StreamVersionConflict)
     async def _conflict(_: Request, exc: StreamVersionConflict) -> JSONResponse:
-        return problem_response(409, "Conflict", str(exc), expected=exc.expected,
-                                actual=exc.actual)
+        return problem_response(409, "Conflict", str(exc), expected=exc.expected, actual=exc.actual)
 
     @app.exception_handler(SubjectErased)
     async def _erased(_: Request, exc: SubjectErased) -> JSONResponse:
@@ -97,8 +110,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
             return _unavailable("The database")
         log.error("database.error", error=repr(exc))
-        return problem_response(500, "Internal error", "The request failed; nothing was "
-                                "changed.")
+        return problem_response(500, "Internal error", "The request failed; nothing was changed.")
 
     @app.exception_handler(Exception)
     async def _any(_: Request, exc: Exception) -> JSONResponse:
@@ -118,9 +130,9 @@ class BodySizeLimit:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await problem_response(413, "Payload too large",
-                                   f"Bodies are limited to {self.max_bytes} bytes.")(
-                scope, receive, send)
+            await problem_response(
+                413, "Payload too large", f"Bodies are limited to {self.max_bytes} bytes."
+            )(scope, receive, send)
             return
         seen = 0
 
@@ -135,9 +147,9 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await problem_response(413, "Payload too large",
-                                   f"Bodies are limited to {self.max_bytes} bytes.")(
-                scope, receive, send)
+            await problem_response(
+                413, "Payload too large", f"Bodies are limited to {self.max_bytes} bytes."
+            )(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -178,9 +190,29 @@ class LogPage(BaseModel):
     head: int
 
 
-def create_app(definition: ServiceDefinition,
-               settings_factory: Callable[[], ServiceSettings] = ServiceSettings,
-               on_startup: Callable[[ServiceRuntime], Awaitable[None]] | None = None) -> FastAPI:
+class RelayStatus(BaseModel):
+    published: int
+    last_seq: int
+    errors: int
+    republished_from_start: int
+
+
+class ProjectionStatus(BaseModel):
+    applied: int
+    duplicates: int
+    errors: int
+
+
+class WorkerStatus(BaseModel):
+    relay: RelayStatus
+    projections: dict[str, ProjectionStatus]
+
+
+def create_app(
+    definition: ServiceDefinition,
+    settings_factory: Callable[[], ServiceSettings] = ServiceSettings,
+    on_startup: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
+) -> FastAPI:
     name = definition.spec.name
 
     @asynccontextmanager
@@ -199,8 +231,12 @@ def create_app(definition: ServiceDefinition,
         finally:
             await rt.close()
 
-    app = FastAPI(title=f"Expensura {name} service", version="0.1.0",
-                  description=definition.description, lifespan=lifespan)
+    app = FastAPI(
+        title=f"Expensura {name} service",
+        version="0.1.0",
+        description=definition.description,
+        lifespan=lifespan,
+    )
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["operations"])
@@ -208,8 +244,12 @@ def create_app(definition: ServiceDefinition,
         """The process is alive."""
         return Health(status="ok", service=name)
 
-    @app.get("/readyz", tags=["operations"], response_model=Readiness,
-             responses={503: {"model": Readiness}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness}},
+    )
     async def readyz(rt: Runtime) -> Any:
         """Its database, the key store and the broker answer; 503 otherwise."""
         checks = await rt.readiness()
@@ -218,8 +258,11 @@ def create_app(definition: ServiceDefinition,
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     @app.get("/internal/log", tags=["internal"])
-    async def log_feed(rt: Runtime, after: Annotated[int, Query(ge=0)] = 0,
-                       limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> LogPage:
+    async def log_feed(
+        rt: Runtime,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> LogPage:
         """The log as stored (personal fields stay encrypted), in sequence order.
 
         Other services follow it to rebuild their read models; it is not for partners.
@@ -227,10 +270,39 @@ def create_app(definition: ServiceDefinition,
         async with rt.engine.connect() as conn:
             records = await EventStore.read_records(conn, after, limit)
             head, _ = await EventStore.head(conn)
-        return LogPage(head=head, events=[LogRecord(
-            seq=r.seq, event_id=r.event_id, event_type=r.event_type, stream_id=r.stream_id,
-            subject_id=r.subject_id, record=r.record.decode(), hash=r.hash.hex())
-            for r in records])
+        return LogPage(
+            head=head,
+            events=[
+                LogRecord(
+                    seq=r.seq,
+                    event_id=r.event_id,
+                    event_type=r.event_type,
+                    stream_id=r.stream_id,
+                    subject_id=r.subject_id,
+                    record=r.record.decode(),
+                    hash=r.hash.hex(),
+                )
+                for r in records
+            ],
+        )
+
+    @app.get("/internal/workers", tags=["internal"])
+    async def workers(rt: Runtime) -> WorkerStatus:
+        """What this process's relay and projections have done since it started."""
+        return WorkerStatus(
+            relay=RelayStatus(
+                published=rt.relay.stats.published,
+                last_seq=rt.relay.stats.last_seq,
+                errors=rt.relay.stats.errors,
+                republished_from_start=rt.relay.stats.republish_from_start,
+            ),
+            projections={
+                r.projection.name: ProjectionStatus(
+                    applied=r.stats.applied, duplicates=r.stats.duplicates, errors=r.stats.errors
+                )
+                for r in rt.runners
+            },
+        )
 
     for router in definition.routers:
         app.include_router(router)

@@ -8,6 +8,7 @@ of partitions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -28,24 +29,34 @@ class KafkaSettings:
 
 def new_producer(cfg: KafkaSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=cfg.bootstrap_servers, acks="all", linger_ms=1,
-        request_timeout_ms=cfg.request_timeout_ms, metadata_max_age_ms=cfg.metadata_max_age_ms,
-        max_request_size=1_048_576)
+        bootstrap_servers=cfg.bootstrap_servers,
+        acks="all",
+        linger_ms=1,
+        request_timeout_ms=cfg.request_timeout_ms,
+        metadata_max_age_ms=cfg.metadata_max_age_ms,
+        max_request_size=1_048_576,
+    )
 
 
 def new_consumer(cfg: KafkaSettings, topics: list[str], group_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        *topics, bootstrap_servers=cfg.bootstrap_servers, group_id=group_id,
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        *topics,
+        bootstrap_servers=cfg.bootstrap_servers,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
-        metadata_max_age_ms=cfg.metadata_max_age_ms, request_timeout_ms=cfg.request_timeout_ms,
-        max_poll_records=500)
+        metadata_max_age_ms=cfg.metadata_max_age_ms,
+        request_timeout_ms=cfg.request_timeout_ms,
+        max_poll_records=500,
+    )
 
 
 async def existing_topics(cfg: KafkaSettings) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers,
-                                request_timeout_ms=cfg.request_timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=cfg.bootstrap_servers, request_timeout_ms=cfg.request_timeout_ms
+    )
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -53,21 +64,21 @@ async def existing_topics(cfg: KafkaSettings) -> set[str]:
         await admin.close()
 
 
-async def ensure_topics(cfg: KafkaSettings, topics: list[str],
-                        partitions: int = TOPIC_PARTITIONS) -> list[str]:
+async def ensure_topics(
+    cfg: KafkaSettings, topics: list[str], partitions: int = TOPIC_PARTITIONS
+) -> list[str]:
     """Create the topics that do not exist; return the ones created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers,
-                                request_timeout_ms=cfg.request_timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=cfg.bootstrap_servers, request_timeout_ms=cfg.request_timeout_ms
+    )
     await admin.start()
     try:
         missing = [t for t in topics if t not in set(await admin.list_topics())]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 await admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=1)
-                     for t in missing])
-            except TopicAlreadyExistsError:
-                pass
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
         return missing
     finally:
         await admin.close()

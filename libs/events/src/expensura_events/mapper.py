@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from expensura_events.crypto import DataKey, FieldCipher
-from expensura_events.envelope import DomainEvent, EventEnvelope
+from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope
 from expensura_events.registry import REGISTRY, EventRegistry, personal_fields
 
 
@@ -43,9 +43,11 @@ class EventMapper:
         if plain:
             if envelope.subject_id is None:
                 raise MissingDataSubject(
-                    f"{envelope.event_type} carries personal data but names no data subject")
-            body.update(await self.cipher.encrypt_fields(
-                envelope.subject_id, str(envelope.event_id), plain))
+                    f"{envelope.event_type} carries personal data but names no data subject"
+                )
+            body.update(
+                await self.cipher.encrypt_fields(envelope.subject_id, str(envelope.event_id), plain)
+            )
         return body
 
     @staticmethod
@@ -54,11 +56,16 @@ class EventMapper:
         data["payload"] = sealed_payload
         return canonical_json(data)
 
-    async def from_record(self, record: bytes, sequence: int | None = None,
-                          keys: dict[str, DataKey | None] | None = None) -> EventEnvelope:
+    async def from_record(
+        self,
+        record: bytes,
+        sequence: int | None = None,
+        keys: dict[str, DataKey | None] | None = None,
+    ) -> EventEnvelope:
         data = json.loads(record)
         payload = await self.cipher.decrypt_fields(
-            data.get("subject_id"), data["event_id"], data.pop("payload"), keys)
+            data.get("subject_id"), data["event_id"], data.pop("payload"), keys
+        )
         data["payload"] = self._typed(data["event_type"], data["schema_version"], payload)
         if sequence is not None:
             data["sequence"] = sequence
@@ -68,10 +75,15 @@ class EventMapper:
         if not self.registry.known(event_type):
             return payload  # another service's event this process has no model for
         upcast = self.registry.upcast(event_type, version, payload)
+        model = self.registry.model(event_type)
         try:
-            return self.registry.model(event_type).model_validate(upcast)
+            return model.model_validate(upcast)
         except ValidationError:
-            return upcast  # redacted fields no longer fit their types: keep the plain dict
+            if REDACTED not in upcast.values():
+                raise
+            # The redaction marker need not fit a field's constraints (a phone's length):
+            # build the typed payload without validation so readers still get attributes.
+            return model.model_construct(**upcast)
 
 
 def record_header(record: bytes) -> dict[str, Any]:

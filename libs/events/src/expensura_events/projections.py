@@ -57,15 +57,22 @@ def projection_lock_key(name: str) -> int:
     return zlib.crc32(b"projection:" + name.encode())
 
 
-async def apply_once(conn: AsyncConnection, projection: Projection, mapper: EventMapper,
-                     source: str, event_id: str, record: bytes,
-                     keys: dict[str, DataKey | None]) -> bool:
+async def apply_once(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    source: str,
+    event_id: str,
+    record: bytes,
+    keys: dict[str, DataKey | None],
+) -> bool:
     """Apply one stored record unless the projection has applied it; True if applied now."""
     inserted = await conn.execute(
         insert(projection_inbox)
-        .values(projection=projection.name, event_id=event_id, source=source,
-                applied_at=utcnow())
-        .on_conflict_do_nothing().returning(projection_inbox.c.event_id))
+        .values(projection=projection.name, event_id=event_id, source=source, applied_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(projection_inbox.c.event_id)
+    )
     if inserted.first() is None:
         return False
     await projection.apply(conn, await mapper.from_record(record, keys=keys))
@@ -82,8 +89,14 @@ class RunnerStats:
 class ProjectionRunner:
     """Consumes the sources' topics and applies them to one projection."""
 
-    def __init__(self, engine: AsyncEngine, mapper: EventMapper, projection: Projection,
-                 kafka: KafkaSettings, group_id: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        mapper: EventMapper,
+        projection: Projection,
+        kafka: KafkaSettings,
+        group_id: str,
+    ) -> None:
         self.engine, self.mapper, self.projection = engine, mapper, projection
         self.kafka, self.group_id = kafka, group_id
         self.stats = RunnerStats()
@@ -103,8 +116,12 @@ class ProjectionRunner:
                     backoff = 0.2
             except Exception as exc:  # broker or database trouble: start over, lose nothing
                 self.stats.errors += 1
-                log.warning("projection.failed", projection=self.projection.name,
-                            error=repr(exc), retry_in=backoff)
+                log.warning(
+                    "projection.failed",
+                    projection=self.projection.name,
+                    error=repr(exc),
+                    retry_in=backoff,
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
@@ -113,29 +130,37 @@ class ProjectionRunner:
                 except Exception as exc:
                     log.debug("projection.consumer_stop_failed", error=repr(exc))
 
-    async def _apply_partition_batch(self, tp: TopicPartition,
-                                     messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _apply_partition_batch(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
         source = tp.topic.split(".")[1]
         keys: dict[str, DataKey | None] = {}
         async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                               {"k": projection_lock_key(self.projection.name)})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"),
+                {"k": projection_lock_key(self.projection.name)},
+            )
             for msg in messages:
                 headers = list(msg.headers or ())
                 event_id = next((v.decode() for k, v in headers if k == "event_id"), None)
                 with tracer.start_as_current_span(
-                        f"{self.projection.name} process", kind=SpanKind.CONSUMER,
-                        context=context_from_headers(headers), attributes={
-                            "messaging.system": "kafka",
-                            "messaging.destination.name": tp.topic,
-                            "messaging.consumer.group.name": self.group_id,
-                            "messaging.message.id": event_id or "",
-                            "expensura.projection": self.projection.name}):
+                    f"{self.projection.name} process",
+                    kind=SpanKind.CONSUMER,
+                    context=context_from_headers(headers),
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": tp.topic,
+                        "messaging.consumer.group.name": self.group_id,
+                        "messaging.message.id": event_id or "",
+                        "expensura.projection": self.projection.name,
+                    },
+                ):
                     if event_id is None or msg.value is None:
                         log.warning("projection.skipped_foreign_message", topic=tp.topic)
                         continue
-                    if await apply_once(conn, self.projection, self.mapper, source, event_id,
-                                        msg.value, keys):
+                    if await apply_once(
+                        conn, self.projection, self.mapper, source, event_id, msg.value, keys
+                    ):
                         self.stats.applied += 1
                     else:
                         self.stats.duplicates += 1
@@ -175,29 +200,46 @@ class HttpLogFeed:
         self.client, self.base_url, self.source = client, base_url.rstrip("/"), source
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
-        resp = await self.client.get(f"{self.base_url}/internal/log",
-                                     params={"after": after_seq, "limit": limit})
+        resp = await self.client.get(
+            f"{self.base_url}/internal/log", params={"after": after_seq, "limit": limit}
+        )
         resp.raise_for_status()
-        return [StoredRecord(item["seq"], item["event_id"], item["event_type"],
-                             item["stream_id"], item["subject_id"], item["record"].encode(),
-                             bytes.fromhex(item["hash"]))
-                for item in resp.json()["events"]]
+        return [
+            StoredRecord(
+                item["seq"],
+                item["event_id"],
+                item["event_type"],
+                item["stream_id"],
+                item["subject_id"],
+                item["record"].encode(),
+                bytes.fromhex(item["hash"]),
+            )
+            for item in resp.json()["events"]
+        ]
 
 
-async def rebuild(engine: AsyncEngine, mapper: EventMapper, projection: Projection,
-                  feeds: Sequence[LogFeed], *, batch: int = 1000,
-                  progress: Callable[[int], None] | None = None) -> int:
+async def rebuild(
+    engine: AsyncEngine,
+    mapper: EventMapper,
+    projection: Projection,
+    feeds: Sequence[LogFeed],
+    *,
+    batch: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Empty the read model and replay every source from its first event. Returns the count."""
     applied = 0
     async with engine.connect() as lock_conn:
-        await lock_conn.execute(text("SELECT pg_advisory_lock(:k)"),
-                                {"k": projection_lock_key(projection.name)})
+        await lock_conn.execute(
+            text("SELECT pg_advisory_lock(:k)"), {"k": projection_lock_key(projection.name)}
+        )
         try:
             async with engine.begin() as conn:
                 for table in projection.tables:
                     await conn.execute(delete(table))
-                await conn.execute(delete(projection_inbox)
-                                   .where(projection_inbox.c.projection == projection.name))
+                await conn.execute(
+                    delete(projection_inbox).where(projection_inbox.c.projection == projection.name)
+                )
             for feed in feeds:
                 after = 0
                 while True:
@@ -207,14 +249,22 @@ async def rebuild(engine: AsyncEngine, mapper: EventMapper, projection: Projecti
                     keys: dict[str, DataKey | None] = {}
                     async with engine.begin() as conn:
                         for rec in records:
-                            if await apply_once(conn, projection, mapper, feed.source,
-                                                rec.event_id, rec.record, keys):
+                            if await apply_once(
+                                conn,
+                                projection,
+                                mapper,
+                                feed.source,
+                                rec.event_id,
+                                rec.record,
+                                keys,
+                            ):
                                 applied += 1
                     after = records[-1].seq
                     if progress is not None:
                         progress(len(records))
         finally:
-            await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
-                                    {"k": projection_lock_key(projection.name)})
+            await lock_conn.execute(
+                text("SELECT pg_advisory_unlock(:k)"), {"k": projection_lock_key(projection.name)}
+            )
             await lock_conn.commit()
     return applied

@@ -6,8 +6,8 @@ current version before it is validated against the current model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, get_args, get_origin
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -95,58 +95,88 @@ class EventRegistry:
                 "name": name,
                 "title": name,
                 "contentType": "application/json",
-                "headers": {"type": "object", "properties": {
-                    "traceparent": {"type": "string"}, "tracestate": {"type": "string"},
-                    "event_type": {"type": "string"}, "event_id": {"type": "string"}}},
-                "payload": {"allOf": [
-                    {"$ref": "#/components/schemas/EventEnvelope"},
-                    {"type": "object", "properties": {
-                        "event_type": {"const": name}, "payload": schema}}]},
+                "headers": {
+                    "type": "object",
+                    "properties": {
+                        "traceparent": {"type": "string"},
+                        "tracestate": {"type": "string"},
+                        "event_type": {"type": "string"},
+                        "event_id": {"type": "string"},
+                    },
+                },
+                "payload": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/EventEnvelope"},
+                        {
+                            "type": "object",
+                            "properties": {"event_type": {"const": name}, "payload": schema},
+                        },
+                    ]
+                },
             }
             source = self._sources[name]
-            channel = channels.setdefault(source, {
-                "address": events_topic(source),
-                "description": f"Events from the {source} service, keyed by data subject.",
-                "bindings": {"kafka": {"partitions": 8}}, "messages": {}})
+            channel = channels.setdefault(
+                source,
+                {
+                    "address": events_topic(source),
+                    "description": f"Events from the {source} service, keyed by data subject.",
+                    "bindings": {"kafka": {"partitions": 8}},
+                    "messages": {},
+                },
+            )
             channel["messages"][msg_id] = {"$ref": f"#/components/messages/{msg_id}"}
         for source, channel in channels.items():
             operations[f"publish-{source}"] = {
                 "action": "send",
                 "channel": {"$ref": f"#/channels/{source}"},
-                "messages": [{"$ref": f"#/channels/{source}/messages/{m}"}
-                             for m in channel["messages"]],
+                "messages": [
+                    {"$ref": f"#/channels/{source}/messages/{m}"} for m in channel["messages"]
+                ],
             }
         return {
             "asyncapi": "3.0.0",
-            "info": {"title": "Expensura events", "version": "1.0.0",
-                     "description": "Every event on Expensura's Kafka topics. Fields marked "
-                                    "x-personal-data travel encrypted per subject."},
+            "info": {
+                "title": "Expensura events",
+                "version": "1.0.0",
+                "description": "Every event on Expensura's Kafka topics. Fields marked "
+                "x-personal-data travel encrypted per subject.",
+            },
             "defaultContentType": "application/json",
             "channels": channels,
             "operations": operations,
-            "components": {"messages": messages,
-                           "schemas": {"EventEnvelope": _without_defs(envelope)}},
+            "components": {
+                "messages": messages,
+                "schemas": {"EventEnvelope": _without_defs(envelope)},
+            },
         }
 
 
 def _without_defs(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k != "$defs"} | (
-        {"$defs": schema["$defs"]} if "$defs" in schema else {})
+        {"$defs": schema["$defs"]} if "$defs" in schema else {}
+    )
 
 
 def personal_fields(cls: type[BaseModel]) -> dict[str, PersonalData]:
     """The fields of a model marked `PersonalData`, top level only (payloads are flat by rule)."""
     out: dict[str, PersonalData] = {}
     for name, field in cls.model_fields.items():
-        for meta in field.metadata:
-            if isinstance(meta, PersonalData):
-                out[name] = meta
-        ann = field.annotation
-        if get_origin(ann) is not None:
-            for arg in get_args(ann):
-                if isinstance(arg, PersonalData):
-                    out[name] = arg
+        found = _marker(field.metadata) or _marker_in(field.annotation)
+        if found is not None:
+            out[name] = found
     return out
+
+
+def _marker(metadata: Iterable[object]) -> PersonalData | None:
+    return next((m for m in metadata if isinstance(m, PersonalData)), None)
+
+
+def _marker_in(annotation: object) -> PersonalData | None:
+    """Find the marker however the type is wrapped: `Annotated[...] | None`, lists, …"""
+    if get_origin(annotation) is Annotated:
+        found = _marker(get_args(annotation)[1:])
+        return found or _marker_in(get_args(annotation)[0])
+    return next((m for arg in get_args(annotation) if (m := _marker_in(arg)) is not None), None)
 
 
 REGISTRY = EventRegistry()

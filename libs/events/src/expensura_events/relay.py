@@ -14,14 +14,15 @@ whole log from the start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -53,12 +54,24 @@ def message_key(rec: StoredRecord) -> bytes:
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, kafka: KafkaSettings, source: str, topic: str,
-                 *, batch_size: int = 500, idle_interval: float = 0.02,
-                 topic_check_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        kafka: KafkaSettings,
+        source: str,
+        topic: str,
+        *,
+        batch_size: int = 500,
+        idle_interval: float = 0.02,
+        topic_check_interval: float = 1.0,
+        crash_after_publish: bool = False,
+    ) -> None:
         self.engine, self.kafka, self.source, self.topic = engine, kafka, source, topic
         self.batch_size, self.idle_interval = batch_size, idle_interval
         self.topic_check_interval = topic_check_interval
+        # Fault drill: die after the broker acknowledged a batch but before the position is
+        # saved, the worst moment for an at-least-once relay.
+        self.crash_after_publish = crash_after_publish
         self.stats = RelayStats()
         self._producer: AIOKafkaProducer | None = None
         self._last_topic_check = 0.0
@@ -67,8 +80,11 @@ class OutboxRelay:
         """Publish until `stop` is set; survives broker and database outages by retrying."""
         async with self.engine.connect() as lock_conn:
             while not stop.is_set():
-                got = (await lock_conn.execute(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK})).scalar_one()
+                got = (
+                    await lock_conn.execute(
+                        text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}
+                    )
+                ).scalar_one()
                 await lock_conn.commit()
                 if got:
                     break
@@ -81,7 +97,7 @@ class OutboxRelay:
                         backoff = 0.1
                         if sent == 0:
                             await _sleep_or_stop(stop, self.idle_interval)
-                    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, KafkaError, OSError) as exc:
                         self.stats.errors += 1
                         log.warning("relay.publish_failed", error=repr(exc), retry_in=backoff)
                         await self._drop_producer()
@@ -115,17 +131,33 @@ class OutboxRelay:
             header = json.loads(rec.record)
             tc = TraceContext.model_validate(header["trace"]) if header.get("trace") else None
             with tracer.start_as_current_span(
-                    f"{self.topic} publish", context=context_from_envelope(tc),
-                    kind=SpanKind.PRODUCER, attributes={
-                        "messaging.system": "kafka", "messaging.destination.name": self.topic,
-                        "messaging.message.id": rec.event_id,
-                        "expensura.event_type": rec.event_type, "expensura.seq": rec.seq}):
-                headers = [*inject_headers(), ("event_type", rec.event_type.encode()),
-                           ("event_id", rec.event_id.encode()),
-                           ("seq", str(rec.seq).encode()), ("source", self.source.encode())]
-                pending.append(await producer.send(
-                    self.topic, rec.record, key=message_key(rec), headers=headers))
+                f"{self.topic} publish",
+                context=context_from_envelope(tc),
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": self.topic,
+                    "messaging.message.id": rec.event_id,
+                    "expensura.event_type": rec.event_type,
+                    "expensura.seq": rec.seq,
+                },
+            ):
+                headers = [
+                    *inject_headers(),
+                    ("event_type", rec.event_type.encode()),
+                    ("event_id", rec.event_id.encode()),
+                    ("seq", str(rec.seq).encode()),
+                    ("source", self.source.encode()),
+                ]
+                pending.append(
+                    await producer.send(
+                        self.topic, rec.record, key=message_key(rec), headers=headers
+                    )
+                )
         metas = await asyncio.gather(*pending)
+        if self.crash_after_publish:
+            log.warning("relay.fault_drill_crash", published_up_to=records[-1].seq)
+            os._exit(70)
         if self._offsets_went_backwards(metas):
             await self._broker_lost("partition offsets went backwards")
             return len(records)
@@ -145,8 +177,12 @@ class OutboxRelay:
         return backwards
 
     async def _broker_lost(self, why: str) -> None:
-        log.warning("relay.broker_lost_data", topic=self.topic, reason=why,
-                    action="republishing the whole log")
+        log.warning(
+            "relay.broker_lost_data",
+            topic=self.topic,
+            reason=why,
+            action="republishing the whole log",
+        )
         await ensure_topics(self.kafka, [self.topic])
         async with self.engine.begin() as conn:
             await self._save_position(conn, 0)
@@ -154,15 +190,22 @@ class OutboxRelay:
         self.stats.republish_from_start += 1
 
     async def _position(self, conn: AsyncConnection) -> int:
-        value = (await conn.execute(
-            relay_position.select().with_only_columns(relay_position.c.last_seq)
-            .where(relay_position.c.topic == self.topic))).scalar_one_or_none()
+        value = (
+            await conn.execute(
+                relay_position.select()
+                .with_only_columns(relay_position.c.last_seq)
+                .where(relay_position.c.topic == self.topic)
+            )
+        ).scalar_one_or_none()
         return int(value or 0)
 
     async def _save_position(self, conn: AsyncConnection, seq: int) -> None:
         stmt = insert(relay_position).values(topic=self.topic, last_seq=seq, updated_at=utcnow())
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=["topic"], set_={"last_seq": seq, "updated_at": utcnow()}))
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["topic"], set_={"last_seq": seq, "updated_at": utcnow()}
+            )
+        )
 
     async def _producer_started(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -181,10 +224,5 @@ class OutboxRelay:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
-
-
-__all__ = ["OutboxRelay", "message_key", "trace"]

@@ -70,24 +70,33 @@ class ServiceRuntime:
         self.store = EventStore(self.mapper)
         self.relay = OutboxRelay(self.engine, s.kafka(), spec.name, spec.topic)
         self.runners = [
-            ProjectionRunner(self.engine, self.mapper, make(), s.kafka(),
-                             group_id=f"{spec.name}.{p.name}")
-            for make in self.definition.projections for p in [make()]
+            ProjectionRunner(
+                self.engine, self.mapper, make(), s.kafka(), group_id=f"{spec.name}.{p.name}"
+            )
+            for make in self.definition.projections
+            for p in [make()]
         ]
 
     @property
     def name(self) -> str:
         return self.definition.spec.name
 
-    async def append(self, conn: AsyncConnection, events: Sequence[EventEnvelope],
-                     expected_version: int | None = None) -> list[EventEnvelope]:
+    async def append(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[EventEnvelope],
+        expected_version: int | None = None,
+    ) -> list[EventEnvelope]:
         return await self.store.append(conn, events, expected_version)
 
     def start_workers(self) -> None:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="relay"))
         for runner in self.runners:
-            self._tasks.append(asyncio.create_task(
-                runner.run(self._stop), name=f"projection:{runner.projection.name}"))
+            self._tasks.append(
+                asyncio.create_task(
+                    runner.run(self._stop), name=f"projection:{runner.projection.name}"
+                )
+            )
 
     async def close(self) -> None:
         self._stop.set()
@@ -100,15 +109,20 @@ class ServiceRuntime:
         await self.keystore_engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        return {"database": await _db_reachable(self.engine),
-                "keystore": await _db_reachable(self.keystore_engine),
-                "broker": await broker_reachable(self.settings.kafka())}
+        return {
+            "database": await _db_reachable(self.engine),
+            "keystore": await _db_reachable(self.keystore_engine),
+            "broker": await broker_reachable(self.settings.kafka()),
+        }
 
     def feeds(self, projection: Projection, client: httpx.AsyncClient) -> list[LogFeed]:
         """Where a rebuild reads each source: its own log locally, others over HTTP."""
-        return [LocalLogFeed(self.engine, src) if src == self.name
-                else HttpLogFeed(client, self.settings.service_urls[src], src)
-                for src in projection.sources]
+        return [
+            LocalLogFeed(self.engine, src)
+            if src == self.name
+            else HttpLogFeed(client, self.settings.service_urls[src], src)
+            for src in projection.sources
+        ]
 
 
 async def _db_reachable(engine: AsyncEngine) -> bool:

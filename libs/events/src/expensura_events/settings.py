@@ -20,8 +20,10 @@ class ServiceSettings(BaseSettings):
     keystore_url: str = Field(description="the key store's database (local KMS)")
     master_key: str = Field(description="base64 of the 32-byte key-encryption key")
     kafka_bootstrap_servers: str = Field(
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
-                                      "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"))
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"
+        )
+    )
     workers: bool = Field(default=True, description="run the relay and projections in-process")
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
@@ -29,6 +31,8 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_000_000
 
     def kafka(self) -> KafkaSettings:
-        return KafkaSettings(self.kafka_bootstrap_servers,
-                             session_timeout_ms=self.kafka_session_timeout_ms,
-                             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms)
+        return KafkaSettings(
+            self.kafka_bootstrap_servers,
+            session_timeout_ms=self.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+        )

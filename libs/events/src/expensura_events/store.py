@@ -48,8 +48,12 @@ class EventStore:
     def __init__(self, mapper: EventMapper) -> None:
         self.mapper = mapper
 
-    async def append(self, conn: AsyncConnection, events: Sequence[EventEnvelope],
-                     expected_version: int | None = ANY_VERSION) -> list[EventEnvelope]:
+    async def append(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[EventEnvelope],
+        expected_version: int | None = ANY_VERSION,
+    ) -> list[EventEnvelope]:
         """Append events inside the caller's transaction (with its state change).
 
         `expected_version` is the stream's version the caller decided on (0: new stream);
@@ -64,15 +68,21 @@ class EventStore:
         sealed = [await self.mapper.seal_payload(e) for e in events]
 
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
-        head = (await conn.execute(
-            select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc())
-            .limit(1))).one_or_none()
+        head = (
+            await conn.execute(
+                select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1)
+            )
+        ).one_or_none()
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
         versions: dict[str, int] = {}
         for stream in streams:
-            current = (await conn.execute(
-                select(func.coalesce(func.max(event_log.c.stream_version), 0))
-                .where(event_log.c.stream_id == stream))).scalar_one()
+            current = (
+                await conn.execute(
+                    select(func.coalesce(func.max(event_log.c.stream_version), 0)).where(
+                        event_log.c.stream_id == stream
+                    )
+                )
+            ).scalar_one()
             if expected_version is not None and current != expected_version:
                 raise StreamVersionConflict(stream, expected_version, current)
             versions[stream] = current
@@ -82,73 +92,130 @@ class EventStore:
         for envelope, payload in zip(events, sealed, strict=True):
             seq += 1
             versions[envelope.stream_id] += 1
-            final = envelope.model_copy(update={
-                "stream_version": versions[envelope.stream_id], "recorded_at": recorded_at,
-                "sequence": seq})
+            final = envelope.model_copy(
+                update={
+                    "stream_version": versions[envelope.stream_id],
+                    "recorded_at": recorded_at,
+                    "sequence": seq,
+                }
+            )
             record = self.mapper.to_record(final, payload)
             prev = link_hash(prev, seq, record)
-            rows.append({
-                "seq": seq, "event_id": final.event_id, "stream_id": final.stream_id,
-                "stream_version": final.stream_version, "event_type": final.event_type,
-                "subject_id": final.subject_id, "recorded_at": recorded_at,
-                "record": record, "hash": prev})
+            rows.append(
+                {
+                    "seq": seq,
+                    "event_id": final.event_id,
+                    "stream_id": final.stream_id,
+                    "stream_version": final.stream_version,
+                    "event_type": final.event_type,
+                    "subject_id": final.subject_id,
+                    "recorded_at": recorded_at,
+                    "record": record,
+                    "hash": prev,
+                }
+            )
             out.append(final)
         await conn.execute(event_log.insert(), rows)
         return out
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
-        return int((await conn.execute(
-            select(func.coalesce(func.max(event_log.c.stream_version), 0))
-            .where(event_log.c.stream_id == stream_id))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    select(func.coalesce(func.max(event_log.c.stream_version), 0)).where(
+                        event_log.c.stream_id == stream_id
+                    )
+                )
+            ).scalar_one()
+        )
 
     async def read_stream(self, conn: AsyncConnection, stream_id: str) -> list[EventEnvelope]:
-        rows = (await conn.execute(
-            select(event_log.c.seq, event_log.c.record).where(event_log.c.stream_id == stream_id)
-            .order_by(event_log.c.stream_version))).all()
+        rows = (
+            await conn.execute(
+                select(event_log.c.seq, event_log.c.record)
+                .where(event_log.c.stream_id == stream_id)
+                .order_by(event_log.c.stream_version)
+            )
+        ).all()
         keys: dict[str, DataKey | None] = {}
         return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
 
     async def read_subject(self, conn: AsyncConnection, subject_id: str) -> list[EventEnvelope]:
-        rows = (await conn.execute(
-            select(event_log.c.seq, event_log.c.record).where(event_log.c.subject_id == subject_id)
-            .order_by(event_log.c.seq))).all()
+        rows = (
+            await conn.execute(
+                select(event_log.c.seq, event_log.c.record)
+                .where(event_log.c.subject_id == subject_id)
+                .order_by(event_log.c.seq)
+            )
+        ).all()
         keys: dict[str, DataKey | None] = {}
         return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
 
     @staticmethod
     async def read_records(conn: AsyncConnection, after_seq: int, limit: int) -> list[StoredRecord]:
         """The log as stored (ciphertext), in sequence order: the feed others follow."""
-        rows = (await conn.execute(
-            select(event_log.c.seq, event_log.c.event_id, event_log.c.event_type,
-                   event_log.c.stream_id, event_log.c.subject_id, event_log.c.record,
-                   event_log.c.hash)
-            .where(event_log.c.seq > after_seq).order_by(event_log.c.seq).limit(limit))).all()
-        return [StoredRecord(r.seq, str(r.event_id), r.event_type, r.stream_id, r.subject_id,
-                             r.record, r.hash) for r in rows]
+        rows = (
+            await conn.execute(
+                select(
+                    event_log.c.seq,
+                    event_log.c.event_id,
+                    event_log.c.event_type,
+                    event_log.c.stream_id,
+                    event_log.c.subject_id,
+                    event_log.c.record,
+                    event_log.c.hash,
+                )
+                .where(event_log.c.seq > after_seq)
+                .order_by(event_log.c.seq)
+                .limit(limit)
+            )
+        ).all()
+        return [
+            StoredRecord(
+                r.seq, str(r.event_id), r.event_type, r.stream_id, r.subject_id, r.record, r.hash
+            )
+            for r in rows
+        ]
 
     @staticmethod
     async def head(conn: AsyncConnection) -> tuple[int, bytes]:
-        row = (await conn.execute(
-            select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc())
-            .limit(1))).one_or_none()
+        row = (
+            await conn.execute(
+                select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1)
+            )
+        ).one_or_none()
         return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-async def verify_log(conn: AsyncConnection, batch: int = 2000,
-                     progress: object | None = None) -> Verification:
+async def verify_log(
+    conn: AsyncConnection, batch: int = 2000, progress: object | None = None
+) -> Verification:
     """Recompute the chain over the whole log; see `chain.verify_rows`."""
 
     async def rows() -> AsyncIterator[ChainRow]:
         after = 0
         while True:
-            chunk = (await conn.execute(
-                select(event_log).where(event_log.c.seq > after).order_by(event_log.c.seq)
-                .limit(batch))).all()
+            chunk = (
+                await conn.execute(
+                    select(event_log)
+                    .where(event_log.c.seq > after)
+                    .order_by(event_log.c.seq)
+                    .limit(batch)
+                )
+            ).all()
             if not chunk:
                 return
             for r in chunk:
-                yield ChainRow(r.seq, str(r.event_id), r.stream_id, r.stream_version,
-                               r.event_type, r.subject_id, r.record, r.hash)
+                yield ChainRow(
+                    r.seq,
+                    str(r.event_id),
+                    r.stream_id,
+                    r.stream_version,
+                    r.event_type,
+                    r.subject_id,
+                    r.record,
+                    r.hash,
+                )
             after = chunk[-1].seq
 
     return await verify_rows(rows(), progress if callable(progress) else None)

@@ -43,34 +43,53 @@ class PurposeInfo:
 
 PURPOSES: dict[Purpose, PurposeInfo] = {
     Purpose.IDENTITY_VERIFICATION: PurposeInfo(
-        "USE-1", ("dpv:IdentityVerification", "dpv-fin:CustomerDueDiligence"),
-        "Real-name verification through a verification agency."),
+        "USE-1",
+        ("dpv:IdentityVerification", "dpv-fin:CustomerDueDiligence"),
+        "Real-name verification through a verification agency.",
+    ),
     Purpose.CREDIT_ASSESSMENT: PurposeInfo(
-        "USE-2", ("dpv-fin:CreditChecking", "dpv-fin:CreditScoreEvaluation",
-                  "dpv:FraudPreventionAndDetection"),
-        "Credit, qualification and repayment-capacity assessment; fraud detection."),
+        "USE-2",
+        (
+            "dpv-fin:CreditChecking",
+            "dpv-fin:CreditScoreEvaluation",
+            "dpv:FraudPreventionAndDetection",
+        ),
+        "Credit, qualification and repayment-capacity assessment; fraud detection.",
+    ),
     Purpose.LOAN_SERVICE_PROVISION: PurposeInfo(
-        "USE-3", ("dpv-fin:LoanServiceProvision", "dpv:ServiceProvision"),
-        "Providing the loan services the user chose."),
-    Purpose.CUSTOMER_CARE: PurposeInfo("USE-4", ("dpv:CustomerCare",),
-                                       "Customer service and complaints."),
+        "USE-3",
+        ("dpv-fin:LoanServiceProvision", "dpv:ServiceProvision"),
+        "Providing the loan services the user chose.",
+    ),
+    Purpose.CUSTOMER_CARE: PurposeInfo(
+        "USE-4", ("dpv:CustomerCare",), "Customer service and complaints."
+    ),
     Purpose.PERSONALISATION: PurposeInfo(
-        "USE-5", ("dpv:ServicePersonalisation", "dpv:CreatePersonalizedRecommendations"),
-        "Personalisation and profiling, only with consent."),
-    Purpose.SECURITY: PurposeInfo("USE-6", ("dpv:EnforceSecurity",),
-                                  "Transaction security, risk assessment, diagnostics."),
-    Purpose.MARKETING: PurposeInfo("USE-7", ("dpv:Marketing", "dpv:PersonalisedAdvertising"),
-                                   "Marketing, only with consent."),
+        "USE-5",
+        ("dpv:ServicePersonalisation", "dpv:CreatePersonalizedRecommendations"),
+        "Personalisation and profiling, only with consent.",
+    ),
+    Purpose.SECURITY: PurposeInfo(
+        "USE-6", ("dpv:EnforceSecurity",), "Transaction security, risk assessment, diagnostics."
+    ),
+    Purpose.MARKETING: PurposeInfo(
+        "USE-7", ("dpv:Marketing", "dpv:PersonalisedAdvertising"), "Marketing, only with consent."
+    ),
     Purpose.DISPUTE_RESOLUTION: PurposeInfo(
-        "USE-8", ("dpv:LegalCompliance",), "Dispute resolution with the case reference."),
+        "USE-8", ("dpv:LegalCompliance",), "Dispute resolution with the case reference."
+    ),
     Purpose.FEEDBACK_AND_DIAGNOSTICS: PurposeInfo(
-        "USE-9", ("dpv:CustomerCare", "dpv:ServiceOptimisation"), "Feedback and diagnostics."),
-    Purpose.COMMUNICATION: PurposeInfo("USE-10", ("dpv:CommunicationManagement",),
-                                       "Notifications about loans, terms and policies."),
-    Purpose.ACCOUNT_MANAGEMENT: PurposeInfo("USE-3", ("dpv:ServiceProvision",),
-                                            "Running the user's account and their rights."),
-    Purpose.LEGAL_COMPLIANCE: PurposeInfo("USE-3", ("dpv:LegalCompliance",),
-                                          "Retention, erasure and reports the law requires."),
+        "USE-9", ("dpv:CustomerCare", "dpv:ServiceOptimisation"), "Feedback and diagnostics."
+    ),
+    Purpose.COMMUNICATION: PurposeInfo(
+        "USE-10", ("dpv:CommunicationManagement",), "Notifications about loans, terms and policies."
+    ),
+    Purpose.ACCOUNT_MANAGEMENT: PurposeInfo(
+        "USE-3", ("dpv:ServiceProvision",), "Running the user's account and their rights."
+    ),
+    Purpose.LEGAL_COMPLIANCE: PurposeInfo(
+        "USE-3", ("dpv:LegalCompliance",), "Retention, erasure and reports the law requires."
+    ),
 }
 
 

@@ -11,10 +11,6 @@ from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 from expensura_events.catalog import platform as platform_events
 from expensura_events.envelope import Actor, EventEnvelope, new_event_id
 from expensura_events.projections import rebuild
@@ -23,12 +19,20 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
 from expensura_events.vocabulary import Purpose
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.services import all_projections, find_projection, service_definitions
 from expensura_ops.stackfile import service_settings
 
-app = typer.Typer(help="Operate Expensura: run the stack locally, verify and replay the log.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Operate Expensura: run the stack locally, verify and replay the log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 log_app = typer.Typer(help="The append-only, hash-chained event log.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models projected from the log.", no_args_is_help=True)
 subject_app = typer.Typer(help="Data subjects' keys.", no_args_is_help=True)
@@ -49,8 +53,14 @@ def _runtime(service: str) -> ServiceRuntime:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 @app.command()
@@ -62,8 +72,11 @@ def run() -> None:
 
 
 @log_app.command("verify")
-def log_verify(service: Annotated[list[str] | None, typer.Argument(
-        help="services to verify (default: all five)")] = None) -> None:
+def log_verify(
+    service: Annotated[
+        list[str] | None, typer.Argument(help="services to verify (default: all five)")
+    ] = None,
+) -> None:
     """Recompute each service's hash chain; name the first broken link. Exit 1 if any."""
     names = service or [s.name.value for s in SERVICES]
     broken = asyncio.run(_verify(names))
@@ -81,15 +94,20 @@ async def _verify(names: list[str]) -> bool:
                 with _progress() as progress:
                     task = progress.add_task(f"verifying {name}", total=head)
                     result = await verify_log(
-                        conn, progress=lambda n, t=task: progress.advance(t, n))
+                        conn, progress=lambda n, t=task: progress.advance(t, n)
+                    )
         finally:
             await rt.close()
         if result.ok:
             table.add_row(name, str(result.checked), result.head_hash[:16], "[green]intact")
         else:
             broken = True
-            table.add_row(name, str(result.checked), result.head_hash[:16],
-                          f"[red]BROKEN at sequence {result.first_broken}: {result.reason}")
+            table.add_row(
+                name,
+                str(result.checked),
+                result.head_hash[:16],
+                f"[red]BROKEN at sequence {result.first_broken}: {result.reason}",
+            )
     console.print(table)
     return broken
 
@@ -124,16 +142,23 @@ async def _rebuild(service: str, projection: object) -> int:
         async with httpx.AsyncClient(timeout=30) as client:
             with _progress() as progress:
                 task = progress.add_task(f"replaying into {projection.name}", total=None)
-                return await rebuild(rt.engine, rt.mapper, projection,
-                                     rt.feeds(projection, client),
-                                     progress=lambda n: progress.advance(task, n))
+                return await rebuild(
+                    rt.engine,
+                    rt.mapper,
+                    projection,
+                    rt.feeds(projection, client),
+                    progress=lambda n: progress.advance(task, n),
+                )
     finally:
         await rt.close()
 
 
 @subject_app.command("shred")
-def subject_shred(subject_id: str, reason: Annotated[str, typer.Option()] = "erasure",
-                  service: ServiceOpt = "identity") -> None:
+def subject_shred(
+    subject_id: str,
+    reason: Annotated[str, typer.Option()] = "erasure",
+    service: ServiceOpt = "identity",
+) -> None:
     """Destroy SUBJECT_ID's data key (crypto-shredding) and record it in SERVICE's log."""
     destroyed = asyncio.run(_shred(subject_id, reason, service))
     console.print(f"subject {subject_id}: key {'destroyed' if destroyed else 'already gone'}")
@@ -145,25 +170,42 @@ async def _shred(subject_id: str, reason: str, service: str) -> bool:
         destroyed = await rt.mapper.cipher.keys.destroy(subject_id)
         event = platform_events.SubjectKeyDestroyed(subject_id=subject_id, reason=reason)
         async with rt.engine.begin() as conn:
-            await rt.store.append(conn, [EventEnvelope(
-                event_type=event.event_type, schema_version=event.schema_version,
-                source=service, stream_id=f"subject-key-{subject_id}", stream_version=0,
-                subject_id=subject_id, actor=Actor.system("expensura-cli"),
-                purpose=Purpose.LEGAL_COMPLIANCE, correlation_id=new_event_id(),
-                payload=event)])
+            await rt.store.append(
+                conn,
+                [
+                    EventEnvelope(
+                        event_type=event.event_type,
+                        schema_version=event.schema_version,
+                        source=service,
+                        stream_id=f"subject-key-{subject_id}",
+                        stream_version=0,
+                        subject_id=subject_id,
+                        actor=Actor.system("expensura-cli"),
+                        purpose=Purpose.LEGAL_COMPLIANCE,
+                        correlation_id=new_event_id(),
+                        payload=event,
+                    )
+                ],
+            )
         return destroyed
     finally:
         await rt.close()
 
 
 @relay_app.command("run")
-def relay_run(service: ServiceOpt) -> None:
+def relay_run(
+    service: ServiceOpt,
+    crash_after_publish: Annotated[
+        bool, typer.Option(hidden=True, help="fault drill: exit after a publish, before saving")
+    ] = False,
+) -> None:
     """Run SERVICE's outbox relay alone (when the service runs with EXPENSURA_WORKERS=false)."""
-    asyncio.run(_relay(service))
+    asyncio.run(_relay(service, crash_after_publish))
 
 
-async def _relay(service: str) -> None:
+async def _relay(service: str, crash_after_publish: bool) -> None:
     rt = _runtime(service)
+    rt.relay.crash_after_publish = crash_after_publish
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,10 +224,17 @@ def catalog(out: Annotated[Path | None, typer.Option(help="write files here")] =
     schemas = REGISTRY.json_schemas()
     table = Table("event type", "v", "source", "personal fields (category, grade)")
     for name, schema in schemas.items():
-        personal = [f"{f} ({p['x-personal-data']['category']}, {p['x-personal-data']['grade']})"
-                    for f, p in schema.get("properties", {}).items() if "x-personal-data" in p]
-        table.add_row(name, str(schema["x-schema-version"]), REGISTRY.source_of(name),
-                      ", ".join(personal) or "-")
+        personal = [
+            f"{f} ({p['x-personal-data']['category']}, {p['x-personal-data']['grade']})"
+            for f, p in schema.get("properties", {}).items()
+            if "x-personal-data" in p
+        ]
+        table.add_row(
+            name,
+            str(schema["x-schema-version"]),
+            REGISTRY.source_of(name),
+            ", ".join(personal) or "-",
+        )
     console.print(table)
     if out is not None:
         (out / "schemas").mkdir(parents=True, exist_ok=True)
@@ -196,9 +245,12 @@ def catalog(out: Annotated[Path | None, typer.Option(help="write files here")] =
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def compliance(ctx: typer.Context,
-               collect_only: Annotated[bool, typer.Option(
-                   help="list tagged tests without running them")] = False) -> None:
+def compliance(
+    ctx: typer.Context,
+    collect_only: Annotated[
+        bool, typer.Option(help="list tagged tests without running them")
+    ] = False,
+) -> None:
     """Run the tests and print obligation → tests → pass/fail for the whole catalog."""
     from expensura_ops.compliance import compliance as run_compliance
 

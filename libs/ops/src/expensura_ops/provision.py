@@ -21,6 +21,7 @@ from expensura_events.db import (
 )
 from expensura_events.kafka import KafkaSettings, ensure_topics
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
+
 from expensura_ops.services import service_definitions
 
 DEV_ROLE_PASSWORD = "expensura-dev"  # local stack only; production sets EXPENSURA_DB_PASSWORD
@@ -38,9 +39,15 @@ def master_key_from(var_dir: Path) -> str:
     return path.read_text().strip()
 
 
-async def provision(admin_url: str, bootstrap_servers: str, *, master_key: str,
-                    namespace: str = "", ports: Mapping[str, int] | None = None,
-                    extra_env: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+async def provision(
+    admin_url: str,
+    bootstrap_servers: str,
+    *,
+    master_key: str,
+    namespace: str = "",
+    ports: Mapping[str, int] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
     """Create and migrate every database, create the topics, return each service's env.
 
     `namespace` prefixes database names so several stacks (test runs) share one server.
@@ -66,8 +73,7 @@ async def provision(admin_url: str, bootstrap_servers: str, *, master_key: str,
         await grant_keystore(with_database(admin_url, keystore_db), spec.db_role)
         env[spec.name.value] = {
             "EXPENSURA_DATABASE_URL": with_database(admin_url, database, spec.db_role, password),
-            "EXPENSURA_KEYSTORE_URL": with_database(admin_url, keystore_db, spec.db_role,
-                                                    password),
+            "EXPENSURA_KEYSTORE_URL": with_database(admin_url, keystore_db, spec.db_role, password),
             "EXPENSURA_MASTER_KEY": master_key,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "EXPENSURA_SERVICE_URLS": json.dumps(urls),
@@ -86,7 +92,6 @@ async def grant_keystore(keystore_owner_url: str, role: str) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
-            await conn.execute(text(
-                f'GRANT SELECT, INSERT, UPDATE ON subject_keys TO "{role}"'))
+            await conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON subject_keys TO "{role}"'))
     finally:
         await engine.dispose()

@@ -26,5 +26,8 @@ def find_projection(name: str) -> tuple[ServiceDefinition, Projection]:
 
 
 def all_projections() -> list[tuple[str, str]]:
-    return sorted((d.spec.name.value, make().name)
-                  for d in service_definitions().values() for make in d.projections)
+    return sorted(
+        (d.spec.name.value, make().name)
+        for d in service_definitions().values()
+        for make in d.projections
+    )

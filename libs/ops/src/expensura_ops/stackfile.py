@@ -34,11 +34,16 @@ def service_settings(service: str, var_dir: Path) -> ServiceSettings:
     if not path.exists():
         raise FileNotFoundError(
             f"no EXPENSURA_DATABASE_URL and no {path}: start the stack with `make run`, "
-            "or set the service's EXPENSURA_* variables")
+            "or set the service's EXPENSURA_* variables"
+        )
     env = json.loads(path.read_text())
     if service not in env:
         raise KeyError(f"{service} is not in {path}")
-    return ServiceSettings(**{k.lower().removeprefix("expensura_"): v
-                              for k, v in env[service].items()
-                              if k.startswith("EXPENSURA_")},
-                           kafka_bootstrap_servers=env[service]["KAFKA_BOOTSTRAP_SERVERS"])
+    values: dict[str, object] = {
+        k.lower().removeprefix("expensura_"): v
+        for k, v in env[service].items()
+        if k.startswith("EXPENSURA_")
+    }
+    values["service_urls"] = json.loads(env[service]["EXPENSURA_SERVICE_URLS"])
+    values["kafka_bootstrap_servers"] = env[service]["KAFKA_BOOTSTRAP_SERVERS"]
+    return ServiceSettings.model_validate(values)

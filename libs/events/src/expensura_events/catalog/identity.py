@@ -11,10 +11,8 @@ from expensura_events.envelope import DomainEvent, PersonalData
 from expensura_events.registry import event_type
 from expensura_events.vocabulary import CollectionChannel, DataCategory, Grade
 
-Email = Annotated[str, PersonalData(DataCategory.CONTACT, Grade.SENSITIVE),
-                  Field(max_length=254)]
-Phone = Annotated[str, PersonalData(DataCategory.CONTACT, Grade.SENSITIVE),
-                  Field(max_length=20)]
+Email = Annotated[str, PersonalData(DataCategory.CONTACT, Grade.SENSITIVE), Field(max_length=254)]
+Phone = Annotated[str, PersonalData(DataCategory.CONTACT, Grade.SENSITIVE), Field(max_length=20)]
 
 
 @event_type("identity.AccountOpened", source="identity")

@@ -3,7 +3,10 @@
 from alembic import context
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=None,
-                  version_table=context.config.get_main_option("version_table") or "alembic_version")
+context.configure(
+    connection=connection,
+    target_metadata=None,
+    version_table=context.config.get_main_option("version_table") or "alembic_version",
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -15,8 +15,9 @@ from expensura_events.vocabulary import DataCategory, Grade, Purpose
 class NoteRecorded(DomainEvent):
     """v2 renamed `text` to `note` and added `priority`."""
 
-    note: Annotated[str, PersonalData(DataCategory.CONTACT, Grade.SENSITIVE),
-                    Field(max_length=2000)]
+    note: Annotated[
+        str, PersonalData(DataCategory.CONTACT, Grade.SENSITIVE), Field(max_length=2000)
+    ]
     priority: int = 0
     counter: int = 0
 
@@ -29,11 +30,24 @@ def _note_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def note(subject: str, text: str, *, stream: str | None = None, counter: int = 0,
-         source: str = "identity") -> EventEnvelope:
+def note(
+    subject: str,
+    text: str,
+    *,
+    stream: str | None = None,
+    counter: int = 0,
+    source: str = "identity",
+) -> EventEnvelope:
     payload = NoteRecorded(note=text, counter=counter)
     return EventEnvelope(
-        event_type=payload.event_type, schema_version=payload.schema_version, source=source,
-        stream_id=stream or f"notes-{subject}", stream_version=0, subject_id=subject,
-        actor=Actor.system("tests"), purpose=Purpose.CUSTOMER_CARE,
-        correlation_id=new_event_id(), payload=payload)
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        source=source,
+        stream_id=stream or f"notes-{subject}",
+        stream_version=0,
+        subject_id=subject,
+        actor=Actor.system("tests"),
+        purpose=Purpose.CUSTOMER_CARE,
+        correlation_id=new_event_id(),
+        payload=payload,
+    )

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
 from expensura_events.db import async_url
+
 from expensura_ops.devstack.broker import TansuBroker
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.devstack.postgres import EmbeddedPostgres
@@ -30,8 +30,9 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Under the project's var/ rather than pytest's tmp: when run as root the server runs as
     # an unprivileged user, who cannot traverse root's private temporary directory.
     where = var_dir() / "tmp" / f"pg-{uuid.uuid4().hex[:8]}"
-    server = EmbeddedPostgres(where / "data", port=free_port(),
-                              settings={"max_connections": "300", "fsync": "off"})
+    server = EmbeddedPostgres(
+        where / "data", port=free_port(), settings={"max_connections": "300", "fsync": "off"}
+    )
     url = server.start()
     try:
         yield url
@@ -71,8 +72,9 @@ async def _new_stack(admin_url: str, bootstrap: str, workdir: Path) -> LocalStac
 
 
 @pytest.fixture(scope="session")
-async def stack(pg_admin_url: str, kafka_bootstrap: str,
-                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+async def stack(
+    pg_admin_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
     """The session's shared stack: provisioned, all five services running."""
     s = await _new_stack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("stack"))
     s.start_all()
@@ -84,8 +86,9 @@ async def stack(pg_admin_url: str, kafka_bootstrap: str,
 
 
 @pytest.fixture
-async def fresh_stack(pg_admin_url: str, kafka_bootstrap: str,
-                      tmp_path: Path) -> AsyncIterator[LocalStack]:
+async def fresh_stack(
+    pg_admin_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[LocalStack]:
     """A provisioned stack of the test's own, with no process started."""
     s = await _new_stack(pg_admin_url, kafka_bootstrap, tmp_path / "stack")
     try:
@@ -96,8 +99,9 @@ async def fresh_stack(pg_admin_url: str, kafka_bootstrap: str,
 
 
 @pytest.fixture
-async def isolated_stack(pg_admin_url: str, own_broker: TansuBroker,
-                         tmp_path: Path) -> AsyncIterator[LocalStack]:
+async def isolated_stack(
+    pg_admin_url: str, own_broker: TansuBroker, tmp_path: Path
+) -> AsyncIterator[LocalStack]:
     """A provisioned stack on the test's own broker, with no process started."""
     s = await _new_stack(pg_admin_url, own_broker.bootstrap_servers, tmp_path / "stack")
     try:

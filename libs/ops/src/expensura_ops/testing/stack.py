@@ -22,19 +22,21 @@ from typing import TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from expensura_events.db import async_url
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from expensura_ops.provision import provision
 
 T = TypeVar("T")
 
 # Short group timeouts so consumers join in about a second (see infrastructure notes).
-FAST_KAFKA = {"EXPENSURA_KAFKA_SESSION_TIMEOUT_MS": "2000",
-              "EXPENSURA_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+FAST_KAFKA = {
+    "EXPENSURA_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "EXPENSURA_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+}
 
 
 def free_port() -> int:
@@ -43,8 +45,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 30.0,
-                     interval: float = 0.1, what: str = "condition") -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
     """Retry `check` until it returns a truthy value or stops raising AssertionError."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
@@ -95,15 +102,21 @@ class LocalStack:
     workdir: Path
     namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}_")
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
-    ports: dict[str, int] = field(default_factory=lambda: {s.name.value: free_port()
-                                                           for s in SERVICES})
+    ports: dict[str, int] = field(
+        default_factory=lambda: {s.name.value: free_port() for s in SERVICES}
+    )
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     async def provision(self, extra_env: Mapping[str, str] | None = None) -> None:
-        self.env = await provision(self.admin_url, self.bootstrap_servers,
-                                   master_key=self.master_key, namespace=self.namespace,
-                                   ports=self.ports, extra_env=FAST_KAFKA | dict(extra_env or {}))
+        self.env = await provision(
+            self.admin_url,
+            self.bootstrap_servers,
+            master_key=self.master_key,
+            namespace=self.namespace,
+            ports=self.ports,
+            extra_env=FAST_KAFKA | dict(extra_env or {}),
+        )
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         return {**os.environ, **self.env[name], **overrides}
@@ -111,9 +124,12 @@ class LocalStack:
     def settings(self, name: str) -> ServiceSettings:
         env = self.env[name]
         return ServiceSettings(
-            database_url=env["EXPENSURA_DATABASE_URL"], keystore_url=env["EXPENSURA_KEYSTORE_URL"],
+            database_url=env["EXPENSURA_DATABASE_URL"],
+            keystore_url=env["EXPENSURA_KEYSTORE_URL"],
             master_key=env["EXPENSURA_MASTER_KEY"],
-            kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], workers=False)
+            kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+            workers=False,
+        )
 
     def database_url(self, name: str, *, admin: bool = False) -> str:
         """The service's database as its app role, or as the server's admin (superuser)."""
@@ -129,10 +145,22 @@ class LocalStack:
         log_path = self.workdir / f"{name}-{port}-{len(self.processes)}.log"
         self.workdir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", spec.asgi_app, "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log"],
-            env=self.service_env(name, **env), stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                spec.asgi_app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env=self.service_env(name, **env),
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         sp = ServiceProcess(name, port, proc, log_path)
         self.processes[name] = sp
         if wait:
@@ -159,12 +187,19 @@ class LocalStack:
             time.sleep(0.1)
         raise TimeoutError(f"{sp.name} not ready after {timeout}s:\n{sp.log()}")
 
-    def cli(self, *args: str, service_name: str = "identity",
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, service_name: str = "identity", check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run the `expensura` command line against this stack, as an operator would."""
         exe = Path(sys.executable).with_name("expensura")
-        return subprocess.run([str(exe), *args], env=self.service_env(service_name),
-                              capture_output=True, text=True, check=check, timeout=300)
+        return subprocess.run(
+            [str(exe), *args],
+            env=self.service_env(service_name),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
 
     def stop_all(self) -> None:
         for sp in self.processes.values():
@@ -175,18 +210,25 @@ class LocalStack:
         engine = create_async_engine(async_url(self.admin_url), isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as conn:
-                for db in [*(self.namespace + s.database for s in SERVICES),
-                           self.namespace + KEYSTORE_DATABASE]:
+                for db in [
+                    *(self.namespace + s.database for s in SERVICES),
+                    self.namespace + KEYSTORE_DATABASE,
+                ]:
                     await conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         finally:
             await engine.dispose()
 
 
-async def topic_messages(bootstrap: str, topic: str, *, settle: float = 1.0,
-                         timeout: float = 10.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+async def topic_messages(
+    bootstrap: str, topic: str, *, settle: float = 1.0, timeout: float = 10.0
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     """Every message now in `topic` (key, value, headers), read from the beginning."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)

@@ -6,13 +6,12 @@ without reading identity's tables; it learns them from identity's events.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from expensura_events.catalog.identity import AccountOpened
 from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 metadata = MetaData()
 
@@ -45,10 +44,13 @@ class KnownSubjects(Projection):
             "last_event_at": event.occurred_at,
         }
         stmt = insert(known_subjects).values(**values)
-        update = {"identity_events": known_subjects.c.identity_events + 1,
-                  "last_event_at": stmt.excluded.last_event_at}
+        update = {
+            "identity_events": known_subjects.c.identity_events + 1,
+            "last_event_at": stmt.excluded.last_event_at,
+        }
         if opened:
-            update |= {"account_opened_at": stmt.excluded.account_opened_at,
-                       "channel": stmt.excluded.channel}
-        await conn.execute(stmt.on_conflict_do_update(index_elements=["subject_id"],
-                                                      set_=update))
+            update |= {
+                "account_opened_at": stmt.excluded.account_opened_at,
+                "channel": stmt.excluded.channel,
+            }
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["subject_id"], set_=update))

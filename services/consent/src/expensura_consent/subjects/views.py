@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from expensura_events.http import Problem, Runtime
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from expensura_consent.subjects.projection import known_subjects
-from expensura_events.http import Problem, Runtime
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 
@@ -38,9 +38,15 @@ async def count_subjects(rt: Runtime) -> SubjectCount:
 @router.get("/{subject_id}")
 async def get_subject(subject_id: str, rt: Runtime) -> KnownSubject:
     async with rt.engine.connect() as conn:
-        row = (await conn.execute(select(known_subjects).where(
-            known_subjects.c.subject_id == subject_id))).one_or_none()
+        row = (
+            await conn.execute(
+                select(known_subjects).where(known_subjects.c.subject_id == subject_id)
+            )
+        ).one_or_none()
     if row is None:
         raise SubjectNotKnown(f"no subject {subject_id} has been seen yet")
-    return KnownSubject(subject_id=row.subject_id, account_opened_at=row.account_opened_at,
-                        identity_events=row.identity_events)
+    return KnownSubject(
+        subject_id=row.subject_id,
+        account_opened_at=row.account_opened_at,
+        identity_events=row.identity_events,
+    )

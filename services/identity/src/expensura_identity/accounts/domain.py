@@ -35,5 +35,6 @@ def open_account(cmd: OpenAccount) -> AccountOpened:
         raise InvalidAccountDetails("email is not a valid address")
     if cmd.phone is not None and not _E164.match(cmd.phone):
         raise InvalidAccountDetails("phone must be in E.164 form, e.g. +14155550100")
-    return AccountOpened(account_id=cmd.account_id, email=email, phone=cmd.phone,
-                         channel=cmd.channel)
+    return AccountOpened(
+        account_id=cmd.account_id, email=email, phone=cmd.phone, channel=cmd.channel
+    )

@@ -23,8 +23,10 @@ def upgrade() -> None:
         sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("(wrapped_key IS NULL) = (destroyed_at IS NOT NULL)",
-                           name="subject_keys_destroyed_has_no_key"),
+        sa.CheckConstraint(
+            "(wrapped_key IS NULL) = (destroyed_at IS NOT NULL)",
+            name="subject_keys_destroyed_has_no_key",
+        ),
     )
 
 

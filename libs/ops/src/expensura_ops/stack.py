@@ -1,0 +1,49 @@
+"""`expensura run`: the local stack, provisioned the same way the tests provision theirs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+
+from expensura_events.topology import SERVICES
+from rich.console import Console
+
+from expensura_ops.devstack import broker, paths, postgres
+from expensura_ops.devstack.supervisor import run_stack
+from expensura_ops.provision import master_key_from, provision
+from expensura_ops.stackfile import write_stack
+
+PORT_OFFSET_ENV = "EXPENSURA_PORT_OFFSET"
+
+
+def run_local_stack() -> int:
+    """Start PostgreSQL, the broker and the five services; block until Ctrl-C."""
+    # Every port moves by the offset, so a second stack (or a test) can run beside the first.
+    offset = int(os.environ.get(PORT_OFFSET_ENV, "0"))
+    services = [dataclasses.replace(s, port=s.port + offset) for s in SERVICES]
+    var = paths.var_dir()
+    master_key = master_key_from(var)
+
+    def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
+        env = asyncio.run(
+            provision(
+                admin_url,
+                bootstrap,
+                master_key=master_key,
+                ports={s.name.value: s.port for s in services},
+            )
+        )
+        write_stack(var, env)
+        return env
+
+    try:
+        return run_stack(
+            provision_local,
+            services=services,
+            postgres_port=postgres.DEFAULT_PORT + offset,
+            broker_port=broker.DEFAULT_PORT + offset,
+        )
+    except RuntimeError as exc:
+        Console(stderr=True).print(f"[red]expensura run: {exc}")
+        return 1

