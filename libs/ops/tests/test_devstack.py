@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from expensura_ops.devstack import paths, postgres, supervisor
 from expensura_ops.devstack.broker import TansuBroker, broker_answers, command_line, list_topics
 from expensura_ops.devstack.postgres import (

@@ -11,6 +11,10 @@ from typing import Annotated
 
 import httpx
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
 from expensura_events.catalog import platform as platform_events
 from expensura_events.envelope import Actor, EventEnvelope, new_event_id
 from expensura_events.projections import rebuild
@@ -19,10 +23,6 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
 from expensura_events.vocabulary import Purpose
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.services import all_projections, find_projection, service_definitions
 from expensura_ops.stackfile import service_settings

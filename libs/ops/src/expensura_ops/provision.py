@@ -21,7 +21,6 @@ from expensura_events.db import (
 )
 from expensura_events.kafka import KafkaSettings, ensure_topics
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
-
 from expensura_ops.services import service_definitions
 
 DEV_ROLE_PASSWORD = "expensura-dev"  # local stack only; production sets EXPENSURA_DB_PASSWORD

@@ -6,9 +6,9 @@ import asyncio
 import dataclasses
 import os
 
-from expensura_events.topology import SERVICES
 from rich.console import Console
 
+from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import master_key_from, provision

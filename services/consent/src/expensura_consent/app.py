@@ -3,12 +3,11 @@
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
+from expensura_consent.subjects.projection import KnownSubjects
+from expensura_consent.subjects.views import router as subjects_router
 from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
-
-from expensura_consent.subjects.projection import KnownSubjects
-from expensura_consent.subjects.views import router as subjects_router
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.CONSENT),

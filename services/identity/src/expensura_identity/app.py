@@ -6,7 +6,6 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
-
 from expensura_identity.accounts.views import router as accounts_router
 
 service_definition = ServiceDefinition(

@@ -25,12 +25,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from expensura_events.topology import SERVICES, ServiceSpec
 from honcho.manager import SIGNALS, Manager
 from honcho.printer import Printer
 from rich.console import Console
 from rich.table import Table
 
+from expensura_events.topology import SERVICES, ServiceSpec
 from expensura_ops.devstack import broker, paths, postgres
 
 DATABASE_URL_ENV = "DATABASE_URL"

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from expensura_events.db import async_url
 
+from expensura_events.db import async_url
 from expensura_ops.devstack.broker import TansuBroker
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.devstack.postgres import EmbeddedPostgres

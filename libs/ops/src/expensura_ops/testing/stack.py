@@ -22,12 +22,12 @@ from typing import TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from expensura_events.db import async_url
-from expensura_events.settings import ServiceSettings
-from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from expensura_events.db import async_url
+from expensura_events.settings import ServiceSettings
+from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import provision
 
 T = TypeVar("T")

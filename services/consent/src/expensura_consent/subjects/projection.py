@@ -6,12 +6,13 @@ without reading identity's tables; it learns them from identity's events.
 
 from __future__ import annotations
 
-from expensura_events.catalog.identity import AccountOpened
-from expensura_events.envelope import EventEnvelope
-from expensura_events.projections import Projection
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_events.catalog.identity import AccountOpened
+from expensura_events.envelope import EventEnvelope
+from expensura_events.projections import Projection
 
 metadata = MetaData()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from expensura_events.http import Problem, Runtime
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from expensura_consent.subjects.projection import known_subjects
+from expensura_events.http import Problem, Runtime
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 

@@ -8,14 +8,14 @@ from typing import Annotated
 from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
-from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, new_event_id
-from expensura_events.http import Problem, Runtime
-from expensura_events.tracing import current_trace_context
-from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
+from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, new_event_id
+from expensura_events.http import Problem, Runtime
+from expensura_events.tracing import current_trace_context
+from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
 from expensura_identity.accounts.domain import (
     InvalidAccountDetails,
     OpenAccount,
