@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src) bench
+	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src) $(if $(wildcard bench/*.py),bench)
 
 compliance: $(STAMP)
 	$(BIN)/expensura compliance $(PYTEST_ARGS)
