@@ -45,10 +45,10 @@ async def consent_sees(stack: LocalStack, subjects: list[str]) -> dict[str, int]
     return out
 
 
-async def published_event_ids(bootstrap: str, service: str) -> list[str]:
+async def published_event_ids(bootstrap: str, service: str, namespace: str) -> list[str]:
     return [
         headers["event_id"].decode()
-        for _, _, headers in await topic_messages(bootstrap, events_topic(service))
+        for _, _, headers in await topic_messages(bootstrap, events_topic(service, namespace))
     ]
 
 
@@ -60,14 +60,19 @@ async def test_relay_killed_between_commit_and_publish_loses_nothing_and_applies
     fresh_stack.start("consent")
     idp = fresh_stack.processes["identity"].url
     subjects = [new_account(idp) for _ in range(25)]
-    assert await published_event_ids(fresh_stack.bootstrap_servers, "identity") == []
+    assert (
+        await published_event_ids(fresh_stack.bootstrap_servers, "identity", fresh_stack.namespace)
+        == []
+    )
 
     # a relay that dies after the broker acknowledged its batch, before it saved its position
     crashed = fresh_stack.cli(
         "relay", "run", "--service", "identity", "--crash-after-publish", check=False
     )
     assert crashed.returncode == 70, crashed.stdout + crashed.stderr
-    first = await published_event_ids(fresh_stack.bootstrap_servers, "identity")
+    first = await published_event_ids(
+        fresh_stack.bootstrap_servers, "identity", fresh_stack.namespace
+    )
     assert len(first) == 25
 
     relay = subprocess.Popen(
@@ -77,7 +82,9 @@ async def test_relay_killed_between_commit_and_publish_loses_nothing_and_applies
     try:
         # every event is published twice (the crash came before the position was saved) …
         async def republished() -> list[str] | None:
-            ids = await published_event_ids(fresh_stack.bootstrap_servers, "identity")
+            ids = await published_event_ids(
+                fresh_stack.bootstrap_servers, "identity", fresh_stack.namespace
+            )
             return ids if len(ids) == 50 else None
 
         ids = await eventually(republished, what="the restarted relay to republish")
@@ -155,7 +162,12 @@ async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_c
     await eventually(lambda: _all_projected(isolated_stack, before), what="first projection")
 
     own_broker.restart()  # memory-only: topics, messages and group offsets are gone
-    assert await published_event_ids(own_broker.bootstrap_servers, "identity") == []
+    assert (
+        await published_event_ids(
+            own_broker.bootstrap_servers, "identity", isolated_stack.namespace
+        )
+        == []
+    )
 
     after = [new_account(idp) for _ in range(5)]
     seen = await eventually(
@@ -166,7 +178,9 @@ async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_c
     assert seen == dict.fromkeys(before + after, 1)
 
     async def republished() -> bool:
-        ids = await published_event_ids(own_broker.bootstrap_servers, "identity")
+        ids = await published_event_ids(
+            own_broker.bootstrap_servers, "identity", isolated_stack.namespace
+        )
         return len(set(ids)) == 15
 
     await eventually(republished, what="the whole log republished to the new broker")
@@ -226,7 +240,7 @@ async def test_after_shredding_a_subject_its_plaintext_is_in_no_dump_and_no_mess
         value
         for service in ("identity", "consent")
         for _, value, _ in await topic_messages(
-            fresh_stack.bootstrap_servers, events_topic(service)
+            fresh_stack.bootstrap_servers, events_topic(service, fresh_stack.namespace)
         )
     ]
     assert messages, "the events did reach Kafka"

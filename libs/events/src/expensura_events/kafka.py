@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from expensura_events.topology import TOPIC_PARTITIONS
+from expensura_events.topology import TOPIC_PARTITIONS, events_topic
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ class KafkaSettings:
     heartbeat_interval_ms: int = 3_000
     metadata_max_age_ms: int = 5_000
     request_timeout_ms: int = 10_000
+    topic_namespace: str = ""
+
+    def topic(self, service: str) -> str:
+        return events_topic(service, self.topic_namespace)
+
+    def group(self, name: str) -> str:
+        return self.topic_namespace + name
 
 
 def new_producer(cfg: KafkaSettings) -> AIOKafkaProducer:

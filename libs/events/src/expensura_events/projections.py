@@ -35,7 +35,7 @@ from expensura_events.kafka import KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
 from expensura_events.store import EventStore, StoredRecord
 from expensura_events.tables import projection_inbox
-from expensura_events.topology import events_topic
+from expensura_events.topology import topic_source
 from expensura_events.tracing import context_from_headers, tracer
 
 log = structlog.get_logger("expensura.projections")
@@ -102,10 +102,10 @@ class ProjectionRunner:
         self.stats = RunnerStats()
 
     async def run(self, stop: asyncio.Event) -> None:
-        topics = [events_topic(s) for s in self.projection.sources]
+        topics = [self.kafka.topic(s) for s in self.projection.sources]
         backoff = 0.2
         while not stop.is_set():
-            consumer = new_consumer(self.kafka, topics, self.group_id)
+            consumer = new_consumer(self.kafka, topics, self.kafka.group(self.group_id))
             try:
                 await consumer.start()
                 while not stop.is_set():
@@ -133,7 +133,7 @@ class ProjectionRunner:
     async def _apply_partition_batch(
         self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
     ) -> None:
-        source = tp.topic.split(".")[1]
+        source = topic_source(tp.topic)
         keys: dict[str, DataKey | None] = {}
         async with self.engine.begin() as conn:
             await conn.execute(

@@ -68,7 +68,7 @@ class ServiceRuntime:
         keys = PostgresKeyStore(self.keystore_engine, MasterKey.from_base64(s.master_key))
         self.mapper = EventMapper(FieldCipher(keys))
         self.store = EventStore(self.mapper)
-        self.relay = OutboxRelay(self.engine, s.kafka(), spec.name, spec.topic)
+        self.relay = OutboxRelay(self.engine, s.kafka(), spec.name, s.kafka().topic(spec.name))
         self.runners = [
             ProjectionRunner(
                 self.engine, self.mapper, make(), s.kafka(), group_id=f"{spec.name}.{p.name}"

@@ -24,6 +24,7 @@ class ServiceSettings(BaseSettings):
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"
         )
     )
+    topic_namespace: str = Field(default="", description="prefix of topics and consumer groups")
     workers: bool = Field(default=True, description="run the relay and projections in-process")
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
@@ -35,4 +36,5 @@ class ServiceSettings(BaseSettings):
             self.kafka_bootstrap_servers,
             session_timeout_ms=self.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+            topic_namespace=self.topic_namespace,
         )

@@ -47,9 +47,14 @@ class ServiceSpec:
         return self.name.replace("-", "_").upper() + "_"
 
 
-def events_topic(service: str) -> str:
-    """One Kafka topic per source service."""
-    return f"expensura.{service}.events"
+def events_topic(service: str, namespace: str = "") -> str:
+    """One Kafka topic per source service. A namespace lets several stacks share a cluster."""
+    return f"{namespace}expensura.{service}.events"
+
+
+def topic_source(topic: str) -> str:
+    """The source service of a topic named by `events_topic`."""
+    return topic.rsplit(".", 2)[-2]
 
 
 TOPIC_PARTITIONS = 8  # fixed at creation: Tansu cannot add partitions later

@@ -77,9 +77,11 @@ async def provision(
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "EXPENSURA_SERVICE_URLS": json.dumps(urls),
             "EXPENSURA_PORT": str(ports[spec.name.value]),
+            "EXPENSURA_TOPIC_NAMESPACE": namespace,
             **dict(extra_env or {}),
         }
-    await ensure_topics(KafkaSettings(bootstrap_servers), [s.topic for s in SERVICES])
+    kafka = KafkaSettings(bootstrap_servers, topic_namespace=namespace)
+    await ensure_topics(kafka, [kafka.topic(s.name) for s in SERVICES])
     return env
 
 

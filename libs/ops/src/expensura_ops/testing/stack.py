@@ -128,6 +128,7 @@ class LocalStack:
             keystore_url=env["EXPENSURA_KEYSTORE_URL"],
             master_key=env["EXPENSURA_MASTER_KEY"],
             kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+            topic_namespace=env["EXPENSURA_TOPIC_NAMESPACE"],
             workers=False,
         )
 
