@@ -20,11 +20,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from expensura_events.auth import InvalidToken, Principal
 from expensura_events.crypto import SubjectErased
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, StreamVersionConflict
 from expensura_events.tracing import configure_tracing
+from expensura_events.vocabulary import ActorKind
 
 log = structlog.get_logger("expensura.http")
 PROBLEM = "application/problem+json"
@@ -69,7 +71,12 @@ def _unavailable(what: str) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, exc.type, **exc.extra)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status in (429, 503):
+            headers = {"Retry-After": str(exc.extra.pop("retry_after", 5))}
+        return problem_response(
+            exc.status, exc.title, exc.detail, exc.type, headers=headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -164,6 +171,50 @@ def runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 
 
+class NotAuthenticated(Problem):
+    status, title = 401, "Not authenticated"
+
+
+class Forbidden(Problem):
+    status, title = 403, "Forbidden"
+
+
+async def principal(request: Request, rt: Runtime) -> Principal:
+    """The caller, from `Authorization: Bearer <access token>` (issued by identity)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated("Send an access token: Authorization: Bearer <token>.")
+    try:
+        return await rt.token_verifier.verify(token.strip())
+    except InvalidToken as exc:
+        raise NotAuthenticated(f"The access token was refused: {exc}.") from None
+
+
+async def user(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    if caller.kind is not ActorKind.USER:
+        raise Forbidden("This endpoint is for app users.")
+    return caller
+
+
+CurrentPrincipal = Annotated[Principal, Depends(principal)]
+CurrentUser = Annotated[Principal, Depends(user)]
+
+
+def staff_with(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Staff who passed MFA and hold one of `roles` (least privilege, SEC-2)."""
+
+    async def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+        if caller.kind is not ActorKind.STAFF:
+            raise Forbidden("This endpoint is for staff.")
+        if not caller.mfa:
+            raise Forbidden("Personal data needs a second factor: sign in with your TOTP code.")
+        if roles and not caller.roles & set(roles):
+            raise Forbidden(f"Needs one of the roles: {', '.join(sorted(roles))}.")
+        return caller
+
+    return check
+
+
 class Health(BaseModel):
     status: str
     service: str
@@ -210,7 +261,7 @@ class WorkerStatus(BaseModel):
 
 def create_app(
     definition: ServiceDefinition,
-    settings_factory: Callable[[], ServiceSettings] = ServiceSettings,
+    settings_factory: Callable[[], ServiceSettings] | None = None,
     on_startup: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
     name = definition.spec.name
@@ -218,7 +269,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_tracing(f"expensura-{name}")
-        settings = settings_factory()
+        settings = (settings_factory or definition.settings_class)()
         rt = ServiceRuntime(definition, settings)
         app.state.runtime = rt
         if on_startup is not None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import httpx
 import structlog
@@ -13,9 +16,17 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from expensura_events.auth import JWKS_PATH, TokenVerifier
+from expensura_events.catalog.platform import PersonalDataAccessed
 from expensura_events.crypto import FieldCipher, MasterKey, PostgresKeyStore
 from expensura_events.db import EVENTSTORE_VERSIONS, engine_for
-from expensura_events.envelope import EventEnvelope
+from expensura_events.envelope import (
+    Actor,
+    DomainEvent,
+    EventEnvelope,
+    LegalBasis,
+    new_event_id,
+)
 from expensura_events.kafka import broker_reachable
 from expensura_events.mapper import EventMapper
 from expensura_events.projections import (
@@ -29,6 +40,8 @@ from expensura_events.relay import OutboxRelay
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
 from expensura_events.topology import ServiceSpec
+from expensura_events.tracing import current_trace_context
+from expensura_events.vocabulary import Purpose
 
 log = structlog.get_logger("expensura.runtime")
 
@@ -42,6 +55,9 @@ class ServiceDefinition:
     migrations: Path | None = None  # the service's own Alembic versions directory
     routers: Sequence[APIRouter] = ()
     projections: Sequence[Callable[[], Projection]] = ()
+    # Long-running loops of the service's own (retry queues, timers), run beside the relay.
+    workers: Sequence[Callable[[ServiceRuntime, asyncio.Event], Coroutine[Any, Any, None]]] = ()
+    settings_class: type[ServiceSettings] = ServiceSettings
 
     @property
     def version_locations(self) -> list[Path]:
@@ -77,6 +93,11 @@ class ServiceRuntime:
             for p in [make()]
         ]
 
+    @functools.cached_property
+    def token_verifier(self) -> TokenVerifier:
+        """Verifies access tokens against identity's published keys (JWKS over HTTP)."""
+        return TokenVerifier(self.settings.service_urls["identity"].rstrip("/") + JWKS_PATH)
+
     @property
     def name(self) -> str:
         return self.definition.spec.name
@@ -89,8 +110,74 @@ class ServiceRuntime:
     ) -> list[EventEnvelope]:
         return await self.store.append(conn, events, expected_version)
 
+    def envelope(
+        self,
+        payload: DomainEvent,
+        *,
+        stream_id: str,
+        subject_id: str | None,
+        actor: Actor,
+        purpose: Purpose,
+        legal_basis: LegalBasis | None = None,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+    ) -> EventEnvelope:
+        """Wrap a payload with this service's metadata and the current trace context."""
+        return EventEnvelope(
+            event_type=payload.event_type,
+            schema_version=payload.schema_version,
+            source=self.name,
+            stream_id=stream_id,
+            stream_version=0,
+            subject_id=subject_id,
+            actor=actor,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            correlation_id=correlation_id or new_event_id(),
+            causation_id=causation_id,
+            trace=current_trace_context(),
+            payload=payload,
+        )
+
+    async def record_access(
+        self,
+        conn: AsyncConnection,
+        *,
+        subject_id: str,
+        actor: Actor,
+        purpose: Purpose,
+        fields: Sequence[str],
+        categories: Sequence[str],
+        case_reference: str | None = None,
+        legal_basis: LegalBasis | None = None,
+    ) -> EventEnvelope:
+        """Every read of personal data is itself an event (SEC-3, RUL-1)."""
+        event = PersonalDataAccessed(
+            fields=sorted(fields), categories=sorted(set(categories)), case_reference=case_reference
+        )
+        [recorded] = await self.append(
+            conn,
+            [
+                self.envelope(
+                    event,
+                    stream_id=f"access-{subject_id}",
+                    subject_id=subject_id,
+                    actor=actor,
+                    purpose=purpose,
+                    legal_basis=legal_basis,
+                )
+            ],
+        )
+        return recorded
+
     def start_workers(self) -> None:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="relay"))
+        for worker in self.definition.workers:
+            self._tasks.append(
+                asyncio.create_task(
+                    worker(self, self._stop), name=getattr(worker, "__name__", "worker")
+                )
+            )
         for runner in self.runners:
             self._tasks.append(
                 asyncio.create_task(

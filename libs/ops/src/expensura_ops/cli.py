@@ -49,7 +49,10 @@ def _runtime(service: str) -> ServiceRuntime:
     definitions = service_definitions()
     if service not in definitions:
         raise typer.BadParameter(f"unknown service {service!r}; one of {sorted(definitions)}")
-    return ServiceRuntime(definitions[service], service_settings(service, var_dir()))
+    definition = definitions[service]
+    return ServiceRuntime(
+        definition, service_settings(service, var_dir(), definition.settings_class)
+    )
 
 
 def _progress() -> Progress:

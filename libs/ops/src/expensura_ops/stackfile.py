@@ -25,11 +25,13 @@ def write_stack(var_dir: Path, env: dict[str, dict[str, str]]) -> Path:
     return path
 
 
-def service_settings(service: str, var_dir: Path) -> ServiceSettings:
+def service_settings(
+    service: str, var_dir: Path, settings_class: type[ServiceSettings] = ServiceSettings
+) -> ServiceSettings:
     """Settings for operating on `service`: the environment if it names a database, else
     the local stack's file."""
     if os.environ.get("EXPENSURA_DATABASE_URL"):
-        return ServiceSettings()
+        return settings_class()
     path = stack_file(var_dir)
     if not path.exists():
         raise FileNotFoundError(
@@ -46,4 +48,4 @@ def service_settings(service: str, var_dir: Path) -> ServiceSettings:
     }
     values["service_urls"] = json.loads(env[service]["EXPENSURA_SERVICE_URLS"])
     values["kafka_bootstrap_servers"] = env[service]["KAFKA_BOOTSTRAP_SERVERS"]
-    return ServiceSettings.model_validate(values)
+    return settings_class.model_validate(values)

@@ -1,4 +1,4 @@
-"""The identity service: accounts, devices, verification, staff, rights (see README)."""
+"""The identity service: accounts, sessions, devices, verification, staff, rights (README)."""
 
 from pathlib import Path
 
@@ -7,13 +7,16 @@ from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_identity.accounts.views import router as accounts_router
+from expensura_identity.auth.views import router as auth_router
+from expensura_identity.settings import IdentitySettings
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.IDENTITY),
     description="Accounts, devices, real-name verification, staff access and data-subject "
     "rights for Expensura.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[accounts_router],
+    routers=[accounts_router, auth_router],
+    settings_class=IdentitySettings,
 )
 
 app = create_app(service_definition)

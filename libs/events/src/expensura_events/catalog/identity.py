@@ -21,3 +21,31 @@ class AccountOpened(DomainEvent):
     email: Email
     phone: Phone | None = None
     channel: CollectionChannel
+
+
+@event_type("identity.SignedIn", source="identity")
+class SignedIn(DomainEvent):
+    """A principal (app user or staff) proved who they are and got a session."""
+
+    principal_kind: str
+    session_id: UUID
+    methods: list[str]
+
+
+@event_type("identity.SignInRefused", source="identity")
+class SignInRefused(DomainEvent):
+    """A sign-in to a known account failed (wrong secret, throttled, locked)."""
+
+    reason: str = Field(max_length=100)
+
+
+@event_type("identity.RefreshTokenReuseDetected", source="identity")
+class RefreshTokenReuseDetected(DomainEvent):
+    """A rotated-out refresh token came back: the session family was revoked."""
+
+    session_id: UUID
+
+
+@event_type("identity.SignedOut", source="identity")
+class SignedOut(DomainEvent):
+    session_id: UUID

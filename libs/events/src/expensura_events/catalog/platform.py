@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from expensura_events.envelope import DomainEvent
@@ -14,3 +16,13 @@ class SubjectKeyDestroyed(DomainEvent):
 
     subject_id: str = Field(max_length=200)
     reason: str = Field(max_length=500)
+
+
+@event_type("platform.PersonalDataAccessed", source="platform")
+class PersonalDataAccessed(DomainEvent):
+    """Someone read a subject's personal data. Who and why are in the envelope (actor,
+    purpose, legal basis); this says what was read, never the values."""
+
+    fields: Annotated[list[str], Field(max_length=100)]
+    categories: Annotated[list[str], Field(max_length=50)]
+    case_reference: str | None = Field(default=None, max_length=200)

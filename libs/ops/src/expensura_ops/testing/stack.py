@@ -29,6 +29,7 @@ from expensura_events.db import async_url
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import provision
+from expensura_ops.services import service_definitions
 
 T = TypeVar("T")
 
@@ -123,7 +124,8 @@ class LocalStack:
 
     def settings(self, name: str) -> ServiceSettings:
         env = self.env[name]
-        return ServiceSettings(
+        settings_class = service_definitions()[name].settings_class
+        return settings_class(
             database_url=env["EXPENSURA_DATABASE_URL"],
             keystore_url=env["EXPENSURA_KEYSTORE_URL"],
             master_key=env["EXPENSURA_MASTER_KEY"],

@@ -1,0 +1,18 @@
+"""Identity's settings: the shared ones plus token lifetimes, throttling and cooling-off."""
+
+from __future__ import annotations
+
+from expensura_events.settings import ServiceSettings
+
+
+class IdentitySettings(ServiceSettings):
+    access_token_ttl_seconds: int = 600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # Throttle: this many failed sign-ins per account (or per client address) in the window.
+    sign_in_failures_allowed: int = 5
+    # Many users can share one address (carrier NAT), so the per-address limit is looser.
+    sign_in_failures_per_client: int = 50
+    sign_in_window_seconds: int = 900
+    # Account cancellation: the user can take it back during this period (RUL-2).
+    cooling_off_seconds: int = 7 * 24 * 3600
+    verification_agency_url: str = "http://127.0.0.1:8190"
