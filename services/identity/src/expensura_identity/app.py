@@ -8,6 +8,10 @@ from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
+from expensura_identity.profile.views import router as profile_router
+from expensura_identity.rights.views import router as rights_router
+from expensura_identity.staff.views import router as staff_router
+from expensura_identity.verification.views import router as verification_router
 from expensura_identity.settings import IdentitySettings
 
 service_definition = ServiceDefinition(
@@ -15,7 +19,14 @@ service_definition = ServiceDefinition(
     description="Accounts, devices, real-name verification, staff access and data-subject "
     "rights for Expensura.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[accounts_router, auth_router],
+    routers=[
+        accounts_router,
+        auth_router,
+        profile_router,
+        verification_router,
+        staff_router,
+        rights_router,
+    ],
     settings_class=IdentitySettings,
 )
 

@@ -1,0 +1,1 @@
+"""Events: identity_staff."""
