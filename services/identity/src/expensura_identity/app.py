@@ -10,9 +10,9 @@ from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
 from expensura_identity.profile.views import router as profile_router
 from expensura_identity.rights.views import router as rights_router
+from expensura_identity.settings import IdentitySettings
 from expensura_identity.staff.views import router as staff_router
 from expensura_identity.verification.views import router as verification_router
-from expensura_identity.settings import IdentitySettings
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.IDENTITY),
