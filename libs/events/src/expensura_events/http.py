@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -22,11 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from expensura_events.auth import InvalidToken, Principal
 from expensura_events.crypto import SubjectErased
+from expensura_events.envelope import Actor
+from expensura_events.privacy import ProcessingRestricted
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, StreamVersionConflict
 from expensura_events.tracing import configure_tracing
-from expensura_events.vocabulary import ActorKind
+from expensura_events.vocabulary import ActorKind, Purpose
 
 log = structlog.get_logger("expensura.http")
 PROBLEM = "application/problem+json"
@@ -98,6 +101,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StreamVersionConflict)
     async def _conflict(_: Request, exc: StreamVersionConflict) -> JSONResponse:
         return problem_response(409, "Conflict", str(exc), expected=exc.expected, actual=exc.actual)
+
+    @app.exception_handler(ProcessingRestricted)
+    async def _restricted(_: Request, exc: ProcessingRestricted) -> JSONResponse:
+        return problem_response(409, "Processing stopped", str(exc), state=exc.state)
 
     @app.exception_handler(SubjectErased)
     async def _erased(_: Request, exc: SubjectErased) -> JSONResponse:
@@ -254,6 +261,12 @@ class ProjectionStatus(BaseModel):
     errors: int
 
 
+class SubjectData(BaseModel):
+    service: str
+    events: list[dict[str, Any]]
+    read_models: dict[str, dict[str, list[dict[str, Any]]]]
+
+
 class WorkerStatus(BaseModel):
     relay: RelayStatus
     projections: dict[str, ProjectionStatus]
@@ -353,6 +366,32 @@ def create_app(
                 )
                 for r in rt.runners
             },
+        )
+
+    @app.get("/v1/me/data", tags=["rights"], responses={401: {}, 409: {}})
+    async def my_data(caller: CurrentUser, rt: Runtime) -> SubjectData:
+        """Everything this service holds about the caller (RGT-1): its log entries about
+        them, decrypted, and its read models' rows. Identity gathers these into the export."""
+        async with rt.engine.begin() as conn:
+            events = await rt.store.read_subject(conn, caller.id)
+            read_models: dict[str, dict[str, list[Any]]] = {}
+            for runner in rt.runners:
+                rows = await runner.projection.subject_rows(conn, caller.id)
+                if any(rows.values()):
+                    read_models[runner.projection.name] = rows
+            await rt.record_access(
+                conn,
+                subject_id=caller.id,
+                actor=Actor(kind=ActorKind.USER, id=caller.id),
+                purpose=Purpose.ACCOUNT_MANAGEMENT,
+                fields=["*"],
+                categories=["all"],
+                case_reference="subject-access-request",
+            )
+        return SubjectData(
+            service=name,
+            events=[jsonable_encoder(e.model_dump(mode="json")) for e in events],
+            read_models=jsonable_encoder(read_models),
         )
 
     for router in definition.routers:

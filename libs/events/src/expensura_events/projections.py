@@ -18,14 +18,14 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import SpanKind
-from sqlalchemy import Table, delete, text
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,7 +34,7 @@ from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.kafka import KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
 from expensura_events.store import EventStore, StoredRecord
-from expensura_events.tables import projection_inbox
+from expensura_events.tables import projection_inbox, subject_restrictions
 from expensura_events.topology import topic_source
 from expensura_events.tracing import context_from_headers, tracer
 
@@ -47,10 +47,40 @@ class Projection(ABC):
     name: ClassVar[str]
     sources: ClassVar[tuple[str, ...]]  # services whose logs it follows
     tables: ClassVar[tuple[Table, ...]]  # what a rebuild empties
+    # Read models skip events about erased subjects, so that they never come back (not even
+    # through a rebuild). Process managers of the erasure itself must still see them.
+    follows_erased_subjects: ClassVar[bool] = False
 
     @abstractmethod
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         """Apply one event; ignore types it does not care about."""
+
+    def bind(self, runtime: Any) -> None:
+        """Called with the service's runtime before use, for projections that append events
+        of their own (a process manager); most read models ignore it."""
+        return None
+
+    async def subject_rows(self, conn: AsyncConnection, subject_id: str) -> dict[str, list[Any]]:
+        """What this read model holds about a subject (access requests, RGT-1).
+
+        The default reads every table with a `subject_id` column; override when a read
+        model keys subjects differently.
+        """
+        out: dict[str, list[Any]] = {}
+        for table in self.tables:
+            if "subject_id" in table.c:
+                rows = await conn.execute(select(table).where(table.c.subject_id == subject_id))
+                out[table.name] = [dict(r._mapping) for r in rows]
+        return out
+
+    async def purge_subject(self, conn: AsyncConnection, subject_id: str) -> dict[str, int]:
+        """Erase the subject from this read model (RGT-3); returns rows removed per table."""
+        purged: dict[str, int] = {}
+        for table in self.tables:
+            if "subject_id" in table.c:
+                result = await conn.execute(delete(table).where(table.c.subject_id == subject_id))
+                purged[table.name] = result.rowcount
+        return purged
 
 
 def projection_lock_key(name: str) -> int:
@@ -75,7 +105,18 @@ async def apply_once(
     )
     if inserted.first() is None:
         return False
-    await projection.apply(conn, await mapper.from_record(record, keys=keys))
+    event = await mapper.from_record(record, keys=keys)
+    if event.subject_id is not None and not projection.follows_erased_subjects:
+        # An erased subject never re-enters a read model, not even through a rebuild.
+        erased = await conn.execute(
+            select(subject_restrictions.c.state).where(
+                subject_restrictions.c.subject_id == event.subject_id,
+                subject_restrictions.c.state == "erased",
+            )
+        )
+        if erased.first() is not None:
+            return True
+    await projection.apply(conn, event)
     return True
 
 

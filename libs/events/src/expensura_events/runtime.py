@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from expensura_events.envelope import (
 )
 from expensura_events.kafka import broker_reachable
 from expensura_events.mapper import EventMapper
+from expensura_events.privacy import SubjectLifecycle, check_allowed
 from expensura_events.projections import (
     HttpLogFeed,
     LocalLogFeed,
@@ -58,6 +59,9 @@ class ServiceDefinition:
     # Long-running loops of the service's own (retry queues, timers), run beside the relay.
     workers: Sequence[Callable[[ServiceRuntime, asyncio.Event], Coroutine[Any, Any, None]]] = ()
     settings_class: type[ServiceSettings] = ServiceSettings
+    # Erase the subject from the service's own state (not its read models: those are
+    # purged through Projection.purge_subject); returns rows removed per table.
+    erase_subject: Callable[[AsyncConnection, str], Awaitable[dict[str, int]]] | None = None
 
     @property
     def version_locations(self) -> list[Path]:
@@ -85,12 +89,15 @@ class ServiceRuntime:
         self.mapper = EventMapper(FieldCipher(keys))
         self.store = EventStore(self.mapper)
         self.relay = OutboxRelay(self.engine, s.kafka(), spec.name, s.kafka().topic(spec.name))
+        projections = [make() for make in self.definition.projections]
+        projections.append(SubjectLifecycle(self))
+        for projection in projections:
+            projection.bind(self)
         self.runners = [
             ProjectionRunner(
-                self.engine, self.mapper, make(), s.kafka(), group_id=f"{spec.name}.{p.name}"
+                self.engine, self.mapper, p, s.kafka(), group_id=f"{spec.name}.{p.name}"
             )
-            for make in self.definition.projections
-            for p in [make()]
+            for p in projections
         ]
 
     @functools.cached_property
@@ -108,6 +115,11 @@ class ServiceRuntime:
         events: Sequence[EventEnvelope],
         expected_version: int | None = None,
     ) -> list[EventEnvelope]:
+        """Append in the caller's transaction; refused for subjects whose processing stopped,
+        unless the purpose is one the law still allows (RUL-2)."""
+        for envelope in events:
+            if envelope.subject_id is not None:
+                await check_allowed(conn, envelope.subject_id, envelope.purpose)
         return await self.store.append(conn, events, expected_version)
 
     def envelope(

@@ -71,3 +71,13 @@ subject_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("destroyed_at", DateTime(timezone=True), nullable=True),
 )
+
+# Subjects whose processing stopped (cancellation) or who were erased, in every service.
+subject_restrictions = Table(
+    "subject_restrictions",
+    metadata,
+    Column("subject_id", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("request_id", Uuid, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)

@@ -9,7 +9,10 @@ from expensura_events.topology import ServiceName, service
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
 from expensura_identity.profile.views import router as profile_router
+from expensura_identity.rights.certificates import ErasureCertificates
+from expensura_identity.rights.erasure import erase_identity_state
 from expensura_identity.rights.views import router as rights_router
+from expensura_identity.rights.worker import cancellation_worker
 from expensura_identity.settings import IdentitySettings
 from expensura_identity.staff.views import router as staff_router
 from expensura_identity.verification.views import router as verification_router
@@ -28,6 +31,9 @@ service_definition = ServiceDefinition(
         rights_router,
     ],
     settings_class=IdentitySettings,
+    projections=[ErasureCertificates],
+    workers=[cancellation_worker],
+    erase_subject=erase_identity_state,
 )
 
 app = create_app(service_definition)

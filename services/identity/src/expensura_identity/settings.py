@@ -16,3 +16,7 @@ class IdentitySettings(ServiceSettings):
     # Account cancellation: the user can take it back during this period (RUL-2).
     cooling_off_seconds: int = 7 * 24 * 3600
     verification_agency_url: str = "http://127.0.0.1:8190"
+    # Erasure: ask again the stores that have not confirmed, then escalate to a person.
+    erasure_retry_seconds: float = 60.0
+    erasure_max_attempts: int = 5
+    rights_worker_interval_seconds: float = 1.0

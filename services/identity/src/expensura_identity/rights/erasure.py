@@ -1,0 +1,21 @@
+"""What identity erases of its own state when a subject is erased (its read models are
+purged by the library through Projection.purge_subject)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_identity.accounts.tables import accounts
+from expensura_identity.auth.tables import refresh_tokens
+
+
+async def erase_identity_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:
+    purged = {}
+    result = await conn.execute(delete(accounts).where(accounts.c.account_id == subject_id))
+    purged["accounts"] = result.rowcount
+    result = await conn.execute(
+        delete(refresh_tokens).where(refresh_tokens.c.principal_id == subject_id)
+    )
+    purged["refresh_tokens"] = result.rowcount
+    return purged
