@@ -230,3 +230,34 @@ async def test_old_versions_are_upcast_on_read(rt: ServiceRuntime) -> None:
     assert isinstance(event.payload, NoteRecorded)
     assert event.payload.note == "old words"
     assert event.payload.priority == 0
+
+
+@pytest.mark.obligation("RUL-2", "RGT-3")
+async def test_records_under_a_retention_hold_outlive_erasure_until_the_hold_ends(
+    rt: ServiceRuntime,
+) -> None:
+    from expensura_events.privacy import held_records, release_hold
+
+    s = subject()
+    held = note(s, "loan contract signed by +14155550777").model_copy(
+        update={"retention_hold": "loan-records"}
+    )
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(s, "marketing preference"), held])
+    await rt.mapper.cipher.keys.destroy(s)  # the subject is erased …
+    async with rt.engine.connect() as conn:
+        free, kept = await rt.store.read_subject(conn, s)
+        assert await held_records(rt, conn, s) == {"loan-records": 1}
+    assert free.payload.note == REDACTED
+    assert kept.payload.note == "loan contract signed by +14155550777"  # … the law's record stays
+    with pytest.raises(SubjectErased):  # but nothing new may be held about them
+        async with rt.engine.begin() as conn:
+            await rt.append(conn, [held.model_copy(update={"event_id": uuid.uuid4()})])
+
+    assert await release_hold(rt, s, "loan-records", "retention period over")
+    async with rt.engine.connect() as conn:
+        events = await rt.store.read_subject(conn, s)
+        assert await held_records(rt, conn, s) == {}
+        assert (await verify_log(conn)).ok
+    assert events[1].payload.note == REDACTED
+    assert events[-1].event_type == "platform.RetentionHoldEnded"

@@ -79,6 +79,9 @@ class PostgresKeyStore:
         self._master = master
 
     async def get_or_create(self, subject_id: str) -> DataKey:
+        base, _, hold = subject_id.partition("#hold:")
+        if hold and await self._destroyed(base):
+            raise SubjectErased(base)  # no new held records about an erased subject
         fresh = os.urandom(32)
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -102,6 +105,17 @@ class PostgresKeyStore:
         if row.wrapped_key is None:
             raise SubjectErased(subject_id)
         return DataKey(row.key_id, self._master.unwrap(subject_id, row.wrapped_key))
+
+    async def _destroyed(self, subject_id: str) -> bool:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(subject_keys.c.destroyed_at).where(
+                        subject_keys.c.subject_id == subject_id
+                    )
+                )
+            ).one_or_none()
+        return row is not None and row.destroyed_at is not None
 
     async def get(self, subject_id: str) -> DataKey | None:
         async with self._engine.connect() as conn:

@@ -98,8 +98,19 @@ class EventEnvelope(BaseModel):
     correlation_id: UUID
     causation_id: UUID | None = None
     trace: TraceContext | None = None
+    # A legal retention hold (e.g. loan records the law requires keeping): the personal
+    # fields are then sealed with the hold's own key, so erasing the subject leaves them
+    # readable, for legal compliance only, until the hold ends and its key is destroyed.
+    retention_hold: str | None = Field(
+        default=None, max_length=100, pattern=r"^[a-z0-9][a-z0-9.-]*$"
+    )
     sequence: int | None = None
     payload: Annotated[Any, Field(description="the event body")]
+
+
+def key_owner(subject_id: str, retention_hold: str | None) -> str:
+    """Whose key seals a record: the subject's own, or the subject's key for one hold."""
+    return subject_id if retention_hold is None else f"{subject_id}#hold:{retention_hold}"
 
 
 REDACTED = "[redacted: subject key destroyed]"

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from expensura_events.crypto import DataKey, FieldCipher
-from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope
+from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope, key_owner
 from expensura_events.registry import REGISTRY, EventRegistry, personal_fields
 
 
@@ -46,7 +46,11 @@ class EventMapper:
                     f"{envelope.event_type} carries personal data but names no data subject"
                 )
             body.update(
-                await self.cipher.encrypt_fields(envelope.subject_id, str(envelope.event_id), plain)
+                await self.cipher.encrypt_fields(
+                    key_owner(envelope.subject_id, envelope.retention_hold),
+                    str(envelope.event_id),
+                    plain,
+                )
             )
         return body
 
@@ -64,7 +68,12 @@ class EventMapper:
     ) -> EventEnvelope:
         data = json.loads(record)
         payload = await self.cipher.decrypt_fields(
-            data.get("subject_id"), data["event_id"], data.pop("payload"), keys
+            key_owner(data["subject_id"], data.get("retention_hold"))
+            if data.get("subject_id")
+            else None,
+            data["event_id"],
+            data.pop("payload"),
+            keys,
         )
         data["payload"] = self._typed(data["event_type"], data["schema_version"], payload)
         if sequence is not None:

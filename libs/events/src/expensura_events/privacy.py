@@ -10,6 +10,7 @@ so the confirmation exists exactly when the purge happened.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -18,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.platform import RetentionHoldEnded
 from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
-from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, utcnow
+from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, key_owner, utcnow
 from expensura_events.projections import Projection
-from expensura_events.tables import subject_restrictions
+from expensura_events.tables import event_log, subject_restrictions
 from expensura_events.vocabulary import LegalGround, Purpose
 
 if TYPE_CHECKING:
@@ -111,11 +113,17 @@ class SubjectLifecycle(Projection):
                 purged[table] = purged.get(table, 0) + n
         if self.rt.definition.erase_subject is not None:
             purged |= await self.rt.definition.erase_subject(conn, subject)
+        retained = await held_records(self.rt, conn, subject)
         await self.rt.append(
             conn,
             [
                 self.rt.envelope(
-                    ErasureConfirmed(request_id=request_id, service=self.rt.name, purged=purged),
+                    ErasureConfirmed(
+                        request_id=request_id,
+                        service=self.rt.name,
+                        purged=purged,
+                        retained=[f"{hold}: {n} log records" for hold, n in retained.items()],
+                    ),
                     stream_id=stream,
                     subject_id=subject,
                     actor=Actor.system(self.rt.name),
@@ -127,3 +135,37 @@ class SubjectLifecycle(Projection):
             ],
             expected_version=0,
         )
+
+
+async def held_records(rt: ServiceRuntime, conn: AsyncConnection, subject: str) -> dict[str, int]:
+    """The subject's log records under a retention hold whose key still exists: they stay
+    readable, for legal compliance only, until the hold ends."""
+    rows = await conn.execute(select(event_log.c.record).where(event_log.c.subject_id == subject))
+    holds: dict[str, int] = {}
+    for (record,) in rows:
+        hold = json.loads(record).get("retention_hold")
+        if hold is not None:
+            holds[hold] = holds.get(hold, 0) + 1
+    keys = rt.mapper.cipher.keys
+    return {h: n for h, n in holds.items() if await keys.get(key_owner(subject, h)) is not None}
+
+
+async def release_hold(rt: ServiceRuntime, subject: str, hold: str, reason: str) -> bool:
+    """End a retention hold: destroy the hold's key and record it. Returns False if the key
+    was already gone."""
+    destroyed = await rt.mapper.cipher.keys.destroy(key_owner(subject, hold))
+    async with rt.engine.begin() as conn:
+        await rt.append(
+            conn,
+            [
+                rt.envelope(
+                    RetentionHoldEnded(hold=hold, reason=reason),
+                    stream_id=f"retention-{subject}-{hold}",
+                    subject_id=subject,
+                    actor=Actor.system(rt.name),
+                    purpose=Purpose.LEGAL_COMPLIANCE,
+                    legal_basis=ERASURE_BASIS,
+                )
+            ],
+        )
+    return destroyed

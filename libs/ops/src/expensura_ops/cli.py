@@ -195,6 +195,27 @@ async def _shred(subject_id: str, reason: str, service: str) -> bool:
         await rt.close()
 
 
+@subject_app.command("release-hold")
+def subject_release_hold(
+    subject_id: str,
+    hold: str,
+    reason: Annotated[str, typer.Option()] = "retention period over",
+    service: ServiceOpt = "identity",
+) -> None:
+    """End a legal retention hold: destroy the hold's key; its records read as redacted."""
+    from expensura_events.privacy import release_hold
+
+    async def go() -> bool:
+        rt = _runtime(service)
+        try:
+            return await release_hold(rt, subject_id, hold, reason)
+        finally:
+            await rt.close()
+
+    done = asyncio.run(go())
+    console.print(f"hold {hold} of {subject_id}: key {'destroyed' if done else 'already gone'}")
+
+
 @relay_app.command("run")
 def relay_run(
     service: ServiceOpt,

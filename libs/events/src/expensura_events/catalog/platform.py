@@ -26,3 +26,12 @@ class PersonalDataAccessed(DomainEvent):
     fields: Annotated[list[str], Field(max_length=100)]
     categories: Annotated[list[str], Field(max_length=50)]
     case_reference: str | None = Field(default=None, max_length=200)
+
+
+@event_type("platform.RetentionHoldEnded", source="platform")
+class RetentionHoldEnded(DomainEvent):
+    """A legal retention hold ended: the hold's key was destroyed, its records now read as
+    redacted like the rest of the subject's erased data."""
+
+    hold: str = Field(max_length=100)
+    reason: str = Field(max_length=500)
