@@ -38,7 +38,7 @@ async def consent_sees(stack: LocalStack, subjects: list[str]) -> dict[str, int]
     out = {}
     async with httpx.AsyncClient() as client:
         for s in subjects:
-            resp = await client.get(f"{consent}/v1/subjects/{s}")
+            resp = await client.get(f"{consent}/internal/known-subjects/{s}")
             assert resp.status_code == 200, f"{s} not projected yet"
             out[s] = resp.json()["identity_events"]
     return out

@@ -32,7 +32,7 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
     consent = stack.processes["consent"].url
 
     async def projected() -> bool:
-        return httpx.get(f"{consent}/v1/subjects/{subject}").status_code == 200
+        return httpx.get(f"{consent}/internal/known-subjects/{subject}").status_code == 200
 
     await eventually(projected, what="consent to know the subject")
     resp = httpx.post(f"{idp}/v1/me/exports", headers=auth, timeout=30)
@@ -73,7 +73,8 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
 
     async def projected() -> bool:
         return all(
-            httpx.get(f"{consent}/v1/subjects/{s}").status_code == 200 for s in (subject, kept)
+            httpx.get(f"{consent}/internal/known-subjects/{s}").status_code == 200
+            for s in (subject, kept)
         )
 
     await eventually(projected, what="consent to know both subjects")
@@ -112,8 +113,8 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     assert fresh_stack.cli("log", "verify").returncode == 0
 
     # the erased subject is gone from other services' read models; the other one is not
-    assert httpx.get(f"{consent}/v1/subjects/{subject}").status_code == 404
-    assert httpx.get(f"{consent}/v1/subjects/{kept}").status_code == 200
+    assert httpx.get(f"{consent}/internal/known-subjects/{subject}").status_code == 404
+    assert httpx.get(f"{consent}/internal/known-subjects/{kept}").status_code == 200
     # and cannot sign in, nor use the old token to reach their data
     again = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD})
     assert again.status_code == 401

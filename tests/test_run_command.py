@@ -76,7 +76,7 @@ def test_run_starts_embedded_postgres_broker_and_five_services_then_stops_on_ctr
             json={"email": "first-user@example.com", "password": "correct horse battery staple"},
         )
         assert resp.status_code == 201
-        _wait(f"{consent}/v1/subjects/{resp.json()['account_id']}", timeout=30)
+        _wait(f"{consent}/internal/known-subjects/{resp.json()['account_id']}", timeout=30)
 
         verify = subprocess.run(
             [exe, "log", "verify"], env=env, capture_output=True, text=True, timeout=60

@@ -154,7 +154,9 @@ async def test_rebuild_through_the_cli_replays_another_services_log_over_http(
         consent_url = fresh_stack.processes["consent"].url
 
         async def projected() -> bool:
-            return (await client.get(f"{consent_url}/v1/subjects/count")).json()["subjects"] == 6
+            return (await client.get(f"{consent_url}/internal/known-subjects/count")).json()[
+                "subjects"
+            ] == 6
 
         await eventually(projected, what="projection")
         # lose the read model, then rebuild it from identity's log feed
@@ -162,10 +164,14 @@ async def test_rebuild_through_the_cli_replays_another_services_log_over_http(
         async with owner.begin() as conn:
             await conn.execute(known_subjects.delete())
         await owner.dispose()
-        assert (await client.get(f"{consent_url}/v1/subjects/count")).json()["subjects"] == 0
+        assert (await client.get(f"{consent_url}/internal/known-subjects/count")).json()[
+            "subjects"
+        ] == 0
         out = fresh_stack.cli("projections", "rebuild", "known-subjects", service_name="consent")
         assert "6 events applied" in out.stdout
-        assert (await client.get(f"{consent_url}/v1/subjects/count")).json()["subjects"] == 6
+        assert (await client.get(f"{consent_url}/internal/known-subjects/count")).json()[
+            "subjects"
+        ] == 6
         for s in ids:
-            row = (await client.get(f"{consent_url}/v1/subjects/{s}")).json()
+            row = (await client.get(f"{consent_url}/internal/known-subjects/{s}")).json()
             assert row["identity_events"] == 1

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from expensura_consent.subjects.projection import known_subjects
 from expensura_events.http import Problem, Runtime
 
-router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
+# Internal: an operator's and the other services' view (ids and dates only); the API gateway
+# does not route /internal to the internet.
+router = APIRouter(prefix="/internal/known-subjects", tags=["internal"])
 
 
 class KnownSubject(BaseModel):
