@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, MetaData, Table, Text, Uuid
 
+from expensura_events.signing import signing_key_table
+
 metadata = MetaData()
 
 # Ed25519 keys that sign access tokens; private halves wrapped by the master key.
-signing_keys = Table(
-    "signing_keys",
-    metadata,
-    Column("kid", Text, primary_key=True),
-    Column("private_key_wrapped", LargeBinary, nullable=False),
-    Column("public_jwk", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("retired_at", DateTime(timezone=True), nullable=True),
-)
+signing_keys = signing_key_table("signing_keys", metadata)
 
 # Refresh tokens are stored only as hashes. A family is one sign-in; presenting a token
 # that was already used revokes the whole family (RFC 6819 §5.2.2.3, OAuth 2.1 rotation).

@@ -226,8 +226,4 @@ async def sign_out(caller: CurrentPrincipal, rt: Runtime) -> None:
 @router.get("/.well-known/jwks.json", tags=["sessions"])
 async def jwks(rt: Runtime) -> dict[str, Any]:
     """The public keys that verify access tokens (every service fetches these)."""
-    keys = await published_keys(rt.engine)
-    if not keys["keys"]:
-        await active_key(rt.engine, MasterKey.from_base64(rt.settings.master_key))
-        keys = await published_keys(rt.engine)
-    return keys
+    return await published_keys(rt.engine, MasterKey.from_base64(rt.settings.master_key))

@@ -1,0 +1,92 @@
+"""Ed25519 signing keys kept in a service's database, private halves wrapped by the master key.
+
+Identity signs access tokens with them; consent signs consent receipts. Public halves are
+published as a JWKS so that anyone can verify without asking us.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from expensura_events.crypto import MasterKey
+from expensura_events.envelope import new_event_id, utcnow
+
+
+def signing_key_table(name: str, metadata: MetaData) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("kid", Text, primary_key=True),
+        Column("private_key_wrapped", LargeBinary, nullable=False),
+        Column("public_jwk", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("retired_at", DateTime(timezone=True), nullable=True),
+    )
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+
+
+class SigningKeys:
+    def __init__(self, engine: AsyncEngine, master: MasterKey, table: Table, usage: str) -> None:
+        self.engine, self.master, self.table, self.usage = engine, master, table, usage
+        self._lock = zlib.crc32(f"signing:{table.name}".encode())  # stable across processes
+
+    def _aad(self, kid: str) -> str:
+        return f"{self.usage}:{kid}"
+
+    async def active(self) -> SigningKey:
+        """The current key, created on first use (one creator at a time)."""
+        t = self.table
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock})
+            row = (
+                await conn.execute(
+                    select(t.c.kid, t.c.private_key_wrapped)
+                    .where(t.c.retired_at.is_(None))
+                    .order_by(t.c.created_at.desc())
+                    .limit(1)
+                )
+            ).one_or_none()
+            if row is not None:
+                raw = self.master.unwrap(self._aad(row.kid), row.private_key_wrapped)
+                return SigningKey(row.kid, Ed25519PrivateKey.from_private_bytes(raw))
+            kid = str(new_event_id())
+            private = Ed25519PrivateKey.generate()
+            raw = private.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            public_jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(private.public_key()))
+            public_jwk |= {"kid": kid, "alg": "EdDSA", "use": "sig"}
+            await conn.execute(
+                t.insert().values(
+                    kid=kid,
+                    private_key_wrapped=self.master.wrap(self._aad(kid), raw),
+                    public_jwk=json.dumps(public_jwk),
+                    created_at=utcnow(),
+                )
+            )
+            return SigningKey(kid, private)
+
+    async def jwks(self) -> dict[str, Any]:
+        """Active keys, and retired ones too: what they signed may still be presented."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(self.table.c.public_jwk))).scalars().all()
+        if not rows:
+            await self.active()
+            return await self.jwks()
+        return {"keys": [json.loads(r) for r in rows]}
