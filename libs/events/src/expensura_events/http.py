@@ -324,7 +324,7 @@ def create_app(
     @app.get("/internal/log", tags=["internal"])
     async def log_feed(
         rt: Runtime,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> LogPage:
         """The log as stored (personal fields stay encrypted), in sequence order.

@@ -144,6 +144,17 @@ class CollectionChannel(StrEnum):
     OTHER_LAWFUL = "other-lawful"
 
 
+class StaffRole(StrEnum):
+    """Staff roles, each with least privilege (SEC-2). Declared here so that every service
+    checks the same names."""
+
+    CUSTOMER_SERVICE = "customer-service"
+    RISK_ANALYST = "risk-analyst"
+    SECURITY_OFFICER = "security-officer"
+    PRIVACY_OFFICER = "privacy-officer"
+    ADMINISTRATOR = "administrator"
+
+
 class ActorKind(StrEnum):
     USER = "user"
     STAFF = "staff"

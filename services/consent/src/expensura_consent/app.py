@@ -3,6 +3,13 @@
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
+from expensura_consent.decisions.views import router as decisions_router
+from expensura_consent.erasure import erase_consent_state
+from expensura_consent.grounds.views import router as grounds_router
+from expensura_consent.policy.views import router as policy_router
+from expensura_consent.policy.worker import consent_worker
+from expensura_consent.purposes.views import router as purposes_router
+from expensura_consent.records.views import router as records_router
 from expensura_consent.subjects.projection import KnownSubjects
 from expensura_consent.subjects.views import router as subjects_router
 from expensura_events.http import create_app
@@ -13,8 +20,17 @@ service_definition = ServiceDefinition(
     spec=service(ServiceName.CONSENT),
     description="The authority every service asks before it uses or discloses personal data.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[subjects_router],
+    routers=[
+        purposes_router,
+        records_router,
+        decisions_router,
+        grounds_router,
+        policy_router,
+        subjects_router,
+    ],
     projections=[KnownSubjects],
+    workers=[consent_worker],
+    erase_subject=erase_consent_state,
 )
 
 app = create_app(service_definition)

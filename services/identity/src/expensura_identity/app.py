@@ -9,6 +9,7 @@ from expensura_events.topology import ServiceName, service
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
 from expensura_identity.profile.views import router as profile_router
+from expensura_identity.rights.cancellation import PolicyRefusals
 from expensura_identity.rights.certificates import ErasureCertificates
 from expensura_identity.rights.erasure import erase_identity_state
 from expensura_identity.rights.views import router as rights_router
@@ -31,7 +32,7 @@ service_definition = ServiceDefinition(
         rights_router,
     ],
     settings_class=IdentitySettings,
-    projections=[ErasureCertificates],
+    projections=[ErasureCertificates, PolicyRefusals],
     workers=[cancellation_worker],
     erase_subject=erase_identity_state,
 )

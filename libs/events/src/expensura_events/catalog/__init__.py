@@ -1,6 +1,7 @@
 """Every event type of every service, registered on import (the published catalog)."""
 
 from expensura_events.catalog import (
+    consent,
     identity,
     identity_profile,
     identity_staff,
@@ -10,6 +11,7 @@ from expensura_events.catalog import (
 )
 
 __all__ = [
+    "consent",
     "identity",
     "identity_profile",
     "identity_staff",

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import html
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -17,25 +17,26 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from expensura_events.catalog.rights import (
-    AccountCancellationRequested,
     AccountCancellationWithdrawn,
     DataExportDelivered,
     DataExportRequested,
 )
-from expensura_events.envelope import Actor, LegalBasis, utcnow
+from expensura_events.envelope import Actor, utcnow
 from expensura_events.http import CurrentUser, Problem, Runtime
-from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_identity.rights.cancellation import (
+    RIGHTS_BASIS,
+    CancellationAlreadyOpen,
+    open_cancellation,
+)
 from expensura_identity.rights.domain import (
     ERASURE_PARTICIPANTS,
-    OPEN_STATES,
     CancellationState,
     can_withdraw,
 )
 from expensura_identity.rights.tables import cancellation_requests, erasure_certificates
-from expensura_identity.settings import IdentitySettings
 
 router = APIRouter(tags=["rights"])
-RIGHTS_BASIS = LegalBasis(ground=LegalGround.OTHER_LAW, reference="data-subject rights")
 
 
 class ExportIncomplete(Problem):
@@ -189,52 +190,18 @@ def render_html(document: dict[str, Any]) -> str:
 async def cancel_account(caller: CurrentUser, rt: Runtime) -> Cancellation:
     """Cancel the account. Nothing is erased during the cooling-off period: until then you
     can take it back. Afterwards every service stops processing, then erases (RUL-2)."""
-    settings = rt.settings
-    assert isinstance(settings, IdentitySettings)
-    request_id, now = uuid4(), utcnow()
-    until = now + timedelta(seconds=settings.cooling_off_seconds)
     async with rt.engine.begin() as conn:
-        existing = (
-            await conn.execute(
-                select(cancellation_requests.c.request_id).where(
-                    cancellation_requests.c.subject_id == caller.id,
-                    cancellation_requests.c.state.in_([s.value for s in OPEN_STATES]),
-                )
+        try:
+            opened = await open_cancellation(
+                rt, conn, caller.id, reason="user-request", actor=_user(caller.id)
             )
-        ).first()
-        if existing is not None:
-            raise CancellationExists(f"Request {existing.request_id} is already open.")
-        await conn.execute(
-            cancellation_requests.insert().values(
-                request_id=request_id,
-                subject_id=caller.id,
-                state=CancellationState.COOLING_OFF.value,
-                requested_at=now,
-                cooling_off_until=until,
-                attempts=0,
-            )
-        )
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    AccountCancellationRequested(
-                        request_id=request_id, cooling_off_until=until, reason="user-request"
-                    ),
-                    stream_id=f"cancellation-{request_id}",
-                    subject_id=caller.id,
-                    actor=_user(caller.id),
-                    purpose=Purpose.ACCOUNT_MANAGEMENT,
-                    legal_basis=RIGHTS_BASIS,
-                )
-            ],
-            expected_version=0,
-        )
+        except CancellationAlreadyOpen as exc:
+            raise CancellationExists(f"Request {exc.request_id} is already open.") from None
     return Cancellation(
-        request_id=request_id,
+        request_id=opened.request_id,
         state=CancellationState.COOLING_OFF.value,
-        requested_at=now,
-        cooling_off_until=until,
+        requested_at=opened.requested_at,
+        cooling_off_until=opened.cooling_off_until,
     )
 
 

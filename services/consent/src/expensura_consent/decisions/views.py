@@ -1,0 +1,161 @@
+"""The one question every service asks before it uses or discloses personal data (RGT-4).
+
+Answered from consent's own tables, which change in the same transaction as the events that
+record them: once a withdrawal is acknowledged, no decision allows under that consent, while
+other services' projections may still be catching up. Synchronous HTTP is the point here:
+the answer must be current, not eventually consistent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from expensura_consent.decisions.asof import basis_as_of
+from expensura_consent.records.domain import decide
+from expensura_consent.records.store import consents_of, grounds_of
+from expensura_consent.tables import decisions
+from expensura_events.auth import Principal
+from expensura_events.envelope import utcnow
+from expensura_events.fields import Identifier
+from expensura_events.http import Problem, Runtime, staff_with
+from expensura_events.vocabulary import DataCategory, Purpose, StaffRole
+
+# Services call these from inside; the API gateway does not route /internal outside.
+router = APIRouter(tags=["decisions"])
+Auditor = Annotated[
+    Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
+]
+
+
+class DecisionRequest(BaseModel):
+    subject_id: Identifier
+    purpose: Purpose
+    categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
+    recipient: Identifier | None = None
+    requester: Identifier
+
+
+class Basis(BaseModel):
+    kind: str  # consent | legal-ground | none
+    consent_id: UUID | None = None
+    invocation_id: UUID | None = None
+    ground: str | None = None
+    evidence_reference: str | None = None
+
+
+class DecisionOut(BaseModel):
+    decision_id: UUID
+    allowed: bool
+    reason: str
+    basis: Basis
+    decided_at: datetime
+
+
+class AsOf(BaseModel):
+    subject_id: str
+    purpose: Purpose
+    at: datetime
+    basis: Basis
+    from_event: UUID | None
+
+
+class NotFound(Problem):
+    status, title = 404, "No such decision"
+
+
+@router.post("/internal/decisions")
+async def make_decision(body: DecisionRequest, rt: Runtime) -> DecisionOut:
+    """May S's data of categories C be used for purpose P (and disclosed to R)? Write the
+    decision id into the event that records what you then did."""
+    now = utcnow()
+    categories = {c.value for c in body.categories}
+    async with rt.engine.begin() as conn:
+        consents = await consents_of(conn, body.subject_id, body.purpose)
+        grounds = await grounds_of(conn, body.subject_id, body.purpose)
+        decision = decide(body.purpose, categories, body.recipient, now, consents, grounds)
+        decision_id = uuid4()
+        await conn.execute(
+            decisions.insert().values(
+                decision_id=decision_id,
+                subject_id=body.subject_id,
+                purpose=body.purpose.value,
+                categories=sorted(categories),
+                recipient=body.recipient,
+                requester=body.requester,
+                allowed=decision.allowed,
+                reason=decision.reason,
+                consent_id=decision.consent_id,
+                invocation_id=decision.ground.invocation_id if decision.ground else None,
+                decided_at=now,
+            )
+        )
+    if decision.consent_id is not None:
+        basis = Basis(kind="consent", consent_id=decision.consent_id)
+    elif decision.ground is not None:
+        basis = Basis(
+            kind="legal-ground",
+            invocation_id=decision.ground.invocation_id,
+            ground=decision.ground.ground.value,
+            evidence_reference=decision.ground.evidence_reference,
+        )
+    else:
+        basis = Basis(kind="none")
+    return DecisionOut(
+        decision_id=decision_id,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        basis=basis,
+        decided_at=now,
+    )
+
+
+@router.get("/internal/decisions/{decision_id}", responses={404: {}})
+async def get_decision(decision_id: UUID, rt: Runtime) -> DecisionOut:
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(select(decisions).where(decisions.c.decision_id == decision_id))
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"No decision {decision_id}.")
+    kind = "consent" if row.consent_id else "legal-ground" if row.invocation_id else "none"
+    return DecisionOut(
+        decision_id=row.decision_id,
+        allowed=row.allowed,
+        reason=row.reason,
+        basis=Basis(kind=kind, consent_id=row.consent_id, invocation_id=row.invocation_id),
+        decided_at=row.decided_at,
+    )
+
+
+@router.get("/v1/subjects/{subject_id}/basis")
+async def basis_at(
+    subject_id: Annotated[Identifier, Path()],
+    purpose: Purpose,
+    at: Annotated[datetime, Query(description="ISO 8601 instant")],
+    rt: Runtime,
+    auditor: Auditor,
+) -> AsOf:
+    """Which consent or legal ground was in effect for the subject and purpose at `at`,
+    folded from consent's log (not its tables)."""
+    async with rt.engine.connect() as conn:
+        events = await rt.store.read_subject(conn, subject_id)
+    found = basis_as_of(events, purpose, at)
+    if found is None:
+        return AsOf(
+            subject_id=subject_id, purpose=purpose, at=at, basis=Basis(kind="none"), from_event=None
+        )
+    kind, ident, ground, evidence, event_id = found
+    basis = (
+        Basis(kind="consent", consent_id=ident)
+        if kind == "consent"
+        else Basis(
+            kind="legal-ground", invocation_id=ident, ground=ground, evidence_reference=evidence
+        )
+    )
+    return AsOf(subject_id=subject_id, purpose=purpose, at=at, basis=basis, from_event=event_id)

@@ -1,0 +1,92 @@
+"""Consent's state. Consent records, grounds and decisions hold ids, purposes and categories,
+never personal data values."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+
+from expensura_events.signing import signing_key_table
+
+metadata = MetaData()
+
+consent_records = Table(
+    "consent_records",
+    metadata,
+    Column("consent_id", Uuid, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("purpose_version", Integer, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("policy_version", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("given_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+ground_invocations = Table(
+    "ground_invocations",
+    metadata,
+    Column("invocation_id", Uuid, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("ground", Text, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("evidence_reference", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("invoked_by_kind", Text, nullable=False),
+    Column("invoked_by_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", Uuid, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("recipient", Text, nullable=True),
+    Column("requester", Text, nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("consent_id", Uuid, nullable=True),
+    Column("invocation_id", Uuid, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("sha256", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("effective_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+)
+
+policy_notifications = Table(
+    "policy_notifications",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("subject_id", Text, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+)
+
+policy_responses = Table(
+    "policy_responses",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("subject_id", Text, primary_key=True),
+    Column("accepted", Boolean, nullable=False),
+    Column("responded_at", DateTime(timezone=True), nullable=False),
+)
+
+receipt_signing_keys = signing_key_table("receipt_signing_keys", metadata)
