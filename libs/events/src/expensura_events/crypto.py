@@ -49,6 +49,8 @@ class KeyStore(Protocol):
 
     async def get(self, subject_id: str) -> DataKey | None: ...
 
+    async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]: ...
+
     async def destroy(self, subject_id: str) -> bool: ...
 
 
@@ -105,6 +107,46 @@ class PostgresKeyStore:
         if row.wrapped_key is None:
             raise SubjectErased(subject_id)
         return DataKey(row.key_id, self._master.unwrap(subject_id, row.wrapped_key))
+
+    async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]:
+        """One round trip for a batch of appends (a key per subject, created if new)."""
+        if not subject_ids:
+            return {}
+        if any("#hold:" in s for s in subject_ids):  # rare: keep the erased-subject check
+            return {s: await self.get_or_create(s) for s in subject_ids}
+        now = utcnow()
+        rows_in = [
+            {
+                "subject_id": s,
+                "key_id": uuid4(),
+                "kek_id": self._master.kek_id,
+                "wrapped_key": self._master.wrap(s, os.urandom(32)),
+                "created_at": now,
+            }
+            for s in sorted(subject_ids)
+        ]
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(subject_keys).on_conflict_do_nothing(index_elements=["subject_id"]),
+                rows_in,
+            )
+            rows = (
+                await conn.execute(
+                    select(
+                        subject_keys.c.subject_id,
+                        subject_keys.c.key_id,
+                        subject_keys.c.wrapped_key,
+                    ).where(subject_keys.c.subject_id.in_(sorted(subject_ids)))
+                )
+            ).all()
+        out: dict[str, DataKey] = {}
+        for row in rows:
+            if row.wrapped_key is None:
+                raise SubjectErased(row.subject_id)
+            out[row.subject_id] = DataKey(
+                row.key_id, self._master.unwrap(row.subject_id, row.wrapped_key)
+            )
+        return out
 
     async def _destroyed(self, subject_id: str) -> bool:
         async with self._engine.connect() as conn:
@@ -163,11 +205,18 @@ class FieldCipher:
         self.keys = keys
 
     async def encrypt_fields(
-        self, subject_id: str, aad_prefix: str, values: dict[str, Any]
+        self,
+        subject_id: str,
+        aad_prefix: str,
+        values: dict[str, Any],
+        keys: dict[str, DataKey] | None = None,
     ) -> dict[str, Any]:
+        """Seal `values` with the subject's key (looked up in `keys` first, if given)."""
         if not values:
             return {}
-        key = await self.keys.get_or_create(subject_id)
+        key = keys.get(subject_id) if keys is not None else None
+        if key is None:
+            key = await self.keys.get_or_create(subject_id)
         aead = AESGCM(key.key)
         out: dict[str, Any] = {}
         for name, value in values.items():

@@ -30,7 +30,18 @@ class EventMapper:
         self.cipher = cipher
         self.registry = registry
 
-    async def seal_payload(self, envelope: EventEnvelope) -> dict[str, Any]:
+    def key_owner_needed(self, envelope: EventEnvelope) -> str | None:
+        """Whose key sealing this envelope needs, or None if it carries no personal data."""
+        payload = envelope.payload
+        if not isinstance(payload, DomainEvent) or envelope.subject_id is None:
+            return None
+        if not any(getattr(payload, f) is not None for f in personal_fields(type(payload))):
+            return None
+        return key_owner(envelope.subject_id, envelope.retention_hold)
+
+    async def seal_payload(
+        self, envelope: EventEnvelope, keys: dict[str, DataKey] | None = None
+    ) -> dict[str, Any]:
         """The payload as it will be stored: personal fields encrypted for the subject."""
         payload = envelope.payload
         if isinstance(payload, DomainEvent):
@@ -50,6 +61,7 @@ class EventMapper:
                     key_owner(envelope.subject_id, envelope.retention_hold),
                     str(envelope.event_id),
                     plain,
+                    keys,
                 )
             )
         return body

@@ -14,6 +14,7 @@ share an advisory lock, so they never interleave.
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -149,12 +150,22 @@ class ProjectionRunner:
             consumer = new_consumer(self.kafka, topics, self.kafka.group(self.group_id))
             try:
                 await consumer.start()
+                pending: dict[TopicPartition, int] = {}
+                last_commit = time.monotonic()
                 while not stop.is_set():
-                    batches = await consumer.getmany(timeout_ms=200)
-                    for tp, messages in batches.items():
-                        await self._apply_partition_batch(tp, messages)
-                        await self._commit(consumer, tp, messages[-1].offset + 1)
+                    batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                    if batches:
+                        # One transaction for the whole poll, each partition in its order.
+                        await self._apply_batch(batches)
+                        pending |= {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
+                    # Offsets only save work after a restart (the inbox already dedupes), so
+                    # they are committed at most once a second, not per message.
+                    if pending and (time.monotonic() - last_commit > 1.0 or stop.is_set()):
+                        await self._commit(consumer, pending)
+                        pending, last_commit = {}, time.monotonic()
                     backoff = 0.2
+                if pending:
+                    await self._commit(consumer, pending)
             except Exception as exc:  # broker or database trouble: start over, lose nothing
                 self.stats.errors += 1
                 log.warning(
@@ -171,46 +182,56 @@ class ProjectionRunner:
                 except Exception as exc:
                     log.debug("projection.consumer_stop_failed", error=repr(exc))
 
-    async def _apply_partition_batch(
-        self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
+    async def _apply_batch(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        source = topic_source(tp.topic)
         keys: dict[str, DataKey | None] = {}
         async with self.engine.begin() as conn:
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:k)"),
                 {"k": projection_lock_key(self.projection.name)},
             )
-            for msg in messages:
-                headers = list(msg.headers or ())
-                event_id = next((v.decode() for k, v in headers if k == "event_id"), None)
-                with tracer.start_as_current_span(
-                    f"{self.projection.name} process",
-                    kind=SpanKind.CONSUMER,
-                    context=context_from_headers(headers),
-                    attributes={
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": tp.topic,
-                        "messaging.consumer.group.name": self.group_id,
-                        "messaging.message.id": event_id or "",
-                        "expensura.projection": self.projection.name,
-                    },
+            for tp, messages in batches.items():
+                await self._apply_partition(conn, tp, messages, keys)
+
+    async def _apply_partition(
+        self,
+        conn: AsyncConnection,
+        tp: TopicPartition,
+        messages: Sequence[ConsumerRecord[bytes, bytes]],
+        keys: dict[str, DataKey | None],
+    ) -> None:
+        source = topic_source(tp.topic)
+        for msg in messages:
+            headers = list(msg.headers or ())
+            event_id = next((v.decode() for k, v in headers if k == "event_id"), None)
+            with tracer.start_as_current_span(
+                f"{self.projection.name} process",
+                kind=SpanKind.CONSUMER,
+                context=context_from_headers(headers),
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": tp.topic,
+                    "messaging.consumer.group.name": self.group_id,
+                    "messaging.message.id": event_id or "",
+                    "expensura.projection": self.projection.name,
+                },
+            ):
+                if event_id is None or msg.value is None:
+                    log.warning("projection.skipped_foreign_message", topic=tp.topic)
+                    continue
+                if await apply_once(
+                    conn, self.projection, self.mapper, source, event_id, msg.value, keys
                 ):
-                    if event_id is None or msg.value is None:
-                        log.warning("projection.skipped_foreign_message", topic=tp.topic)
-                        continue
-                    if await apply_once(
-                        conn, self.projection, self.mapper, source, event_id, msg.value, keys
-                    ):
-                        self.stats.applied += 1
-                    else:
-                        self.stats.duplicates += 1
+                    self.stats.applied += 1
+                else:
+                    self.stats.duplicates += 1
 
     @staticmethod
-    async def _commit(consumer: object, tp: TopicPartition, offset: int) -> None:
+    async def _commit(consumer: object, offsets: dict[TopicPartition, int]) -> None:
         # Only an optimisation: the inbox already made the work idempotent.
         try:
-            await asyncio.wait_for(consumer.commit({tp: offset}), 5)  # type: ignore[attr-defined]
+            await asyncio.wait_for(consumer.commit(offsets), 5)  # type: ignore[attr-defined]
         except (KafkaError, TimeoutError) as exc:
             log.info("projection.offset_commit_failed", error=repr(exc))
 
