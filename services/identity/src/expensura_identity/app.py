@@ -8,6 +8,8 @@ from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
+from expensura_identity.personalisation.projection import PersonalisationProfiles
+from expensura_identity.personalisation.views import router as personalisation_router
 from expensura_identity.profile.views import router as profile_router
 from expensura_identity.rights.cancellation import PolicyRefusals
 from expensura_identity.rights.certificates import ErasureCertificates
@@ -30,9 +32,10 @@ service_definition = ServiceDefinition(
         verification_router,
         staff_router,
         rights_router,
+        personalisation_router,
     ],
     settings_class=IdentitySettings,
-    projections=[ErasureCertificates, PolicyRefusals],
+    projections=[ErasureCertificates, PolicyRefusals, PersonalisationProfiles],
     workers=[cancellation_worker],
     erase_subject=erase_identity_state,
 )
