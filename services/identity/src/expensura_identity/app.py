@@ -6,6 +6,7 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_identity.accounts.internal import router as internal_router
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
 from expensura_identity.personalisation.projection import PersonalisationProfiles
@@ -33,6 +34,7 @@ service_definition = ServiceDefinition(
         staff_router,
         rights_router,
         personalisation_router,
+        internal_router,
     ],
     settings_class=IdentitySettings,
     projections=[ErasureCertificates, PolicyRefusals, PersonalisationProfiles],

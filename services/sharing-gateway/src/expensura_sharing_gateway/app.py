@@ -1,14 +1,25 @@
-"""The sharing-gateway service. Its domain arrives with its own issue; the skeleton already runs,
-reports health and readiness, and serves its log feed and OpenAPI document."""
+"""The sharing gateway: the only path by which personal data leaves the company."""
+
+from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_sharing_gateway.disclosures.views import router as disclosures_router
+from expensura_sharing_gateway.erasure import erase_gateway_state
+from expensura_sharing_gateway.partner_auth import router as auth_router
+from expensura_sharing_gateway.partners.views import router as partners_router
+from expensura_sharing_gateway.statistics.views import router as statistics_router
+from expensura_sharing_gateway.transfers.views import router as transfers_router
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.SHARING_GATEWAY),
-    description="The only path by which personal data leaves the company.",
+    description="The only path by which personal data leaves the company: partners, "
+    "agreements, minimised disclosures on consent or legal ground, statistics.",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[auth_router, partners_router, disclosures_router, statistics_router, transfers_router],
+    erase_subject=erase_gateway_state,
 )
 
 app = create_app(service_definition)

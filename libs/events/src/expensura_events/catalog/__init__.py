@@ -8,6 +8,7 @@ from expensura_events.catalog import (
     identity_verification,
     platform,
     rights,
+    sharing,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "identity_verification",
     "platform",
     "rights",
+    "sharing",
 ]

@@ -17,13 +17,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from expensura_consent.decisions.asof import basis_as_of
-from expensura_consent.records.domain import decide
+from expensura_consent.records.domain import Decision, decide
 from expensura_consent.records.store import consents_of, grounds_of
-from expensura_consent.tables import decisions
+from expensura_consent.tables import decisions, ground_invocations
 from expensura_events.auth import Principal
 from expensura_events.envelope import utcnow
 from expensura_events.fields import Identifier
 from expensura_events.http import Problem, Runtime, staff_with
+from expensura_events.privacy import ALLOWED_AFTER_STOP, restriction
 from expensura_events.vocabulary import DataCategory, Purpose, StaffRole
 
 # Services call these from inside; the API gateway does not route /internal outside.
@@ -51,6 +52,9 @@ class Basis(BaseModel):
 
 class DecisionOut(BaseModel):
     decision_id: UUID
+    subject_id: str
+    purpose: Purpose
+    recipient: str | None
     allowed: bool
     reason: str
     basis: Basis
@@ -79,6 +83,10 @@ async def make_decision(body: DecisionRequest, rt: Runtime) -> DecisionOut:
         consents = await consents_of(conn, body.subject_id, body.purpose)
         grounds = await grounds_of(conn, body.subject_id, body.purpose)
         decision = decide(body.purpose, categories, body.recipient, now, consents, grounds)
+        stopped = await restriction(conn, body.subject_id)
+        if decision.allowed and stopped and body.purpose not in ALLOWED_AFTER_STOP:
+            # account cancellation stops every use but the law's (RUL-2)
+            decision = Decision(False, f"processing stopped: the subject's account is {stopped}")
         decision_id = uuid4()
         await conn.execute(
             decisions.insert().values(
@@ -108,6 +116,9 @@ async def make_decision(body: DecisionRequest, rt: Runtime) -> DecisionOut:
         basis = Basis(kind="none")
     return DecisionOut(
         decision_id=decision_id,
+        subject_id=body.subject_id,
+        purpose=body.purpose,
+        recipient=body.recipient,
         allowed=decision.allowed,
         reason=decision.reason,
         basis=basis,
@@ -121,14 +132,32 @@ async def get_decision(decision_id: UUID, rt: Runtime) -> DecisionOut:
         row = (
             await conn.execute(select(decisions).where(decisions.c.decision_id == decision_id))
         ).one_or_none()
+        ground = None
+        if row is not None and row.invocation_id is not None:
+            ground = (
+                await conn.execute(
+                    select(ground_invocations).where(
+                        ground_invocations.c.invocation_id == row.invocation_id
+                    )
+                )
+            ).one_or_none()
     if row is None:
         raise NotFound(f"No decision {decision_id}.")
     kind = "consent" if row.consent_id else "legal-ground" if row.invocation_id else "none"
     return DecisionOut(
         decision_id=row.decision_id,
+        subject_id=row.subject_id,
+        purpose=Purpose(row.purpose),
+        recipient=row.recipient,
         allowed=row.allowed,
         reason=row.reason,
-        basis=Basis(kind=kind, consent_id=row.consent_id, invocation_id=row.invocation_id),
+        basis=Basis(
+            kind=kind,
+            consent_id=row.consent_id,
+            invocation_id=row.invocation_id,
+            ground=ground.ground if ground else None,
+            evidence_reference=ground.evidence_reference if ground else None,
+        ),
         decided_at=row.decided_at,
     )
 

@@ -71,6 +71,7 @@ HISTORY: dict[Purpose, tuple[PurposeVersion, ...]] = {
             C.CREDIT_SCORE,
             C.CREDIT_RECORD,
             C.INCOME,
+            C.CONTACT,
             C.LOAN_RECORD,
             C.OFFICIAL_ID,
             discloses=True,

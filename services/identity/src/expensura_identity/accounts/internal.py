@@ -1,0 +1,93 @@
+"""What identity hands the sharing gateway for a disclosure, and only on a live decision.
+
+The gateway already asked consent; identity asks again which decision this is and releases
+nothing unless that decision allowed exactly this subject and recipient. The read is an
+event whose actor is the partner that receives the data.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import httpx
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from expensura_events.envelope import Actor, LegalBasis
+from expensura_events.fields import Identifier
+from expensura_events.http import Problem, Runtime
+from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+
+router = APIRouter(prefix="/internal/subjects", tags=["internal"])
+CONTACT_FIELDS = {"email": "pd:Contact", "phone": "pd:Contact"}
+
+
+class Values(BaseModel):
+    subject_id: str
+    values: dict[str, str | None]
+
+
+class DecisionRefused(Problem):
+    status, title = 403, "No decision allows this release"
+
+
+class ConsentUnavailable(Problem):
+    status, title = 503, "Consent service unavailable"
+
+
+async def current_contact(rt: Runtime, conn: Any, subject_id: str) -> dict[str, str | None]:
+    """The latest e-mail and phone from the subject's events (sign-up, then corrections)."""
+    out: dict[str, str | None] = {"email": None, "phone": None}
+    for event in await rt.store.read_subject(conn, subject_id):
+        for name in CONTACT_FIELDS:
+            value = getattr(event.payload, name, None)
+            if isinstance(value, str):
+                out[name] = value
+    return out
+
+
+@router.get("/{subject_id}/disclosable", responses={403: {}, 503: {}})
+async def disclosable(
+    subject_id: Annotated[Identifier, Path()],
+    decision_id: UUID,
+    recipient: Annotated[Identifier, Query()],
+    rt: Runtime,
+    fields: Annotated[list[str], Query(max_length=10)],
+) -> Values:
+    wanted = [f for f in fields if f in CONTACT_FIELDS]
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            resp = await client.get(
+                f"{rt.settings.service_urls['consent'].rstrip('/')}/internal/decisions/{decision_id}"
+            )
+    except httpx.HTTPError as exc:
+        raise ConsentUnavailable(f"{exc!r}; nothing released.", retry_after=5) from None
+    if resp.status_code != 200:
+        raise DecisionRefused(f"Decision {decision_id} is unknown.")
+    decision = resp.json()
+    if (
+        not decision["allowed"]
+        or decision["subject_id"] != subject_id
+        or (decision["recipient"] != recipient)
+    ):
+        raise DecisionRefused("The decision does not allow this subject and recipient.")
+    basis = decision["basis"]
+    async with rt.engine.begin() as conn:
+        values = await current_contact(rt, conn, subject_id)
+        await rt.record_access(
+            conn,
+            subject_id=subject_id,
+            actor=Actor(kind=ActorKind.PARTNER, id=recipient),
+            purpose=Purpose(decision["purpose"]),
+            fields=wanted,
+            categories=[CONTACT_FIELDS[f] for f in wanted],
+            case_reference=f"decision:{decision_id}",
+            legal_basis=LegalBasis(
+                ground=LegalGround.CONSENT
+                if basis["kind"] == "consent"
+                else LegalGround(basis["ground"]),
+                reference=str(basis.get("consent_id") or basis.get("evidence_reference")),
+            ),
+        )
+    return Values(subject_id=subject_id, values={f: values[f] for f in wanted})

@@ -1,0 +1,473 @@
+"""The sharing gateway end to end: partners, agreements, disclosures, proof, statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from expensura_events.topology import events_topic
+from expensura_ops.testing import tokens
+from expensura_ops.testing.dumps import pg_dump
+from expensura_ops.testing.stack import LocalStack, topic_messages
+
+NOW = datetime.now(UTC)
+YEAR = {
+    "starts_at": (NOW - timedelta(days=1)).isoformat(),
+    "ends_at": (NOW + timedelta(days=365)).isoformat(),
+}
+
+
+@dataclass
+class PartnerClient:
+    partner_id: str
+    token: str
+    client: httpx.Client
+
+    def headers(self, nonce: str | None = None, ts: float | None = None) -> dict[str, str]:
+        return {
+            "authorization": f"Bearer {self.token}",
+            "x-request-nonce": nonce or secrets.token_urlsafe(18),
+            "x-request-timestamp": str(int(ts if ts is not None else time.time())),
+        }
+
+    def disclose(
+        self, subject: str, purpose: str, fields: list[str], case: str | None = None
+    ) -> httpx.Response:
+        return self.client.post(
+            "/v1/disclosures",
+            headers=self.headers(),
+            json={
+                "subject_id": subject,
+                "purpose": purpose,
+                "fields": fields,
+                "case_reference": case,
+            },
+        )
+
+
+async def _partner(
+    stack: LocalStack,
+    kind: str,
+    purposes: list[str],
+    fields: list[str],
+    *,
+    agreement: dict[str, str] | None = YEAR,
+    inbound: bool = False,
+    scopes: list[str] | None = None,
+) -> PartnerClient:
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    officer = await tokens.staff(stack, "privacy-officer")
+    partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
+    gw.post(
+        "/v1/partners",
+        headers=officer,
+        json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
+    ).raise_for_status()
+    if agreement is not None:
+        gw.post(
+            f"/v1/partners/{partner_id}/agreements",
+            headers=officer,
+            json={
+                "reference": f"NDA-{partner_id}",
+                "purposes": purposes,
+                "fields": fields,
+                "inbound": inbound,
+                **agreement,
+            },
+        ).raise_for_status()
+    cred = gw.post(
+        f"/v1/partners/{partner_id}/credentials",
+        headers=officer,
+        json={"scopes": scopes or purposes},
+    ).json()
+    tok = gw.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cred["client_id"],
+            "client_secret": cred["client_secret"],
+        },
+    )
+    tok.raise_for_status()
+    return PartnerClient(partner_id, tok.json()["access_token"], gw)
+
+
+def _consent(
+    stack: LocalStack,
+    auth: dict[str, str],
+    purpose: str,
+    categories: list[str],
+    recipients: list[str],
+) -> dict[str, Any]:
+    resp = httpx.post(
+        f"{stack.processes['consent'].url}/v1/me/consents",
+        headers=auth,
+        json={
+            "purpose": purpose,
+            "categories": categories,
+            "recipients": recipients,
+            "policy_version": "2026-11",
+        },
+    )
+    resp.raise_for_status()
+    return resp.json()
+
+
+def _gateway_log(stack: LocalStack) -> list[dict[str, Any]]:
+    items = httpx.get(
+        f"{stack.processes['sharing-gateway'].url}/internal/log", params={"limit": 5000}
+    ).json()["events"]
+    return [json.loads(i["record"]) for i in items]
+
+
+@pytest.mark.obligation("SHR-1", "SHR-2")
+async def test_a_credit_bureau_gets_only_its_fields_on_consent_and_the_log_says_why(
+    stack: LocalStack,
+) -> None:
+    subject, auth = tokens.user(stack, phone="+14155550101")
+    bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone", "email"])
+    refused = bureau.disclose(subject, "credit-assessment", ["phone"])
+    assert refused.status_code == 403  # no consent yet: nothing
+    given = _consent(stack, auth, "credit-assessment", ["pd:Contact"], [bureau.partner_id])
+    resp = bureau.disclose(subject, "credit-assessment", ["phone", "email", "nationality"])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["data"] == {"phone": "+14155550101"}  # e-mail not on a bureau's allow-list
+    assert body["basis"]["consent_id"] == given["consent_id"]
+    made = [
+        e
+        for e in _gateway_log(stack)
+        if e["event_type"] == "sharing.DisclosureMade" and e["subject_id"] == subject
+    ]
+    assert len(made) == 1
+    assert made[0]["payload"]["fields"] == ["phone"]
+    assert made[0]["payload"]["decision_id"] == body["decision_id"]
+    assert made[0]["legal_basis"] == {"ground": "consent", "reference": given["consent_id"]}
+    assert made[0]["actor"] == {"kind": "partner", "id": bureau.partner_id}
+    # identity logged the read, with the partner as the actor
+    idp_log = httpx.get(
+        f"{stack.processes['identity'].url}/internal/log", params={"limit": 5000}
+    ).json()["events"]
+    reads = [
+        json.loads(e["record"])
+        for e in idp_log
+        if e["subject_id"] == subject and e["event_type"] == "platform.PersonalDataAccessed"
+    ]
+    assert any(r["actor"]["id"] == bureau.partner_id for r in reads)
+    refusals = [
+        e
+        for e in _gateway_log(stack)
+        if e["event_type"] == "sharing.DisclosureRefused" and e["subject_id"] == subject
+    ]
+    assert len(refusals) == 1 and "consent" in refusals[0]["payload"]["reason"]
+
+
+@pytest.mark.obligation("SHR-3")
+async def test_without_an_active_agreement_a_partner_gets_nothing(stack: LocalStack) -> None:
+    subject, auth = tokens.user(stack)
+    none = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"], agreement=None)
+    ended = await _partner(
+        stack,
+        "credit-bureau",
+        ["credit-assessment"],
+        ["phone"],
+        agreement={
+            "starts_at": (NOW - timedelta(days=400)).isoformat(),
+            "ends_at": (NOW - timedelta(days=35)).isoformat(),
+        },
+    )
+    for partner in (none, ended):
+        _consent(stack, auth, "credit-assessment", ["pd:Contact"], [partner.partner_id])
+        resp = partner.disclose(subject, "credit-assessment", ["phone"])
+        assert resp.status_code == 403
+        assert "agreement" in resp.json()["detail"]
+        assert "data" not in resp.json()
+
+
+@pytest.mark.obligation("USE-8", "SHR-1", "SHR-2")
+async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: LocalStack) -> None:
+    subject, _ = tokens.user(stack, phone="+14155550102")
+    collector = await _partner(
+        stack, "collection-agency", ["dispute-resolution"], ["phone", "email"]
+    )
+    law_firm = await _partner(stack, "law-firm", ["dispute-resolution"], ["phone", "email"])
+    assert collector.disclose(subject, "dispute-resolution", ["phone"]).status_code == 403
+    officer = await tokens.staff(stack, "privacy-officer")
+    for partner in (collector, law_firm):
+        httpx.post(
+            f"{stack.processes['consent'].url}/v1/legal-grounds",
+            headers=officer,
+            json={
+                "subject_id": subject,
+                "purpose": "dispute-resolution",
+                "ground": "contract-at-users-request",
+                "evidence_reference": "loan-agreement-77/§12",
+                "categories": ["pd:Contact"],
+                "recipients": [partner.partner_id],
+                "reason": "Overdue loan 77, collection under the signed agreement",
+                "expires_at": (NOW + timedelta(days=30)).isoformat(),
+            },
+        ).raise_for_status()
+    no_case = collector.disclose(subject, "dispute-resolution", ["phone"])
+    assert no_case.status_code == 403 and "case" in no_case.json()["detail"]
+    got = collector.disclose(subject, "dispute-resolution", ["phone", "email"], case="LOAN-77")
+    assert got.status_code == 200, got.text
+    assert set(got.json()["data"]) == {"phone", "email"}
+    assert got.json()["basis"]["ground"] == "contract-at-users-request"
+    lawyer = law_firm.disclose(subject, "dispute-resolution", ["phone", "email"], case="LOAN-77")
+    assert set(lawyer.json()["data"]) == {"email"}  # a law firm's list has no phone
+
+
+@pytest.mark.obligation("SHR-4")
+async def test_there_is_no_sale_or_rent_purpose_to_ask_for(stack: LocalStack) -> None:
+    bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    for purpose in ("sale", "rent", "data-sale"):
+        resp = bureau.disclose("anyone", purpose, ["phone"])
+        assert resp.status_code == 422
+    officer = await tokens.staff(stack, "privacy-officer")
+    cred = bureau.client.post(
+        f"/v1/partners/{bureau.partner_id}/credentials", headers=officer, json={"scopes": ["sale"]}
+    )
+    assert cred.status_code == 422
+
+
+async def test_partner_authentication_replay_and_revocation(stack: LocalStack) -> None:
+    subject, auth = tokens.user(stack)
+    bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    _consent(stack, auth, "credit-assessment", ["pd:Contact"], [bureau.partner_id])
+    gw = bureau.client
+    bad = gw.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "nope-123",
+            "client_secret": "x" * 20,
+        },
+    )
+    assert bad.status_code == 401
+    body = {"subject_id": subject, "purpose": "credit-assessment", "fields": ["phone"]}
+    headers = bureau.headers(nonce="same-nonce-0123456789")
+    assert gw.post("/v1/disclosures", headers=headers, json=body).status_code == 200
+    replay = gw.post("/v1/disclosures", headers=headers, json=body)
+    assert replay.status_code == 409
+    stale = gw.post("/v1/disclosures", headers=bureau.headers(ts=time.time() - 3600), json=body)
+    assert stale.status_code == 401
+    out_of_scope = gw.post(
+        "/v1/disclosures", headers=bureau.headers(), json=body | {"purpose": "marketing"}
+    )
+    assert out_of_scope.status_code == 403
+    # revoke: the token issued before it stops working at once
+    officer = await tokens.staff(stack, "privacy-officer")
+    claims = json.loads(__import__("base64").urlsafe_b64decode(bureau.token.split(".")[1] + "=="))
+    gw.delete(
+        f"/v1/partners/{bureau.partner_id}/credentials/{claims['client_id']}", headers=officer
+    ).raise_for_status()
+    assert gw.post("/v1/disclosures", headers=bureau.headers(), json=body).status_code == 401
+
+
+@pytest.mark.obligation("RGT-4", "SHR-1")
+async def test_no_disclosure_after_a_withdrawal_race_and_the_log_proves_it(
+    stack: LocalStack,
+) -> None:
+    subject, auth = tokens.user(stack, phone="+14155550103")
+    bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    given = _consent(stack, auth, "credit-assessment", ["pd:Contact"], [bureau.partner_id])
+    results: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(base_url=stack.processes["sharing-gateway"].url, timeout=30) as gw:
+
+        async def fire() -> None:
+            while not stop.is_set():
+                started = time.monotonic()
+                resp = await gw.post(
+                    "/v1/disclosures",
+                    headers=bureau.headers(),
+                    json={
+                        "subject_id": subject,
+                        "purpose": "credit-assessment",
+                        "fields": ["phone"],
+                    },
+                )
+                results.append((started, resp.status_code))
+
+        firing = [asyncio.create_task(fire()) for _ in range(6)]
+        await asyncio.sleep(1.0)
+        withdrawn = httpx.delete(
+            f"{stack.processes['consent'].url}/v1/me/consents/{given['consent_id']}", headers=auth
+        )
+        acknowledged = time.monotonic()
+        assert withdrawn.status_code == 200
+        await asyncio.sleep(1.0)
+        stop.set()
+        await asyncio.gather(*firing)
+    before = [code for started, code in results if started < acknowledged]
+    after = [code for started, code in results if started > acknowledged]
+    assert 200 in before, "the race did not start with the consent in force"
+    assert after and all(code == 403 for code in after), after
+    proof = stack.cli(
+        "disclosures",
+        "prove-withdrawal",
+        "--subject",
+        subject,
+        "--consent",
+        given["consent_id"],
+        service_name="sharing-gateway",
+        check=False,
+    )
+    assert proof.returncode == 0, proof.stdout + proof.stderr
+    said = " ".join(proof.stdout.split())
+    assert "PROVEN" in said and "0 after" in said
+
+
+@pytest.mark.obligation("SHR-1")
+async def test_the_subject_sees_every_disclosure_to_whom_when_why_on_what_ground(
+    stack: LocalStack,
+) -> None:
+    subject, auth = tokens.user(stack)
+    bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    bureau.disclose(subject, "credit-assessment", ["phone"])
+    _consent(stack, auth, "credit-assessment", ["pd:Contact"], [bureau.partner_id])
+    bureau.disclose(subject, "credit-assessment", ["phone"])
+    seen = httpx.get(
+        f"{stack.processes['sharing-gateway'].url}/v1/me/disclosures", headers=auth
+    ).json()
+    assert [(d["partner_id"], d["outcome"]) for d in seen] == [
+        (bureau.partner_id, "refused"),
+        (bureau.partner_id, "disclosed"),
+    ]
+    assert seen[1]["ground"] == "consent" and seen[1]["purpose"] == "credit-assessment"
+    _, other = tokens.user(stack)
+    assert (
+        httpx.get(
+            f"{stack.processes['sharing-gateway'].url}/v1/me/disclosures", headers=other
+        ).json()
+        == []
+    )
+
+
+@pytest.mark.obligation("COL-4")
+async def test_inbound_partner_data_needs_consent_and_an_agreement_and_is_kept_encrypted(
+    stack: LocalStack,
+) -> None:
+    subject, auth = tokens.user(stack)
+    bureau = await _partner(
+        stack,
+        "credit-bureau",
+        ["credit-assessment"],
+        ["phone"],
+        inbound=True,
+        scopes=["credit-assessment", "inbound"],
+    )
+    report = f"score-{uuid.uuid4().hex[:8]}: 712, no defaults"
+    offer = {
+        "subject_id": subject,
+        "purpose": "credit-assessment",
+        "category": "pd:CreditRecord",
+        "value": report,
+    }
+    refused = bureau.client.post("/v1/inbound", headers=bureau.headers(), json=offer)
+    assert refused.status_code == 403
+    _consent(stack, auth, "credit-assessment", ["pd:CreditRecord"], [bureau.partner_id])
+    accepted = bureau.client.post("/v1/inbound", headers=bureau.headers(), json=offer)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["channel"] == "from-partner-with-consent"
+    log = [e for e in _gateway_log(stack) if e["subject_id"] == subject]
+    assert [e["event_type"] for e in log if "Inbound" in e["event_type"]] == [
+        "sharing.InboundDataRefused",
+        "sharing.InboundDataAccepted",
+    ]
+    dump = pg_dump(stack.admin_url, stack.namespace + "expensura_sharing_gateway")
+    assert report.encode() not in dump
+    messages = await topic_messages(
+        stack.bootstrap_servers, events_topic("sharing-gateway", stack.namespace)
+    )
+    assert not [v for _, v, _ in messages if report.encode() in v]
+
+
+@pytest.mark.obligation("RUL-3")
+async def test_statistics_suppress_small_cells_and_every_release_is_in_the_ledger(
+    fresh_stack: LocalStack,
+) -> None:
+    fresh_stack.start_all()
+    bureau = await _partner(fresh_stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    collector = await _partner(fresh_stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    for i in range(12):
+        subject, auth = tokens.user(fresh_stack)
+        _consent(
+            fresh_stack,
+            auth,
+            "credit-assessment",
+            ["pd:Contact"],
+            [bureau.partner_id, collector.partner_id],
+        )
+        assert bureau.disclose(subject, "credit-assessment", ["phone"]).status_code == 200
+        if i < 3:
+            collector.disclose(subject, "credit-assessment", ["phone"])
+    officer = await tokens.staff(fresh_stack, "privacy-officer")
+    gw = bureau.client
+    assert (
+        gw.post(
+            "/v1/statistics/releases",
+            headers=officer,
+            json={"query": "disclosures-by-purpose", "k": 5},
+        ).status_code
+        == 422
+    )
+    by_partner = gw.post(
+        "/v1/statistics/releases",
+        headers=officer,
+        json={"query": "disclosures-by-partner-and-purpose"},
+    ).json()
+    cells = {c["group"]["partner_id"]: c["count"] for c in by_partner["cells"]}
+    assert cells == {bureau.partner_id: 12, collector.partner_id: None}  # 3 < k: withheld
+    assert by_partner["suppressed"] == 1
+    ledger = gw.get("/v1/statistics/releases", headers=officer).json()
+    assert [(r["query"], r["k"], r["suppressed"]) for r in ledger] == [
+        ("disclosures-by-partner-and-purpose", 10, 1)
+    ]
+
+
+@pytest.mark.obligation("TRF-1")
+async def test_a_transfer_needs_the_successors_commitment_or_reconsent(stack: LocalStack) -> None:
+    admin = await tokens.staff(stack, "administrator")
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url)
+    base = {"successor": "Acme Lending Inc.", "reason": "merger"}
+    assert gw.post("/v1/transfers", headers=admin, json=base).status_code == 422
+    bound = gw.post(
+        "/v1/transfers",
+        headers=admin,
+        json=base | {"commitment_reference": "deed-2026-44 §7: bound by policy"},
+    )
+    assert bound.status_code == 201 and bound.json()["reconsent_required"] is False
+    ask = gw.post("/v1/transfers", headers=admin, json=base | {"reconsent": True})
+    assert ask.json()["reconsent_required"] is True
+    officer = await tokens.staff(stack, "privacy-officer")
+    assert (
+        gw.post("/v1/transfers", headers=officer, json=base | {"reconsent": True}).status_code
+        == 403
+    )
+
+
+@pytest.mark.obligation("PUB-1")
+async def test_public_disclosure_needs_explicit_consent_for_it_or_a_legal_mandate(
+    stack: LocalStack,
+) -> None:
+    subject, auth = tokens.user(stack)
+    officer = await tokens.staff(stack, "privacy-officer")
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url)
+    ask = {"subject_id": subject, "fields": ["email"], "purpose": "communication"}
+    assert gw.post("/v1/public-disclosures", headers=officer, json=ask).status_code == 403
+    _consent(stack, auth, "communication", ["pd:Contact"], ["public"])
+    made = gw.post("/v1/public-disclosures", headers=officer, json=ask)
+    assert made.status_code == 201, made.text
+    assert made.json()["basis"]["kind"] == "consent"
+    assert list(made.json()["data"]) == ["email"]
