@@ -43,7 +43,7 @@ catalog: $(STAMP)
 	$(BIN)/expensura catalog --out docs/catalog
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --write-doc
 
 # Regenerate the lock files after editing requirements*.in (needs network; uses uv from the venv).
 lock: $(STAMP)

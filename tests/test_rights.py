@@ -67,6 +67,15 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     idp = fresh_stack.processes["identity"].url
     email, phone = f"gone-{uuid.uuid4().hex[:8]}@example.com", "+14155550999"
     subject, auth = _sign_up_and_in(idp, email, phone)
+    # real-name verification puts the ID card and bank card numbers in the log too
+    ident, card = "11010119900307803X", "6228480402564890018"
+    verified = httpx.post(
+        f"{idp}/v1/me/verification",
+        headers=auth,
+        json={"id_number": ident, "bank_card": card, "mobile": "+8613800138000"},
+        timeout=30,
+    )
+    assert verified.json()["state"] == "verified", verified.text
     kept_email = f"kept-{uuid.uuid4().hex[:8]}@example.com"
     kept, _ = _sign_up_and_in(idp, kept_email, "+14155550998")
     consent = fresh_stack.processes["consent"].url
@@ -106,7 +115,7 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
             fresh_stack.bootstrap_servers, events_topic(s.name, fresh_stack.namespace)
         )
     ]
-    for secret in (email.encode(), phone.encode()):
+    for secret in (email.encode(), phone.encode(), ident.encode(), card.encode()):
         for db in databases:
             assert secret not in pg_dump(fresh_stack.admin_url, db), db
         assert not [m for m in messages if secret in m]

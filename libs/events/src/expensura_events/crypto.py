@@ -114,31 +114,29 @@ class PostgresKeyStore:
             return {}
         if any("#hold:" in s for s in subject_ids):  # rare: keep the erased-subject check
             return {s: await self.get_or_create(s) for s in subject_ids}
-        now = utcnow()
-        rows_in = [
-            {
-                "subject_id": s,
-                "key_id": uuid4(),
-                "kek_id": self._master.kek_id,
-                "wrapped_key": self._master.wrap(s, os.urandom(32)),
-                "created_at": now,
-            }
-            for s in sorted(subject_ids)
-        ]
+        wanted = sorted(subject_ids)
+        select_keys = select(
+            subject_keys.c.subject_id, subject_keys.c.key_id, subject_keys.c.wrapped_key
+        ).where(subject_keys.c.subject_id.in_(wanted))
         async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(subject_keys).on_conflict_do_nothing(index_elements=["subject_id"]),
-                rows_in,
-            )
-            rows = (
+            rows = (await conn.execute(select_keys)).all()
+            missing = set(wanted) - {r.subject_id for r in rows}
+            if missing:  # only new subjects cost a key generation and a wrap
+                now = utcnow()
                 await conn.execute(
-                    select(
-                        subject_keys.c.subject_id,
-                        subject_keys.c.key_id,
-                        subject_keys.c.wrapped_key,
-                    ).where(subject_keys.c.subject_id.in_(sorted(subject_ids)))
+                    insert(subject_keys).on_conflict_do_nothing(index_elements=["subject_id"]),
+                    [
+                        {
+                            "subject_id": s,
+                            "key_id": uuid4(),
+                            "kek_id": self._master.kek_id,
+                            "wrapped_key": self._master.wrap(s, os.urandom(32)),
+                            "created_at": now,
+                        }
+                        for s in sorted(missing)
+                    ],
                 )
-            ).all()
+                rows = (await conn.execute(select_keys)).all()
         out: dict[str, DataKey] = {}
         for row in rows:
             if row.wrapped_key is None:

@@ -66,7 +66,7 @@ class EventStore:
             raise ValueError("expected_version applies to a batch of one stream")
         # Encrypt before taking the lock: key look-ups should not extend the critical section.
         owners = {o for e in events if (o := self.mapper.key_owner_needed(e)) is not None}
-        keys = await self.mapper.cipher.keys.get_or_create_many(owners) if len(owners) > 1 else None
+        keys = await self.mapper.cipher.keys.get_or_create_many(owners) if owners else None
         sealed = [await self.mapper.seal_payload(e, keys) for e in events]
 
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sys
 
 from rich.console import Console
 
@@ -12,9 +13,11 @@ from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import master_key_from, provision
+from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP as AGENCY_APP
 from expensura_ops.stackfile import write_stack
 
 PORT_OFFSET_ENV = "EXPENSURA_PORT_OFFSET"
+AGENCY_PORT = 8190
 
 
 def run_local_stack() -> int:
@@ -25,6 +28,8 @@ def run_local_stack() -> int:
     var = paths.var_dir()
     master_key = master_key_from(var)
 
+    agency_port = AGENCY_PORT + offset
+
     def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
         env = asyncio.run(
             provision(
@@ -32,6 +37,7 @@ def run_local_stack() -> int:
                 bootstrap,
                 master_key=master_key,
                 ports={s.name.value: s.port for s in services},
+                extra_env={"EXPENSURA_VERIFICATION_AGENCY_URL": f"http://127.0.0.1:{agency_port}"},
             )
         )
         write_stack(var, env)
@@ -40,6 +46,23 @@ def run_local_stack() -> int:
     try:
         return run_stack(
             provision_local,
+            extra_processes={
+                # the sandbox real-name verification agency identity calls (USE-1)
+                "verification-agency": (
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        AGENCY_APP,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(agency_port),
+                        "--no-access-log",
+                    ],
+                    {},
+                )
+            },
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,
             broker_port=broker.DEFAULT_PORT + offset,

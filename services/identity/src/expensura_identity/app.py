@@ -19,6 +19,7 @@ from expensura_identity.rights.views import router as rights_router
 from expensura_identity.rights.worker import cancellation_worker
 from expensura_identity.settings import IdentitySettings
 from expensura_identity.staff.views import router as staff_router
+from expensura_identity.verification.service import verification_worker
 from expensura_identity.verification.views import router as verification_router
 
 service_definition = ServiceDefinition(
@@ -38,7 +39,7 @@ service_definition = ServiceDefinition(
     ],
     settings_class=IdentitySettings,
     projections=[ErasureCertificates, PolicyRefusals, PersonalisationProfiles],
-    workers=[cancellation_worker],
+    workers=[cancellation_worker, verification_worker],
     erase_subject=erase_identity_state,
 )
 

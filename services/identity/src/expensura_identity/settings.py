@@ -16,6 +16,8 @@ class IdentitySettings(ServiceSettings):
     # Account cancellation: the user can take it back during this period (RUL-2).
     cooling_off_seconds: int = 7 * 24 * 3600
     verification_agency_url: str = "http://127.0.0.1:8190"
+    verification_timeout_seconds: float = 3.0
+    verification_retry_seconds: float = 1.0
     # Erasure: ask again the stores that have not confirmed, then escalate to a person.
     erasure_retry_seconds: float = 60.0
     erasure_max_attempts: int = 5

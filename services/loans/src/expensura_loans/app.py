@@ -1,14 +1,22 @@
-"""The loans service. Its domain arrives with its own issue; the skeleton already runs,
-reports health and readiness, and serves its log feed and OpenAPI document."""
+"""The loans service. So far: loan applications, refused until real-name verification."""
+
+from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_loans.applications.projection import VerifiedSubjects
+from expensura_loans.applications.views import router as applications_router
+from expensura_loans.erasure import erase_loans_state
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.LOANS),
     description="Loan assessment, lifecycle, legal retention and credit reporting.",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[applications_router],
+    projections=[VerifiedSubjects],
+    erase_subject=erase_loans_state,
 )
 
 app = create_app(service_definition)

@@ -29,9 +29,13 @@ from expensura_events.db import async_url
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import provision
+from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP
 from expensura_ops.services import service_definitions
 
 T = TypeVar("T")
+
+AGENCY = "verification-agency"
+AGENCY_APP = VERIFICATION_AGENCY_APP
 
 # Short group timeouts so consumers join in about a second (see infrastructure notes).
 FAST_KAFKA = {
@@ -104,7 +108,9 @@ class LocalStack:
     namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}_")
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     ports: dict[str, int] = field(
-        default_factory=lambda: {s.name.value: free_port() for s in SERVICES}
+        default_factory=lambda: (
+            {s.name.value: free_port() for s in SERVICES} | {AGENCY: free_port()}
+        )
     )
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -116,8 +122,14 @@ class LocalStack:
             master_key=self.master_key,
             namespace=self.namespace,
             ports=self.ports,
-            extra_env=FAST_KAFKA | dict(extra_env or {}),
+            extra_env=FAST_KAFKA
+            | {"EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url}
+            | dict(extra_env or {}),
         )
+
+    @property
+    def agency_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[AGENCY]}"
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         return {**os.environ, **self.env[name], **overrides}
@@ -143,7 +155,17 @@ class LocalStack:
         return with_database(self.admin_url, self.namespace + service(name).database)
 
     def start(self, name: str, *, wait: bool = True, **env: str) -> ServiceProcess:
-        spec = service(name)
+        if name == "identity" and AGENCY not in self.processes:
+            self.start_agency()
+        return self._spawn(name, service(name).asgi_app, wait=wait, **env)
+
+    def start_agency(self) -> ServiceProcess:
+        """The sandbox verification agency identity talks to (as `make run` starts it)."""
+        return self._spawn(AGENCY, AGENCY_APP, wait=True, ready_path="/sandbox/state")
+
+    def _spawn(
+        self, name: str, asgi_app: str, *, wait: bool, ready_path: str = "/readyz", **env: str
+    ) -> ServiceProcess:
         port = self.ports[name]
         log_path = self.workdir / f"{name}-{port}-{len(self.processes)}.log"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -152,14 +174,14 @@ class LocalStack:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                spec.asgi_app,
+                asgi_app,
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(port),
                 "--no-access-log",
             ],
-            env=self.service_env(name, **env),
+            env=self.service_env(name, **env) if name in self.env else {**os.environ, **env},
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -167,7 +189,7 @@ class LocalStack:
         sp = ServiceProcess(name, port, proc, log_path)
         self.processes[name] = sp
         if wait:
-            self.wait_ready(sp)
+            self.wait_ready(sp, path=ready_path)
         return sp
 
     def start_all(self, **env: str) -> dict[str, ServiceProcess]:
@@ -177,13 +199,13 @@ class LocalStack:
         return started
 
     @staticmethod
-    def wait_ready(sp: ServiceProcess, timeout: float = 60.0) -> None:
+    def wait_ready(sp: ServiceProcess, timeout: float = 60.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if sp.proc.poll() is not None:
                 raise RuntimeError(f"{sp.name} exited ({sp.proc.returncode}):\n{sp.log()}")
             try:
-                if httpx.get(f"{sp.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{sp.url}{path}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_identity.accounts.tables import accounts
 from expensura_identity.auth.tables import refresh_tokens
+from expensura_identity.verification.tables import verification_requests
 
 
 async def erase_identity_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:
@@ -18,4 +19,8 @@ async def erase_identity_state(conn: AsyncConnection, subject_id: str) -> dict[s
         delete(refresh_tokens).where(refresh_tokens.c.principal_id == subject_id)
     )
     purged["refresh_tokens"] = result.rowcount
+    result = await conn.execute(
+        delete(verification_requests).where(verification_requests.c.subject_id == subject_id)
+    )
+    purged["verification_requests"] = result.rowcount
     return purged

@@ -1,0 +1,129 @@
+"""`python -m bench [--quick] [--write-doc]`: run every benchmark once, print, maybe document."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from rich.console import Console
+
+from bench.diagnostics import Diagnostics, measure_diagnostics
+from bench.infra import Infrastructure, Machine, infrastructure, machine
+from bench.latency import LatencyRun, measure_latency
+from bench.profile import DEFAULT, QUICK, Profile
+from bench.replay import ReplayResult, measure_replay
+from bench.throughput import ThroughputResult, measure_throughput
+from bench.workloads import runtime
+from expensura_ops.devstack.paths import project_root
+from expensura_ops.testing.stack import LocalStack
+
+DOC = Path("docs") / "performance.md"
+
+
+@dataclass(frozen=True)
+class Results:
+    profile: Profile
+    infra: Infrastructure
+    machine: Machine
+    provision_s: float
+    latency: LatencyRun
+    replay: ReplayResult
+    throughput: ThroughputResult
+    diagnostics: Diagnostics
+    total_s: float
+    load_after: tuple[float, float, float]
+
+
+def _quiet_logs() -> None:
+    """The library's warnings still show; its info and debug lines would drown the output."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None]) -> Results:
+    started = time.perf_counter()
+    facts = await machine(infra.admin_url)
+    stack = LocalStack(infra.admin_url, infra.bootstrap_servers, infra.workdir / "stack")
+    say(f"provisioning a namespace ({stack.namespace}) of databases and topics")
+    t = time.perf_counter()
+    await stack.provision()
+    provision_s = time.perf_counter() - t
+    try:
+        identity, consent = runtime(stack, "identity"), runtime(stack, "consent")
+        try:
+            say("[bold]commit-to-projection latency[/bold]")
+            latency = await measure_latency(
+                stack,
+                identity,
+                consent,
+                rates=profile.rates,
+                warmup_s=profile.latency_warmup_s,
+                duration_s=profile.latency_s,
+                progress=say,
+            )
+            say("[bold]rebuild and verify[/bold]")
+            replay = await measure_replay(identity, consent, profile.corpus, say)
+            say("[bold]append throughput[/bold]")
+            throughput = await measure_throughput(
+                stack,
+                identity,
+                batch=profile.batch,
+                writer_counts=profile.writer_counts,
+                warmup_s=profile.warmup_s,
+                window_s=profile.window_s,
+                progress=say,
+            )
+            diagnostics = await measure_diagnostics(identity, profile.batch)
+        finally:
+            await identity.close()
+            await consent.close()
+    finally:
+        await stack.drop()
+    return Results(
+        profile,
+        infra,
+        facts,
+        provision_s,
+        latency,
+        replay,
+        throughput,
+        diagnostics,
+        time.perf_counter() - started,
+        os.getloadavg(),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short run, for smoke tests")
+    parser.add_argument(
+        "--write-doc", action="store_true", help=f"(re)write {DOC} with the figures"
+    )
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else DEFAULT
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # a log file or a pipe: no need to wrap the tables
+    _quiet_logs()
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+
+    from bench.report import markdown, print_results
+
+    with infrastructure() as infra:
+        say(f"PostgreSQL: {infra.postgres}; broker: {infra.broker}")
+        results = asyncio.run(run(infra, profile, say))
+    print_results(console, results)
+    if args.write_doc:
+        path = project_root() / DOC
+        path.write_text(markdown(results))
+        say(f"wrote {path}")
+    return 0

@@ -1,0 +1,3 @@
+"""Sandbox servers for external parties: the real protocol, outcomes a test can choose."""
+
+VERIFICATION_AGENCY_APP = "expensura_ops.sandboxes.verification_agency:app"
