@@ -43,6 +43,7 @@ class Actor(BaseModel):
     model_config = ConfigDict(frozen=True)
     kind: ActorKind
     id: str = Field(min_length=1, max_length=200)
+    role: str | None = Field(default=None, max_length=50)  # the staff role acted under
 
     @classmethod
     def system(cls, component: str) -> Actor:

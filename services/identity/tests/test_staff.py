@@ -1,0 +1,139 @@
+"""Staff: password plus TOTP before any personal data, lock-out, recovery, look-ups that
+check the customer first, and the customer's view of who read their data."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pyotp
+import pytest
+
+from expensura_ops.testing import tokens
+from expensura_ops.testing.stack import LocalStack
+
+PASSWORD = "a long staff password 2026"
+
+
+def _enrolled(idp: httpx.Client, email: str) -> tuple[str, list[str]]:
+    """Sign in with the password, enrol TOTP; returns (secret, recovery codes)."""
+    first = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD}).json()
+    enrol = {"authorization": f"Bearer {first['enrolment_token']}"}
+    secret = idp.post("/v1/staff/me/totp", headers=enrol).json()["secret"]
+    codes = idp.post(
+        "/v1/staff/me/totp/confirm", headers=enrol, json={"code": pyotp.TOTP(secret).now()}
+    ).json()["recovery_codes"]
+    return secret, codes
+
+
+def _with_mfa(idp: httpx.Client, email: str, **answer: str) -> httpx.Response:
+    challenge = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD}).json()[
+        "challenge"
+    ]
+    return idp.post("/v1/staff/sessions/mfa", json={"challenge": challenge, **answer})
+
+
+@pytest.fixture
+def idp(stack: LocalStack) -> httpx.Client:
+    return httpx.Client(base_url=stack.processes["identity"].url, timeout=10)
+
+
+def _admin(stack: LocalStack, idp: httpx.Client) -> dict[str, str]:
+    email = f"admin-{uuid.uuid4().hex[:6]}@expensura.example"
+    out = stack.cli("staff", "create-admin", "--email", email, "--password", PASSWORD)
+    assert "created administrator" in out.stdout
+    secret, _ = _enrolled(idp, email)
+    token = _with_mfa(idp, email, code=pyotp.TOTP(secret).now()).json()["access_token"]
+    return {"authorization": f"Bearer {token}"}
+
+
+def _staff(idp: httpx.Client, admin: dict[str, str], role: str) -> tuple[str, str]:
+    email = f"{role}-{uuid.uuid4().hex[:6]}@expensura.example"
+    resp = idp.post(
+        "/v1/staff", headers=admin, json={"email": email, "password": PASSWORD, "roles": [role]}
+    )
+    assert resp.status_code == 201, resp.text
+    return email, resp.json()["staff_id"]
+
+
+@pytest.mark.obligation("SEC-2", "USE-4", "SEC-3")
+def test_customer_service_needs_mfa_and_the_customers_details_and_the_read_is_visible(
+    stack: LocalStack, idp: httpx.Client
+) -> None:
+    customer, customer_auth = tokens.user(stack, phone="+14155550177")
+    email = next(
+        e["payload"]["email"]
+        for e in idp.post("/v1/me/exports", headers=customer_auth, timeout=30).json()["services"][
+            "identity"
+        ]["events"]
+        if e["event_type"] == "identity.AccountOpened"
+    )
+    admin = _admin(stack, idp)
+    agent_email, _ = _staff(idp, admin, "customer-service")
+    lookup = {
+        "account_id": customer,
+        "case_reference": "CASE-2026-881",
+        "purpose": "customer-care",
+        "verification": {"email": email, "phone_last4": "0177"},
+    }
+    # password alone: only an enrolment token, which reaches no personal data
+    first = idp.post("/v1/staff/sessions", json={"email": agent_email, "password": PASSWORD})
+    enrol_only = {"authorization": f"Bearer {first.json()['enrolment_token']}"}
+    assert idp.post("/v1/staff/lookups", headers=enrol_only, json=lookup).status_code == 403
+    secret, _ = _enrolled(idp, agent_email)
+    agent = {
+        "authorization": "Bearer "
+        + _with_mfa(idp, agent_email, code=pyotp.TOTP(secret).now()).json()["access_token"]
+    }
+    wrong = idp.post(
+        "/v1/staff/lookups",
+        headers=agent,
+        json=lookup | {"verification": {"email": email, "phone_last4": "9999"}},
+    )
+    assert wrong.status_code == 403 and "phone" not in wrong.text
+    other_purpose = idp.post(
+        "/v1/staff/lookups", headers=agent, json=lookup | {"purpose": "marketing"}
+    )
+    assert other_purpose.status_code == 403
+    assert (
+        idp.post(
+            "/v1/staff/lookups", headers=agent, json=lookup | {"purpose": "gossip"}
+        ).status_code
+        == 422
+    )
+    found = idp.post("/v1/staff/lookups", headers=agent, json=lookup)
+    assert found.status_code == 200, found.text
+    assert found.json()["phone"] == "+14155550177"
+    log = idp.get("/v1/me/access-log", headers=customer_auth).json()
+    staff_reads = [e for e in log if e["kind"] == "staff"]
+    assert len(staff_reads) == 1
+    read = staff_reads[0]
+    assert read["role"] == "customer-service" and read["purpose"] == "customer-care"
+    assert read["case_reference"] == "CASE-2026-881" and read["who"].startswith("staff-")
+    assert "staff-" in read["who"] and agent_email not in str(log)
+
+
+@pytest.mark.obligation("SEC-2")
+def test_wrong_codes_lock_the_account_and_an_administrator_unlocks_it(
+    stack: LocalStack, idp: httpx.Client
+) -> None:
+    admin = _admin(stack, idp)
+    email, staff_id = _staff(idp, admin, "risk-analyst")
+    secret, _ = _enrolled(idp, email)
+    for _ in range(5):
+        assert _with_mfa(idp, email, code="000000").status_code == 401
+    locked = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD})
+    assert locked.status_code == 423
+    assert idp.post(f"/v1/staff/{staff_id}/unlock").status_code == 401
+    assert idp.post(f"/v1/staff/{staff_id}/unlock", headers=admin).status_code == 200
+    assert _with_mfa(idp, email, code=pyotp.TOTP(secret).now()).status_code == 200
+
+
+@pytest.mark.obligation("SEC-2")
+def test_a_recovery_code_works_once(stack: LocalStack, idp: httpx.Client) -> None:
+    admin = _admin(stack, idp)
+    email, _ = _staff(idp, admin, "security-officer")
+    _, codes = _enrolled(idp, email)
+    assert _with_mfa(idp, email, recovery_code=codes[0]).status_code == 200
+    assert _with_mfa(idp, email, recovery_code=codes[0]).status_code == 401
+    assert _with_mfa(idp, email, recovery_code=codes[1]).status_code == 200
