@@ -1,14 +1,21 @@
-"""The incident service. Its domain arrives with its own issue; the skeleton already runs,
-reports health and readiness, and serves its log feed and OpenAPI document."""
+"""The incident service. So far: the contact details notices will need, kept current from
+identity's events. Grading, blast radius and notices come with its own issue."""
+
+from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_incident.contacts.projection import NotificationContacts
+from expensura_incident.contacts.views import router as contacts_router
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.INCIDENT),
     description="Incident grading, blast radius from the log, notices and regulator deadlines.",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[contacts_router],
+    projections=[NotificationContacts],
 )
 
 app = create_app(service_definition)

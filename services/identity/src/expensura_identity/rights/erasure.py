@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_identity.accounts.tables import accounts
 from expensura_identity.auth.tables import refresh_tokens
+from expensura_identity.profile.tables import devices
 from expensura_identity.verification.tables import verification_requests
 
 
@@ -23,4 +24,6 @@ async def erase_identity_state(conn: AsyncConnection, subject_id: str) -> dict[s
         delete(verification_requests).where(verification_requests.c.subject_id == subject_id)
     )
     purged["verification_requests"] = result.rowcount
+    result = await conn.execute(delete(devices).where(devices.c.subject_id == subject_id))
+    purged["devices"] = result.rowcount
     return purged
