@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 from rich.console import Console
 
+from bench.decisions import DecisionResult, measure_decisions
 from bench.diagnostics import Diagnostics, measure_diagnostics
 from bench.infra import Infrastructure, Machine, infrastructure, machine
 from bench.latency import LatencyRun, measure_latency
@@ -37,6 +38,7 @@ class Results:
     replay: ReplayResult
     throughput: ThroughputResult
     diagnostics: Diagnostics
+    decisions: DecisionResult
     total_s: float
     load_after: tuple[float, float, float]
 
@@ -81,6 +83,8 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
                 progress=say,
             )
             diagnostics = await measure_diagnostics(identity, profile.batch)
+            say("[bold]consent decision latency[/bold]")
+            decisions = await measure_decisions(stack, seconds=profile.window_s * 2, say=say)
         finally:
             await identity.close()
             await consent.close()
@@ -95,6 +99,7 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
         replay,
         throughput,
         diagnostics,
+        decisions,
         time.perf_counter() - started,
         os.getloadavg(),
     )

@@ -117,9 +117,8 @@ class ServiceRuntime:
     ) -> list[EventEnvelope]:
         """Append in the caller's transaction; refused for subjects whose processing stopped,
         unless the purpose is one the law still allows (RUL-2)."""
-        for envelope in events:
-            if envelope.subject_id is not None:
-                await check_allowed(conn, envelope.subject_id, envelope.purpose)
+        for subject, purpose in {(e.subject_id, e.purpose) for e in events if e.subject_id}:
+            await check_allowed(conn, subject, purpose)
         return await self.store.append(conn, events, expected_version)
 
     def envelope(

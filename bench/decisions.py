@@ -1,0 +1,121 @@
+"""Consent decision latency under load (RGT-4): POST /internal/decisions against the real
+consent process, with a baseline of GET /healthz on the same process in the same run (the
+HTTP floor), so the ratio shows what deciding costs on top of answering at all."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from expensura_ops.testing import tokens
+from expensura_ops.testing.stack import LocalStack
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    concurrency: int
+    subjects: int
+    decisions: LoadResult
+    baseline: LoadResult
+    allowed_share: float
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def _load(
+    call: Callable[[httpx.AsyncClient, int], Awaitable[None]],
+    base_url: str,
+    concurrency: int,
+    seconds: float,
+) -> LoadResult:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=concurrency)
+    ) as client:
+
+        async def worker(n: int) -> None:
+            i = n
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                await call(client, i)
+                latencies.append((time.perf_counter() - t) * 1000)
+                i += concurrency
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return LoadResult(
+        len(latencies), len(latencies) / elapsed, _pct(latencies, 50), _pct(latencies, 99)
+    )
+
+
+async def measure_decisions(
+    stack: LocalStack,
+    *,
+    seconds: float,
+    concurrency: int = 16,
+    subjects: int = 20,
+    say: Callable[[str], None],
+) -> DecisionResult:
+    stack.start("identity")
+    consent = stack.start("consent")
+    say(f"decisions: {subjects} users, half with marketing consent")
+    ids = []
+    async with httpx.AsyncClient(base_url=consent.url, timeout=30) as setup:
+        for n in range(subjects):
+            subject, auth = tokens.user(stack)
+            ids.append(subject)
+            if n % 2 == 0:
+                resp = await setup.post(
+                    "/v1/me/consents",
+                    headers=auth,
+                    json={
+                        "purpose": "marketing",
+                        "categories": ["pd:Contact"],
+                        "policy_version": "bench",
+                    },
+                )
+                resp.raise_for_status()
+    allowed = 0
+
+    async def decide(client: httpx.AsyncClient, i: int) -> None:
+        nonlocal allowed
+        resp = await client.post(
+            "/internal/decisions",
+            json={
+                "subject_id": ids[i % subjects],
+                "purpose": "marketing",
+                "categories": ["pd:Contact"],
+                "requester": "bench",
+            },
+        )
+        allowed += resp.json()["allowed"]
+
+    async def health(client: httpx.AsyncClient, i: int) -> None:
+        (await client.get("/healthz")).raise_for_status()
+
+    await _load(decide, consent.url, concurrency, 1.0)  # warm-up
+    say(f"decisions: {concurrency} concurrent clients for {seconds:.0f} s, then the baseline")
+    baseline = await _load(health, consent.url, concurrency, seconds)
+    allowed = 0
+    decisions = await _load(decide, consent.url, concurrency, seconds)
+    stack.stop_all()
+    return DecisionResult(
+        concurrency, subjects, decisions, baseline, allowed / max(decisions.requests, 1)
+    )
