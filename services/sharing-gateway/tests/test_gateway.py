@@ -15,9 +15,11 @@ import httpx
 import pytest
 
 from expensura_events.topology import events_topic
+from expensura_events.vocabulary import Purpose
 from expensura_ops.testing import tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.stack import LocalStack, topic_messages
+from expensura_sharing_gateway.partners.domain import ALLOW_LISTS, PartnerKind
 
 NOW = datetime.now(UTC)
 YEAR = {
@@ -29,6 +31,8 @@ YEAR = {
 @dataclass
 class PartnerClient:
     partner_id: str
+    kind: str
+    agreed_fields: set[str]
     token: str
     client: httpx.Client
 
@@ -42,7 +46,7 @@ class PartnerClient:
     def disclose(
         self, subject: str, purpose: str, fields: list[str], case: str | None = None
     ) -> httpx.Response:
-        return self.client.post(
+        resp = self.client.post(
             "/v1/disclosures",
             headers=self.headers(),
             json={
@@ -52,6 +56,12 @@ class PartnerClient:
                 "case_reference": case,
             },
         )
+        if resp.status_code == 200:  # minimisation, checked on every response (SHR-2)
+            allowed = ALLOW_LISTS[PartnerKind(self.kind)].get(Purpose(purpose), frozenset())
+            assert set(resp.json()["data"]) <= set(fields) & allowed & self.agreed_fields
+        else:
+            assert "data" not in resp.json()
+        return resp
 
 
 async def _partner(
@@ -98,7 +108,8 @@ async def _partner(
         },
     )
     tok.raise_for_status()
-    return PartnerClient(partner_id, tok.json()["access_token"], gw)
+    agreed = set(fields) if agreement else set()
+    return PartnerClient(partner_id, kind, agreed, tok.json()["access_token"], gw)
 
 
 def _consent(
@@ -152,7 +163,8 @@ async def test_a_credit_bureau_gets_only_its_fields_on_consent_and_the_log_says_
     assert made[0]["payload"]["fields"] == ["phone"]
     assert made[0]["payload"]["decision_id"] == body["decision_id"]
     assert made[0]["legal_basis"] == {"ground": "consent", "reference": given["consent_id"]}
-    assert made[0]["actor"] == {"kind": "partner", "id": bureau.partner_id}
+    assert made[0]["actor"]["kind"] == "partner"
+    assert made[0]["actor"]["id"] == bureau.partner_id
     # identity logged the read, with the partner as the actor
     idp_log = httpx.get(
         f"{stack.processes['identity'].url}/internal/log", params={"limit": 5000}
