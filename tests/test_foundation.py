@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from expensura_events.envelope import REDACTED
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.topology import events_topic
+from expensura_events.topology import SERVICES, events_topic
 from expensura_identity.app import service_definition as identity
 from expensura_ops.devstack.broker import TansuBroker
 from expensura_ops.testing.dumps import pg_dump
@@ -267,7 +267,8 @@ async def _status(url: str, code: int) -> bool:
 
 async def test_every_service_serves_health_readiness_and_openapi(stack: LocalStack) -> None:
     async with httpx.AsyncClient() as client:
-        for name, sp in stack.processes.items():
+        for name in (s.name.value for s in SERVICES):
+            sp = stack.processes[name]
             assert (await client.get(f"{sp.url}/healthz")).json()["status"] == "ok"
             ready = await client.get(f"{sp.url}/readyz")
             assert ready.status_code == 200 and ready.json()["service"] == name

@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.platform import RetentionHoldEnded
 from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
 from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, key_owner, utcnow
-from expensura_events.projections import Projection
+from expensura_events.projections import Projection, subject_lock_key
 from expensura_events.tables import event_log, subject_restrictions
 from expensura_events.vocabulary import LegalGround, Purpose
 
@@ -97,6 +97,9 @@ class SubjectLifecycle(Projection):
             if await restriction(conn, subject) != "erased":
                 await restrict(conn, subject, "processing-stopped", payload.request_id)
         elif isinstance(payload, ErasureRequested):
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": subject_lock_key(subject)}
+            )
             await restrict(conn, subject, "erased", payload.request_id)
             await self._erase(conn, subject, payload.request_id, event)
 

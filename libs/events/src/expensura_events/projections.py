@@ -84,6 +84,10 @@ class Projection(ABC):
         return purged
 
 
+def subject_lock_key(subject_id: str) -> int:
+    return zlib.crc32(b"subject:" + subject_id.encode())
+
+
 def projection_lock_key(name: str) -> int:
     return zlib.crc32(b"projection:" + name.encode())
 
@@ -108,7 +112,13 @@ async def apply_once(
         return False
     event = await mapper.from_record(record, keys=keys)
     if event.subject_id is not None and not projection.follows_erased_subjects:
-        # An erased subject never re-enters a read model, not even through a rebuild.
+        # An erased subject never re-enters a read model, not even through a rebuild. The
+        # shared lock orders this check against the erasure's purge (which takes it
+        # exclusively): a purge waits for applies in flight, later applies see "erased".
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:k)"),
+            {"k": subject_lock_key(event.subject_id)},
+        )
         erased = await conn.execute(
             select(subject_restrictions.c.state).where(
                 subject_restrictions.c.subject_id == event.subject_id,
