@@ -117,6 +117,18 @@ async def grant_service_role(owner_url: str, role: str) -> None:
         await engine.dispose()
 
 
+async def grant_keystore(keystore_owner_url: str, role: str) -> None:
+    """Services may create and destroy subjects' keys; nothing else in the key store."""
+    engine = create_async_engine(async_url(keystore_owner_url))
+    r = _ident(role)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{r}"'))
+            await conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON subject_keys TO "{r}"'))
+    finally:
+        await engine.dispose()
+
+
 def _ident(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", name):
         raise ValueError(f"unsafe SQL identifier {name!r}")

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_events.catalog.platform import RetentionHoldEnded
+from expensura_events.catalog.platform import RetentionHoldEnded, SubjectKeyDestroyed
 from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
 from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, key_owner, utcnow
 from expensura_events.projections import Projection, subject_lock_key
@@ -171,4 +171,29 @@ async def release_hold(rt: ServiceRuntime, subject: str, hold: str, reason: str)
                 )
             ],
         )
+    return destroyed
+
+
+async def shred_subject(rt: ServiceRuntime, subject: str, reason: str, actor: Actor) -> bool:
+    """Destroy the subject's key, so every copy of their personal fields reads as redacted,
+    and record `platform.SubjectKeyDestroyed` once. Both steps are idempotent, so a caller
+    that crashed between them finishes by calling again. True if the key was destroyed now."""
+    destroyed = await rt.mapper.cipher.keys.destroy(subject)
+    stream = f"subject-key-{subject}"
+    async with rt.engine.begin() as conn:
+        if await rt.store.stream_version(conn, stream) == 0:
+            await rt.append(
+                conn,
+                [
+                    rt.envelope(
+                        SubjectKeyDestroyed(subject_id=subject, reason=reason),
+                        stream_id=stream,
+                        subject_id=subject,
+                        actor=actor,
+                        purpose=Purpose.LEGAL_COMPLIANCE,
+                        legal_basis=ERASURE_BASIS,
+                    )
+                ],
+                expected_version=0,
+            )
     return destroyed

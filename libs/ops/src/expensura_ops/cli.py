@@ -15,14 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from expensura_events.catalog import platform as platform_events
-from expensura_events.envelope import Actor, EventEnvelope, new_event_id
+from expensura_events.envelope import Actor
 from expensura_events.projections import rebuild
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
-from expensura_events.vocabulary import Purpose
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.services import all_projections, find_projection, service_definitions
 from expensura_ops.stackfile import service_settings
@@ -172,29 +170,11 @@ def subject_shred(
 
 
 async def _shred(subject_id: str, reason: str, service: str) -> bool:
+    from expensura_events.privacy import shred_subject
+
     rt = _runtime(service)
     try:
-        destroyed = await rt.mapper.cipher.keys.destroy(subject_id)
-        event = platform_events.SubjectKeyDestroyed(subject_id=subject_id, reason=reason)
-        async with rt.engine.begin() as conn:
-            await rt.store.append(
-                conn,
-                [
-                    EventEnvelope(
-                        event_type=event.event_type,
-                        schema_version=event.schema_version,
-                        source=service,
-                        stream_id=f"subject-key-{subject_id}",
-                        stream_version=0,
-                        subject_id=subject_id,
-                        actor=Actor.system("expensura-cli"),
-                        purpose=Purpose.LEGAL_COMPLIANCE,
-                        correlation_id=new_event_id(),
-                        payload=event,
-                    )
-                ],
-            )
-        return destroyed
+        return await shred_subject(rt, subject_id, reason, Actor.system("expensura-cli"))
     finally:
         await rt.close()
 

@@ -15,6 +15,7 @@ from expensura_events.db import (
     KEYSTORE_VERSIONS,
     ensure_database,
     ensure_role,
+    grant_keystore,
     grant_service_role,
     upgrade,
     with_database,
@@ -83,16 +84,3 @@ async def provision(
     kafka = KafkaSettings(bootstrap_servers, topic_namespace=namespace)
     await ensure_topics(kafka, [kafka.topic(s.name) for s in SERVICES])
     return env
-
-
-async def grant_keystore(keystore_owner_url: str, role: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(keystore_owner_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
-            await conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON subject_keys TO "{role}"'))
-    finally:
-        await engine.dispose()

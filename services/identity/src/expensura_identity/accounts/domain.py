@@ -29,12 +29,17 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def open_account(cmd: OpenAccount) -> AccountOpened:
-    email = normalise_email(cmd.email)
-    if not _EMAIL.match(email):
+def checked_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
+    """Contact details as stored: the e-mail normalised; both validated when given."""
+    normalised = normalise_email(email) if email is not None else None
+    if normalised is not None and not _EMAIL.match(normalised):
         raise InvalidAccountDetails("email is not a valid address")
-    if cmd.phone is not None and not _E164.match(cmd.phone):
+    if phone is not None and not _E164.match(phone):
         raise InvalidAccountDetails("phone must be in E.164 form, e.g. +14155550100")
-    return AccountOpened(
-        account_id=cmd.account_id, email=email, phone=cmd.phone, channel=cmd.channel
-    )
+    return normalised, phone
+
+
+def open_account(cmd: OpenAccount) -> AccountOpened:
+    email, phone = checked_contact(cmd.email, cmd.phone)
+    assert email is not None
+    return AccountOpened(account_id=cmd.account_id, email=email, phone=phone, channel=cmd.channel)

@@ -22,7 +22,7 @@ from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.fields import ShortText
 from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround, Purpose
-from expensura_identity.accounts.domain import InvalidAccountDetails, OpenAccount, open_account
+from expensura_identity.accounts.domain import InvalidAccountDetails, checked_contact
 from expensura_identity.accounts.lookup import email_lookup
 from expensura_identity.accounts.tables import accounts
 from expensura_identity.profile.domain import TrackingNotAllowed, anonymise, check_device
@@ -136,14 +136,12 @@ async def correct(body: Correction, caller: CurrentUser, rt: Runtime) -> Profile
     if body.email is None and body.phone is None:
         raise InvalidDetails("send an email or a phone")
     try:
-        checked = open_account(
-            OpenAccount(UUID(caller.id), body.email or "x@example.com", body.phone)
-        )
+        email, phone = checked_contact(body.email, body.phone)
     except InvalidAccountDetails as exc:
         raise InvalidDetails(str(exc)) from None
     event = ContactDetailsCorrected(
-        email=checked.email if body.email else None,
-        phone=body.phone,
+        email=email,
+        phone=phone,
         channel=CollectionChannel.PROVIDED_BY_USER,
     )
     try:

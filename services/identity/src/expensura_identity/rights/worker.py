@@ -11,10 +11,9 @@ from uuid import UUID
 import structlog
 from sqlalchemy import select, update
 
-from expensura_events.catalog.platform import SubjectKeyDestroyed
 from expensura_events.catalog.rights import ErasureEscalated, ErasureRequested, ProcessingStopped
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.privacy import ERASURE_BASIS, restrict
+from expensura_events.privacy import ERASURE_BASIS, restrict, shred_subject
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
 from expensura_identity.auth.sessions import revoke_principal
@@ -58,10 +57,15 @@ async def advance_cancellations(rt: ServiceRuntime, settings: IdentitySettings) 
             await _request_erasure(rt, row.request_id, row.subject_id, attempt=1)
         elif row.state == CancellationState.PROCESSING_STOPPED.value:
             await _request_erasure(rt, row.request_id, row.subject_id, attempt=1)
-        elif row.erasure_requested_at is not None and now - row.erasure_requested_at > timedelta(
-            seconds=settings.erasure_retry_seconds
-        ):
-            await _retry_or_escalate(rt, settings, row.request_id, row.subject_id, row.attempts)
+        else:  # erasing: finish a shredding a crash interrupted, then chase the stores
+            await shred_subject(
+                rt, row.subject_id, f"account cancellation {row.request_id}", _system()
+            )
+            overdue = row.erasure_requested_at is not None and (
+                now - row.erasure_requested_at > timedelta(seconds=settings.erasure_retry_seconds)
+            )
+            if overdue:
+                await _retry_or_escalate(rt, settings, row.request_id, row.subject_id, row.attempts)
 
 
 def _system() -> Actor:
@@ -129,28 +133,7 @@ async def _request_erasure(
                 )
             ],
         )
-    await shred(rt, subject, reason=f"account cancellation {request_id}")
-
-
-async def shred(rt: ServiceRuntime, subject: str, reason: str) -> None:
-    """Destroy the subject's key (every copy of their personal fields becomes unreadable) and
-    record it. Safe to repeat: a crash between the two steps is finished by the next round."""
-    destroyed = await rt.mapper.cipher.keys.destroy(subject)
-    if destroyed:
-        async with rt.engine.begin() as conn:
-            await rt.append(
-                conn,
-                [
-                    rt.envelope(
-                        SubjectKeyDestroyed(subject_id=subject, reason=reason),
-                        stream_id=f"subject-key-{subject}",
-                        subject_id=subject,
-                        actor=_system(),
-                        purpose=Purpose.LEGAL_COMPLIANCE,
-                        legal_basis=ERASURE_BASIS,
-                    )
-                ],
-            )
+    await shred_subject(rt, subject, f"account cancellation {request_id}", _system())
 
 
 async def _retry_or_escalate(
