@@ -10,7 +10,7 @@ PACKAGES := libs/events libs/ops services/identity services/consent services/loa
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck compliance bench catalog clean lock
+.PHONY: install run test lint typecheck deploy-check compliance bench catalog clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/expensura run
 
-# The README's test command (and CI's): static checks, then every test.
-test: lint typecheck
+# The README's test command (and CI's): static checks, the deployment, then every test.
+test: lint typecheck deploy-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -35,6 +35,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src) $(if $(wildcard bench/*.py),bench)
+
+# deploy/ validated offline: overlays rendered, every object against its schema, network
+# policies, gateway routes, dashboards and alerts against the metrics contract, compose file.
+deploy-check: $(STAMP)
+	$(BIN)/python -m expensura_ops.deploycheck .
 
 compliance: $(STAMP)
 	$(BIN)/expensura compliance $(PYTEST_ARGS)
