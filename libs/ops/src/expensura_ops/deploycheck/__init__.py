@@ -2,7 +2,8 @@
 
 Renders both overlays (kustomize subset, `kustomize.py`), validates every object against
 Kubernetes' JSON schemas or the repo's custom-resource schemas (`schemas.py`), evaluates the
-NetworkPolicies (`policies.py`), follows the gateways' Caddy config for every route of the
+NetworkPolicies (`policies.py`), checks that every Secret and ConfigMap referred to is made
+by someone (`references.py`), follows the gateways' Caddy config for every route of the
 code (`gateway.py`), checks dashboards and alert rules against the metrics contract
 (`metrics.py`) and the staging compose file against the Compose Specification (`compose.py`).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from expensura_ops.deploycheck import compose, gateway, metrics, policies, schemas
+from expensura_ops.deploycheck import compose, gateway, metrics, policies, references, schemas
 from expensura_ops.deploycheck.kustomize import KustomizeError, build
 
 OVERLAYS = ("staging", "production")
@@ -41,15 +42,16 @@ def run(repo: Path, deploy: Path | None = None) -> Report:
             continue
         report.problems += [f"{where}: {p}" for p in schemas.validate_objects(objects, custom)]
         report.problems += [f"{where}: {p}" for p in policies.check(objects)]
-        report.checked.append(f"{where}: {len(objects)} objects rendered, validated, policies checked")
+        report.problems += [f"{where}: {p}" for p in references.check(objects)]
+        report.checked.append(
+            f"{where}: {len(objects)} objects rendered, validated, policies and references checked"
+        )
     report.problems += [f"gateway: {p}" for p in gateway.check(repo, deploy)]
     report.checked.append("gateway/*.Caddyfile: adapted by caddy, every code route followed")
     report.problems += [f"dashboards: {p}" for p in metrics.check_dashboards(deploy / "dashboards")]
     report.problems += [
         f"prometheus: {p}"
-        for p in metrics.check_alerts(
-            deploy / "prometheus/alerts.yml", repo / "docs/operations.md"
-        )
+        for p in metrics.check_alerts(deploy / "prometheus/alerts.yml", repo / "docs/operations.md")
     ]
     report.checked.append("dashboards and alert rules: metric names and labels from the contract")
     report.problems += [f"compose: {p}" for p in compose.check(deploy / "compose/compose.yaml")]

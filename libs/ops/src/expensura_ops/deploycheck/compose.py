@@ -37,7 +37,9 @@ def check(path: Path) -> list[str]:
     services: dict[str, Any] = doc.get("services", {})
     for name, svc in services.items():
         image = str(svc.get("image", ""))
-        if "build" not in svc and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")):
+        if "build" not in svc and (
+            ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+        ):
             problems.append(f"{path.name}: service {name}: image {image!r} is not pinned")
         depends = svc.get("depends_on", [])
         for dep in depends if isinstance(depends, list) else list(depends):
@@ -46,7 +48,9 @@ def check(path: Path) -> list[str]:
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
             if source.startswith((".", "/")) and not (path.parent / source).exists():
-                problems.append(f"{path.name}: service {name} mounts {source}, which does not exist")
+                problems.append(
+                    f"{path.name}: service {name} mounts {source}, which does not exist"
+                )
     problems += _docker_compose_config(path, services)
     return problems
 
@@ -60,7 +64,7 @@ def _docker_compose_config(path: Path, services: dict[str, Any]) -> list[str]:
     if probe.returncode != 0:
         return []
     with tempfile.TemporaryDirectory() as tmp:
-        # The secrets' env files are made at deployment (deploy/make_secrets.py); empty ones do here.
+        # Secrets' env files are made at deployment (expensura_ops.deploysecrets); empty ones do.
         copy = Path(tmp) / "compose"
         shutil.copytree(path.parent, copy)
         for svc in services.values():

@@ -40,7 +40,11 @@ class Route:
 
 def _string_kw(call: ast.Call, name: str) -> str:
     for kw in call.keywords:
-        if kw.arg == name and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+        if (
+            kw.arg == name
+            and isinstance(kw.value, ast.Constant)
+            and isinstance(kw.value.value, str)
+        ):
             return kw.value.value
     return ""
 
@@ -189,14 +193,19 @@ def check(repo: Path, deploy: Path) -> list[str]:
         partner_kind, partner_to = destination(partners, path)
         public = route.path.startswith(("/v1/", "/.well-known/", "/oauth/"))
         if not public:
-            for name, kind, to in (("api", api_kind, api_to), ("partner", partner_kind, partner_to)):
+            for name, kind, to in (
+                ("api", api_kind, api_to),
+                ("partner", partner_kind, partner_to),
+            ):
                 if kind == "proxy":
                     problems.append(f"{name} gateway routes {route.path} to {to}; it must not")
             continue
         owner = "identity" if route.owner == COMMON else route.owner
         if route.path in PARTNER_ROUTES:
             if api_kind == "proxy":
-                problems.append(f"api gateway routes the partner route {route.path}; only the partner entry may")
+                problems.append(
+                    f"api gateway routes the partner route {route.path}; only the partner entry may"
+                )
             if (partner_kind, partner_to.split(":")[0]) != ("proxy", owner):
                 problems.append(f"partner gateway does not route {route.path} to {owner}")
             continue

@@ -19,7 +19,9 @@ import yaml
 # its _sum and _count come with it.
 CONTRACT: dict[str, frozenset[str]] = {
     "http_server_requests_total": frozenset({"service", "route", "method", "status"}),
-    "http_server_request_duration_seconds_bucket": frozenset({"service", "route", "method", "status"}),
+    "http_server_request_duration_seconds_bucket": frozenset(
+        {"service", "route", "method", "status"}
+    ),
     "expensura_relay_lag_events": frozenset({"service"}),
     "expensura_relay_published_total": frozenset({"service"}),
     "expensura_projection_lag_seconds": frozenset({"service", "projection", "source"}),
@@ -125,7 +127,9 @@ def check_dashboards(folder: Path) -> list[str]:
             query = var.get("query")
             text = query.get("query", "") if isinstance(query, dict) else str(query or "")
             for m in re.finditer(r"label_values\(\s*([a-zA-Z_:][\w:]*)\s*,\s*(\w+)\s*\)", text):
-                problems += check_expr(f"{path.name} variable {var.get('name')}", f"{m[1]}{{{m[2]}=\"\"}}")
+                problems += check_expr(
+                    f"{path.name} variable {var.get('name')}", f'{m[1]}{{{m[2]}=""}}'
+                )
         for panel in _panels(board):
             if panel.get("type") == "row":
                 continue
@@ -135,8 +139,12 @@ def check_dashboards(folder: Path) -> list[str]:
             for target in targets:
                 ds = target.get("datasource") or panel.get("datasource") or {}
                 if ds.get("uid") != "prometheus":
-                    problems.append(f"{path.name}: panel {panel.get('title')!r} uses data source {ds}")
-                problems += check_expr(f"{path.name} panel {panel.get('title')!r}", target.get("expr", ""))
+                    problems.append(
+                        f"{path.name}: panel {panel.get('title')!r} uses data source {ds}"
+                    )
+                problems += check_expr(
+                    f"{path.name} panel {panel.get('title')!r}", target.get("expr", "")
+                )
     return problems
 
 
@@ -166,7 +174,10 @@ def check_alerts(path: Path, operations: Path) -> list[str]:
             runbook = str(rule.get("annotations", {}).get("runbook", ""))
             doc, _, anchor = runbook.partition("#")
             if doc != "docs/operations.md" or anchor not in anchors:
-                problems.append(f"{path.name}: rule {name}: runbook {runbook!r} is not a section of docs/operations.md")
+                problems.append(
+                    f"{path.name}: rule {name}: runbook {runbook!r} is not a section of "
+                    "docs/operations.md"
+                )
     if count == 0:
         problems.append(f"{path.name}: no rules")
     return problems

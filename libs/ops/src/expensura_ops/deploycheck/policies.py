@@ -77,7 +77,9 @@ def workloads(objects: list[dict[str, Any]]) -> list[Workload]:
     return found
 
 
-def _peers(rule_peers: list[dict[str, Any]] | None, namespace: str, pods: list[Workload]) -> set[str]:
+def _peers(
+    rule_peers: list[dict[str, Any]] | None, namespace: str, pods: list[Workload]
+) -> set[str]:
     if not rule_peers:
         return {ANYONE}
     allowed: set[str] = set()
@@ -88,7 +90,9 @@ def _peers(rule_peers: list[dict[str, Any]] | None, namespace: str, pods: list[W
             allowed.add(ANYONE if "ipBlock" in peer else f"namespace:{ns_sel}")
             continue
         allowed |= {
-            p.name for p in pods if p.namespace == namespace and _selects(peer["podSelector"], p.labels)
+            p.name
+            for p in pods
+            if p.namespace == namespace and _selects(peer["podSelector"], p.labels)
         }
     return allowed
 

@@ -25,7 +25,11 @@ _K8S_DEFS = "/api/_definitions.json#"  # how the wheel's schemas point at the de
 
 
 def _folder(version: str) -> Any:
-    return resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{version}.0-local-strict"
+    return (
+        resources.files("kubernetes_validate")
+        / "kubernetes-json-schema"
+        / f"v{version}.0-local-strict"
+    )
 
 
 @cache
@@ -82,7 +86,9 @@ def validate_objects(
             validator = _kubernetes_validator(version, api_version, kind)
             source = f"Kubernetes {version}"
         if validator is None:
-            problems.append(f"{name}: no schema for {api_version} {kind} (add one to deploy/schemas)")
+            problems.append(
+                f"{name}: no schema for {api_version} {kind} (add one to deploy/schemas)"
+            )
             continue
         for error in validator.iter_errors(obj):
             where = ".".join(str(p) for p in error.instance_path) or "(top)"
