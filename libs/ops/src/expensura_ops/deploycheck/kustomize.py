@@ -53,6 +53,8 @@ MERGE_KEYS = {
     "volumeMounts": "mountPath",
     "imagePullSecrets": "name",
 }
+# libyaml's parser where PyYAML was built with it: the pure-Python one takes seconds here.
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GENERATED = "__expensura_generated__"  # marks generated ConfigMaps until names get their hash
 
 
@@ -63,7 +65,7 @@ class KustomizeError(Exception):
 def load_documents(path: Path) -> list[Resource]:
     """Every non-empty YAML document of a file; each must be a Kubernetes object."""
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        docs = [d for d in yaml.load_all(path.read_text(), Loader=Loader) if d is not None]
     except yaml.YAMLError as exc:
         raise KustomizeError(f"{path}: not YAML: {exc}") from exc
     for doc in docs:
@@ -87,7 +89,7 @@ def _build(directory: Path, restrict: bool) -> list[Resource]:
     kfile = directory / "kustomization.yaml"
     if not kfile.is_file():
         raise KustomizeError(f"{directory}: no kustomization.yaml")
-    k = yaml.safe_load(kfile.read_text()) or {}
+    k = yaml.load(kfile.read_text(), Loader=Loader) or {}
     unknown = set(k) - SUPPORTED_FIELDS
     if unknown:
         raise KustomizeError(f"{kfile}: fields outside the supported subset: {sorted(unknown)}")

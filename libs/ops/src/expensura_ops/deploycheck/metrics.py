@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from expensura_ops.deploycheck.kustomize import Loader
+
 # name → labels, as the services export them. A histogram is named by its _bucket series;
 # its _sum and _count come with it.
 CONTRACT: dict[str, frozenset[str]] = {
@@ -160,7 +162,7 @@ def _anchors(markdown: str) -> set[str]:
 
 def check_alerts(path: Path, operations: Path) -> list[str]:
     problems: list[str] = []
-    rules = yaml.safe_load(path.read_text())
+    rules = yaml.load(path.read_text(), Loader=Loader)
     anchors = _anchors(operations.read_text()) if operations.is_file() else set()
     count = 0
     for group in rules.get("groups", []):
