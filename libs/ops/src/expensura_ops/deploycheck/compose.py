@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import tempfile
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ import jsonschema_rs
 import yaml
 
 from expensura_ops.deploycheck.kustomize import Loader
+from expensura_ops.deploycheck.schemas import package_dir
 
 
 @cache
 def _validator() -> Any:
-    vendor = resources.files("check_jsonschema") / "builtin_schemas" / "vendor"
+    vendor = package_dir("check_jsonschema") / "builtin_schemas" / "vendor"
     return jsonschema_rs.validator_for(json.loads((vendor / "compose-spec.json").read_text()))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,17 @@ KUBERNETES_VERSION = "1.33"  # the oldest Kubernetes the deployment supports
 _K8S_DEFS = "/api/_definitions.json#"  # how the wheel's schemas point at the definitions
 
 
-def _folder(version: str) -> Any:
-    return (
-        resources.files("kubernetes_validate")
-        / "kubernetes-json-schema"
-        / f"v{version}.0-local-strict"
-    )
+def package_dir(package: str) -> Path:
+    """Where an installed package's files are, without importing it (imports cost seconds)."""
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _folder(version: str) -> Path:
+    schemas = package_dir("kubernetes_validate") / "kubernetes-json-schema"
+    return schemas / f"v{version}.0-local-strict"
 
 
 @cache
@@ -46,8 +51,28 @@ def _kubernetes_validator(version: str, api_version: str, kind: str) -> Any:
     if not schema_file.is_file():
         return None
     schema = json.loads(schema_file.read_text().replace(_K8S_DEFS, "#"))
-    schema["$defs"] = _kubernetes_definitions(version)
+    schema["$defs"] = _reachable(schema, _kubernetes_definitions(version))
     return jsonschema_rs.Draft202012Validator(schema)
+
+
+def _reachable(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """The definitions a schema refers to, directly or not: compiling all ~1000 of them for
+    every kind took most of the check's time."""
+    found: dict[str, Any] = {}
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                name = ref.removeprefix("#/$defs/")
+                if name not in found:
+                    found[name] = defs[name]
+                    pending.append(defs[name])
+            pending.extend(v for k, v in node.items() if k != "$ref")
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
 
 
 class CustomSchemas:
