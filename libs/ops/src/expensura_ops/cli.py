@@ -170,7 +170,7 @@ def subject_shred(
 
 
 async def _shred(subject_id: str, reason: str, service: str) -> bool:
-    from expensura_events.privacy import shred_subject
+    from expensura_events.privacy.shredding import shred_subject
 
     rt = _runtime(service)
     try:
@@ -187,7 +187,7 @@ def subject_release_hold(
     service: ServiceOpt = "identity",
 ) -> None:
     """End a legal retention hold: destroy the hold's key; its records read as redacted."""
-    from expensura_events.privacy import release_hold
+    from expensura_events.privacy.shredding import release_hold
 
     async def go() -> bool:
         rt = _runtime(service)

@@ -12,7 +12,7 @@ import uuid
 
 import httpx
 
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions
 from expensura_ops.testing.stack import LocalStack
