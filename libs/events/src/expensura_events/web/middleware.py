@@ -29,23 +29,27 @@ class BodySizeLimit:
                 413, "Payload too large", f"Bodies are limited to {max_bytes} bytes."
             )(scope, receive, send)
             return
+        # Read the body before the app does: an error raised while the app reads it would be
+        # the app's to handle (FastAPI answers 400 "error parsing the body"), not a 413.
+        # At most `max_bytes` are held, and a body without a length is counted all the same.
+        received: list[Message] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away: let the app see it
             seen += len(message.get("body", b""))
             if seen > max_bytes:
-                raise _TooLarge
-            return message
+                await problem_response(
+                    413, "Payload too large", f"Bodies are limited to {max_bytes} bytes."
+                )(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(received)
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await problem_response(
-                413, "Payload too large", f"Bodies are limited to {max_bytes} bytes."
-            )(scope, receive, send)
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replayed, send)
