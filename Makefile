@@ -10,7 +10,8 @@ PACKAGES := libs/events libs/ops services/identity services/consent services/loa
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck deploy-check compliance bench catalog clean lock
+.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench catalog \
+        clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +30,24 @@ run: $(STAMP)
 test: lint typecheck deploy-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The test rings, by folder, across every package (a package without the folder is skipped):
+#   unit: no I/O, no PostgreSQL, no broker; integration: real PostgreSQL/broker, in-process,
+#   no HTTP between processes; e2e: service processes over HTTP.
+ring = $(wildcard libs/*/tests/$(1) services/*/tests/$(1) tests/$(1))
+# (Never a bare `pytest`: with no folder it would run every test.)
+run-ring = $(if $(call ring,$(1)),$(BIN)/python -m pytest $(PYTEST_ARGS) $(call ring,$(1)),\
+           @echo "no tests/$(1) folder in any package")
+test-unit: $(STAMP)
+	$(call run-ring,unit)
+test-integration: $(STAMP)
+	$(call run-ring,integration)
+test-e2e: $(STAMP)
+	$(call run-ring,e2e)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/events/src libs/ops/src $(foreach s,identity consent loans sharing-gateway incident,services/$(s)/src) $(if $(wildcard bench/*.py),bench)

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from expensura_events.crypto import DataKey, FieldCipher
+from expensura_events.cipher import DataKey, FieldCipher
 from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope, key_owner
+from expensura_events.keystore import KeyStore
 from expensura_events.registry import REGISTRY, EventRegistry, personal_fields
 
 
@@ -26,7 +27,7 @@ def canonical_json(obj: Any) -> bytes:
 
 
 class EventMapper:
-    def __init__(self, cipher: FieldCipher, registry: EventRegistry = REGISTRY) -> None:
+    def __init__(self, cipher: FieldCipher[KeyStore], registry: EventRegistry = REGISTRY) -> None:
         self.cipher = cipher
         self.registry = registry
 

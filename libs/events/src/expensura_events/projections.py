@@ -30,10 +30,11 @@ from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from expensura_events.crypto import DataKey
+from expensura_events.cipher import DataKey
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.kafka import KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
+from expensura_events.privacy.restrictions import Restriction
 from expensura_events.store import EventStore, StoredRecord
 from expensura_events.tables import projection_inbox, subject_restrictions
 from expensura_events.topology import topic_source
@@ -122,7 +123,7 @@ async def apply_once(
         erased = await conn.execute(
             select(subject_restrictions.c.state).where(
                 subject_restrictions.c.subject_id == event.subject_id,
-                subject_restrictions.c.state == "erased",
+                subject_restrictions.c.state == Restriction.ERASED.value,
             )
         )
         if erased.first() is not None:

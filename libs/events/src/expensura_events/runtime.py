@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,8 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.auth import JWKS_PATH, TokenVerifier
-from expensura_events.catalog.platform import PersonalDataAccessed
-from expensura_events.crypto import FieldCipher, MasterKey, PostgresKeyStore
+from expensura_events.cipher import FieldCipher, MasterKey
 from expensura_events.db import EVENTSTORE_VERSIONS, engine_for
 from expensura_events.envelope import (
     Actor,
@@ -28,8 +27,11 @@ from expensura_events.envelope import (
     new_event_id,
 )
 from expensura_events.kafka import broker_reachable
+from expensura_events.keystore import KeyStore, PostgresKeyStore
 from expensura_events.mapper import EventMapper
-from expensura_events.privacy import SubjectLifecycle, check_allowed
+from expensura_events.privacy.access import record_access
+from expensura_events.privacy.lifecycle import EraseHook, SubjectLifecycle
+from expensura_events.privacy.restrictions import check_allowed
 from expensura_events.projections import (
     HttpLogFeed,
     LocalLogFeed,
@@ -61,39 +63,48 @@ class ServiceDefinition:
     settings_class: type[ServiceSettings] = ServiceSettings
     # Erase the subject from the service's own state (not its read models: those are
     # purged through Projection.purge_subject); returns rows removed per table.
-    erase_subject: Callable[[AsyncConnection, str], Awaitable[dict[str, int]]] | None = None
+    erase_subject: EraseHook | None = None
 
     @property
     def version_locations(self) -> list[Path]:
         return [EVENTSTORE_VERSIONS, *([self.migrations] if self.migrations else [])]
 
 
-@dataclass
 class ServiceRuntime:
-    definition: ServiceDefinition
-    settings: ServiceSettings
-    engine: AsyncEngine = field(init=False)
-    keystore_engine: AsyncEngine = field(init=False)
-    store: EventStore = field(init=False)
-    mapper: EventMapper = field(init=False)
-    relay: OutboxRelay = field(init=False)
-    runners: list[ProjectionRunner] = field(init=False)
-    _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
-    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    """A service process's adapters, built from its definition and settings.
 
-    def __post_init__(self) -> None:
-        s, spec = self.settings, self.definition.spec
-        self.engine = engine_for(s.database_url)
-        self.keystore_engine = engine_for(s.keystore_url, pool_size=5)
-        keys = PostgresKeyStore(self.keystore_engine, MasterKey.from_base64(s.master_key))
-        self.mapper = EventMapper(FieldCipher(keys))
-        self.store = EventStore(self.mapper)
-        self.relay = OutboxRelay(self.engine, s.kafka(), spec.name, s.kafka().topic(spec.name))
-        projections = [make() for make in self.definition.projections]
-        projections.append(SubjectLifecycle(self))
+    The key store is injectable (`keys=`): PostgreSQL by default, `InMemoryKeyStore` in a
+    test that needs no key database. Everything else is built from the settings.
+    """
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServiceSettings,
+        *,
+        keys: KeyStore | None = None,
+    ) -> None:
+        self.definition, self.settings = definition, settings
+        s, spec = settings, definition.spec
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.engine: AsyncEngine = engine_for(s.database_url)
+        self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=5)
+        self.keys: KeyStore = (
+            keys
+            if keys is not None
+            else PostgresKeyStore(self.keystore_engine, MasterKey.from_base64(s.master_key))
+        )
+        self.mapper: EventMapper = EventMapper(FieldCipher(self.keys))
+        self.store: EventStore = EventStore(self.mapper)
+        self.relay: OutboxRelay = OutboxRelay(
+            self.engine, s.kafka(), spec.name, s.kafka().topic(spec.name)
+        )
+        projections = [make() for make in definition.projections]
+        projections.append(SubjectLifecycle(self, definition.projections, definition.erase_subject))
         for projection in projections:
             projection.bind(self)
-        self.runners = [
+        self.runners: list[ProjectionRunner] = [
             ProjectionRunner(
                 self.engine, self.mapper, p, s.kafka(), group_id=f"{spec.name}.{p.name}"
             )
@@ -163,23 +174,17 @@ class ServiceRuntime:
         legal_basis: LegalBasis | None = None,
     ) -> EventEnvelope:
         """Every read of personal data is itself an event (SEC-3, RUL-1)."""
-        event = PersonalDataAccessed(
-            fields=sorted(fields), categories=sorted(set(categories)), case_reference=case_reference
-        )
-        [recorded] = await self.append(
+        return await record_access(
+            self,
             conn,
-            [
-                self.envelope(
-                    event,
-                    stream_id=f"access-{subject_id}",
-                    subject_id=subject_id,
-                    actor=actor,
-                    purpose=purpose,
-                    legal_basis=legal_basis,
-                )
-            ],
+            subject_id=subject_id,
+            actor=actor,
+            purpose=purpose,
+            fields=fields,
+            categories=categories,
+            case_reference=case_reference,
+            legal_basis=legal_basis,
         )
-        return recorded
 
     def start_workers(self) -> None:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="relay"))

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.envelope import new_event_id, utcnow
 
 

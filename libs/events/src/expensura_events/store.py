@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.chain import GENESIS, ChainRow, Verification, link_hash, verify_rows
-from expensura_events.crypto import DataKey
+from expensura_events.cipher import DataKey
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
 from expensura_events.tables import event_log

@@ -22,7 +22,12 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack.paths import var_dir
-from expensura_ops.services import all_projections, find_projection, service_definitions
+from expensura_ops.services import (
+    all_projections,
+    command_groups,
+    find_projection,
+    service_definitions,
+)
 from expensura_ops.stackfile import service_settings
 
 app = typer.Typer(
@@ -39,8 +44,6 @@ app.add_typer(log_app, name="log")
 app.add_typer(projections_app, name="projections")
 app.add_typer(subject_app, name="subject")
 app.add_typer(relay_app, name="relay")
-staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
-app.add_typer(staff_app, name="staff")
 disclosures_app = typer.Typer(help="Proofs about disclosures, from the logs.", no_args_is_help=True)
 app.add_typer(disclosures_app, name="disclosures")
 console = Console()
@@ -55,6 +58,11 @@ def _runtime(service: str) -> ServiceRuntime:
     return ServiceRuntime(
         definition, service_settings(service, var_dir(), definition.settings_class)
     )
+
+
+# Command groups the services contribute (identity's `staff create-admin`).
+for _name, _group in command_groups().items():
+    app.add_typer(_group(_runtime), name=_name)
 
 
 def _progress() -> Progress:
@@ -170,7 +178,7 @@ def subject_shred(
 
 
 async def _shred(subject_id: str, reason: str, service: str) -> bool:
-    from expensura_events.privacy import shred_subject
+    from expensura_events.privacy.shredding import shred_subject
 
     rt = _runtime(service)
     try:
@@ -187,7 +195,7 @@ def subject_release_hold(
     service: ServiceOpt = "identity",
 ) -> None:
     """End a legal retention hold: destroy the hold's key; its records read as redacted."""
-    from expensura_events.privacy import release_hold
+    from expensura_events.privacy.shredding import release_hold
 
     async def go() -> bool:
         rt = _runtime(service)
@@ -222,28 +230,6 @@ async def _relay(service: str, crash_after_publish: bool) -> None:
         await rt.relay.run(stop)
     finally:
         await rt.close()
-
-
-@staff_app.command("create-admin")
-def staff_create_admin(
-    email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
-) -> None:
-    """Create an administrator (the first one, or a break-glass account). They must enrol
-    TOTP at first sign-in before they can do anything else."""
-    from expensura_events.vocabulary import StaffRole
-    from expensura_identity.staff.service import create_staff
-
-    async def go() -> str:
-        rt = _runtime("identity")
-        try:
-            return await create_staff(
-                rt, email, password, [StaffRole.ADMINISTRATOR], Actor.system("expensura-cli")
-            )
-        finally:
-            await rt.close()
-
-    console.print(f"created administrator {asyncio.run(go())}")
 
 
 @disclosures_app.command("prove-withdrawal")

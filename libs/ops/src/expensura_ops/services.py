@@ -1,11 +1,29 @@
-"""The service definitions, discovered through the `expensura.services` entry points."""
+"""What the services contribute, discovered through entry points (ops imports no service):
+
+- `expensura.services`: each service's `ServiceDefinition`;
+- `expensura.commands`: command groups added to `expensura` (identity's `staff …`);
+- `expensura.testing`: what the test harness needs of a service (identity's staff tokens).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import Any, Protocol, cast
+
+import typer
 
 from expensura_events.projections import Projection
-from expensura_events.runtime import ServiceDefinition
+from expensura_events.runtime import ServiceDefinition, ServiceRuntime
+
+RuntimeFor = Callable[[str], ServiceRuntime]
+
+
+class CommandGroup(Protocol):
+    """An `expensura.commands` entry point: builds a typer group, given how the CLI builds
+    a service's runtime."""
+
+    def __call__(self, runtime_for: RuntimeFor, /) -> typer.Typer: ...
 
 
 def service_definitions() -> dict[str, ServiceDefinition]:
@@ -31,3 +49,17 @@ def all_projections() -> list[tuple[str, str]]:
         for d in service_definitions().values()
         for make in d.projections
     )
+
+
+def command_groups() -> dict[str, CommandGroup]:
+    """Command groups by name (`expensura <name> …`)."""
+    found = entry_points(group="expensura.commands")
+    return {ep.name: cast(CommandGroup, ep.load()) for ep in found}
+
+
+def testing_hook(name: str) -> Any:
+    """The `expensura.testing` entry point `name`; a LookupError names what is missing."""
+    found = entry_points(group="expensura.testing", name=name)
+    if not found:
+        raise LookupError(f"no service provides the testing hook {name!r} (is it installed?)")
+    return next(iter(found)).load()

@@ -12,9 +12,9 @@ from expensura_consent.purposes.views import router as purposes_router
 from expensura_consent.records.views import router as records_router
 from expensura_consent.subjects.projection import KnownSubjects
 from expensura_consent.subjects.views import router as subjects_router
-from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_events.web.app import create_app
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.CONSENT),

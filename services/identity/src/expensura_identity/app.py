@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
-from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_events.web.app import create_app
 from expensura_identity.accounts.internal import router as internal_router
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router

@@ -4,9 +4,9 @@ identity's events. Grading, blast radius and notices come with its own issue."""
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
-from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_events.web.app import create_app
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
 

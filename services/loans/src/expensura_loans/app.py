@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
-from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_events.web.app import create_app
 from expensura_loans.applications.projection import VerifiedSubjects
 from expensura_loans.applications.views import router as applications_router
 from expensura_loans.erasure import erase_loans_state

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
-from expensura_events.http import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_events.web.app import create_app
 from expensura_sharing_gateway.disclosures.views import router as disclosures_router
 from expensura_sharing_gateway.erasure import erase_gateway_state
 from expensura_sharing_gateway.partner_auth import router as auth_router

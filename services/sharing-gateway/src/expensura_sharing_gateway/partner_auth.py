@@ -19,10 +19,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.envelope import utcnow
-from expensura_events.http import Problem, Runtime
 from expensura_events.signing import SigningKeys
+from expensura_events.web.auth import Runtime
+from expensura_events.web.problems import Problem
 from expensura_sharing_gateway.tables import (
     partner_credentials,
     partner_signing_keys,

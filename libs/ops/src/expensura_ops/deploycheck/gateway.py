@@ -25,7 +25,7 @@ from typing import Any
 
 PARTNER_ROUTES = ("/oauth/token", "/v1/disclosures", "/v1/inbound")
 NEVER_ROUTED = ("/docs", "/openapi.json", "/healthz", "/readyz", "/metrics", "/redoc")
-COMMON = "*"  # a route every service serves (libs/events/http.py)
+COMMON = "*"  # a route every service serves (libs/events web/app.py)
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -88,7 +88,7 @@ def _routes_in(path: Path, owner: str) -> list[Route]:
 @cache
 def code_routes(repo: Path) -> list[Route]:
     """Every HTTP route the services declare, with the service that owns it."""
-    routes = _routes_in(repo / "libs/events/src/expensura_events/http.py", COMMON)
+    routes = _routes_in(repo / "libs/events/src/expensura_events/web/app.py", COMMON)
     for service_dir in sorted((repo / "services").iterdir()):
         for py in sorted((service_dir / "src").rglob("*.py")):
             routes += _routes_in(py, service_dir.name)

@@ -3,18 +3,20 @@
 User tokens come from the real sign-up and sign-in endpoints. Staff tokens are minted with
 identity's own session code and signing key (as a staff sign-in with password and TOTP
 would), so that tests of other services need not walk the staff enrolment flow; the staff
-sign-in itself is tested in identity's staff tests.
+sign-in itself is tested in identity's staff tests. Identity provides the minting through
+its `expensura.testing` entry point `staff_token`: this harness imports no service.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Protocol
 
 import httpx
 
-from expensura_events.crypto import MasterKey
 from expensura_events.runtime import ServiceRuntime
-from expensura_ops.services import service_definitions
+from expensura_ops.services import service_definitions, testing_hook
 from expensura_ops.testing.stack import LocalStack
 
 PASSWORD = "correct horse battery staple"
@@ -33,25 +35,18 @@ def user(stack: LocalStack, *, phone: str | None = None) -> tuple[str, dict[str,
     return resp.json()["account_id"], {"authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
+class StaffTokenMinter(Protocol):
+    async def __call__(
+        self, rt: ServiceRuntime, subject: str, roles: Sequence[str], *, mfa: bool
+    ) -> str: ...
+
+
 async def staff(stack: LocalStack, *roles: str, mfa: bool = True) -> dict[str, str]:
     """An Authorization header for a staff member with these roles (and MFA passed)."""
-    from expensura_identity.auth import sessions
-    from expensura_identity.auth.keys import active_key
-
+    mint: StaffTokenMinter = testing_hook("staff_token")
     rt = ServiceRuntime(service_definitions()["identity"], stack.settings("identity"))
     try:
-        key = await active_key(rt.engine, MasterKey.from_base64(rt.settings.master_key))
-        async with rt.engine.begin() as conn:
-            pair = await sessions.issue(
-                conn,
-                key,
-                kind="staff",
-                subject=f"staff-{uuid.uuid4().hex[:8]}",
-                roles=list(roles),
-                amr=["pwd", "otp"] if mfa else ["pwd"],
-                access_ttl=600,
-                refresh_ttl=3600,
-            )
+        token = await mint(rt, f"staff-{uuid.uuid4().hex[:8]}", roles, mfa=mfa)
     finally:
         await rt.close()
-    return {"authorization": f"Bearer {pair.access_token}"}
+    return {"authorization": f"Bearer {token}"}

@@ -13,7 +13,7 @@ from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from expensura_consent.decisions.asof import basis_as_of
@@ -21,44 +21,19 @@ from expensura_consent.records.domain import Decision, decide
 from expensura_consent.records.store import consents_of, grounds_of
 from expensura_consent.tables import decisions, ground_invocations
 from expensura_events.auth import Principal
+from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut, DecisionRequest
 from expensura_events.envelope import utcnow
 from expensura_events.fields import Identifier
-from expensura_events.http import Problem, Runtime, staff_with
-from expensura_events.privacy import ALLOWED_AFTER_STOP, restriction
-from expensura_events.vocabulary import DataCategory, Purpose, StaffRole
+from expensura_events.privacy.restrictions import permits, restriction
+from expensura_events.vocabulary import Purpose, StaffRole
+from expensura_events.web.auth import Runtime, staff_with
+from expensura_events.web.problems import Problem
 
 # Services call these from inside; the API gateway does not route /internal outside.
 router = APIRouter(tags=["decisions"])
 Auditor = Annotated[
     Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
 ]
-
-
-class DecisionRequest(BaseModel):
-    subject_id: Identifier
-    purpose: Purpose
-    categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
-    recipient: Identifier | None = None
-    requester: Identifier
-
-
-class Basis(BaseModel):
-    kind: str  # consent | legal-ground | none
-    consent_id: UUID | None = None
-    invocation_id: UUID | None = None
-    ground: str | None = None
-    evidence_reference: str | None = None
-
-
-class DecisionOut(BaseModel):
-    decision_id: UUID
-    subject_id: str
-    purpose: Purpose
-    recipient: str | None
-    allowed: bool
-    reason: str
-    basis: Basis
-    decided_at: datetime
 
 
 class AsOf(BaseModel):
@@ -84,7 +59,7 @@ async def make_decision(body: DecisionRequest, rt: Runtime) -> DecisionOut:
         grounds = await grounds_of(conn, body.subject_id, body.purpose)
         decision = decide(body.purpose, categories, body.recipient, now, consents, grounds)
         stopped = await restriction(conn, body.subject_id)
-        if decision.allowed and stopped and body.purpose not in ALLOWED_AFTER_STOP:
+        if decision.allowed and not permits(stopped, body.purpose):
             # account cancellation stops every use but the law's (RUL-2)
             decision = Decision(False, f"processing stopped: the subject's account is {stopped}")
         decision_id = uuid4()
@@ -104,16 +79,16 @@ async def make_decision(body: DecisionRequest, rt: Runtime) -> DecisionOut:
             )
         )
     if decision.consent_id is not None:
-        basis = Basis(kind="consent", consent_id=decision.consent_id)
+        basis = Basis(kind=BasisKind.CONSENT, consent_id=decision.consent_id)
     elif decision.ground is not None:
         basis = Basis(
-            kind="legal-ground",
+            kind=BasisKind.LEGAL_GROUND,
             invocation_id=decision.ground.invocation_id,
-            ground=decision.ground.ground.value,
+            ground=decision.ground.ground,
             evidence_reference=decision.ground.evidence_reference,
         )
     else:
-        basis = Basis(kind="none")
+        basis = Basis(kind=BasisKind.NONE)
     return DecisionOut(
         decision_id=decision_id,
         subject_id=body.subject_id,
@@ -143,7 +118,13 @@ async def get_decision(decision_id: UUID, rt: Runtime) -> DecisionOut:
             ).one_or_none()
     if row is None:
         raise NotFound(f"No decision {decision_id}.")
-    kind = "consent" if row.consent_id else "legal-ground" if row.invocation_id else "none"
+    kind = (
+        BasisKind.CONSENT
+        if row.consent_id
+        else BasisKind.LEGAL_GROUND
+        if row.invocation_id
+        else BasisKind.NONE
+    )
     return DecisionOut(
         decision_id=row.decision_id,
         subject_id=row.subject_id,
@@ -177,14 +158,21 @@ async def basis_at(
     found = basis_as_of(events, purpose, at)
     if found is None:
         return AsOf(
-            subject_id=subject_id, purpose=purpose, at=at, basis=Basis(kind="none"), from_event=None
+            subject_id=subject_id,
+            purpose=purpose,
+            at=at,
+            basis=Basis(kind=BasisKind.NONE),
+            from_event=None,
         )
     kind, ident, ground, evidence, event_id = found
     basis = (
-        Basis(kind="consent", consent_id=ident)
-        if kind == "consent"
+        Basis(kind=BasisKind.CONSENT, consent_id=ident)
+        if kind == BasisKind.CONSENT
         else Basis(
-            kind="legal-ground", invocation_id=ident, ground=ground, evidence_reference=evidence
+            kind=BasisKind.LEGAL_GROUND,
+            invocation_id=ident,
+            ground=ground,
+            evidence_reference=evidence,
         )
     )
     return AsOf(subject_id=subject_id, purpose=purpose, at=at, basis=basis, from_event=event_id)

@@ -17,8 +17,9 @@ from expensura_events.auth import Principal
 from expensura_events.catalog.consent import LegalGroundInvoked, LegalGroundRevoked
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.fields import Identifier, ShortText
-from expensura_events.http import Problem, Runtime, staff_with
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose, StaffRole
+from expensura_events.web.auth import Runtime, staff_with
+from expensura_events.web.problems import Problem
 
 router = APIRouter(tags=["legal grounds"])
 PrivacyOfficer = Annotated[

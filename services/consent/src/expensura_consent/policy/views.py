@@ -20,8 +20,9 @@ from expensura_events.catalog.consent import (
 )
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.fields import Identifier, LongText, ShortText
-from expensura_events.http import CurrentUser, Problem, Runtime, staff_with
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose, StaffRole
+from expensura_events.web.auth import CurrentUser, Runtime, staff_with
+from expensura_events.web.problems import Problem
 
 router = APIRouter(tags=["policy versions"])
 PrivacyOfficer = Annotated[

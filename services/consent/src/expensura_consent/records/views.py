@@ -21,10 +21,9 @@ from expensura_consent.records.domain import (
 )
 from expensura_consent.tables import consent_records, receipt_signing_keys
 from expensura_events.catalog.consent import ConsentGiven, ConsentRefused, ConsentWithdrawn
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.fields import Identifier
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.signing import SigningKeys
 from expensura_events.vocabulary import (
     ActorKind,
@@ -33,6 +32,8 @@ from expensura_events.vocabulary import (
     LegalGround,
     Purpose,
 )
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 
 router = APIRouter(tags=["consents"])
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from expensura_consent.subjects.projection import known_subjects
-from expensura_events.http import Problem, Runtime
+from expensura_events.web.auth import Runtime
+from expensura_events.web.problems import Problem
 
 # Internal: an operator's and the other services' view (ids and dates only); the API gateway
 # does not route /internal to the internet.

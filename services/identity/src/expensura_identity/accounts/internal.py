@@ -14,10 +14,12 @@ import httpx
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from expensura_events.envelope import Actor, LegalBasis
+from expensura_events.contracts.decisions import DecisionOut
+from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier
-from expensura_events.http import Problem, Runtime
-from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_events.vocabulary import ActorKind
+from expensura_events.web.auth import Runtime
+from expensura_events.web.problems import Problem
 
 router = APIRouter(prefix="/internal/subjects", tags=["internal"])
 CONTACT_FIELDS = {"email": "pd:Contact", "phone": "pd:Contact"}
@@ -65,29 +67,23 @@ async def disclosable(
         raise ConsentUnavailable(f"{exc!r}; nothing released.", retry_after=5) from None
     if resp.status_code != 200:
         raise DecisionRefused(f"Decision {decision_id} is unknown.")
-    decision = resp.json()
+    decision = DecisionOut.model_validate(resp.json())
     if (
-        not decision["allowed"]
-        or decision["subject_id"] != subject_id
-        or (decision["recipient"] != recipient)
+        not decision.allowed
+        or decision.subject_id != subject_id
+        or (decision.recipient != recipient)
     ):
         raise DecisionRefused("The decision does not allow this subject and recipient.")
-    basis = decision["basis"]
     async with rt.engine.begin() as conn:
         values = await current_contact(rt, conn, subject_id)
         await rt.record_access(
             conn,
             subject_id=subject_id,
             actor=Actor(kind=ActorKind.PARTNER, id=recipient),
-            purpose=Purpose(decision["purpose"]),
+            purpose=decision.purpose,
             fields=wanted,
             categories=[CONTACT_FIELDS[f] for f in wanted],
             case_reference=f"decision:{decision_id}",
-            legal_basis=LegalBasis(
-                ground=LegalGround.CONSENT
-                if basis["kind"] == "consent"
-                else LegalGround(basis["ground"]),
-                reference=str(basis.get("consent_id") or basis.get("evidence_reference")),
-            ),
+            legal_basis=decision.basis.legal_basis(),
         )
     return Values(subject_id=subject_id, values={f: values[f] for f in wanted})

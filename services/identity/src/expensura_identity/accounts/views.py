@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from expensura_events.envelope import Actor, LegalBasis
-from expensura_events.http import Problem, Runtime
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_events.web.auth import Runtime
+from expensura_events.web.problems import Problem
 from expensura_identity.accounts.domain import InvalidAccountDetails, OpenAccount, open_account
 from expensura_identity.accounts.lookup import email_lookup
 from expensura_identity.accounts.tables import accounts

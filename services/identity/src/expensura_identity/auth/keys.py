@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.signing import SigningKey, SigningKeys
 from expensura_identity.auth.tables import signing_keys
 

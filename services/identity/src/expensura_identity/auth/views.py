@@ -15,10 +15,11 @@ from expensura_events.catalog.identity import (
     SignedOut,
     SignInRefused,
 )
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.envelope import Actor
-from expensura_events.http import CurrentPrincipal, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_events.web.auth import CurrentPrincipal, Runtime
+from expensura_events.web.problems import Problem
 from expensura_identity.accounts.lookup import email_lookup, lookup_key
 from expensura_identity.accounts.tables import accounts
 from expensura_identity.accounts.views import password_hasher

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from expensura_events.envelope import Actor
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 from expensura_identity.personalisation.projection import personalisation_profiles
 
 router = APIRouter(tags=["personalisation"])

@@ -20,8 +20,9 @@ from expensura_events.catalog.identity_profile import (
 )
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.fields import ShortText
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround, Purpose
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 from expensura_identity.accounts.domain import InvalidAccountDetails, checked_contact
 from expensura_identity.accounts.lookup import email_lookup
 from expensura_identity.accounts.tables import accounts

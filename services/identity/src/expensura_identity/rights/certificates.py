@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.rights import ErasureCertificateIssued, ErasureConfirmed
 from expensura_events.envelope import Actor, EventEnvelope, utcnow
-from expensura_events.privacy import ERASURE_BASIS
+from expensura_events.privacy.shredding import ERASURE_BASIS
 from expensura_events.projections import Projection
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose

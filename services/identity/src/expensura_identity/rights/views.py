@@ -22,8 +22,9 @@ from expensura_events.catalog.rights import (
     DataExportRequested,
 )
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 from expensura_identity.rights.cancellation import (
     RIGHTS_BASIS,
     CancellationAlreadyOpen,

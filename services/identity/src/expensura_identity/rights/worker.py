@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 
 from expensura_events.catalog.rights import ErasureEscalated, ErasureRequested, ProcessingStopped
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.privacy import ERASURE_BASIS, restrict, shred_subject
+from expensura_events.privacy.restrictions import Restriction, restrict
+from expensura_events.privacy.shredding import ERASURE_BASIS, shred_subject
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
 from expensura_identity.auth.sessions import revoke_principal
@@ -86,7 +87,7 @@ async def _stop_processing(rt: ServiceRuntime, request_id: UUID, subject: str) -
             return  # withdrawn meanwhile, or another worker got there first
         await revoke_principal(conn, subject)
         # Identity stops at once; the other services follow from the event.
-        await restrict(conn, subject, "processing-stopped", request_id)
+        await restrict(conn, subject, Restriction.PROCESSING_STOPPED, request_id)
         await rt.append(
             conn,
             [

@@ -24,18 +24,13 @@ from expensura_events.catalog.identity_staff import (
     StaffUnlocked,
 )
 from expensura_events.catalog.platform import PersonalDataAccessed
-from expensura_events.crypto import MasterKey
+from expensura_events.cipher import MasterKey
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.fields import Identifier, ShortText
-from expensura_events.http import (
-    CurrentPrincipal,
-    CurrentUser,
-    Forbidden,
-    Problem,
-    Runtime,
-    staff_with,
-)
+from expensura_events.streams import access_stream
 from expensura_events.vocabulary import ActorKind, Purpose, StaffRole
+from expensura_events.web.auth import CurrentPrincipal, CurrentUser, Runtime, staff_with
+from expensura_events.web.problems import Forbidden, Problem
 from expensura_identity.accounts.domain import normalise_email
 from expensura_identity.accounts.internal import current_contact
 from expensura_identity.accounts.lookup import email_lookup
@@ -454,7 +449,7 @@ async def customer_lookup(body: Lookup, staff: PersonalDataStaff, rt: Runtime) -
                         CustomerIdentityCheckFailed(
                             case_reference=body.case_reference, requested_purpose=body.purpose
                         ),
-                        stream_id=f"access-{body.account_id}",
+                        stream_id=access_stream(body.account_id),
                         subject_id=body.account_id,
                         actor=actor,
                         purpose=Purpose.SECURITY,

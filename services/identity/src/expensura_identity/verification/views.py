@@ -17,8 +17,9 @@ from expensura_events.catalog.identity_verification import (
 )
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.fields import Identifier
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, CollectionChannel, Purpose
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 from expensura_identity.verification.domain import (
     InvalidIdentityData,
     VerificationState,

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from expensura_events.fields import Identifier
-from expensura_events.http import Problem, Runtime
+from expensura_events.web.auth import Runtime
+from expensura_events.web.problems import Problem
 from expensura_incident.contacts.projection import notification_contacts
 
 router = APIRouter(prefix="/internal/notification-contacts", tags=["internal"])

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from expensura_events.catalog.loans import LoanApplicationReceived, LoanApplicationRefused
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 from expensura_loans.applications.projection import loan_applications, verified_subjects
 
 router = APIRouter(tags=["loan applications"])

@@ -4,59 +4,48 @@ come from the service that holds them, which checks the decision again before re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from uuid import UUID
 
 import httpx
 
-from expensura_events.vocabulary import Purpose
+from expensura_events.contracts.decisions import DecisionOut, DecisionRequest
+from expensura_events.vocabulary import DataCategory, Purpose
 
 
 class DependencyDown(Exception):
     """Consent or identity did not answer: nothing is disclosed."""
 
 
-@dataclass(frozen=True)
-class ConsentDecision:
-    decision_id: str
-    allowed: bool
-    reason: str
-    basis: dict[str, Any]
-    decided_at: str
-
-
 async def decide(
     urls: dict[str, str], subject_id: str, purpose: Purpose, categories: list[str], recipient: str
-) -> ConsentDecision:
+) -> DecisionOut:
+    request = DecisionRequest(
+        subject_id=subject_id,
+        purpose=purpose,
+        categories=[DataCategory(c) for c in categories],
+        recipient=recipient,
+        requester="sharing-gateway",
+    )
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             resp = await client.post(
                 f"{urls['consent'].rstrip('/')}/internal/decisions",
-                json={
-                    "subject_id": subject_id,
-                    "purpose": purpose.value,
-                    "categories": categories,
-                    "recipient": recipient,
-                    "requester": "sharing-gateway",
-                },
+                json=request.model_dump(mode="json"),
             )
             resp.raise_for_status()
     except httpx.HTTPError as exc:
         raise DependencyDown(f"consent: {exc!r}") from None
-    body = resp.json()
-    return ConsentDecision(
-        body["decision_id"], body["allowed"], body["reason"], body["basis"], body["decided_at"]
-    )
+    return DecisionOut.model_validate(resp.json())
 
 
 async def disclosable_values(
-    urls: dict[str, str], subject_id: str, fields: list[str], decision_id: str, partner_id: str
+    urls: dict[str, str], subject_id: str, fields: list[str], decision_id: UUID, partner_id: str
 ) -> dict[str, str | None]:
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             resp = await client.get(
                 f"{urls['identity'].rstrip('/')}/internal/subjects/{subject_id}/disclosable",
-                params={"fields": fields, "decision_id": decision_id, "recipient": partner_id},
+                params={"fields": fields, "decision_id": str(decision_id), "recipient": partner_id},
             )
             resp.raise_for_status()
     except httpx.HTTPError as exc:

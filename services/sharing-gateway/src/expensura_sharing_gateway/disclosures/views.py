@@ -16,16 +16,17 @@ from expensura_events.catalog.sharing import (
     InboundDataAccepted,
     InboundDataRefused,
 )
-from expensura_events.envelope import Actor, LegalBasis, utcnow
+from expensura_events.contracts.decisions import DecisionOut
+from expensura_events.envelope import Actor, utcnow
 from expensura_events.fields import Identifier, ShortText
-from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import (
     ActorKind,
     CollectionChannel,
     DataCategory,
-    LegalGround,
     Purpose,
 )
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Problem
 from expensura_sharing_gateway.disclosures import clients
 from expensura_sharing_gateway.partner_auth import CurrentPartner, Partner
 from expensura_sharing_gateway.partners.domain import (
@@ -192,21 +193,15 @@ async def disclose(body: DisclosureRequest, who: CurrentPartner, rt: Runtime) ->
                 body,
                 disclosure_id,
                 f"consent service: {decision.reason}",
-                UUID(decision.decision_id),
+                decision.decision_id,
             )
         values = await clients.disclosable_values(
             rt.settings.service_urls, body.subject_id, fields, decision.decision_id, who.partner_id
         )
     except clients.DependencyDown as exc:
         raise Unavailable(f"{exc}; nothing was disclosed.", retry_after=5) from None
-    basis = decision.basis
-    ground = (
-        LegalBasis(ground=LegalGround.CONSENT, reference=str(basis["consent_id"]))
-        if basis["kind"] == "consent"
-        else LegalBasis(
-            ground=LegalGround(basis["ground"]), reference=basis.get("evidence_reference")
-        )
-    )
+    basis = decision.basis.model_dump(mode="json")
+    ground = decision.basis.legal_basis()
     async with rt.engine.begin() as conn:
         await conn.execute(
             disclosures.insert().values(
@@ -218,7 +213,7 @@ async def disclose(body: DisclosureRequest, who: CurrentPartner, rt: Runtime) ->
                 outcome="disclosed",
                 reason=decision.reason,
                 ground=ground.ground.value,
-                decision_id=UUID(decision.decision_id),
+                decision_id=decision.decision_id,
                 case_reference=body.case_reference,
                 at=now,
             )
@@ -231,8 +226,8 @@ async def disclose(body: DisclosureRequest, who: CurrentPartner, rt: Runtime) ->
                         disclosure_id=disclosure_id,
                         partner_id=who.partner_id,
                         fields=fields,
-                        decision_id=UUID(decision.decision_id),
-                        decided_at=datetime.fromisoformat(decision.decided_at),
+                        decision_id=decision.decision_id,
+                        decided_at=decision.decided_at,
                         basis=basis,
                         agreement_id=UUID(agreement.agreement_id),
                         case_reference=body.case_reference,
@@ -250,7 +245,7 @@ async def disclose(body: DisclosureRequest, who: CurrentPartner, rt: Runtime) ->
         subject_id=body.subject_id,
         purpose=body.purpose,
         data={f: values.get(f) for f in fields},
-        decision_id=UUID(decision.decision_id),
+        decision_id=decision.decision_id,
         basis=basis,
     )
 
@@ -262,7 +257,7 @@ async def inbound(body: InboundRequest, who: CurrentPartner, rt: Runtime) -> Inb
     if "inbound" not in who.scopes:
         raise OutOfScope("The token does not carry the scope inbound.")
     reason: str | None = None
-    decision: clients.ConsentDecision | None = None
+    decision: DecisionOut | None = None
     agreement: Agreement | None = None
     try:
         agreement = covering_agreement(
@@ -310,17 +305,14 @@ async def inbound(body: InboundRequest, who: CurrentPartner, rt: Runtime) -> Inb
                             channel=CollectionChannel.FROM_PARTNER_WITH_CONSENT,
                             category=body.category,
                             value=body.value,
-                            decision_id=UUID(decision.decision_id),
+                            decision_id=decision.decision_id,
                             agreement_id=UUID(agreement.agreement_id),
                         ),
                         stream_id=f"inbound-{body.subject_id}",
                         subject_id=body.subject_id,
                         actor=actor,
                         purpose=body.purpose,
-                        legal_basis=LegalBasis(
-                            ground=LegalGround.CONSENT,
-                            reference=str(decision.basis.get("consent_id")),
-                        ),
+                        legal_basis=decision.basis.legal_basis(),
                     )
                 ],
             )

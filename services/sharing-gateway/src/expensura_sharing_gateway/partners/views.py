@@ -21,8 +21,9 @@ from expensura_events.catalog.sharing import (
 )
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.fields import Identifier, ShortText
-from expensura_events.http import Problem, Runtime, staff_with
 from expensura_events.vocabulary import Purpose, StaffRole
+from expensura_events.web.auth import Runtime, staff_with
+from expensura_events.web.problems import Problem
 from expensura_sharing_gateway.partner_auth import hasher
 from expensura_sharing_gateway.partners.domain import FIELD_CATEGORIES, PartnerKind
 from expensura_sharing_gateway.tables import agreements, partner_credentials, partners

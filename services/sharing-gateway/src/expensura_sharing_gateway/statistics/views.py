@@ -14,8 +14,8 @@ from sqlalchemy import select
 from expensura_events.auth import Principal
 from expensura_events.catalog.sharing import StatisticsReleased
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.http import Runtime, staff_with
 from expensura_events.vocabulary import Purpose, StaffRole
+from expensura_events.web.auth import Runtime, staff_with
 from expensura_sharing_gateway.tables import disclosures, statistics_releases
 
 router = APIRouter(tags=["statistics"])

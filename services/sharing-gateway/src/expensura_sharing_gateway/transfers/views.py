@@ -12,8 +12,9 @@ from expensura_events.auth import Principal
 from expensura_events.catalog.sharing import PublicDisclosureMade, TransferRecorded
 from expensura_events.envelope import Actor, LegalBasis
 from expensura_events.fields import Identifier, ShortText
-from expensura_events.http import Problem, Runtime, staff_with
 from expensura_events.vocabulary import LegalGround, Purpose, StaffRole
+from expensura_events.web.auth import Runtime, staff_with
+from expensura_events.web.problems import Problem
 from expensura_sharing_gateway.disclosures import clients
 from expensura_sharing_gateway.partners.domain import FIELD_CATEGORIES, categories_of
 
@@ -120,7 +121,7 @@ async def public_disclosure(body: PublicRequest, who: Officer, rt: Runtime) -> P
     except clients.DependencyDown as exc:
         raise Unavailable(f"{exc}; nothing was disclosed.", retry_after=5) from None
     disclosure_id = uuid4()
-    basis = decision.basis
+    basis = decision.basis.model_dump(mode="json")
     async with rt.engine.begin() as conn:
         await rt.append(
             conn,
@@ -129,25 +130,20 @@ async def public_disclosure(body: PublicRequest, who: Officer, rt: Runtime) -> P
                     PublicDisclosureMade(
                         disclosure_id=disclosure_id,
                         fields=fields,
-                        decision_id=UUID(decision.decision_id),
+                        decision_id=decision.decision_id,
                         basis=basis,
                     ),
                     stream_id=f"public-{disclosure_id}",
                     subject_id=body.subject_id,
                     actor=Actor(kind=who.kind, id=who.id),
                     purpose=body.purpose,
-                    legal_basis=LegalBasis(
-                        ground=LegalGround.CONSENT
-                        if basis["kind"] == "consent"
-                        else LegalGround(basis["ground"]),
-                        reference=str(basis.get("consent_id") or basis.get("evidence_reference")),
-                    ),
+                    legal_basis=decision.basis.legal_basis(),
                 )
             ],
         )
     return PublicDisclosure(
         disclosure_id=disclosure_id,
-        decision_id=UUID(decision.decision_id),
+        decision_id=decision.decision_id,
         basis=basis,
         data=values,
     )

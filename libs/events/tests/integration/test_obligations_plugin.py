@@ -10,7 +10,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-CATALOG = Path(__file__).resolve().parents[3] / "docs" / "spec" / "obligations.md"
+CATALOG = Path(__file__).resolve().parents[4] / "docs" / "spec" / "obligations.md"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from expensura_events.crypto import ENC_MARK, SubjectErased
+from expensura_events.cipher import ENC_MARK, SubjectErased
 from expensura_events.envelope import REDACTED
 from expensura_events.mapper import canonical_json
 from expensura_events.runtime import ServiceRuntime
@@ -236,7 +236,7 @@ async def test_old_versions_are_upcast_on_read(rt: ServiceRuntime) -> None:
 async def test_records_under_a_retention_hold_outlive_erasure_until_the_hold_ends(
     rt: ServiceRuntime,
 ) -> None:
-    from expensura_events.privacy import held_records, release_hold
+    from expensura_events.privacy.shredding import held_records, release_hold
 
     s = subject()
     held = note(s, "loan contract signed by +14155550777").model_copy(

@@ -1,45 +1,29 @@
-"""Field encryption with per-subject data keys, and crypto-shredding.
+"""Where subjects' data keys live: the `KeyStore` interface and its implementations.
 
-Envelope encryption: each data subject has a 256-bit data key; it is stored wrapped
-(AES-GCM) by a master key from configuration. Destroying the wrapped key makes every copy
-of that subject's personal fields unreadable wherever it was copied (log, Kafka, backups),
-while the stored bytes, and so the hash chain, stay exactly as they were.
+Locally the keys are rows of a PostgreSQL table (`PostgresKeyStore`), each wrapped by the
+master key; in production the same interface fronts a KMS such as Vault transit.
+`InMemoryKeyStore` has the same semantics for unit tests, and
+`testing/keystore_contract.py` holds the one contract every implementation passes:
+
+- a subject's key is created once and read back unchanged (same key id);
+- `destroy` is idempotent and permanent: a destroyed key is never created again;
+- a retention hold's key (`<subject>#hold:<hold>`) outlives its subject's erasure but no
+  new one is issued, nor an existing one used to seal, once the subject is erased.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
-from dataclasses import dataclass
-from typing import Any, Protocol
-from uuid import UUID, uuid4
+from typing import Protocol
+from uuid import uuid4
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from expensura_events.envelope import REDACTED, utcnow
+from expensura_events.cipher import DataKey, MasterKey, SubjectErased
+from expensura_events.envelope import utcnow
 from expensura_events.tables import subject_keys
-
-ENC_MARK = "$enc"
-ALGORITHM = "A256GCM"
-
-
-class SubjectErased(Exception):
-    """The subject's key was destroyed: nothing new can be recorded about them."""
-
-    def __init__(self, subject_id: str) -> None:
-        super().__init__(f"data subject {subject_id} has been erased")
-        self.subject_id = subject_id
-
-
-@dataclass(frozen=True)
-class DataKey:
-    key_id: UUID
-    key: bytes
 
 
 class KeyStore(Protocol):
@@ -54,28 +38,9 @@ class KeyStore(Protocol):
     async def destroy(self, subject_id: str) -> bool: ...
 
 
-class MasterKey:
-    """The key-encryption key. Its id is a fingerprint, so rotation can tell keys apart."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ValueError("the master key must be 32 bytes (base64 in configuration)")
-        self._aead = AESGCM(key)
-        self.kek_id = hashlib.sha256(b"expensura-kek" + key).hexdigest()[:16]
-
-    @classmethod
-    def from_base64(cls, value: str) -> MasterKey:
-        return cls(base64.b64decode(value))
-
-    def wrap(self, subject_id: str, data_key: bytes) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, data_key, subject_id.encode())
-
-    def unwrap(self, subject_id: str, wrapped: bytes) -> bytes:
-        return self._aead.decrypt(wrapped[:12], wrapped[12:], subject_id.encode())
-
-
 class PostgresKeyStore:
+    """The local KMS: data keys wrapped by the master key, one row per subject."""
+
     def __init__(self, engine: AsyncEngine, master: MasterKey) -> None:
         self._engine = engine
         self._master = master
@@ -196,79 +161,30 @@ class PostgresKeyStore:
         return bool(result.rowcount)
 
 
-class FieldCipher:
-    """Encrypts and decrypts marked payload fields. Keys are looked up once per call."""
+class InMemoryKeyStore:
+    """The `KeyStore` semantics in a dict, for unit tests (nothing survives the process)."""
 
-    def __init__(self, keys: KeyStore) -> None:
-        self.keys = keys
+    def __init__(self) -> None:
+        self._keys: dict[str, DataKey | None] = {}  # None: destroyed, never re-created
 
-    async def encrypt_fields(
-        self,
-        subject_id: str,
-        aad_prefix: str,
-        values: dict[str, Any],
-        keys: dict[str, DataKey] | None = None,
-    ) -> dict[str, Any]:
-        """Seal `values` with the subject's key (looked up in `keys` first, if given)."""
-        if not values:
-            return {}
-        key = keys.get(subject_id) if keys is not None else None
+    async def get_or_create(self, subject_id: str) -> DataKey:
+        base, _, hold = subject_id.partition("#hold:")
+        if hold and base in self._keys and self._keys[base] is None:
+            raise SubjectErased(base)  # no new held records about an erased subject
+        if subject_id not in self._keys:
+            self._keys[subject_id] = DataKey(uuid4(), os.urandom(32))
+        key = self._keys[subject_id]
         if key is None:
-            key = await self.keys.get_or_create(subject_id)
-        aead = AESGCM(key.key)
-        out: dict[str, Any] = {}
-        for name, value in values.items():
-            nonce = os.urandom(12)
-            plaintext = _json_bytes(value)
-            ct = aead.encrypt(nonce, plaintext, f"{aad_prefix}:{name}".encode())
-            out[name] = {
-                ENC_MARK: ALGORITHM,
-                "kid": str(key.key_id),
-                "iv": _b64(nonce),
-                "ct": _b64(ct),
-            }
-        return out
+            raise SubjectErased(subject_id)
+        return key
 
-    async def decrypt_fields(
-        self,
-        subject_id: str | None,
-        aad_prefix: str,
-        payload: dict[str, Any],
-        cache: dict[str, DataKey | None] | None = None,
-    ) -> dict[str, Any]:
-        """Return the payload with encrypted fields opened, or the redaction marker."""
-        sealed = {k: v for k, v in payload.items() if isinstance(v, dict) and ENC_MARK in v}
-        if not sealed:
-            return payload
-        cache = {} if cache is None else cache
-        key: DataKey | None = None
-        if subject_id is not None:
-            if subject_id not in cache:
-                cache[subject_id] = await self.keys.get(subject_id)
-            key = cache[subject_id]
-        opened = dict(payload)
-        for name, box in sealed.items():
-            if key is None or str(key.key_id) != box.get("kid"):
-                opened[name] = REDACTED
-                continue
-            plaintext = AESGCM(key.key).decrypt(
-                _unb64(box["iv"]), _unb64(box["ct"]), f"{aad_prefix}:{name}".encode()
-            )
-            opened[name] = _from_json_bytes(plaintext)
-        return opened
+    async def get(self, subject_id: str) -> DataKey | None:
+        return self._keys.get(subject_id)
 
+    async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]:
+        return {s: await self.get_or_create(s) for s in sorted(subject_ids)}
 
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _from_json_bytes(data: bytes) -> Any:
-    return json.loads(data)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(data: str) -> bytes:
-    return base64.b64decode(data)
+    async def destroy(self, subject_id: str) -> bool:
+        destroyed = self._keys.get(subject_id) is not None
+        self._keys[subject_id] = None
+        return destroyed

@@ -1,0 +1,71 @@
+"""The consent decision on the wire (RGT-4): what a caller of consent's
+`POST /internal/decisions` sends, and what it and `GET /internal/decisions/{id}` answer.
+
+Consent's routes and every caller (the sharing gateway's disclosures and public
+disclosures, identity's release of disclosable values) use these models, so the basis of a
+decision is read one way everywhere: `Basis.legal_basis()`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from expensura_events.envelope import LegalBasis
+from expensura_events.fields import Identifier
+from expensura_events.vocabulary import DataCategory, LegalGround, Purpose
+
+
+class BasisKind(StrEnum):
+    CONSENT = "consent"
+    LEGAL_GROUND = "legal-ground"
+    NONE = "none"
+
+
+class NoLegalBasis(ValueError):
+    """The decision names no consent and no legal ground (it did not allow anything)."""
+
+
+class DecisionRequest(BaseModel):
+    """May the subject's data of these categories be used for the purpose (and disclosed
+    to the recipient)? `requester` is the asking service."""
+
+    subject_id: Identifier
+    purpose: Purpose
+    categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
+    recipient: Identifier | None = None
+    requester: Identifier
+
+
+class Basis(BaseModel):
+    """What a decision rests on: a consent record, a legal-ground invocation, or nothing."""
+
+    kind: BasisKind
+    consent_id: UUID | None = None
+    invocation_id: UUID | None = None
+    ground: LegalGround | None = None
+    evidence_reference: str | None = None
+
+    def legal_basis(self) -> LegalBasis:
+        """The basis as events record it: the consent (its id as the reference) or the
+        invoked ground (its evidence as the reference)."""
+        if self.kind is BasisKind.CONSENT and self.consent_id is not None:
+            return LegalBasis(ground=LegalGround.CONSENT, reference=str(self.consent_id))
+        if self.kind is BasisKind.LEGAL_GROUND and self.ground is not None:
+            return LegalBasis(ground=self.ground, reference=self.evidence_reference)
+        raise NoLegalBasis(f"a decision with basis {self.kind.value!r} has no legal basis")
+
+
+class DecisionOut(BaseModel):
+    decision_id: UUID
+    subject_id: str
+    purpose: Purpose
+    recipient: str | None
+    allowed: bool
+    reason: str
+    basis: Basis
+    decided_at: datetime

@@ -1,0 +1,105 @@
+"""Stopping processing and erasing a subject, in every service, driven by identity's events.
+
+Every service runs the `subject-lifecycle` projection over identity's log. When identity
+records `rights.ProcessingStopped`, the service notes the restriction and from then on
+refuses to use the subject's data except for legal compliance and security. When identity
+records `rights.ErasureRequested`, the service purges the subject from its read models and
+its own state and records `rights.ErasureConfirmed` in its log, in the same transaction,
+so the confirmation exists exactly when the purge happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
+from expensura_events.envelope import Actor, EventEnvelope
+from expensura_events.privacy.ports import ServiceLog
+from expensura_events.privacy.restrictions import Restriction, restrict, restriction
+from expensura_events.privacy.shredding import ERASURE_BASIS, held_records
+from expensura_events.projections import Projection, subject_lock_key
+from expensura_events.streams import erasure_stream
+from expensura_events.vocabulary import Purpose
+
+LIFECYCLE = "subject-lifecycle"
+
+EraseHook = Callable[[AsyncConnection, str], Awaitable[dict[str, int]]]
+
+
+class SubjectLifecycle(Projection):
+    """Follows identity's rights events in every service (see the module docstring).
+
+    It is given what an erasure touches: the service's log (`rt`), the factories of its
+    read models (each purged through `Projection.purge_subject`), and the service's hook
+    that erases the subject from its own state."""
+
+    name = LIFECYCLE
+    sources = ("identity",)
+    tables = ()  # never emptied by a rebuild: it is what keeps erased subjects out
+    follows_erased_subjects = True
+
+    def __init__(
+        self,
+        rt: ServiceLog,
+        projections: Sequence[Callable[[], Projection]] = (),
+        erase_subject: EraseHook | None = None,
+    ) -> None:
+        self.rt = rt
+        self.projections = projections
+        self.erase_subject = erase_subject
+
+    async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
+        payload: Any = event.payload
+        subject = event.subject_id
+        if subject is None:
+            return
+        if isinstance(payload, ProcessingStopped):
+            if await restriction(conn, subject) != Restriction.ERASED:
+                await restrict(conn, subject, Restriction.PROCESSING_STOPPED, payload.request_id)
+        elif isinstance(payload, ErasureRequested):
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": subject_lock_key(subject)}
+            )
+            await restrict(conn, subject, Restriction.ERASED, payload.request_id)
+            await self._erase(conn, subject, payload.request_id, event)
+
+    async def _erase(
+        self, conn: AsyncConnection, subject: str, request_id: UUID, cause: EventEnvelope
+    ) -> None:
+        stream = erasure_stream(request_id)
+        if await self.rt.store.stream_version(conn, stream) > 0:
+            return  # confirmed before (a retried request, or a rebuild): once is enough
+        purged: dict[str, int] = {}
+        for make in self.projections:
+            projection = make()
+            for table, n in (await projection.purge_subject(conn, subject)).items():
+                purged[table] = purged.get(table, 0) + n
+        if self.erase_subject is not None:
+            purged |= await self.erase_subject(conn, subject)
+        retained = await held_records(self.rt, conn, subject)
+        await self.rt.append(
+            conn,
+            [
+                self.rt.envelope(
+                    ErasureConfirmed(
+                        request_id=request_id,
+                        service=self.rt.name,
+                        purged=purged,
+                        retained=[f"{hold}: {n} log records" for hold, n in retained.items()],
+                    ),
+                    stream_id=stream,
+                    subject_id=subject,
+                    actor=Actor.system(self.rt.name),
+                    purpose=Purpose.LEGAL_COMPLIANCE,
+                    legal_basis=ERASURE_BASIS,
+                    correlation_id=cause.correlation_id,
+                    causation_id=cause.event_id,
+                )
+            ],
+            expected_version=0,
+        )

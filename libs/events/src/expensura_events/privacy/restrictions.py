@@ -1,0 +1,84 @@
+"""Stopping processing (RUL-2): the restriction states and the one rule that reads them.
+
+A subject whose account is cancelled is first `processing-stopped`, then `erased`. From the
+first, a service may still use their data only for what the law requires of it (legal
+compliance) and for security; nothing else. Each service keeps the states in its own
+`subject_restrictions` table, written by identity's rights worker and by the
+`subject-lifecycle` projection, and checked on every append and every consent decision.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_events.envelope import utcnow
+from expensura_events.tables import subject_restrictions
+from expensura_events.vocabulary import Purpose
+
+
+class Restriction(StrEnum):
+    """What a subject's cancellation has done to their data (stored as its value)."""
+
+    PROCESSING_STOPPED = "processing-stopped"
+    ERASED = "erased"
+
+
+# What a service may still do with a stopped subject: keep the law's records, and security.
+ALLOWED_AFTER_STOP = frozenset({Purpose.LEGAL_COMPLIANCE, Purpose.SECURITY})
+
+
+class ProcessingRestricted(Exception):
+    """The subject cancelled their account: their data may not be used for this purpose."""
+
+    def __init__(self, subject_id: str, state: Restriction) -> None:
+        super().__init__(f"processing of subject {subject_id}'s data has stopped ({state})")
+        self.subject_id, self.state = subject_id, state
+
+
+def permits(state: Restriction | None, purpose: Purpose) -> bool:
+    """RUL-2: may a subject in `state` (None: unrestricted) have their data used for
+    `purpose`? Only the law's own purposes survive a restriction."""
+    return state is None or purpose in ALLOWED_AFTER_STOP
+
+
+def ensure_permitted(subject_id: str, state: Restriction | None, purpose: Purpose) -> None:
+    """`permits`, raising `ProcessingRestricted` when it does not."""
+    if state is not None and not permits(state, purpose):
+        raise ProcessingRestricted(subject_id, state)
+
+
+async def restriction(conn: AsyncConnection, subject_id: str) -> Restriction | None:
+    """The subject's restriction in this service, or None."""
+    state = (
+        await conn.execute(
+            select(subject_restrictions.c.state).where(
+                subject_restrictions.c.subject_id == subject_id
+            )
+        )
+    ).scalar_one_or_none()
+    return None if state is None else Restriction(state)
+
+
+async def check_allowed(conn: AsyncConnection, subject_id: str, purpose: Purpose) -> None:
+    if purpose in ALLOWED_AFTER_STOP:
+        return  # allowed whatever the state: no need to read it
+    ensure_permitted(subject_id, await restriction(conn, subject_id), purpose)
+
+
+async def restrict(
+    conn: AsyncConnection, subject_id: str, state: Restriction, request_id: UUID
+) -> None:
+    stmt = insert(subject_restrictions).values(
+        subject_id=subject_id, state=state.value, request_id=request_id, since=utcnow()
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["subject_id"],
+            set_={"state": stmt.excluded.state, "request_id": stmt.excluded.request_id},
+        )
+    )

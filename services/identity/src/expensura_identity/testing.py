@@ -1,0 +1,29 @@
+"""What identity offers the test harness (`expensura_ops.testing.tokens`), through the
+`expensura.testing` entry point: staff tokens minted with identity's own session code and
+signing key, as a staff sign-in with password and TOTP would issue them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from expensura_events.cipher import MasterKey
+from expensura_events.runtime import ServiceRuntime
+from expensura_identity.auth import sessions
+from expensura_identity.auth.keys import active_key
+
+
+async def staff_token(rt: ServiceRuntime, subject: str, roles: Sequence[str], *, mfa: bool) -> str:
+    """An access token for staff member `subject` with `roles` (and MFA passed if `mfa`)."""
+    key = await active_key(rt.engine, MasterKey.from_base64(rt.settings.master_key))
+    async with rt.engine.begin() as conn:
+        pair = await sessions.issue(
+            conn,
+            key,
+            kind="staff",
+            subject=subject,
+            roles=list(roles),
+            amr=["pwd", "otp"] if mfa else ["pwd"],
+            access_ttl=600,
+            refresh_ttl=3600,
+        )
+    return pair.access_token
