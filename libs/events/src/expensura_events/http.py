@@ -17,18 +17,20 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from expensura_events.auth import InvalidToken, Principal
 from expensura_events.crypto import SubjectErased
+from expensura_events.db_errors import error_fields, is_unavailable, sqlstate
 from expensura_events.envelope import Actor
 from expensura_events.privacy import ProcessingRestricted
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, StreamVersionConflict
 from expensura_events.tracing import configure_tracing
+from expensura_events.unhandled import AnswerUnhandledErrors
 from expensura_events.vocabulary import ActorKind, Purpose
 
 log = structlog.get_logger("expensura.http")
@@ -111,25 +113,26 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(410, "Data subject erased", str(exc))
 
     @app.exception_handler(OSError)
-    async def _os(_: Request, exc: OSError) -> JSONResponse:
-        log.warning("dependency.unreachable", error=repr(exc))
-        return _unavailable("A dependency")
-
-    @app.exception_handler(TimeoutError)
-    async def _timeout(_: Request, exc: TimeoutError) -> JSONResponse:
-        return _unavailable("A dependency")
+    async def _os(request: Request, exc: OSError) -> JSONResponse:
+        return unexpected_failure(exc, request.url.path)
 
     @app.exception_handler(DBAPIError)
-    async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
-        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
-            return _unavailable("The database")
-        log.error("database.error", error=repr(exc))
-        return problem_response(500, "Internal error", "The request failed; nothing was changed.")
+    async def _db(request: Request, exc: DBAPIError) -> JSONResponse:
+        return unexpected_failure(exc, request.url.path)
 
-    @app.exception_handler(Exception)
-    async def _any(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled", error=repr(exc))
-        return problem_response(500, "Internal error", "The request failed.")
+    # Anything else is answered by AnswerUnhandledErrors (see create_app), not by an
+    # `Exception` handler: Starlette re-raises after those, which drops the connection.
+
+
+def unexpected_failure(exc: BaseException, path: str | None = None) -> JSONResponse:
+    """503 with Retry-After when a dependency is unavailable (is_unavailable), else 500.
+    Logged by class name and SQLSTATE only."""
+    if is_unavailable(exc):
+        log.warning("dependency.unavailable", path=path, **error_fields(exc))
+        database = isinstance(exc, DBAPIError) or sqlstate(exc) is not None
+        return _unavailable("The database" if database else "A dependency")
+    log.error("unhandled", path=path, **error_fields(exc))
+    return problem_response(500, "Internal error", "The request failed.")
 
 
 class BodySizeLimit:
@@ -397,6 +400,7 @@ def create_app(
     for router in definition.routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=1_000_000)
+    app.add_middleware(AnswerUnhandledErrors, respond=unexpected_failure)  # outermost of ours
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     instrumentor = HTTPXClientInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
