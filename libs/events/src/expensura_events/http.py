@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from expensura_events.auth import InvalidToken, Principal
 from expensura_events.crypto import SubjectErased
 from expensura_events.db_errors import error_fields, is_unavailable, sqlstate
+from expensura_events.deadletters import open_dead_letters
 from expensura_events.envelope import Actor
 from expensura_events.privacy import ProcessingRestricted
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
@@ -262,6 +263,8 @@ class ProjectionStatus(BaseModel):
     applied: int
     duplicates: int
     errors: int
+    dead_lettered: int = 0  # events this process parked since it started
+    dead_letters: int | None = None  # open (parked or retried) now; None: database down
 
 
 class SubjectData(BaseModel):
@@ -355,7 +358,9 @@ def create_app(
 
     @app.get("/internal/workers", tags=["internal"])
     async def workers(rt: Runtime) -> WorkerStatus:
-        """What this process's relay and projections have done since it started."""
+        """What this process's relay and projections have done since it started, and how
+        many dead letters wait for an operator (`expensura projections dead-letters`)."""
+        parked = await open_dead_letters(rt.engine)
         return WorkerStatus(
             relay=RelayStatus(
                 published=rt.relay.stats.published,
@@ -365,7 +370,11 @@ def create_app(
             ),
             projections={
                 r.projection.name: ProjectionStatus(
-                    applied=r.stats.applied, duplicates=r.stats.duplicates, errors=r.stats.errors
+                    applied=r.stats.applied,
+                    duplicates=r.stats.duplicates,
+                    errors=r.stats.errors,
+                    dead_lettered=r.stats.dead_lettered,
+                    dead_letters=None if parked is None else parked.get(r.projection.name, 0),
                 )
                 for r in rt.runners
             },

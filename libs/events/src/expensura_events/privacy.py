@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from expensura_events.catalog.platform import RetentionHoldEnded, SubjectKeyDestroyed
 from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
 from expensura_events.envelope import Actor, EventEnvelope, LegalBasis, key_owner, utcnow
-from expensura_events.projections import Projection, subject_lock_key
+from expensura_events.projections import Projection, lock_against_rebuild, subject_lock_key
 from expensura_events.tables import event_log, subject_restrictions
 from expensura_events.vocabulary import LegalGround, Purpose
 
@@ -112,6 +112,7 @@ class SubjectLifecycle(Projection):
         purged: dict[str, int] = {}
         for make in self.rt.definition.projections:
             projection = make()
+            await lock_against_rebuild(conn, projection.name)  # a rebuild commits first
             for table, n in (await projection.purge_subject(conn, subject)).items():
                 purged[table] = purged.get(table, 0) + n
         if self.rt.definition.erase_subject is not None:
