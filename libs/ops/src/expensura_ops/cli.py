@@ -134,12 +134,13 @@ def projections_rebuild(name: str) -> None:
         console.print(f"[red]no projection {name!r}; see `expensura projections list`")
         raise typer.Exit(2) from None
     outcome = asyncio.run(_rebuild(definition.spec.name.value, projection))
-    console.print(f"rebuilt {name}: {outcome.applied} events applied")
+    console.print(f"rebuilt {name}: {outcome.applied} events applied", soft_wrap=True)
     if outcome.parked:
         console.print(
             f"[yellow]{len(outcome.parked)} events could not be applied and are parked: "
             f"`expensura projections dead-letters --service {definition.spec.name.value} "
-            f"--projection {name}`"
+            f"--projection {name}`",
+            soft_wrap=True,
         )
 
 

@@ -34,7 +34,7 @@ app = typer.Typer(
     no_args_is_help=False,
     invoke_without_command=True,
 )
-console = Console()
+console = Console(soft_wrap=True)  # one line per result, whatever the width
 
 ServiceOpt = Annotated[
     str | None, typer.Option("--service", "-s", help="the service keeping the projection")
