@@ -12,6 +12,7 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -338,7 +339,8 @@ def main() -> None:  # pragma: no cover - console entry
     except Exception as exc:
         # One line, no traceback: tracebacks print locals and exception text, and a
         # database's text can quote the row it refused (personal data).
-        Console(stderr=True).print(f"[red]error:[/] {describe_failure(exc)}", highlight=False)
+        errors = Console(stderr=True, soft_wrap=True, highlight=False)
+        errors.print("[red]error:[/]", escape(describe_failure(exc)))
         sys.exit(1)
 
 
