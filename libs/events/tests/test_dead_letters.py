@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import (
     AsyncAdapt_asyncpg_connection,
     AsyncAdapt_asyncpg_dbapi,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from expensura_events import deadletters
 from expensura_events.catalog.rights import ErasureRequested
@@ -254,12 +254,10 @@ async def test_a_skipped_event_stays_skipped_through_rebuilds(
     )
 
 
-async def test_retry_applies_a_parked_event_once_the_cause_is_fixed(
-    fresh_stack: LocalStack, runtimes: tuple[ServiceRuntime, ServiceRuntime]
-) -> None:
-    idp, inc = runtimes
-    owner = create_async_engine(fresh_stack.database_url("incident", admin=True))
-    async with owner.begin() as conn:  # a read model that refuses, until the fix, one address
+async def refuse_blocked_addresses(stack: LocalStack) -> AsyncEngine:
+    """A defect in the read model, until fixed: it refuses addresses starting `blocked-`."""
+    owner = create_async_engine(stack.database_url("incident", admin=True))
+    async with owner.begin() as conn:
         await conn.execute(
             text("""CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
                     BEGIN
@@ -271,6 +269,32 @@ async def test_retry_applies_a_parked_event_once_the_cause_is_fixed(
             text("""CREATE TRIGGER refuse_blocked BEFORE INSERT ON notification_contacts
                     FOR EACH ROW EXECUTE FUNCTION refuse_blocked()""")
         )
+    return owner
+
+
+async def test_a_rebuild_after_the_fix_applies_and_resolves_a_parked_event(
+    fresh_stack: LocalStack, runtimes: tuple[ServiceRuntime, ServiceRuntime]
+) -> None:
+    idp, inc = runtimes
+    owner = await refuse_blocked_addresses(fresh_stack)
+    [blocked] = await sign_ups(idp, ["blocked-2@example.com"])
+    feed = LocalLogFeed(idp.engine, "identity")
+    assert len((await rebuild(inc.engine, inc.mapper, NotificationContacts(), [feed])).parked) == 1
+    async with owner.begin() as conn:
+        await conn.execute(text("DROP TRIGGER refuse_blocked ON notification_contacts"))
+    await owner.dispose()
+    outcome = await rebuild(inc.engine, inc.mapper, NotificationContacts(), [feed])
+    assert (outcome.applied, outcome.parked) == (1, [])
+    [letter] = await letters(inc)
+    assert (letter.status, letter.resolved_by) == ("resolved", "rebuild")
+    assert await contacts(inc) == {blocked.subject_id}
+
+
+async def test_retry_applies_a_parked_event_once_the_cause_is_fixed(
+    fresh_stack: LocalStack, runtimes: tuple[ServiceRuntime, ServiceRuntime]
+) -> None:
+    idp, inc = runtimes
+    owner = await refuse_blocked_addresses(fresh_stack)
     [blocked, fine] = await sign_ups(idp, ["blocked-1@example.com", "fine@example.com"])
     feed = LocalLogFeed(idp.engine, "identity")
     projection = NotificationContacts()
