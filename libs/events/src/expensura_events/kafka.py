@@ -84,8 +84,8 @@ async def end_offsets(cfg: KafkaSettings, topic: str) -> dict[int, int] | None:
         enable_auto_commit=False,
         request_timeout_ms=cfg.request_timeout_ms,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         if topic not in await consumer.topics():
             return None
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
