@@ -172,11 +172,6 @@ class Outcome:
     duplicates: int = 0
     parked: list[tuple[DeadLetter, BaseException]] = field(default_factory=list)
 
-    def add(self, other: Outcome) -> None:
-        self.applied += other.applied
-        self.duplicates += other.duplicates
-        self.parked += other.parked
-
 
 SpanFor = Callable[[Delivery], contextlib.AbstractContextManager[Any]]
 
