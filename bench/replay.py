@@ -98,12 +98,14 @@ async def measure_replay(
 
     progress(f"rebuilding KnownSubjects over {size:,} events")
     started = time.perf_counter()
-    applied = await rebuild(
-        consent.engine,
-        consent.mapper,
-        KnownSubjects(),
-        [LocalLogFeed(identity.engine, "identity")],
-    )
+    applied = (
+        await rebuild(
+            consent.engine,
+            consent.mapper,
+            KnownSubjects(),
+            [LocalLogFeed(identity.engine, "identity")],
+        )
+    ).applied
     rebuilt = Timed(applied, time.perf_counter() - started, ok=applied == size)
 
     progress(f"verifying the hash chain over {size:,} events ({VERIFY_RUNS} times)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -34,9 +35,15 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def new_engine(url: str, **options: Any) -> AsyncEngine:
+    """Every engine the library creates: SQL parameters never appear in exception text (they
+    hold personal data: a contact being projected, evidence being recorded)."""
+    return create_async_engine(async_url(url), hide_parameters=True, **options)
+
+
 def engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        async_url(url),
+    return new_engine(
+        url,
         pool_size=pool_size,
         max_overflow=10,
         pool_pre_ping=True,
@@ -46,7 +53,7 @@ def engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 async def upgrade(url: str, version_locations: list[Path]) -> None:
     """Run Alembic to the heads of the given version directories."""
-    engine = create_async_engine(async_url(url))
+    engine = new_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, version_locations)
@@ -65,7 +72,7 @@ def _upgrade(conn: Connection, version_locations: list[Path]) -> None:
 
 async def ensure_database(admin_url: str, database: str, owner: str | None = None) -> bool:
     """CREATE DATABASE unless it exists (CREATE DATABASE cannot run in a transaction)."""
-    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    engine = new_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
             exists = (
@@ -83,7 +90,7 @@ async def ensure_database(admin_url: str, database: str, owner: str | None = Non
 
 
 async def ensure_role(admin_url: str, role: str, password: str) -> None:
-    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    engine = new_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
             exists = (
@@ -99,7 +106,7 @@ async def ensure_role(admin_url: str, role: str, password: str) -> None:
 
 async def grant_service_role(owner_url: str, role: str) -> None:
     """The service role may read and write its tables but only INSERT/SELECT on the log."""
-    engine = create_async_engine(async_url(owner_url))
+    engine = new_engine(owner_url)
     r = _ident(role)
     try:
         async with engine.begin() as conn:
@@ -119,7 +126,7 @@ async def grant_service_role(owner_url: str, role: str) -> None:
 
 async def grant_keystore(keystore_owner_url: str, role: str) -> None:
     """Services may create and destroy subjects' keys; nothing else in the key store."""
-    engine = create_async_engine(async_url(keystore_owner_url))
+    engine = new_engine(keystore_owner_url)
     r = _ident(role)
     try:
         async with engine.begin() as conn:

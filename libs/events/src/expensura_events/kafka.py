@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -72,6 +72,27 @@ async def existing_topics(cfg: KafkaSettings) -> set[str]:
         return set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def end_offsets(cfg: KafkaSettings, topic: str) -> dict[int, int] | None:
+    """Each partition's end offset (0: the partition holds nothing), or None if the topic
+    does not exist. Tansu under-reports end offsets of partitions written in batches, but
+    never reports 0 for a partition that holds records: compare only against 0."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=cfg.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=cfg.request_timeout_ms,
+    )
+    try:
+        await consumer.start()
+        if topic not in await consumer.topics():
+            return None
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
 
 
 async def ensure_topics(

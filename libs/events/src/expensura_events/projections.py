@@ -6,36 +6,48 @@ that lost its offsets) finds its id there and changes nothing. Kafka offsets are
 afterwards only to save work. Messages are partitioned by data subject and each partition
 is applied in order, so each subject's events apply in the order they were logged.
 
-A rebuild empties the read model and the projection's inbox, then replays every source's
-log from its first event through the sources' log feeds. The live runner and a rebuild
-share an advisory lock, so they never interleave.
+Each event applies in a savepoint of its batch. One that fails in a way a retry cannot fix
+is parked as a dead letter (see `deadletters.py`) and the batch goes on; a failure that
+means "the database or the network is unavailable" (`db_errors.is_transient`) fails the
+batch, which is retried as a whole.
+
+A rebuild empties the read model and the projection's inbox and replays every source's log
+from its first event through the sources' log feeds, all in ONE transaction: if it fails,
+the read model is as it was. The live runner and a rebuild share an advisory lock, so they
+never interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import httpx
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from opentelemetry.trace import SpanKind
-from sqlalchemy import Table, delete, select, text
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from expensura_events import deadletters
 from expensura_events.cipher import DataKey
+from expensura_events.db_errors import error_fields, is_transient, is_unavailable
+from expensura_events.deadletters import DeadLetter, Delivery
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.kafka import KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
 from expensura_events.privacy.restrictions import Restriction
 from expensura_events.store import EventStore, StoredRecord
+from expensura_events.tables import projection_dead_letters as dead_letters_table
 from expensura_events.tables import projection_inbox, subject_restrictions
 from expensura_events.topology import topic_source
 from expensura_events.tracing import context_from_headers, tracer
@@ -93,6 +105,21 @@ def projection_lock_key(name: str) -> int:
     return zlib.crc32(b"projection:" + name.encode())
 
 
+def purge_lock_key(name: str) -> int:
+    """Held exclusively by a rebuild of `name` for its whole transaction, and shared by an
+    erasure before it purges `name`: the erasure waits for the rebuild to commit, then purges
+    what the rebuild wrote. (A rebuild cannot take every subject's lock instead: one
+    transaction holding a lock per subject exhausts PostgreSQL's lock table.)"""
+    return zlib.crc32(b"purge:" + name.encode())
+
+
+async def lock_against_rebuild(conn: AsyncConnection, projection_name: str) -> None:
+    """Call before purging a subject from a read model (see `purge_lock_key`)."""
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": purge_lock_key(projection_name)}
+    )
+
+
 async def apply_once(
     conn: AsyncConnection,
     projection: Projection,
@@ -101,8 +128,13 @@ async def apply_once(
     event_id: str,
     record: bytes,
     keys: dict[str, DataKey | None],
+    *,
+    subject_lock: bool = True,
 ) -> bool:
-    """Apply one stored record unless the projection has applied it; True if applied now."""
+    """Apply one stored record unless the projection has applied it; True if applied now.
+
+    `subject_lock=False` only under a rebuild's purge lock, which orders it against erasure.
+    """
     inserted = await conn.execute(
         insert(projection_inbox)
         .values(projection=projection.name, event_id=event_id, source=source, applied_at=utcnow())
@@ -116,10 +148,11 @@ async def apply_once(
         # An erased subject never re-enters a read model, not even through a rebuild. The
         # shared lock orders this check against the erasure's purge (which takes it
         # exclusively): a purge waits for applies in flight, later applies see "erased".
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock_shared(:k)"),
-            {"k": subject_lock_key(event.subject_id)},
-        )
+        if subject_lock:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock_shared(:k)"),
+                {"k": subject_lock_key(event.subject_id)},
+            )
         erased = await conn.execute(
             select(subject_restrictions.c.state).where(
                 subject_restrictions.c.subject_id == event.subject_id,
@@ -133,10 +166,106 @@ async def apply_once(
 
 
 @dataclass
+class Outcome:
+    """What one batch did, known once its transaction commits."""
+
+    applied: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    parked: list[tuple[DeadLetter, BaseException]] = field(default_factory=list)
+
+
+SpanFor = Callable[[Delivery], contextlib.AbstractContextManager[Any]]
+
+
+def _no_span(_: Delivery) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
+async def apply_deliveries(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    deliveries: Sequence[Delivery],
+    keys: dict[str, DataKey | None],
+    *,
+    resolved_by: str,
+    subject_lock: bool = True,
+    span: SpanFor = _no_span,
+) -> Outcome:
+    """Apply deliveries in order inside the caller's transaction, parking what cannot apply.
+
+    The whole batch first runs in one savepoint (the common case costs two statements, not
+    two per event). If an event fails deterministically, that savepoint is rolled back and
+    the batch runs again with a savepoint per event, so only the failing events are rolled
+    back and parked. A transient failure propagates: the caller's batch fails and is retried.
+    """
+    try:
+        async with conn.begin_nested():
+            outcome = await _apply_in_order(
+                conn, projection, mapper, deliveries, keys, subject_lock, span, isolate=False
+            )
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        outcome = await _apply_in_order(
+            conn, projection, mapper, deliveries, keys, subject_lock, span, isolate=True
+        )
+    await deadletters.resolve_applied(conn, projection.name, outcome.applied, resolved_by)
+    return outcome
+
+
+async def _apply_in_order(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    deliveries: Sequence[Delivery],
+    keys: dict[str, DataKey | None],
+    subject_lock: bool,
+    span: SpanFor,
+    *,
+    isolate: bool,
+) -> Outcome:
+    outcome = Outcome()
+    for d in deliveries:
+        with span(d):
+            try:
+                async with conn.begin_nested() if isolate else contextlib.nullcontext():
+                    applied = await apply_once(
+                        conn,
+                        projection,
+                        mapper,
+                        d.source,
+                        d.event_id,
+                        d.record,
+                        keys,
+                        subject_lock=subject_lock,
+                    )
+            except Exception as exc:
+                if not isolate or is_transient(exc):
+                    raise
+                trace.get_current_span().set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                letter = await deadletters.park(conn, projection.name, d, exc)
+                outcome.parked.append((letter, exc))
+                continue
+        if applied:
+            outcome.applied.append(d.event_id)
+        else:
+            outcome.duplicates += 1
+    return outcome
+
+
+@dataclass
 class RunnerStats:
     applied: int = 0
     duplicates: int = 0
     errors: int = 0
+    dead_lettered: int = 0  # events parked by this process since it started
+
+
+@dataclass(frozen=True)
+class _KafkaDelivery(Delivery):
+    topic: str = ""
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class ProjectionRunner:
@@ -180,10 +309,10 @@ class ProjectionRunner:
             except Exception as exc:  # broker or database trouble: start over, lose nothing
                 self.stats.errors += 1
                 log.warning(
-                    "projection.failed",
+                    "projection.unavailable" if is_unavailable(exc) else "projection.failed",
                     projection=self.projection.name,
-                    error=repr(exc),
                     retry_in=backoff,
+                    **error_fields(exc),
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -191,52 +320,79 @@ class ProjectionRunner:
                 try:
                     await asyncio.wait_for(consumer.stop(), 5)
                 except Exception as exc:
-                    log.debug("projection.consumer_stop_failed", error=repr(exc))
+                    log.debug("projection.consumer_stop_failed", **error_fields(exc))
 
     async def _apply_batch(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
+        deliveries = [d for tp, msgs in batches.items() for d in self._deliveries(tp, msgs)]
         keys: dict[str, DataKey | None] = {}
         async with self.engine.begin() as conn:
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:k)"),
                 {"k": projection_lock_key(self.projection.name)},
             )
-            for tp, messages in batches.items():
-                await self._apply_partition(conn, tp, messages, keys)
+            outcome = await apply_deliveries(
+                conn,
+                self.projection,
+                self.mapper,
+                deliveries,
+                keys,
+                resolved_by="redelivery",
+                span=self._span,
+            )
+        # Counted and announced once committed: a batch that failed did none of it.
+        self.stats.applied += len(outcome.applied)
+        self.stats.duplicates += outcome.duplicates
+        self.stats.dead_lettered += len(outcome.parked)
+        for letter, exc in outcome.parked:
+            deadletters.announce(letter, exc)
 
-    async def _apply_partition(
-        self,
-        conn: AsyncConnection,
-        tp: TopicPartition,
-        messages: Sequence[ConsumerRecord[bytes, bytes]],
-        keys: dict[str, DataKey | None],
-    ) -> None:
+    def _deliveries(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> Iterator[Delivery]:
         source = topic_source(tp.topic)
         for msg in messages:
-            headers = list(msg.headers or ())
-            event_id = next((v.decode() for k, v in headers if k == "event_id"), None)
-            with tracer.start_as_current_span(
-                f"{self.projection.name} process",
-                kind=SpanKind.CONSUMER,
-                context=context_from_headers(headers),
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": tp.topic,
-                    "messaging.consumer.group.name": self.group_id,
-                    "messaging.message.id": event_id or "",
-                    "expensura.projection": self.projection.name,
-                },
-            ):
-                if event_id is None or msg.value is None:
-                    log.warning("projection.skipped_foreign_message", topic=tp.topic)
-                    continue
-                if await apply_once(
-                    conn, self.projection, self.mapper, source, event_id, msg.value, keys
-                ):
-                    self.stats.applied += 1
-                else:
-                    self.stats.duplicates += 1
+            headers = dict(msg.headers or ())
+            event_id = headers.get("event_id")
+            if event_id is None or msg.value is None:
+                log.warning("projection.skipped_foreign_message", topic=tp.topic)
+                continue
+            seq = headers.get("seq", b"")
+            event_type = headers.get("event_type")
+            yield _KafkaDelivery(
+                source=source,
+                event_id=event_id.decode(),
+                record=msg.value,
+                seq=int(seq) if seq.isdigit() else None,
+                event_type=event_type.decode() if event_type else None,
+                topic=tp.topic,
+                headers=list(msg.headers or ()),
+            )
+
+    @contextlib.contextmanager
+    def _span(self, delivery: Delivery) -> Iterator[None]:
+        assert isinstance(delivery, _KafkaDelivery)
+        with tracer.start_as_current_span(
+            f"{self.projection.name} process",
+            kind=SpanKind.CONSUMER,
+            context=context_from_headers(delivery.headers),
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": delivery.topic,
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.message.id": delivery.event_id,
+                "expensura.projection": self.projection.name,
+            },
+            # An exception's text can carry values: the span gets its class name only.
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
 
     @staticmethod
     async def _commit(consumer: object, offsets: dict[TopicPartition, int]) -> None:
@@ -244,7 +400,7 @@ class ProjectionRunner:
         try:
             await asyncio.wait_for(consumer.commit(offsets), 5)  # type: ignore[attr-defined]
         except (KafkaError, TimeoutError) as exc:
-            log.info("projection.offset_commit_failed", error=repr(exc))
+            log.info("projection.offset_commit_failed", **error_fields(exc))
 
 
 class LogFeed(Protocol):
@@ -291,6 +447,13 @@ class HttpLogFeed:
         ]
 
 
+@dataclass
+class RebuildOutcome:
+    applied: int = 0
+    duplicates: int = 0
+    parked: list[DeadLetter] = field(default_factory=list)
+
+
 async def rebuild(
     engine: AsyncEngine,
     mapper: EventMapper,
@@ -299,45 +462,141 @@ async def rebuild(
     *,
     batch: int = 1000,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Empty the read model and replay every source from its first event. Returns the count."""
-    applied = 0
-    async with engine.connect() as lock_conn:
-        await lock_conn.execute(
-            text("SELECT pg_advisory_lock(:k)"), {"k": projection_lock_key(projection.name)}
+) -> RebuildOutcome:
+    """Empty the read model and replay every source from its first event, in one transaction.
+
+    Events that cannot apply are parked (dead letters), not fatal; events an operator
+    skipped stay skipped. Any other failure (a feed or the database unavailable) rolls the
+    whole rebuild back: the read model ends as it started, never emptier.
+    """
+    result = RebuildOutcome()
+    parked: list[tuple[DeadLetter, BaseException]] = []
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": projection_lock_key(projection.name)}
+        )
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": purge_lock_key(projection.name)}
+        )
+        for table in projection.tables:
+            await conn.execute(delete(table))
+        skipped = select(dead_letters_table.c.event_id).where(
+            dead_letters_table.c.projection == projection.name,
+            dead_letters_table.c.status == deadletters.SKIPPED,
+        )
+        await conn.execute(
+            delete(projection_inbox).where(
+                projection_inbox.c.projection == projection.name,
+                projection_inbox.c.event_id.not_in(skipped),
+            )
+        )
+        for feed in feeds:
+            after = 0
+            while records := await feed.read(after, batch):
+                outcome = await apply_deliveries(
+                    conn,
+                    projection,
+                    mapper,
+                    [
+                        Delivery(feed.source, r.event_id, r.record, r.seq, r.event_type)
+                        for r in records
+                    ],
+                    {},
+                    resolved_by="rebuild",
+                    subject_lock=False,  # the purge lock above orders us against erasure
+                )
+                result.applied += len(outcome.applied)
+                result.duplicates += outcome.duplicates
+                parked += outcome.parked
+                after = records[-1].seq
+                if progress is not None:
+                    progress(len(records))
+    for letter, exc in parked:  # committed: announce
+        deadletters.announce(letter, exc)
+        result.parked.append(letter)
+    return result
+
+
+class DeadLetterNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    letter: DeadLetter
+    applied: bool  # False: it failed again (letter.status is `retried`)
+    error: str | None = None
+
+
+async def retry_dead_letter(
+    engine: AsyncEngine,
+    mapper: EventMapper,
+    projection: Projection,
+    feed: LogFeed,
+    event_id: str,
+    by: str,
+) -> RetryResult:
+    """Read the event again from its source's log and apply it; resolved if it applies,
+    `retried` (still open) if it fails again deterministically. A transient failure raises."""
+    async with engine.connect() as conn:
+        found = await deadletters.find(conn, projection=projection.name, event_id=event_id)
+    if not found:
+        raise DeadLetterNotFound(f"no dead letter {event_id} in {projection.name}")
+    letter = found[0]
+    record = await _read_one(feed, event_id, letter.seq)
+    delivery = Delivery(letter.source, event_id, record, letter.seq, letter.event_type)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": projection_lock_key(projection.name)}
+        )
+        # A skipped event has an inbox row that would make it a duplicate: retrying undoes
+        # the skip.
+        await conn.execute(
+            delete(projection_inbox).where(
+                projection_inbox.c.projection == projection.name,
+                projection_inbox.c.event_id == event_id,
+            )
         )
         try:
-            async with engine.begin() as conn:
-                for table in projection.tables:
-                    await conn.execute(delete(table))
-                await conn.execute(
-                    delete(projection_inbox).where(projection_inbox.c.projection == projection.name)
+            async with conn.begin_nested():
+                await apply_once(conn, projection, mapper, delivery.source, event_id, record, {})
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            await deadletters.mark_retried(conn, projection.name, event_id, exc)
+            failure: BaseException | None = exc
+        else:
+            failure = None
+            await conn.execute(
+                update(dead_letters_table)
+                .where(
+                    dead_letters_table.c.projection == projection.name,
+                    dead_letters_table.c.event_id == event_id,
                 )
-            for feed in feeds:
-                after = 0
-                while True:
-                    records = await feed.read(after, batch)
-                    if not records:
-                        break
-                    keys: dict[str, DataKey | None] = {}
-                    async with engine.begin() as conn:
-                        for rec in records:
-                            if await apply_once(
-                                conn,
-                                projection,
-                                mapper,
-                                feed.source,
-                                rec.event_id,
-                                rec.record,
-                                keys,
-                            ):
-                                applied += 1
-                    after = records[-1].seq
-                    if progress is not None:
-                        progress(len(records))
-        finally:
-            await lock_conn.execute(
-                text("SELECT pg_advisory_unlock(:k)"), {"k": projection_lock_key(projection.name)}
+                .values(status=deadletters.RESOLVED, resolved_by=by, resolved_at=utcnow())
             )
-            await lock_conn.commit()
-    return applied
+        [letter] = await deadletters.find(conn, projection=projection.name, event_id=event_id)
+    log.info(
+        "projection.dead_letter_retried",
+        projection=projection.name,
+        event_id=event_id,
+        applied=failure is None,
+        by=by,
+        **(error_fields(failure) if failure is not None else {}),
+    )
+    return RetryResult(letter, failure is None, letter.error if failure is not None else None)
+
+
+async def _read_one(feed: LogFeed, event_id: str, seq: int | None) -> bytes:
+    """The stored record of `event_id` from the source's log feed."""
+    if seq is not None:
+        records = await feed.read(seq - 1, 1)
+        if records and records[0].event_id == event_id:
+            return records[0].record
+    after = 0  # no (or a wrong) sequence number: look through the log
+    while records := await feed.read(after, 1000):
+        for r in records:
+            if r.event_id == event_id:
+                return r.record
+        after = records[-1].seq
+    raise DeadLetterNotFound(f"event {event_id} is not in {feed.source}'s log")

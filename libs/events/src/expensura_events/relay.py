@@ -7,8 +7,13 @@ absorb through their inbox. One relay per database holds a session advisory lock
 replicas wait instead of publishing out of order.
 
 When the broker loses its data (a restart of an in-memory broker, a deleted topic), the
-relay notices the topic missing, or partition offsets going backwards, and republishes the
-whole log from the start.
+relay republishes the whole log from the start. It knows because it keeps, beside its
+position, the highest offset the broker acknowledged on each partition
+(`relay_partition_offsets`), so the knowledge survives a restart of the relay too. On
+start, and then every `topic_check_interval` seconds, it asks the broker: a missing topic,
+or a partition we published to that is now empty (end offset 0), means the data is gone.
+Tansu under-reports end offsets, so nothing but "empty" is read into them. Acknowledged
+offsets are exact: one lower than recorded also means the data is gone.
 """
 
 from __future__ import annotations
@@ -23,15 +28,17 @@ from dataclasses import dataclass, field
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 from opentelemetry.trace import SpanKind
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from expensura_events.db_errors import error_fields, is_unavailable
 from expensura_events.envelope import TraceContext, utcnow
-from expensura_events.kafka import KafkaSettings, ensure_topics, existing_topics, new_producer
+from expensura_events.kafka import KafkaSettings, end_offsets, ensure_topics, new_producer
 from expensura_events.store import EventStore, StoredRecord
-from expensura_events.tables import relay_position
+from expensura_events.tables import relay_partition_offsets, relay_position
 from expensura_events.tracing import context_from_envelope, inject_headers, tracer
 
 log = structlog.get_logger("expensura.relay")
@@ -45,6 +52,7 @@ class RelayStats:
     republish_from_start: int = 0
     last_seq: int = 0
     errors: int = 0
+    # Highest acknowledged offset per partition, as recorded in relay_partition_offsets.
     partition_offsets: dict[int, int] = field(default_factory=dict)
 
 
@@ -75,51 +83,85 @@ class OutboxRelay:
         self.stats = RelayStats()
         self._producer: AIOKafkaProducer | None = None
         self._last_topic_check = 0.0
+        self._offsets_loaded = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set; survives broker and database outages by retrying."""
-        async with self.engine.connect() as lock_conn:
-            while not stop.is_set():
-                got = (
-                    await lock_conn.execute(
-                        text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}
-                    )
-                ).scalar_one()
-                await lock_conn.commit()
-                if got:
-                    break
-                await _sleep_or_stop(stop, 1.0)
-            backoff = 0.1
+        """Publish until `stop` is set; survives broker and database outages by retrying.
+
+        The advisory lock lives in a database session: a database restart ends the session
+        and releases it, so the relay checks its session every `topic_check_interval` and
+        takes the lock again (on a new session) when it is gone.
+        """
+        backoff = 0.1
+        while not stop.is_set():
             try:
-                while not stop.is_set():
+                async with self.engine.connect() as lock_conn:
+                    if not await self._take_lock(lock_conn, stop):
+                        return
                     try:
-                        sent = await self.publish_batch()
-                        backoff = 0.1
-                        if sent == 0:
-                            await _sleep_or_stop(stop, self.idle_interval)
-                    except (TimeoutError, KafkaError, OSError) as exc:
-                        self.stats.errors += 1
-                        log.warning("relay.publish_failed", error=repr(exc), retry_in=backoff)
+                        await self._publish_while_locked(lock_conn, stop)
+                    finally:
                         await self._drop_producer()
-                        await _sleep_or_stop(stop, backoff)
-                        backoff = min(backoff * 2, 5.0)
-                    except Exception as exc:  # database down and the like: retry, never die
-                        self.stats.errors += 1
-                        log.warning("relay.failed", error=repr(exc), retry_in=backoff)
-                        await _sleep_or_stop(stop, backoff)
-                        backoff = min(backoff * 2, 5.0)
-            finally:
-                await self._drop_producer()
-                await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
+                        # A session that died has released the lock already.
+                        with contextlib.suppress(Exception):
+                            await lock_conn.execute(
+                                text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK}
+                            )
+                            await lock_conn.commit()
+            except Exception as exc:  # the lock's session failed: take the lock again
+                self.stats.errors += 1
+                log.warning("relay.lock_lost", retry_in=backoff, **error_fields(exc))
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _take_lock(self, lock_conn: AsyncConnection, stop: asyncio.Event) -> bool:
+        while not stop.is_set():
+            got = (
+                await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK})
+            ).scalar_one()
+            await lock_conn.commit()
+            if got:
+                return True
+            await _sleep_or_stop(stop, 1.0)
+        return False
+
+    async def _publish_while_locked(self, lock_conn: AsyncConnection, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        lock_checked = time.monotonic()
+        while not stop.is_set():
+            if time.monotonic() - lock_checked >= self.topic_check_interval:
+                await lock_conn.execute(text("SELECT 1"))  # raises if the session (lock) is gone
                 await lock_conn.commit()
+                lock_checked = time.monotonic()
+            try:
+                sent = await self.publish_batch()
+                backoff = 0.1
+                if sent == 0:
+                    await _sleep_or_stop(stop, self.idle_interval)
+            except (TimeoutError, KafkaError, OSError) as exc:
+                self.stats.errors += 1
+                log.warning("relay.publish_failed", retry_in=backoff, **error_fields(exc))
+                await self._drop_producer()
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # database down and the like: retry, never die
+                self.stats.errors += 1
+                # Either way the relay retries: it may skip nothing, the log is ordered.
+                log.warning(
+                    "relay.unavailable" if is_unavailable(exc) else "relay.failed",
+                    retry_in=backoff,
+                    **error_fields(exc),
+                )
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                lock_checked = 0.0  # the database may have restarted: is the lock still ours?
 
     async def publish_batch(self) -> int:
         """Publish the next batch after the stored position; return how many were sent."""
         now = time.monotonic()
         if now - self._last_topic_check >= self.topic_check_interval:
+            await self.check_broker()
             self._last_topic_check = now
-            if self.topic not in await existing_topics(self.kafka):
-                await self._broker_lost("topic missing")
         async with self.engine.connect() as conn:
             position = await self._position(conn)
             records = await EventStore.read_records(conn, position, self.batch_size)
@@ -154,27 +196,43 @@ class OutboxRelay:
                         self.topic, rec.record, key=message_key(rec), headers=headers
                     )
                 )
-        metas = await asyncio.gather(*pending)
+        metas: list[RecordMetadata] = await asyncio.gather(*pending)
         if self.crash_after_publish:
             log.warning("relay.fault_drill_crash", published_up_to=records[-1].seq)
             os._exit(70)
-        if self._offsets_went_backwards(metas):
+        acked: dict[int, int] = {}
+        for meta in metas:
+            partition, offset = meta.partition, meta.offset
+            acked[partition] = max(offset, acked.get(partition, -1))
+        if any(o < self.stats.partition_offsets.get(p, -1) for p, o in acked.items()):
             await self._broker_lost("partition offsets went backwards")
             return len(records)
         async with self.engine.begin() as conn:
             await self._save_position(conn, records[-1].seq)
+            await self._save_offsets(conn, acked)
+        self.stats.partition_offsets |= acked
         self.stats.published += len(records)
         self.stats.last_seq = records[-1].seq
         return len(records)
 
-    def _offsets_went_backwards(self, metas: list[object]) -> bool:
-        backwards = False
-        for meta in metas:
-            partition, offset = meta.partition, meta.offset  # type: ignore[attr-defined]
-            if offset < self.stats.partition_offsets.get(partition, -1):
-                backwards = True
-            self.stats.partition_offsets[partition] = offset
-        return backwards
+    async def check_broker(self) -> None:
+        """Republish from the start if the broker lost what we published (see module doc)."""
+        if not self._offsets_loaded:
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(
+                    select(
+                        relay_partition_offsets.c.partition, relay_partition_offsets.c.max_offset
+                    ).where(relay_partition_offsets.c.topic == self.topic)
+                )
+                self.stats.partition_offsets = {int(p): int(o) for p, o in rows}
+            self._offsets_loaded = True
+        ends = await end_offsets(self.kafka, self.topic)
+        if ends is None:
+            await self._broker_lost("topic missing")
+            return
+        emptied = sorted(p for p in self.stats.partition_offsets if ends.get(p, 0) == 0)
+        if emptied:
+            await self._broker_lost(f"partitions {emptied} we published to are empty")
 
     async def _broker_lost(self, why: str) -> None:
         log.warning(
@@ -186,8 +244,33 @@ class OutboxRelay:
         await ensure_topics(self.kafka, [self.topic])
         async with self.engine.begin() as conn:
             await self._save_position(conn, 0)
+            await conn.execute(
+                delete(relay_partition_offsets).where(relay_partition_offsets.c.topic == self.topic)
+            )
         self.stats.partition_offsets.clear()
         self.stats.republish_from_start += 1
+
+    async def _save_offsets(self, conn: AsyncConnection, acked: dict[int, int]) -> None:
+        if not acked:
+            return
+        now = utcnow()
+        stmt = insert(relay_partition_offsets).values(
+            [
+                {"topic": self.topic, "partition": p, "max_offset": o, "updated_at": now}
+                for p, o in sorted(acked.items())
+            ]
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["topic", "partition"],
+                set_={
+                    "max_offset": func.greatest(
+                        relay_partition_offsets.c.max_offset, stmt.excluded.max_offset
+                    ),
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
 
     async def _position(self, conn: AsyncConnection) -> int:
         value = (
@@ -220,7 +303,7 @@ class OutboxRelay:
             try:
                 await asyncio.wait_for(producer.stop(), 5)
             except Exception as exc:
-                log.debug("relay.producer_stop_failed", error=repr(exc))
+                log.debug("relay.producer_stop_failed", **error_fields(exc))
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

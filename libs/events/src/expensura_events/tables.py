@@ -58,6 +58,39 @@ projection_inbox = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False),
 )
 
+# Events a projection could not apply (see deadletters.py). Metadata only: never a value
+# from the event or from the failed statement.
+projection_dead_letters = Table(
+    "projection_dead_letters",
+    metadata,
+    Column("projection", Text, primary_key=True),
+    Column("event_id", Uuid, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    Column("event_type", Text, nullable=True),
+    Column("subject_id", Text, nullable=True),
+    Column("error_class", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("first_failed_at", DateTime(timezone=True), nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", Text, nullable=False),  # parked, retried, skipped, resolved
+    Column("resolved_by", Text, nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("reason", Text, nullable=True),
+)
+
+# The highest offset the broker acknowledged per partition of the relay's topic: a broker
+# that answers with less has lost data, even after this process restarted.
+relay_partition_offsets = Table(
+    "relay_partition_offsets",
+    metadata,
+    Column("topic", Text, primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("max_offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 keystore_metadata = MetaData()
 
 # The local key-management implementation (production: a KMS such as Vault transit).

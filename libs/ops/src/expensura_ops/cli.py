@@ -12,22 +12,21 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from expensura_events.db_errors import error_summary, is_unavailable
 from expensura_events.envelope import Actor
-from expensura_events.projections import rebuild
+from expensura_events.projections import Projection, RebuildOutcome, rebuild
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
+from expensura_ops.deadletters_cli import app as dead_letters_app
+from expensura_ops.deadletters_cli import runtime_for
 from expensura_ops.devstack.paths import var_dir
-from expensura_ops.services import (
-    all_projections,
-    command_groups,
-    find_projection,
-    service_definitions,
-)
+from expensura_ops.services import all_projections, command_groups, find_projection
 from expensura_ops.stackfile import service_settings
 
 app = typer.Typer(
@@ -46,18 +45,13 @@ app.add_typer(subject_app, name="subject")
 app.add_typer(relay_app, name="relay")
 disclosures_app = typer.Typer(help="Proofs about disclosures, from the logs.", no_args_is_help=True)
 app.add_typer(disclosures_app, name="disclosures")
+projections_app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="identity, consent, …")]
 
 
 def _runtime(service: str) -> ServiceRuntime:
-    definitions = service_definitions()
-    if service not in definitions:
-        raise typer.BadParameter(f"unknown service {service!r}; one of {sorted(definitions)}")
-    definition = definitions[service]
-    return ServiceRuntime(
-        definition, service_settings(service, var_dir(), definition.settings_class)
-    )
+    return runtime_for(service)
 
 
 # Command groups the services contribute (identity's `staff create-admin`).
@@ -136,20 +130,25 @@ def projections_list() -> None:
 
 @projections_app.command("rebuild")
 def projections_rebuild(name: str) -> None:
-    """Empty the read model NAME and replay its sources' logs from the first event."""
+    """Empty the read model NAME and replay its sources' logs from the first event, in one
+    transaction (a failure leaves it as it was). Events that cannot apply are parked."""
     try:
         definition, projection = find_projection(name)
     except KeyError:
         console.print(f"[red]no projection {name!r}; see `expensura projections list`")
         raise typer.Exit(2) from None
-    count = asyncio.run(_rebuild(definition.spec.name.value, projection))
-    console.print(f"rebuilt {name}: {count} events applied")
+    outcome = asyncio.run(_rebuild(definition.spec.name.value, projection))
+    console.print(f"rebuilt {name}: {outcome.applied} events applied", soft_wrap=True)
+    if outcome.parked:
+        console.print(
+            f"[yellow]{len(outcome.parked)} events could not be applied and are parked: "
+            f"`expensura projections dead-letters --service {definition.spec.name.value} "
+            f"--projection {name}`",
+            soft_wrap=True,
+        )
 
 
-async def _rebuild(service: str, projection: object) -> int:
-    from expensura_events.projections import Projection
-
-    assert isinstance(projection, Projection)
+async def _rebuild(service: str, projection: Projection) -> RebuildOutcome:
     rt = _runtime(service)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -316,4 +315,22 @@ def compliance(
 
 
 def main() -> None:  # pragma: no cover - console entry
-    sys.exit(app())
+    try:
+        sys.exit(app())
+    except Exception as exc:
+        # One line, no traceback: tracebacks print locals and exception text, and a
+        # database's text can quote the row it refused (personal data).
+        errors = Console(stderr=True, soft_wrap=True, highlight=False)
+        errors.print("[red]error:[/]", escape(describe_failure(exc)))
+        sys.exit(1)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, in words safe to print: operator-facing messages of our own and of
+    the network; class names and SQLSTATE codes for everything else."""
+    if isinstance(exc, FileNotFoundError | KeyError | PermissionError) and not hasattr(exc, "orig"):
+        return f"{type(exc).__name__}: {exc}"  # configuration: names files and services
+    if isinstance(exc, httpx.HTTPError):
+        return f"{type(exc).__name__}: {exc}"  # names a service's URL, never a body
+    hint = " (a dependency is unavailable; retry later)" if is_unavailable(exc) else ""
+    return error_summary(exc) + hint

@@ -22,7 +22,7 @@ from expensura_events.envelope import Actor, EventEnvelope
 from expensura_events.privacy.ports import ServiceLog
 from expensura_events.privacy.restrictions import Restriction, restrict, restriction
 from expensura_events.privacy.shredding import ERASURE_BASIS, held_records
-from expensura_events.projections import Projection, subject_lock_key
+from expensura_events.projections import Projection, lock_against_rebuild, subject_lock_key
 from expensura_events.streams import erasure_stream
 from expensura_events.vocabulary import Purpose
 
@@ -77,6 +77,7 @@ class SubjectLifecycle(Projection):
         purged: dict[str, int] = {}
         for make in self.projections:
             projection = make()
+            await lock_against_rebuild(conn, projection.name)  # a rebuild commits first
             for table, n in (await projection.purge_subject(conn, subject)).items():
                 purged[table] = purged.get(table, 0) + n
         if self.erase_subject is not None:

@@ -51,3 +51,33 @@ def note(
         correlation_id=new_event_id(),
         payload=payload,
     )
+
+
+def forged_account_opened(subject: str, email: str, phone: str | None = None) -> EventEnvelope:
+    """An `identity.AccountOpened` built without validation, as a bug or someone with write
+    access to the log could append it (the HTTP edge refuses such values)."""
+    from uuid import UUID
+
+    from expensura_events.catalog.identity import AccountOpened
+    from expensura_events.envelope import LegalBasis
+    from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround
+
+    payload = AccountOpened.model_construct(
+        account_id=UUID(subject),
+        email=email,
+        phone=phone,
+        channel=CollectionChannel.PROVIDED_BY_USER,
+    )
+    return EventEnvelope(
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        source="identity",
+        stream_id=f"account-{subject}",
+        stream_version=0,
+        subject_id=subject,
+        actor=Actor(kind=ActorKind.USER, id=subject),
+        purpose=Purpose.ACCOUNT_MANAGEMENT,
+        legal_basis=LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="sign-up"),
+        correlation_id=new_event_id(),
+        payload=payload,
+    )

@@ -16,14 +16,16 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from pydantic import BaseModel
 
+from expensura_events.deadletters import open_dead_letters
 from expensura_events.privacy.access import subject_records
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
 from expensura_events.tracing import configure_tracing
+from expensura_events.unhandled import AnswerUnhandledErrors
 from expensura_events.web.auth import CurrentUser, Runtime, runtime_of
 from expensura_events.web.middleware import BodySizeLimit
-from expensura_events.web.problems import install_problem_handlers
+from expensura_events.web.problems import install_problem_handlers, unexpected_failure
 
 log = structlog.get_logger("expensura.http")
 
@@ -65,6 +67,8 @@ class ProjectionStatus(BaseModel):
     applied: int
     duplicates: int
     errors: int
+    dead_lettered: int = 0  # events this process parked since it started
+    dead_letters: int | None = None  # open (parked or retried) now; None: database down
 
 
 class SubjectData(BaseModel):
@@ -158,7 +162,9 @@ def create_app(
 
     @app.get("/internal/workers", tags=["internal"])
     async def workers(rt: Runtime) -> WorkerStatus:
-        """What this process's relay and projections have done since it started."""
+        """What this process's relay and projections have done since it started, and how
+        many dead letters wait for an operator (`expensura projections dead-letters`)."""
+        parked = await open_dead_letters(rt.engine)
         return WorkerStatus(
             relay=RelayStatus(
                 published=rt.relay.stats.published,
@@ -168,7 +174,11 @@ def create_app(
             ),
             projections={
                 r.projection.name: ProjectionStatus(
-                    applied=r.stats.applied, duplicates=r.stats.duplicates, errors=r.stats.errors
+                    applied=r.stats.applied,
+                    duplicates=r.stats.duplicates,
+                    errors=r.stats.errors,
+                    dead_lettered=r.stats.dead_lettered,
+                    dead_letters=None if parked is None else parked.get(r.projection.name, 0),
                 )
                 for r in rt.runners
             },
@@ -190,9 +200,19 @@ def create_app(
 
     for router in definition.routers:
         app.include_router(router)
-    app.add_middleware(BodySizeLimit, max_bytes=lambda: runtime_of(app).settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=lambda: _body_limit(app))
+    app.add_middleware(AnswerUnhandledErrors, respond=unexpected_failure)  # outermost of ours
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     instrumentor = HTTPXClientInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument()
     return app
+
+
+def _body_limit(app: FastAPI) -> int:
+    """The running service's `max_body_bytes`; the settings' default before its lifespan ran."""
+    rt = getattr(app.state, "runtime", None)
+    if rt is None:
+        default: int = ServiceSettings.model_fields["max_body_bytes"].default
+        return default
+    return runtime_of(app).settings.max_body_bytes

@@ -15,10 +15,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expensura_events.cipher import SubjectErased
+from expensura_events.db_errors import error_fields, is_unavailable, sqlstate
 from expensura_events.privacy.restrictions import ProcessingRestricted
 from expensura_events.store import StreamVersionConflict
 
@@ -102,25 +103,26 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(410, "Data subject erased", str(exc))
 
     @app.exception_handler(OSError)
-    async def _os(_: Request, exc: OSError) -> JSONResponse:
-        log.warning("dependency.unreachable", error=repr(exc))
-        return _unavailable("A dependency")
-
-    @app.exception_handler(TimeoutError)
-    async def _timeout(_: Request, exc: TimeoutError) -> JSONResponse:
-        return _unavailable("A dependency")
+    async def _os(request: Request, exc: OSError) -> JSONResponse:
+        return unexpected_failure(exc, request.url.path)
 
     @app.exception_handler(DBAPIError)
-    async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
-        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
-            return _unavailable("The database")
-        log.error("database.error", error=repr(exc))
-        return problem_response(500, "Internal error", "The request failed; nothing was changed.")
+    async def _db(request: Request, exc: DBAPIError) -> JSONResponse:
+        return unexpected_failure(exc, request.url.path)
 
-    @app.exception_handler(Exception)
-    async def _any(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled", error=repr(exc))
-        return problem_response(500, "Internal error", "The request failed.")
+    # Anything else is answered by AnswerUnhandledErrors (see create_app), not by an
+    # `Exception` handler: Starlette re-raises after those, which drops the connection.
+
+
+def unexpected_failure(exc: BaseException, path: str | None = None) -> JSONResponse:
+    """503 with Retry-After when a dependency is unavailable (is_unavailable), else 500.
+    Logged by class name and SQLSTATE only."""
+    if is_unavailable(exc):
+        log.warning("dependency.unavailable", path=path, **error_fields(exc))
+        database = isinstance(exc, DBAPIError) or sqlstate(exc) is not None
+        return _unavailable("The database" if database else "A dependency")
+    log.error("unhandled", path=path, **error_fields(exc))
+    return problem_response(500, "Internal error", "The request failed.")
 
 
 class NotAuthenticated(Problem):

@@ -30,7 +30,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -119,14 +119,13 @@ class EmbeddedPostgres:
         _log.info("PostgreSQL running from %s on %s:%d", self.data_dir, HOST, self.port)
         return self.url
 
-    def stop(self) -> None:
-        """Fast shutdown (`pg_ctl stop -m fast`): rolls back open transactions. No-op if stopped."""
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """`pg_ctl stop -m MODE`; no-op if stopped. `fast` rolls back open transactions;
+        `immediate` aborts like a crash (the next start runs recovery)."""
         if self._postmaster_pid() is None:
             return
         wait = ("-w", "-t", str(max(1, round(self.timeout))))
-        self._run(
-            self._binaries() / "pg_ctl", "-D", str(self.data_dir), "-m", "fast", *wait, "stop"
-        )
+        self._run(self._binaries() / "pg_ctl", "-D", str(self.data_dir), "-m", mode, *wait, "stop")
 
     def is_running(self) -> bool:
         """Whether a server from this data directory is running and answering on its port."""

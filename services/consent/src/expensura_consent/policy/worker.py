@@ -16,6 +16,7 @@ from expensura_consent.records.domain import ConsentStatus
 from expensura_consent.subjects.projection import known_subjects
 from expensura_consent.tables import consent_records, policy_notifications, policy_versions
 from expensura_events.catalog.consent import ConsentExpired, PolicyChangeNotificationRequested
+from expensura_events.db_errors import error_fields
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.tables import subject_restrictions
@@ -33,7 +34,7 @@ async def consent_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
                 pass
             await expire_consents(rt)
         except Exception as exc:  # database down: next round
-            log.warning("consent.worker_failed", error=repr(exc))
+            log.warning("consent.worker_failed", **error_fields(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
 

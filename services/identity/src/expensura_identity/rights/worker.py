@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import select, update
 
 from expensura_events.catalog.rights import ErasureEscalated, ErasureRequested, ProcessingStopped
+from expensura_events.db_errors import error_fields
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.privacy.restrictions import Restriction, restrict
 from expensura_events.privacy.shredding import ERASURE_BASIS, shred_subject
@@ -32,7 +33,7 @@ async def cancellation_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
         try:
             await advance_cancellations(rt, settings)
         except Exception as exc:  # database down and the like: try again next round
-            log.warning("rights.worker_failed", error=repr(exc))
+            log.warning("rights.worker_failed", **error_fields(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.rights_worker_interval_seconds)
 

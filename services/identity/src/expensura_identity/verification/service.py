@@ -17,6 +17,7 @@ from expensura_events.catalog.identity_verification import (
     RealNameVerificationRequested,
     RealNameVerified,
 )
+from expensura_events.db_errors import error_fields
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import LegalGround, Purpose
@@ -128,6 +129,8 @@ async def verification_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
             for request_id in due_ids:
                 await settle(rt, request_id)
         except Exception as exc:  # database down: next round
-            log.warning("verification.worker_failed", error=repr(exc))
+            log.warning(
+                "verification.worker_failed", **error_fields(exc)
+            )  # no text: it may quote data
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.2)

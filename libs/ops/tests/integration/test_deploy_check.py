@@ -22,7 +22,7 @@ from expensura_ops import deploysecrets
 from expensura_ops.deploycheck import gateway, metrics, run
 from expensura_ops.deploycheck.kustomize import build, config_map_hash, identity
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 DEPLOY = REPO / "deploy"
 
 
