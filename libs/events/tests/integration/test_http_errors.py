@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import (
     AsyncAdapt_asyncpg_dbapi,
 )
 
-from expensura_events.web.app import create_app
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
+from expensura_events.web.app import create_app
 from expensura_ops.testing.stack import free_port
 
 SECRET = "secret.person@example.com"
