@@ -22,7 +22,7 @@ from expensura_consent.records.store import consents_of, grounds_of
 from expensura_consent.tables import decisions, ground_invocations
 from expensura_events.auth import Principal
 from expensura_events.envelope import utcnow
-from expensura_events.fields import Identifier
+from expensura_events.fields import Identifier, Instant
 from expensura_events.http import Problem, Runtime, staff_with
 from expensura_events.privacy import ALLOWED_AFTER_STOP, restriction
 from expensura_events.vocabulary import DataCategory, Purpose, StaffRole
@@ -166,7 +166,7 @@ async def get_decision(decision_id: UUID, rt: Runtime) -> DecisionOut:
 async def basis_at(
     subject_id: Annotated[Identifier, Path()],
     purpose: Purpose,
-    at: Annotated[datetime, Query(description="ISO 8601 instant")],
+    at: Annotated[Instant, Query(description="ISO 8601 instant with its UTC offset")],
     rt: Runtime,
     auditor: Auditor,
 ) -> AsOf:

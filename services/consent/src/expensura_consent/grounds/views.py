@@ -16,7 +16,7 @@ from expensura_consent.tables import ground_invocations
 from expensura_events.auth import Principal
 from expensura_events.catalog.consent import LegalGroundInvoked, LegalGroundRevoked
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier, ShortText
+from expensura_events.fields import Identifier, Instant, ShortText, SingleLine
 from expensura_events.http import Problem, Runtime, staff_with
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose, StaffRole
 
@@ -30,11 +30,11 @@ class InvokeGround(BaseModel):
     subject_id: Identifier
     purpose: Purpose
     ground: LegalGround
-    evidence_reference: Annotated[ShortText, Field(min_length=3, max_length=500)]
+    evidence_reference: Annotated[SingleLine, Field(min_length=3, max_length=500)]
     categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
     recipients: Annotated[list[Identifier], Field(max_length=20)] = []
     reason: Annotated[ShortText, Field(min_length=3)]
-    expires_at: datetime
+    expires_at: Instant
 
     @field_validator("ground")
     @classmethod

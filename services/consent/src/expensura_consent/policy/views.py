@@ -19,7 +19,7 @@ from expensura_events.catalog.consent import (
     PolicyVersionRefused,
 )
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier, LongText, ShortText
+from expensura_events.fields import Identifier, Instant, LongText, ShortText
 from expensura_events.http import CurrentUser, Problem, Runtime, staff_with
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose, StaffRole
 
@@ -34,7 +34,7 @@ class PublishPolicy(BaseModel):
     version: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,49}$")]
     text: Annotated[LongText, Field(min_length=10)]
     summary: Annotated[ShortText, Field(min_length=3)]
-    effective_at: datetime
+    effective_at: Instant
 
 
 class PolicyVersion(BaseModel):

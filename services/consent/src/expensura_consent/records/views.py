@@ -23,7 +23,7 @@ from expensura_consent.tables import consent_records, receipt_signing_keys
 from expensura_events.catalog.consent import ConsentGiven, ConsentRefused, ConsentWithdrawn
 from expensura_events.crypto import MasterKey
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier
+from expensura_events.fields import Identifier, Instant
 from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.signing import SigningKeys
 from expensura_events.vocabulary import (
@@ -44,7 +44,7 @@ class ConsentRequest(BaseModel):
     policy_version: Annotated[Identifier, Field(max_length=50)]
     channel: CollectionChannel = CollectionChannel.PROVIDED_BY_USER
     given: bool = True
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class ConsentOut(BaseModel):

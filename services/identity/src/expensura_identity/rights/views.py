@@ -37,6 +37,7 @@ from expensura_identity.rights.domain import (
 from expensura_identity.rights.tables import cancellation_requests, erasure_certificates
 
 router = APIRouter(tags=["rights"])
+_HEADER_TEXT = r"^[\x20-\x7e]*$"  # what an Accept header may carry: printable ASCII
 
 
 class ExportIncomplete(Problem):
@@ -84,7 +85,7 @@ async def export_my_data(
     caller: CurrentUser,
     rt: Runtime,
     request: Request,
-    accept: Annotated[str, Header()] = "application/json",
+    accept: Annotated[str, Header(max_length=1000, pattern=_HEADER_TEXT)] = "application/json",
 ) -> Any:
     """Everything held about you in every service, as one JSON file (or HTML for reading)."""
     export_id = uuid4()

@@ -17,7 +17,7 @@ from expensura_events.catalog.sharing import (
     InboundDataRefused,
 )
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier, ShortText
+from expensura_events.fields import Identifier, ShortText, SingleLine
 from expensura_events.http import CurrentUser, Problem, Runtime
 from expensura_events.vocabulary import (
     ActorKind,
@@ -48,7 +48,7 @@ class DisclosureRequest(BaseModel):
     fields: Annotated[
         list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(min_length=1, max_length=20)
     ]
-    case_reference: Annotated[ShortText, Field(max_length=200)] | None = None
+    case_reference: Annotated[SingleLine, Field(max_length=200)] | None = None
 
 
 class Disclosure(BaseModel):
