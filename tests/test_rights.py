@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from expensura_events.topology import SERVICES, events_topic
+from expensura_ops.testing import tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.stack import LocalStack, eventually, topic_messages
 
@@ -128,3 +129,30 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     again = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD})
     assert again.status_code == 401
     assert httpx.post(f"{idp}/v1/me/exports", headers=auth).status_code in (401, 409)
+    # every route that reads the erased subject's events answers a clean problem, over one
+    # kept-alive connection (an unhandled error would reset it and fail the next request)
+    with httpx.Client(base_url=idp, headers=auth, timeout=10) as client:
+        for method, path, body in [
+            ("GET", "/v1/me", None),
+            ("GET", "/v1/me", None),
+            ("GET", "/v1/me/devices", None),
+            ("GET", "/v1/me/feedback", None),
+            ("PATCH", "/v1/me/contact-details", {"phone": "+14155550100"}),
+            ("POST", "/v1/me/feedback", {"message": "still there?"}),
+        ]:
+            resp = client.request(method, path, json=body)
+            assert resp.status_code in (401, 409, 410), (method, path, resp.text)
+            assert resp.headers["content-type"] == "application/problem+json"
+    # a staff look-up finds no customer: the redacted marker is not a contact detail
+    security = await tokens.staff(fresh_stack, "security-officer")
+    lookup = httpx.post(
+        f"{idp}/v1/staff/lookups",
+        headers=security,
+        json={
+            "account_id": subject,
+            "verification": {"email": email, "phone_last4": phone[-4:]},
+            "case_reference": "case-after-erasure",
+            "purpose": "security",
+        },
+    )
+    assert lookup.status_code == 404, lookup.text

@@ -12,15 +12,17 @@ from uuid import UUID
 
 import httpx
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from expensura_events.envelope import Actor, LegalBasis
 from expensura_events.fields import Identifier
 from expensura_events.http import Problem, Runtime
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_identity.accounts import domain
 
 router = APIRouter(prefix="/internal/subjects", tags=["internal"])
 CONTACT_FIELDS = {"email": "pd:Contact", "phone": "pd:Contact"}
+FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 
 
 class Values(BaseModel):
@@ -37,14 +39,9 @@ class ConsentUnavailable(Problem):
 
 
 async def current_contact(rt: Runtime, conn: Any, subject_id: str) -> dict[str, str | None]:
-    """The latest e-mail and phone from the subject's events (sign-up, then corrections)."""
-    out: dict[str, str | None] = {"email": None, "phone": None}
-    for event in await rt.store.read_subject(conn, subject_id):
-        for name in CONTACT_FIELDS:
-            value = getattr(event.payload, name, None)
-            if isinstance(value, str):
-                out[name] = value
-    return out
+    """The subject's latest e-mail and phone; None where there is none (or it was erased)."""
+    found = domain.current_contact(await rt.store.read_subject(conn, subject_id))
+    return {name: found[name].value if name in found else None for name in CONTACT_FIELDS}
 
 
 @router.get("/{subject_id}/disclosable", responses={403: {}, 503: {}})
@@ -53,7 +50,7 @@ async def disclosable(
     decision_id: UUID,
     recipient: Annotated[Identifier, Query()],
     rt: Runtime,
-    fields: Annotated[list[str], Query(max_length=10)],
+    fields: Annotated[list[FieldName], Query(max_length=10)],
 ) -> Values:
     wanted = [f for f in fields if f in CONTACT_FIELDS]
     try:
