@@ -188,6 +188,20 @@ def test_unknown_purposes_and_a_sale_purpose_do_not_exist(
     assert consent.get("/v1/me/consents", headers=auth).json() == []
 
 
+def test_control_characters_and_naive_times_are_a_422_not_a_500(
+    stack: LocalStack, consent: httpx.Client
+) -> None:
+    for path in ("/internal/known-subjects/a%00b", "/internal/known-subjects/a%0Ab"):
+        resp = consent.get(path)
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+    _, auth = tokens.user(stack)
+    for bad in ({"expires_at": "2030-01-01T00:00:00"}, {"policy_version": "v\x001"}):
+        resp = consent.post("/v1/me/consents", json=MARKETING | bad, headers=auth)
+        assert resp.status_code == 422, resp.text
+    assert consent.get("/v1/me/consents", headers=auth).json() == []
+
+
 @pytest.mark.obligation("RGT-4")
 def test_a_signed_receipt_anyone_can_verify(stack: LocalStack, consent: httpx.Client) -> None:
     subject, auth = tokens.user(stack)

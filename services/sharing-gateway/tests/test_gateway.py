@@ -483,3 +483,43 @@ async def test_public_disclosure_needs_explicit_consent_for_it_or_a_legal_mandat
     assert made.status_code == 201, made.text
     assert made.json()["basis"]["kind"] == "consent"
     assert list(made.json()["data"]) == ["email"]
+
+
+async def test_bad_input_from_partners_and_staff_is_a_422_not_a_500(stack: LocalStack) -> None:
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    token = gw.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "nul\x00id",
+            "client_secret": "x" * 20,
+        },
+    )
+    assert token.status_code == 422, token.text
+    assert token.headers["content-type"] == "application/problem+json"
+    officer = await tokens.staff(stack, "privacy-officer")
+    partner_id = f"court-{uuid.uuid4().hex[:6]}"
+    gw.post(
+        "/v1/partners",
+        headers=officer,
+        json={"partner_id": partner_id, "name": "Court", "kind": "court-or-arbitration-body"},
+    ).raise_for_status()
+    agreement = {
+        "reference": "NDA-1",
+        "purposes": ["dispute-resolution"],
+        "fields": ["email"],
+        "starts_at": NOW.isoformat(),
+    }
+    for ends_at in ("9999-12-31T23:00:00-05:00", "2027-01-01T00:00:00"):  # year 10000; no offset
+        resp = gw.post(
+            f"/v1/partners/{partner_id}/agreements",
+            headers=officer,
+            json=agreement | {"ends_at": ends_at},
+        )
+        assert resp.status_code == 422, resp.text
+    named = gw.post(
+        "/v1/partners",
+        headers=officer,
+        json={"partner_id": f"p-{uuid.uuid4().hex[:6]}", "name": "A\x00B", "kind": "law-firm"},
+    )
+    assert named.status_code == 422, named.text

@@ -11,13 +11,21 @@ cannot be encoded as UTF-8, so no type needs to name them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, EmailStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    EmailStr,
+    StringConstraints,
+)
 
 # C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
-_SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+_LINE_BREAKING = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_SINGLE_LINE = rf"^[^{_LINE_BREAKING}]*$"
 # The same, except tab, line feed and carriage return, which free text may contain.
 _MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
@@ -45,9 +53,21 @@ Token = Annotated[
 ]
 """An opaque token the service issued (refresh tokens, challenges, JWTs): URL-safe ASCII."""
 
-EmailAddress = Annotated[EmailStr, StringConstraints(max_length=254)]
-"""An e-mail address as RFC 5321/5322 allow it, checked by email-validator (no DNS look-up;
-control and other unsafe characters refused), at most 254 characters (the SMTP limit)."""
+
+def _no_control_characters(value: object) -> object:
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+_CONTROL = re.compile(rf"[{_LINE_BREAKING}]")
+
+EmailAddress = Annotated[
+    EmailStr, BeforeValidator(_no_control_characters), StringConstraints(max_length=254)
+]
+"""An e-mail address as RFC 5321/5322 allow it, checked by email-validator (no DNS look-up),
+at most 254 characters (the SMTP limit). Control characters are refused before it looks:
+it would strip a trailing one silently."""
 
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 """A phone number in E.164 form, e.g. +14155550100."""
