@@ -1,14 +1,20 @@
 """Tokens for tests that need a principal but are not about signing in.
 
-User tokens come from the real sign-up and sign-in endpoints. Staff tokens are minted with
-identity's own session code and signing key (as a staff sign-in with password and TOTP
-would), so that tests of other services need not walk the staff enrolment flow; the staff
-sign-in itself is tested in identity's staff tests.
+User tokens come from the real sign-up and sign-in endpoints, partner tokens from the
+gateway's registry and OAuth2 endpoints as a privacy officer and a partner use them. Staff
+tokens are minted with identity's own session code and signing key (as a staff sign-in with
+password and TOTP would), so that tests of other services need not walk the staff enrolment
+flow; the staff sign-in itself is tested in identity's staff tests.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -55,3 +61,71 @@ async def staff(stack: LocalStack, *roles: str, mfa: bool = True) -> dict[str, s
     finally:
         await rt.close()
     return {"authorization": f"Bearer {pair.access_token}"}
+
+
+@dataclass(frozen=True)
+class PartnerToken:
+    """A registered partner's gateway token; each request needs a fresh nonce and time."""
+
+    partner_id: str
+    kind: str
+    token: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "authorization": f"Bearer {self.token}",
+            "x-request-nonce": secrets.token_urlsafe(18),
+            "x-request-timestamp": str(int(time.time())),
+        }
+
+
+async def partner(
+    stack: LocalStack,
+    kind: str = "court-or-arbitration-body",
+    purposes: Sequence[str] = ("dispute-resolution", "legal-compliance"),
+    fields: Sequence[str] = ("email", "phone"),
+    *,
+    inbound: bool = False,
+    scopes: Sequence[str] | None = None,
+) -> PartnerToken:
+    """Register a partner with a year's agreement and a credential, as a privacy officer
+    does; return its gateway token (valid five minutes)."""
+    gateway = stack.processes["sharing-gateway"].url
+    officer = await staff(stack, "privacy-officer")
+    partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=gateway, headers=officer, timeout=15) as client:
+        (
+            await client.post(
+                "/v1/partners",
+                json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
+            )
+        ).raise_for_status()
+        agreement = await client.post(
+            f"/v1/partners/{partner_id}/agreements",
+            json={
+                "reference": f"NDA-{partner_id}",
+                "purposes": list(purposes),
+                "fields": list(fields),
+                "inbound": inbound,
+                "starts_at": (now - timedelta(days=1)).isoformat(),
+                "ends_at": (now + timedelta(days=365)).isoformat(),
+            },
+        )
+        agreement.raise_for_status()
+        credential = await client.post(
+            f"/v1/partners/{partner_id}/credentials",
+            json={"scopes": list(scopes or purposes)},
+        )
+        credential.raise_for_status()
+        issued = await client.post(
+            "/oauth/token",
+            headers={"authorization": ""},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": credential.json()["client_id"],
+                "client_secret": credential.json()["client_secret"],
+            },
+        )
+        issued.raise_for_status()
+    return PartnerToken(partner_id, kind, issued.json()["access_token"])
