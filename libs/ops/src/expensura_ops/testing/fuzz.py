@@ -160,11 +160,8 @@ def _slots(value: Any, where: list[tuple[Any, Any]]) -> None:
             _slots(item, where)
 
 
-@st.composite
-def _poison(draw: st.DrawFn, case: Any) -> str | None:
-    """Replace or infect one string of the case with hostile text; say what was done."""
-    if not draw(st.booleans()):
-        return None
+def _string_slots(case: Any, *, headers: bool = True) -> list[tuple[str, Any, Any]]:
+    """Where a case carries strings: (location, container, key)."""
     targets: list[tuple[str, Any, Any]] = []
     for location in ("path_parameters", "query", "body"):
         found: list[tuple[Any, Any]] = []
@@ -172,8 +169,19 @@ def _poison(draw: st.DrawFn, case: Any) -> str | None:
         if isinstance(container, dict | list):
             _slots(container, found)
         targets += [(location, c, k) for c, k in found]
-    headers = case.headers or {}
-    targets += [("headers", headers, k) for k, v in headers.items() if isinstance(v, str)]
+    if headers and case.headers:
+        targets += [
+            ("headers", case.headers, k) for k, v in case.headers.items() if isinstance(v, str)
+        ]
+    return targets
+
+
+@st.composite
+def _poison(draw: st.DrawFn, case: Any) -> str | None:
+    """Replace or infect one string of the case with hostile text; say what was done."""
+    if draw(st.integers(0, 2)) == 0:  # a third of the cases go as generated
+        return None
+    targets = _string_slots(case)
     if not targets:
         return None
     location, container, key = draw(st.sampled_from(targets))
@@ -191,6 +199,17 @@ def _poison(draw: st.DrawFn, case: Any) -> str | None:
     return f"{location}[{key!r}] = {hostile[:40]!r}"
 
 
+def _variants(location: str, original: str) -> list[str]:
+    """What the sweep puts in one string: a NUL inside it, and edge times where it is one."""
+    middle = len(original) // 2
+    # Path parameters arrive percent-encoded: a raw NUL would not survive the URL.
+    nul = "%00" if location == "path_parameters" else "\x00"
+    out = [original[:middle] + nul + original[middle:]]
+    if _LOOKS_LIKE_TIME.match(original):
+        out += ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00", original[:19]]
+    return out
+
+
 def _describe(case: Any, poisoned: str | None) -> str:
     body = case.body if not isinstance(case.body, str | bytes) else case.body[:200]
     text = f"{case.method} {case.formatted_path} query={case.query!r} body={body!r}"
@@ -199,11 +218,54 @@ def _describe(case: Any, poisoned: str | None) -> str:
     )
 
 
+@dataclass
+class _Target:
+    """One operation of one running service, and where to record what it answered."""
+
+    operation: Any
+    base_url: str
+    principals: Sequence[Principal]
+    session: requests.Session
+    report: FuzzReport
+
+    @property
+    def label(self) -> str:
+        return str(self.operation.label)
+
+    def send(self, case: Any, who: Principal, poisoned: str | None) -> int | None:
+        """Send the case as `who`; record a 5xx, a dropped connection or a 2xx body that
+        does not match its schema. Returns the status, None if nothing was answered."""
+        request = _describe(case, poisoned)
+        self.report.requests += 1
+        try:
+            response = case.call(
+                base_url=self.base_url, session=self.session, headers=who.headers(), timeout=30
+            )
+        except (requests.exceptions.InvalidHeader, UnicodeError):
+            return None  # the client cannot send it (a header, a lone surrogate in a URL)
+        except requests.RequestException as exc:
+            self.report.server_errors.append(Finding(self.label, who.name, request, repr(exc)))
+            return None
+        self.report.exercised.add(self.label)
+        status = int(response.status_code)
+        if status >= 500:
+            outcome = f"{status} {response.text[:300]}"
+            self.report.server_errors.append(Finding(self.label, who.name, request, outcome))
+        elif 200 <= status < 300:
+            try:
+                case.validate_response(response, checks=[response_schema_conformance])
+            except (AssertionError, FailureGroup) as exc:
+                outcome = f"{status}: {str(exc)[:300]}"
+                self.report.nonconforming.append(Finding(self.label, who.name, request, outcome))
+        return status
+
+
 def fuzz_service(
     base_url: str,
     principals: Sequence[Principal],
     *,
     max_examples: int = 12,
+    sweep_examples: int = 2,
     only: Callable[[str], bool] | None = None,
 ) -> FuzzReport:
     """Exercise every operation of the service's document; return what was found."""
@@ -215,59 +277,58 @@ def fuzz_service(
     session = requests.Session()  # one kept-alive connection: a dropped one shows
     started = time.monotonic()
     for operation in operations:
-        _exercise(operation, base_url, principals, session, report, max_examples)
+        target = _Target(operation, base_url, principals, session, report)
+        _random_phase(target, max_examples)
+        _sweep_phase(target, sweep_examples)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _exercise(
-    operation: Any,
-    base_url: str,
-    principals: Sequence[Principal],
-    session: requests.Session,
-    report: FuzzReport,
-    max_examples: int,
-) -> None:
-    label: str = operation.label
+_SETTINGS = settings(
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],  # findings are collected, not shrunk
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def _random_phase(target: _Target, max_examples: int) -> None:
+    """schemathesis' valid and invalid requests, a string of each often made hostile, sent
+    as a principal drawn for each."""
     cases = st.one_of(
-        operation.as_strategy(GenerationMode.POSITIVE),
-        operation.as_strategy(GenerationMode.NEGATIVE),
+        target.operation.as_strategy(GenerationMode.POSITIVE),
+        target.operation.as_strategy(GenerationMode.NEGATIVE),
     )
 
-    @given(case=cases, who=st.sampled_from(list(principals)), data=st.data())
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.explicit, Phase.generate],  # findings are collected, not shrunk
-        suppress_health_check=list(HealthCheck),
-    )
+    @given(case=cases, who=st.sampled_from(list(target.principals)), data=st.data())
+    @settings(_SETTINGS, max_examples=max_examples)
     def exercise(case: Any, who: Principal, data: st.DataObject) -> None:
-        poisoned = data.draw(_poison(case))
-        request = _describe(case, poisoned)
-        report.requests += 1
-        try:
-            response = case.call(
-                base_url=base_url, session=session, headers=who.headers(), timeout=30
-            )
-        except (requests.exceptions.InvalidHeader, UnicodeError):
-            return  # the client cannot send it (a header, a lone surrogate in a URL)
-        except requests.RequestException as exc:
-            report.server_errors.append(Finding(label, who.name, request, repr(exc)))
-            return
-        report.exercised.add(label)
-        if response.status_code >= 500:
-            outcome = f"{response.status_code} {response.text[:300]}"
-            report.server_errors.append(Finding(label, who.name, request, outcome))
-        elif 200 <= response.status_code < 300:
-            try:
-                case.validate_response(response, checks=[response_schema_conformance])
-            except (AssertionError, FailureGroup) as exc:
-                outcome = f"{response.status_code}: {str(exc)[:300]}"
-                report.nonconforming.append(Finding(label, who.name, request, outcome))
+        target.send(case, who, data.draw(_poison(case)))
 
     exercise()
+
+
+def _sweep_phase(target: _Target, examples: int) -> None:
+    """Every string of a valid request in turn made hostile (a NUL inside it; edge times
+    where it is a time), sent as a principal the operation accepts, so that no parameter
+    is left to chance."""
+
+    @given(case=target.operation.as_strategy(GenerationMode.POSITIVE))
+    @settings(_SETTINGS, max_examples=examples)
+    def sweep(case: Any) -> None:
+        accepted = [
+            who for who in target.principals if target.send(case, who, None) not in (401, 403)
+        ]
+        who = accepted[-1] if accepted else target.principals[-1]
+        for location, container, key in _string_slots(case, headers=False):
+            original = container[key]
+            for variant in _variants(location, original):
+                container[key] = variant
+                target.send(case, who, f"{location}[{key!r}] = {variant[:40]!r}")
+            container[key] = original
+
+    sweep()
 
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
