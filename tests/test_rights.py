@@ -3,6 +3,8 @@ cooling-off, stop, erasure everywhere and the certificate (RUL-2, RGT-3, POL-2).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 import httpx
@@ -46,11 +48,21 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
     assert subject in str(doc["services"]["consent"]["read_models"]["known-subjects"])
     html = httpx.post(f"{idp}/v1/me/exports", headers=auth | {"accept": "text/html"}, timeout=30)
     assert html.headers["content-type"].startswith("text/html") and email in html.text
+    # the checksum is of the very bytes received, in either format, and the log keeps it
+    for delivered in (resp, html):
+        digest = delivered.headers["x-content-sha256"]
+        assert hashlib.sha256(delivered.content).hexdigest() == digest
     # the request and the delivery are events; so is every service's read for the export
     log = httpx.get(f"{idp}/internal/log", params={"limit": 5000}).json()["events"]
     mine = [e["event_type"] for e in log if e["subject_id"] == subject]
     assert mine.count("rights.DataExportRequested") == 2
     assert mine.count("rights.DataExportDelivered") == 2
+    logged = {
+        json.loads(e["record"])["payload"]["sha256"]
+        for e in log
+        if e["subject_id"] == subject and e["event_type"] == "rights.DataExportDelivered"
+    }
+    assert logged == {resp.headers["x-content-sha256"], html.headers["x-content-sha256"]}
     assert "platform.PersonalDataAccessed" in mine
     # another user's token gets their own data, never this subject's
     _, other = _sign_up_and_in(idp, f"o-{uuid.uuid4().hex[:8]}@example.com", "+14155550112")
