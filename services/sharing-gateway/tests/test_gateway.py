@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from expensura_consent.policy.service import INITIAL_VERSION
 from expensura_events.topology import events_topic
 from expensura_events.vocabulary import Purpose
 from expensura_ops.testing import tokens
@@ -109,6 +110,7 @@ async def _partner(
     )
     tok.raise_for_status()
     agreed = set(fields) if agreement else set()
+    await tokens.known_to_consent(stack, partner_id)  # before a consent may name it
     return PartnerClient(partner_id, kind, agreed, tok.json()["access_token"], gw)
 
 
@@ -126,7 +128,7 @@ def _consent(
             "purpose": purpose,
             "categories": categories,
             "recipients": recipients,
-            "policy_version": "2026-11",
+            "policy_version": INITIAL_VERSION,
         },
     )
     resp.raise_for_status()

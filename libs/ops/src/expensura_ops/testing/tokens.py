@@ -21,7 +21,7 @@ import httpx
 from expensura_events.crypto import MasterKey
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions
-from expensura_ops.testing.stack import LocalStack
+from expensura_ops.testing.stack import LocalStack, eventually
 
 PASSWORD = "correct horse battery staple"
 
@@ -79,6 +79,35 @@ class PartnerToken:
         }
 
 
+async def known_to_consent(stack: LocalStack, partner_id: str) -> None:
+    """Wait until consent has learned the partner from the gateway's log (a recipient a
+    consent may name)."""
+    consent = stack.processes["consent"].url
+
+    async def listed() -> bool:
+        async with httpx.AsyncClient(timeout=10) as client:
+            found = (await client.get(f"{consent}/v1/recipients")).json()
+        return any(r["recipient"] == partner_id for r in found)
+
+    await eventually(listed, what=f"consent to learn partner {partner_id}")
+
+
+async def recipient(stack: LocalStack, kind: str = "credit-bureau") -> str:
+    """Register a partner (no agreement, no credential) and wait until consent knows it."""
+    officer = await staff(stack, "privacy-officer")
+    partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=15) as client:
+        (
+            await client.post(
+                f"{stack.processes['sharing-gateway'].url}/v1/partners",
+                headers=officer,
+                json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
+            )
+        ).raise_for_status()
+    await known_to_consent(stack, partner_id)
+    return partner_id
+
+
 async def partner(
     stack: LocalStack,
     kind: str = "court-or-arbitration-body",
@@ -89,7 +118,7 @@ async def partner(
     scopes: Sequence[str] | None = None,
 ) -> PartnerToken:
     """Register a partner with a year's agreement and a credential, as a privacy officer
-    does; return its gateway token (valid five minutes)."""
+    does; return its gateway token (valid five minutes) once consent knows the partner."""
     gateway = stack.processes["sharing-gateway"].url
     officer = await staff(stack, "privacy-officer")
     partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
@@ -128,4 +157,6 @@ async def partner(
             },
         )
         issued.raise_for_status()
+    if "consent" in stack.processes:
+        await known_to_consent(stack, partner_id)
     return PartnerToken(partner_id, kind, issued.json()["access_token"])

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select, update
 
 from expensura_consent.purposes import taxonomy
+from expensura_consent.recipients.projection import registered
+from expensura_consent.records.domain import InvalidConsent, check_recipients
 from expensura_consent.tables import ground_invocations
 from expensura_events.auth import Principal
 from expensura_events.catalog.consent import LegalGroundInvoked, LegalGroundRevoked
@@ -103,6 +105,11 @@ async def invoke_ground(body: InvokeGround, officer: PrivacyOfficer, rt: Runtime
         raise InvalidInvocation(f"{body.purpose.value} may not use {', '.join(sorted(extra))}")
     invocation_id = uuid4()
     async with rt.engine.begin() as conn:
+        try:
+            named = set(body.recipients)
+            check_recipients(named, await registered(conn, named))
+        except InvalidConsent as exc:
+            raise InvalidInvocation(str(exc)) from None
         await conn.execute(
             ground_invocations.insert().values(
                 invocation_id=invocation_id,

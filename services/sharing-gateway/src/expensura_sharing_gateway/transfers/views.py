@@ -13,7 +13,7 @@ from expensura_events.catalog.sharing import PublicDisclosureMade, TransferRecor
 from expensura_events.envelope import Actor, LegalBasis
 from expensura_events.fields import Identifier, SingleLine
 from expensura_events.http import Problem, Runtime, staff_with
-from expensura_events.vocabulary import LegalGround, Purpose, StaffRole
+from expensura_events.vocabulary import PUBLIC_RECIPIENT, LegalGround, Purpose, StaffRole
 from expensura_sharing_gateway.disclosures import clients
 from expensura_sharing_gateway.partners.domain import FIELD_CATEGORIES, categories_of
 
@@ -22,7 +22,7 @@ Administrator = Annotated[Principal, Depends(staff_with(StaffRole.ADMINISTRATOR)
 Officer = Annotated[
     Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
 ]
-PUBLIC = "public"
+PUBLIC = PUBLIC_RECIPIENT
 
 
 class TransferRequest(BaseModel):
