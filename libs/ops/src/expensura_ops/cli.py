@@ -6,16 +6,19 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from expensura_events.envelope import Actor
+from expensura_events.fields import EmailAddress, Identifier, Secret, SingleLine
 from expensura_events.projections import rebuild
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
@@ -45,6 +48,24 @@ disclosures_app = typer.Typer(help="Proofs about disclosures, from the logs.", n
 app.add_typer(disclosures_app, name="disclosures")
 console = Console()
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="identity, consent, …")]
+
+
+def _checked(kind: Any) -> Callable[[str], str]:
+    """A typer callback holding an operator's input to the same types as the HTTP edge: an
+    id with `#hold:` in it would name a retention hold's key, a NUL fails deep inside."""
+    adapter: TypeAdapter[str] = TypeAdapter(kind)
+
+    def check(value: str) -> str:
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            raise typer.BadParameter(exc.errors()[0]["msg"]) from None
+
+    return check
+
+
+SubjectArg = Annotated[str, typer.Argument(callback=_checked(Identifier))]
+ReasonOpt = Annotated[str, typer.Option(callback=_checked(SingleLine))]
 
 
 def _runtime(service: str) -> ServiceRuntime:
@@ -160,8 +181,8 @@ async def _rebuild(service: str, projection: object) -> int:
 
 @subject_app.command("shred")
 def subject_shred(
-    subject_id: str,
-    reason: Annotated[str, typer.Option()] = "erasure",
+    subject_id: SubjectArg,
+    reason: ReasonOpt = "erasure",
     service: ServiceOpt = "identity",
 ) -> None:
     """Destroy SUBJECT_ID's data key (crypto-shredding) and record it in SERVICE's log."""
@@ -181,9 +202,9 @@ async def _shred(subject_id: str, reason: str, service: str) -> bool:
 
 @subject_app.command("release-hold")
 def subject_release_hold(
-    subject_id: str,
-    hold: str,
-    reason: Annotated[str, typer.Option()] = "retention period over",
+    subject_id: SubjectArg,
+    hold: Annotated[str, typer.Argument(callback=_checked(Identifier))],
+    reason: ReasonOpt = "retention period over",
     service: ServiceOpt = "identity",
 ) -> None:
     """End a legal retention hold: destroy the hold's key; its records read as redacted."""
@@ -226,8 +247,8 @@ async def _relay(service: str, crash_after_publish: bool) -> None:
 
 @staff_app.command("create-admin")
 def staff_create_admin(
-    email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    email: Annotated[str, typer.Option(callback=_checked(EmailAddress))],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, callback=_checked(Secret))],
 ) -> None:
     """Create an administrator (the first one, or a break-glass account). They must enrol
     TOTP at first sign-in before they can do anything else."""
