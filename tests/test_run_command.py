@@ -72,6 +72,9 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # as a supervisor starts it: SIGINT at its default, even if this test runs in a
+        # backgrounded shell that ignores it (make would then ignore it too)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     ports = [s.port + offset for s in SERVICES]
     ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset, 8190 + offset]
