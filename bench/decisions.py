@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from expensura_consent.policy.service import INITIAL_VERSION
 from expensura_ops.testing import tokens
 from expensura_ops.testing.stack import LocalStack
 
@@ -88,7 +89,7 @@ async def measure_decisions(
                     json={
                         "purpose": "marketing",
                         "categories": ["pd:Contact"],
-                        "policy_version": "bench",
+                        "policy_version": INITIAL_VERSION,
                     },
                 )
                 resp.raise_for_status()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from expensura_consent.policy.service import INITIAL_VERSION
 from expensura_ops.testing import tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
 PERSONALISATION = {
     "purpose": "personalisation",
     "categories": ["pd:DeviceBased", "pd:LoanRecord"],
-    "policy_version": "2026-11",
+    "policy_version": INITIAL_VERSION,
 }
 
 

@@ -3,12 +3,15 @@ cooling-off, stop, erasure everywhere and the certificate (RUL-2, RGT-3, POL-2).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 import httpx
 import pytest
 
 from expensura_events.topology import SERVICES, events_topic
+from expensura_ops.testing import tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.stack import LocalStack, eventually, topic_messages
 
@@ -45,11 +48,21 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
     assert subject in str(doc["services"]["consent"]["read_models"]["known-subjects"])
     html = httpx.post(f"{idp}/v1/me/exports", headers=auth | {"accept": "text/html"}, timeout=30)
     assert html.headers["content-type"].startswith("text/html") and email in html.text
+    # the checksum is of the very bytes received, in either format, and the log keeps it
+    for delivered in (resp, html):
+        digest = delivered.headers["x-content-sha256"]
+        assert hashlib.sha256(delivered.content).hexdigest() == digest
     # the request and the delivery are events; so is every service's read for the export
     log = httpx.get(f"{idp}/internal/log", params={"limit": 5000}).json()["events"]
     mine = [e["event_type"] for e in log if e["subject_id"] == subject]
     assert mine.count("rights.DataExportRequested") == 2
     assert mine.count("rights.DataExportDelivered") == 2
+    logged = {
+        json.loads(e["record"])["payload"]["sha256"]
+        for e in log
+        if e["subject_id"] == subject and e["event_type"] == "rights.DataExportDelivered"
+    }
+    assert logged == {resp.headers["x-content-sha256"], html.headers["x-content-sha256"]}
     assert "platform.PersonalDataAccessed" in mine
     # another user's token gets their own data, never this subject's
     _, other = _sign_up_and_in(idp, f"o-{uuid.uuid4().hex[:8]}@example.com", "+14155550112")
@@ -128,3 +141,30 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     again = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD})
     assert again.status_code == 401
     assert httpx.post(f"{idp}/v1/me/exports", headers=auth).status_code in (401, 409)
+    # every route that reads the erased subject's events answers a clean problem, over one
+    # kept-alive connection (an unhandled error would reset it and fail the next request)
+    with httpx.Client(base_url=idp, headers=auth, timeout=10) as client:
+        for method, path, body in [
+            ("GET", "/v1/me", None),
+            ("GET", "/v1/me", None),
+            ("GET", "/v1/me/devices", None),
+            ("GET", "/v1/me/feedback", None),
+            ("PATCH", "/v1/me/contact-details", {"phone": "+14155550100"}),
+            ("POST", "/v1/me/feedback", {"message": "still there?"}),
+        ]:
+            resp = client.request(method, path, json=body)
+            assert resp.status_code in (401, 409, 410), (method, path, resp.text)
+            assert resp.headers["content-type"] == "application/problem+json"
+    # a staff look-up finds no customer: the redacted marker is not a contact detail
+    security = await tokens.staff(fresh_stack, "security-officer")
+    lookup = httpx.post(
+        f"{idp}/v1/staff/lookups",
+        headers=security,
+        json={
+            "account_id": subject,
+            "verification": {"email": email, "phone_last4": phone[-4:]},
+            "case_reference": "case-after-erasure",
+            "purpose": "security",
+        },
+    )
+    assert lookup.status_code == 404, lookup.text

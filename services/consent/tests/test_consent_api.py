@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+from expensura_consent.policy.service import INITIAL_TEXT, INITIAL_VERSION
 from expensura_ops.testing import tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
-MARKETING = {"purpose": "marketing", "categories": ["pd:Contact"], "policy_version": "2026-11"}
+# Version 1 is what a fresh stack publishes from the policy text; apps name a published one.
+MARKETING = {
+    "purpose": "marketing",
+    "categories": ["pd:Contact"],
+    "policy_version": INITIAL_VERSION,
+}
 
 
 def _consent_url(stack: LocalStack) -> str:
@@ -118,17 +127,18 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
 ) -> None:
     subject, _ = tokens.user(stack)
     officer = await tokens.staff(stack, "privacy-officer")
+    court = await tokens.recipient(stack, "court-or-arbitration-body")
     request = {
         "subject_id": subject,
         "purpose": "dispute-resolution",
         "ground": "criminal-investigation",
         "evidence_reference": "sha256:5f2b0c0e…court-order-2026-117",
         "categories": ["pd:Contact", "pd:LoanRecord"],
-        "recipients": ["district-court-7"],
+        "recipients": [court],
         "reason": "Production order in case 2026-117",
         "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     }
-    no_ground = _decide(consent, subject, "dispute-resolution", ["pd:Contact"], "district-court-7")
+    no_ground = _decide(consent, subject, "dispute-resolution", ["pd:Contact"], court)
     assert no_ground["allowed"] is False
     # refused without a privacy officer with MFA, and for malformed grounds
     assert consent.post("/v1/legal-grounds", json=request).status_code == 401
@@ -136,19 +146,22 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
     assert consent.post("/v1/legal-grounds", json=request, headers=no_mfa).status_code == 403
     analyst = await tokens.staff(stack, "risk-analyst")
     assert consent.post("/v1/legal-grounds", json=request, headers=analyst).status_code == 403
-    for bad in ({"ground": "consent"}, {"ground": "because-we-can"}, {"purpose": "sale"}):
+    for bad in (
+        {"ground": "consent"},
+        {"ground": "because-we-can"},
+        {"purpose": "sale"},
+        {"recipients": ["district-court-nowhere"]},  # not a registered partner
+    ):
         resp = consent.post("/v1/legal-grounds", json=request | bad, headers=officer)
         assert resp.status_code == 422, resp.text
     invoked = consent.post("/v1/legal-grounds", json=request, headers=officer)
     assert invoked.status_code == 201, invoked.text
-    decision = _decide(consent, subject, "dispute-resolution", ["pd:Contact"], "district-court-7")
+    decision = _decide(consent, subject, "dispute-resolution", ["pd:Contact"], court)
     assert decision["allowed"] and decision["basis"]["ground"] == "criminal-investigation"
     assert decision["basis"]["evidence_reference"] == request["evidence_reference"]
     # outside its scope: another recipient, another category
     assert not _decide(consent, subject, "dispute-resolution", ["pd:Contact"], "press")["allowed"]
-    assert not _decide(
-        consent, subject, "dispute-resolution", ["pd:OfficialID"], "district-court-7"
-    )["allowed"]
+    assert not _decide(consent, subject, "dispute-resolution", ["pd:OfficialID"], court)["allowed"]
     by_ground = consent.get("/v1/legal-grounds/report", headers=officer).json()
     assert by_ground["counts"]["criminal-investigation"] >= 1
     by_requester = consent.get(
@@ -159,9 +172,7 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
         f"/v1/legal-grounds/{invoked.json()['invocation_id']}", headers=officer
     )
     assert revoked.json()["revoked"] is True
-    assert not _decide(consent, subject, "dispute-resolution", ["pd:Contact"], "district-court-7")[
-        "allowed"
-    ]
+    assert not _decide(consent, subject, "dispute-resolution", ["pd:Contact"], court)["allowed"]
 
 
 @pytest.mark.obligation("RUL-1", "SHR-4")
@@ -188,25 +199,38 @@ def test_unknown_purposes_and_a_sale_purpose_do_not_exist(
     assert consent.get("/v1/me/consents", headers=auth).json() == []
 
 
+def test_control_characters_and_naive_times_are_a_422_not_a_500(
+    stack: LocalStack, consent: httpx.Client
+) -> None:
+    for path in ("/internal/known-subjects/a%00b", "/internal/known-subjects/a%0Ab"):
+        resp = consent.get(path)
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+    _, auth = tokens.user(stack)
+    for bad in ({"expires_at": "2030-01-01T00:00:00"}, {"policy_version": "v\x001"}):
+        resp = consent.post("/v1/me/consents", json=MARKETING | bad, headers=auth)
+        assert resp.status_code == 422, resp.text
+    assert consent.get("/v1/me/consents", headers=auth).json() == []
+
+
 @pytest.mark.obligation("RGT-4")
-def test_a_signed_receipt_anyone_can_verify(stack: LocalStack, consent: httpx.Client) -> None:
+async def test_a_signed_receipt_anyone_can_verify(stack: LocalStack, consent: httpx.Client) -> None:
     subject, auth = tokens.user(stack)
+    bureau = await tokens.recipient(stack, "credit-bureau")
     record = consent.post(
         "/v1/me/consents",
         json={
             "purpose": "credit-assessment",
             "categories": ["pd:CreditRecord"],
-            "recipients": ["national-credit-bureau"],
-            "policy_version": "2026-11",
+            "recipients": [bureau],
+            "policy_version": INITIAL_VERSION,
         },
         headers=auth,
     ).json()
     receipt = consent.get(f"/v1/me/consents/{record['consent_id']}/receipt", headers=auth).json()
     claims = receipt["claims"]
     purpose = claims["services"][0]["purposes"][0]
-    assert purpose["third_party_disclosure"] and purpose["third_party_name"] == [
-        "national-credit-bureau"
-    ]
+    assert purpose["third_party_disclosure"] and purpose["third_party_name"] == [bureau]
     assert claims["pii_principal_id"] == subject
     # verify offline with the published keys, as a third party would
     jwks = consent.get("/.well-known/consent-receipt-keys.json").json()
@@ -319,6 +343,7 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
         return consent.get("/internal/known-subjects/count").json()["subjects"] == 7
 
     await eventually(known, what="consent to know every user")
+    assert consent.get("/v1/policy-versions/current").json()["version"] == INITIAL_VERSION
     officer = await tokens.staff(fresh_stack, "privacy-officer")
     policy = {
         "version": "2026-12",
@@ -390,3 +415,54 @@ async def test_refusing_a_policy_version_starts_account_cancellation(stack: Loca
     await eventually(cancelling, what="identity to open the cancellation")
     assert httpx.get(f"{idp}/v1/me/cancellation", headers=agree_auth).status_code == 404
     assert agrees != refuses
+
+
+def test_a_fresh_stack_has_the_policy_text_as_version_1_published_by_the_system(
+    stack: LocalStack, consent: httpx.Client
+) -> None:
+    log = consent.get("/internal/log", params={"limit": 5000}).json()["events"]
+    published = [
+        json.loads(e["record"]) for e in log if e["event_type"] == "consent.PolicyVersionPublished"
+    ]
+    first = published[0]
+    assert first["payload"]["version"] == INITIAL_VERSION
+    assert first["actor"]["kind"] == "system"
+    spec = Path(__file__).parents[3] / "docs" / "spec" / "privacy-policy.txt"
+    assert first["payload"]["sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
+    assert INITIAL_TEXT.read_bytes() == spec.read_bytes()  # the shipped copy is the spec's
+    assert [p["payload"]["version"] for p in published].count(INITIAL_VERSION) == 1
+
+
+async def test_consent_refuses_an_unpublished_version_and_unknown_recipients(
+    stack: LocalStack, consent: httpx.Client
+) -> None:
+    subject, auth = tokens.user(stack)
+    bureau = await tokens.recipient(stack, "credit-bureau")
+    credit = {
+        "purpose": "credit-assessment",
+        "categories": ["pd:CreditRecord"],
+        "recipients": [bureau],
+        "policy_version": INITIAL_VERSION,
+    }
+    head = consent.get("/internal/log", params={"limit": 1}).json()["head"]
+    for bad in (
+        {"policy_version": "never-published-7"},
+        {"recipients": ["no-such-partner"]},
+        {"recipients": [bureau, "no-such-partner"]},
+    ):
+        resp = consent.post("/v1/me/consents", json=credit | bad, headers=auth)
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+    # nothing was recorded: no consent row, no consent event about the subject
+    assert consent.get("/v1/me/consents", headers=auth).json() == []
+    later = consent.get("/internal/log", params={"after": head, "limit": 5000}).json()["events"]
+    assert not [e for e in later if e["subject_id"] == subject]
+    # what exists is accepted: a published version, a registered partner, and the public
+    assert consent.post("/v1/me/consents", json=credit, headers=auth).status_code == 201
+    public = {"purpose": "communication", "categories": ["pd:Contact"], "recipients": ["public"]}
+    given = consent.post(
+        "/v1/me/consents", json=public | {"policy_version": INITIAL_VERSION}, headers=auth
+    )
+    assert given.status_code == 201, given.text
+    listed = {r["recipient"]: r["kind"] for r in consent.get("/v1/recipients").json()}
+    assert listed["public"] == "public" and listed[bureau] == "credit-bureau"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from expensura_events.vocabulary import StaffRole
 from expensura_ops.testing import tokens
-from expensura_ops.testing.fuzz import assert_no_server_errors
+from expensura_ops.testing.fuzz import ANONYMOUS, JUNK_TOKEN, assert_no_server_errors, static
 from expensura_ops.testing.stack import LocalStack
 
 
-def test_identity_api_never_answers_with_a_server_error(stack: LocalStack) -> None:
-    _, auth = tokens.user(stack)  # a real user's token, so requests reach past authentication
-    assert_no_server_errors(stack.processes["identity"].url, auth, min_operations=10)
+async def test_no_identity_operation_answers_with_a_server_error(stack: LocalStack) -> None:
+    _, user = tokens.user(stack)  # a real user's token, so requests reach past authentication
+    staff = await tokens.staff(stack, *StaffRole)  # every role, with MFA
+    assert_no_server_errors(
+        stack.processes["identity"].url,
+        [ANONYMOUS, JUNK_TOKEN, static("user", user), static("staff", staff)],
+    )

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_ops.testing import tokens
-from expensura_ops.testing.fuzz import assert_no_server_errors
+from expensura_ops.testing.fuzz import (
+    ANONYMOUS,
+    JUNK_TOKEN,
+    Principal,
+    assert_no_server_errors,
+    static,
+)
 from expensura_ops.testing.stack import LocalStack
 
 
-async def test_gateway_api_never_answers_with_a_server_error(stack: LocalStack) -> None:
-    officer = await tokens.staff(stack, "privacy-officer", "administrator")
-    assert_no_server_errors(stack.processes["sharing-gateway"].url, officer, min_operations=10)
+async def test_no_gateway_operation_answers_with_a_server_error(stack: LocalStack) -> None:
+    _, user = tokens.user(stack)
+    staff = await tokens.staff(stack, *StaffRole)
+    # A partner whose agreement and credential cover every purpose and inbound data, so that
+    # partner requests get past authentication and scopes to the rules behind them.
+    purposes = [p.value for p in Purpose]
+    court = await tokens.partner(
+        stack,
+        "court-or-arbitration-body",
+        purposes,
+        ["email", "phone"],
+        inbound=True,
+        scopes=[*purposes, "inbound"],
+    )
+    assert_no_server_errors(
+        stack.processes["sharing-gateway"].url,
+        [
+            ANONYMOUS,
+            JUNK_TOKEN,
+            static("user", user),
+            static("staff", staff),
+            Principal("partner", court.headers),
+        ],
+    )

@@ -9,11 +9,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from expensura_consent.policy.service import INITIAL_VERSION
 from expensura_events.topology import events_topic
 from expensura_events.vocabulary import Purpose
 from expensura_ops.testing import tokens
@@ -109,6 +111,7 @@ async def _partner(
     )
     tok.raise_for_status()
     agreed = set(fields) if agreement else set()
+    await tokens.known_to_consent(stack, partner_id)  # before a consent may name it
     return PartnerClient(partner_id, kind, agreed, tok.json()["access_token"], gw)
 
 
@@ -126,7 +129,7 @@ def _consent(
             "purpose": purpose,
             "categories": categories,
             "recipients": recipients,
-            "policy_version": "2026-11",
+            "policy_version": INITIAL_VERSION,
         },
     )
     resp.raise_for_status()
@@ -483,3 +486,60 @@ async def test_public_disclosure_needs_explicit_consent_for_it_or_a_legal_mandat
     assert made.status_code == 201, made.text
     assert made.json()["basis"]["kind"] == "consent"
     assert list(made.json()["data"]) == ["email"]
+
+
+async def test_bad_input_from_partners_and_staff_is_a_422_not_a_500(stack: LocalStack) -> None:
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    token = gw.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "nul\x00id",
+            "client_secret": "x" * 20,
+        },
+    )
+    assert token.status_code == 422, token.text
+    assert token.headers["content-type"] == "application/problem+json"
+    officer = await tokens.staff(stack, "privacy-officer")
+    partner_id = f"court-{uuid.uuid4().hex[:6]}"
+    gw.post(
+        "/v1/partners",
+        headers=officer,
+        json={"partner_id": partner_id, "name": "Court", "kind": "court-or-arbitration-body"},
+    ).raise_for_status()
+    agreement = {
+        "reference": "NDA-1",
+        "purposes": ["dispute-resolution"],
+        "fields": ["email"],
+        "starts_at": NOW.isoformat(),
+    }
+    for ends_at in ("9999-12-31T23:00:00-05:00", "2027-01-01T00:00:00"):  # year 10000; no offset
+        resp = gw.post(
+            f"/v1/partners/{partner_id}/agreements",
+            headers=officer,
+            json=agreement | {"ends_at": ends_at},
+        )
+        assert resp.status_code == 422, resp.text
+    named = gw.post(
+        "/v1/partners",
+        headers=officer,
+        json={"partner_id": f"p-{uuid.uuid4().hex[:6]}", "name": "A\x00B", "kind": "law-firm"},
+    )
+    assert named.status_code == 422, named.text
+
+
+@pytest.mark.obligation("SHR-2")
+def test_the_readme_states_every_allow_list_as_the_code_has_it() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    stated: dict[tuple[str, str], set[str]] = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0].strip("`") in set(PartnerKind):
+            fields = {f.strip("` ") for f in cells[2].split(",")} if "`" in cells[2] else set()
+            stated[(cells[0].strip("`"), cells[1].strip("`"))] = fields
+    expected = {
+        (kind.value, purpose.value): set(fields)
+        for kind, purposes in ALLOW_LISTS.items()
+        for purpose, fields in purposes.items()
+    } | {(kind.value, "—"): set() for kind, purposes in ALLOW_LISTS.items() if not purposes}
+    assert stated == expected

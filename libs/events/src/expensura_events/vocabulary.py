@@ -144,6 +144,11 @@ class CollectionChannel(StrEnum):
     OTHER_LAWFUL = "other-lawful"
 
 
+# The recipient of a public disclosure (PUB-1): named in consents and legal grounds like a
+# partner, and the only recipient that is not one.
+PUBLIC_RECIPIENT = "public"
+
+
 class StaffRole(StrEnum):
     """Staff roles, each with least privilege (SEC-2). Declared here so that every service
     checks the same names."""

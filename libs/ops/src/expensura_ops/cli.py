@@ -6,11 +6,13 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,6 +20,7 @@ from rich.table import Table
 
 from expensura_events.db_errors import error_summary, is_unavailable
 from expensura_events.envelope import Actor
+from expensura_events.fields import Identifier, SingleLine
 from expensura_events.projections import Projection, RebuildOutcome, rebuild
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
@@ -50,13 +53,31 @@ console = Console()
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="identity, consent, …")]
 
 
+def _checked(kind: Any) -> Callable[[str], str]:
+    """A typer callback holding an operator's input to the same types as the HTTP edge: an
+    id with `#hold:` in it would name a retention hold's key, a NUL fails deep inside."""
+    adapter: TypeAdapter[str] = TypeAdapter(kind)
+
+    def check(value: str) -> str:
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            raise typer.BadParameter(exc.errors()[0]["msg"]) from None
+
+    return check
+
+
+SubjectArg = Annotated[str, typer.Argument(callback=_checked(Identifier))]
+ReasonOpt = Annotated[str, typer.Option(callback=_checked(SingleLine))]
+
+
 def _runtime(service: str) -> ServiceRuntime:
     return runtime_for(service)
 
 
 # Command groups the services contribute (identity's `staff create-admin`).
 for _name, _group in command_groups().items():
-    app.add_typer(_group(_runtime), name=_name)
+    app.add_typer(_group(_runtime, _checked), name=_name)
 
 
 def _progress() -> Progress:
@@ -167,8 +188,8 @@ async def _rebuild(service: str, projection: Projection) -> RebuildOutcome:
 
 @subject_app.command("shred")
 def subject_shred(
-    subject_id: str,
-    reason: Annotated[str, typer.Option()] = "erasure",
+    subject_id: SubjectArg,
+    reason: ReasonOpt = "erasure",
     service: ServiceOpt = "identity",
 ) -> None:
     """Destroy SUBJECT_ID's data key (crypto-shredding) and record it in SERVICE's log."""
@@ -188,9 +209,9 @@ async def _shred(subject_id: str, reason: str, service: str) -> bool:
 
 @subject_app.command("release-hold")
 def subject_release_hold(
-    subject_id: str,
-    hold: str,
-    reason: Annotated[str, typer.Option()] = "retention period over",
+    subject_id: SubjectArg,
+    hold: Annotated[str, typer.Argument(callback=_checked(Identifier))],
+    reason: ReasonOpt = "retention period over",
     service: ServiceOpt = "identity",
 ) -> None:
     """End a legal retention hold: destroy the hold's key; its records read as redacted."""

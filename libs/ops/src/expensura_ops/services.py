@@ -21,9 +21,12 @@ RuntimeFor = Callable[[str], ServiceRuntime]
 
 class CommandGroup(Protocol):
     """An `expensura.commands` entry point: builds a typer group, given how the CLI builds
-    a service's runtime."""
+    a service's runtime and how it holds an operator's input to the HTTP edge's types
+    (`checked(EmailAddress)` is a typer callback)."""
 
-    def __call__(self, runtime_for: RuntimeFor, /) -> typer.Typer: ...
+    def __call__(
+        self, runtime_for: RuntimeFor, checked: Callable[[Any], Callable[[str], str]], /
+    ) -> typer.Typer: ...
 
 
 def service_definitions() -> dict[str, ServiceDefinition]:

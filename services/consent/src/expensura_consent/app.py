@@ -6,9 +6,12 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_consent.decisions.views import router as decisions_router
 from expensura_consent.erasure import erase_consent_state
 from expensura_consent.grounds.views import router as grounds_router
+from expensura_consent.policy.service import publish_initial_version_on_start
 from expensura_consent.policy.views import router as policy_router
 from expensura_consent.policy.worker import consent_worker
 from expensura_consent.purposes.views import router as purposes_router
+from expensura_consent.recipients.projection import RegisteredPartners
+from expensura_consent.recipients.views import router as recipients_router
 from expensura_consent.records.views import router as records_router
 from expensura_consent.subjects.projection import KnownSubjects
 from expensura_consent.subjects.views import router as subjects_router
@@ -27,10 +30,11 @@ service_definition = ServiceDefinition(
         grounds_router,
         policy_router,
         subjects_router,
+        recipients_router,
     ],
-    projections=[KnownSubjects],
+    projections=[KnownSubjects, RegisteredPartners],
     workers=[consent_worker],
     erase_subject=erase_consent_state,
 )
 
-app = create_app(service_definition)
+app = create_app(service_definition, on_startup=publish_initial_version_on_start)

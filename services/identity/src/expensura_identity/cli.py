@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from expensura_events.envelope import Actor
+from expensura_events.fields import EmailAddress, Secret
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import StaffRole
 
@@ -17,14 +18,18 @@ RuntimeFor = Callable[[str], ServiceRuntime]
 """Builds a service's runtime from the local stack's settings (the CLI's own wiring)."""
 
 
-def staff_commands(runtime_for: RuntimeFor) -> typer.Typer:
+def staff_commands(
+    runtime_for: RuntimeFor, checked: Callable[[Any], Callable[[str], str]]
+) -> typer.Typer:
     """`expensura staff …`"""
     staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
     @staff_app.command("create-admin")
     def staff_create_admin(
-        email: Annotated[str, typer.Option()],
-        password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+        email: Annotated[str, typer.Option(callback=checked(EmailAddress))],
+        password: Annotated[
+            str, typer.Option(prompt=True, hide_input=True, callback=checked(Secret))
+        ],
     ) -> None:
         """Create an administrator (the first one, or a break-glass account). They must enrol
         TOTP at first sign-in before they can do anything else."""

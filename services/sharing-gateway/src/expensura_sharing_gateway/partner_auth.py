@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from expensura_events.cipher import MasterKey
 from expensura_events.envelope import utcnow
+from expensura_events.fields import Identifier, Secret
 from expensura_events.signing import SigningKeys
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
@@ -36,6 +37,8 @@ hasher = PasswordHasher()
 TOKEN_TTL = 300
 CLOCK_SKEW = 300
 AUDIENCE = "expensura-sharing-gateway"
+# RFC 6749 §3.3: space-separated scope tokens of printable ASCII except '"' and '\\'.
+SCOPE = r"^[!#-\[\]-~ ]*$"
 
 
 class InvalidClient(Problem):
@@ -76,9 +79,9 @@ def signing_keys(rt: Any) -> SigningKeys:
 async def token(
     rt: Runtime,
     grant_type: Annotated[str, Form(pattern="^client_credentials$")],
-    client_id: Annotated[str, Form(min_length=3, max_length=100)],
-    client_secret: Annotated[str, Form(min_length=10, max_length=200)],
-    scope: Annotated[str, Form(max_length=500)] = "",
+    client_id: Annotated[Identifier, Form(min_length=3, max_length=100)],
+    client_secret: Annotated[Secret, Form(min_length=10)],
+    scope: Annotated[str, Form(max_length=500, pattern=SCOPE)] = "",
 ) -> TokenResponse:
     """Client credentials grant: a short-lived token for the scopes (purposes) asked, within
     what the credential allows."""

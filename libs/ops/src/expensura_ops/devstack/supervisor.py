@@ -5,6 +5,10 @@ migrations, topics), and provisioning yields each service's environment. honcho'
 starts all its processes at once, so `_StagedManager` starts the broker first, provisions once
 it answers, and only then adds the services. Ctrl-C or SIGTERM stops the processes through
 honcho; the embedded PostgreSQL (not a honcho process, it outlives runs) is stopped last.
+
+Under `make run`, a SIGINT sent to make alone (as a supervisor or an IDE sends it) never
+reaches us: make passes only SIGTERM on to its recipe, and otherwise waits for the recipe to
+end. `_follow_make` notices make giving up and stops the stack as if we had the SIGINT.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import shlex
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -79,6 +84,8 @@ def run_stack(
     embedded: postgres.EmbeddedPostgres | None = None
     stop_postgres = False
     saved_handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    done = threading.Event()
+    _follow_make(done)
     try:
         with _signals_interrupt():  # until honcho takes over: Ctrl-C/SIGTERM unwind cleanly
             if url := os.environ.get(DATABASE_URL_ENV):
@@ -143,6 +150,7 @@ def run_stack(
     except _Interrupted as interrupt:  # before honcho ran: nothing of its to stop
         return int(SIGNALS[interrupt.signum]["rc"])
     finally:
+        done.set()
         for signum, handler in saved_handlers.items():  # honcho's stay installed otherwise
             signal.signal(signum, handler)
         if embedded is not None and stop_postgres:
@@ -234,6 +242,63 @@ class _StagedManager(Manager):  # type: ignore[misc]  # honcho has no type hints
                         self.returncode = returncode
         except queue.Empty:
             return
+
+
+# Signals on which GNU make stops without passing them on (SIGTERM it passes on itself).
+_MAKE_KEEPS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
+
+
+def _proc_status(pid: int) -> dict[str, str] | None:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:  # gone, or no /proc (not Linux): nothing to follow
+        return None
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def _make_running_us() -> int | None:
+    """The `make` whose recipe we are (directly, or through the recipe's shell), if any."""
+    pid = os.getppid()
+    for _ in range(3):
+        status = _proc_status(pid)
+        if status is None:
+            return None
+        if status.get("Name") in ("make", "gmake"):
+            return pid
+        if status.get("Name") not in _SHELLS:
+            return None
+        pid = int(status["PPid"])
+    return None
+
+
+def _caught(status: dict[str, str]) -> set[int]:
+    mask = int(status.get("SigCgt", "0"), 16)
+    return {int(s) for s in _MAKE_KEEPS if mask & (1 << (int(s) - 1))}
+
+
+def _follow_make(done: threading.Event, interval: float = 0.2) -> None:
+    """When the `make` running us is told to stop, stop too (a SIGINT to ourselves).
+
+    GNU make handles SIGINT (and SIGHUP, SIGQUIT) by resetting it to the default and
+    waiting for its recipes before dying: that reset shows in /proc as the signal no longer
+    being caught. A make that is gone altogether (SIGKILL) ends the stack as well.
+    """
+    make = _make_running_us()
+    status = _proc_status(make) if make is not None else None
+    if make is None or status is None:
+        return
+    watched = _caught(status)
+
+    def follow() -> None:
+        while not done.wait(interval):
+            now = _proc_status(make)
+            gone = now is None or now.get("Name") != status.get("Name")  # or its pid reused
+            if (gone or watched - _caught(now or {})) and not done.is_set():
+                os.kill(os.getpid(), signal.SIGINT)  # the clean path Ctrl-C takes
+                return
+
+    threading.Thread(target=follow, name="follow-make", daemon=True).start()
 
 
 class _Interrupted(Exception):

@@ -1,23 +1,29 @@
 """Tokens for tests that need a principal but are not about signing in.
 
-User tokens come from the real sign-up and sign-in endpoints. Staff tokens are minted with
-identity's own session code and signing key (as a staff sign-in with password and TOTP
-would), so that tests of other services need not walk the staff enrolment flow; the staff
-sign-in itself is tested in identity's staff tests. Identity provides the minting through
-its `expensura.testing` entry point `staff_token`: this harness imports no service.
+User tokens come from the real sign-up and sign-in endpoints, partner tokens from the
+gateway's registry and OAuth2 endpoints as a privacy officer and a partner use them. Staff
+tokens are minted with identity's own session code and signing key (as a staff sign-in with
+password and TOTP would), so that tests of other services need not walk the staff enrolment
+flow; the staff sign-in itself is tested in identity's staff tests. Identity provides the
+minting through its `expensura.testing` entry point `staff_token`: this harness imports no
+service.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
 
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions, testing_hook
-from expensura_ops.testing.stack import LocalStack
+from expensura_ops.testing.stack import LocalStack, eventually
 
 PASSWORD = "correct horse battery staple"
 
@@ -50,3 +56,102 @@ async def staff(stack: LocalStack, *roles: str, mfa: bool = True) -> dict[str, s
     finally:
         await rt.close()
     return {"authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class PartnerToken:
+    """A registered partner's gateway token; each request needs a fresh nonce and time."""
+
+    partner_id: str
+    kind: str
+    token: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "authorization": f"Bearer {self.token}",
+            "x-request-nonce": secrets.token_urlsafe(18),
+            "x-request-timestamp": str(int(time.time())),
+        }
+
+
+async def known_to_consent(stack: LocalStack, partner_id: str) -> None:
+    """Wait until consent has learned the partner from the gateway's log (a recipient a
+    consent may name)."""
+    consent = stack.processes["consent"].url
+
+    async def listed() -> bool:
+        async with httpx.AsyncClient(timeout=10) as client:
+            found = (await client.get(f"{consent}/v1/recipients")).json()
+        return any(r["recipient"] == partner_id for r in found)
+
+    await eventually(listed, what=f"consent to learn partner {partner_id}")
+
+
+async def recipient(stack: LocalStack, kind: str = "credit-bureau") -> str:
+    """Register a partner (no agreement, no credential) and wait until consent knows it."""
+    officer = await staff(stack, "privacy-officer")
+    partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=15) as client:
+        (
+            await client.post(
+                f"{stack.processes['sharing-gateway'].url}/v1/partners",
+                headers=officer,
+                json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
+            )
+        ).raise_for_status()
+    await known_to_consent(stack, partner_id)
+    return partner_id
+
+
+async def partner(
+    stack: LocalStack,
+    kind: str = "court-or-arbitration-body",
+    purposes: Sequence[str] = ("dispute-resolution", "legal-compliance"),
+    fields: Sequence[str] = ("email", "phone"),
+    *,
+    inbound: bool = False,
+    scopes: Sequence[str] | None = None,
+) -> PartnerToken:
+    """Register a partner with a year's agreement and a credential, as a privacy officer
+    does; return its gateway token (valid five minutes) once consent knows the partner."""
+    gateway = stack.processes["sharing-gateway"].url
+    officer = await staff(stack, "privacy-officer")
+    partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=gateway, headers=officer, timeout=15) as client:
+        (
+            await client.post(
+                "/v1/partners",
+                json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
+            )
+        ).raise_for_status()
+        agreement = await client.post(
+            f"/v1/partners/{partner_id}/agreements",
+            json={
+                "reference": f"NDA-{partner_id}",
+                "purposes": list(purposes),
+                "fields": list(fields),
+                "inbound": inbound,
+                "starts_at": (now - timedelta(days=1)).isoformat(),
+                "ends_at": (now + timedelta(days=365)).isoformat(),
+            },
+        )
+        agreement.raise_for_status()
+        credential = await client.post(
+            f"/v1/partners/{partner_id}/credentials",
+            json={"scopes": list(scopes or purposes)},
+        )
+        credential.raise_for_status()
+        issued = await client.post(
+            "/oauth/token",
+            headers={"authorization": ""},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": credential.json()["client_id"],
+                "client_secret": credential.json()["client_secret"],
+            },
+        )
+        issued.raise_for_status()
+    if "consent" in stack.processes:
+        await known_to_consent(stack, partner_id)
+    return PartnerToken(partner_id, kind, issued.json()["access_token"])

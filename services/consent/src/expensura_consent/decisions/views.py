@@ -23,7 +23,7 @@ from expensura_consent.tables import decisions, ground_invocations
 from expensura_events.auth import Principal
 from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut, DecisionRequest
 from expensura_events.envelope import utcnow
-from expensura_events.fields import Identifier
+from expensura_events.fields import Identifier, Instant
 from expensura_events.privacy.restrictions import permits, restriction
 from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
@@ -147,7 +147,7 @@ async def get_decision(decision_id: UUID, rt: Runtime) -> DecisionOut:
 async def basis_at(
     subject_id: Annotated[Identifier, Path()],
     purpose: Purpose,
-    at: Annotated[datetime, Query(description="ISO 8601 instant")],
+    at: Annotated[Instant, Query(description="ISO 8601 instant with its UTC offset")],
     rt: Runtime,
     auditor: Auditor,
 ) -> AsOf:

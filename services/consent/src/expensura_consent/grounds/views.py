@@ -12,11 +12,13 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select, update
 
 from expensura_consent.purposes import taxonomy
+from expensura_consent.recipients.projection import registered
+from expensura_consent.records.domain import InvalidConsent, check_recipients
 from expensura_consent.tables import ground_invocations
 from expensura_events.auth import Principal
 from expensura_events.catalog.consent import LegalGroundInvoked, LegalGroundRevoked
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier, ShortText
+from expensura_events.fields import Identifier, Instant, ShortText, SingleLine
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
@@ -31,11 +33,11 @@ class InvokeGround(BaseModel):
     subject_id: Identifier
     purpose: Purpose
     ground: LegalGround
-    evidence_reference: Annotated[ShortText, Field(min_length=3, max_length=500)]
+    evidence_reference: Annotated[SingleLine, Field(min_length=3, max_length=500)]
     categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
     recipients: Annotated[list[Identifier], Field(max_length=20)] = []
     reason: Annotated[ShortText, Field(min_length=3)]
-    expires_at: datetime
+    expires_at: Instant
 
     @field_validator("ground")
     @classmethod
@@ -104,6 +106,11 @@ async def invoke_ground(body: InvokeGround, officer: PrivacyOfficer, rt: Runtime
         raise InvalidInvocation(f"{body.purpose.value} may not use {', '.join(sorted(extra))}")
     invocation_id = uuid4()
     async with rt.engine.begin() as conn:
+        try:
+            named = set(body.recipients)
+            check_recipients(named, await registered(conn, named))
+        except InvalidConsent as exc:
+            raise InvalidInvocation(str(exc)) from None
         await conn.execute(
             ground_invocations.insert().values(
                 invocation_id=invocation_id,

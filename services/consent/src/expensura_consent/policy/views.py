@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Annotated
 
@@ -11,16 +10,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from expensura_consent.policy.service import POLICY_BASIS, publish_version
 from expensura_consent.tables import policy_responses, policy_versions
 from expensura_events.auth import Principal
 from expensura_events.catalog.consent import (
     PolicyVersionAccepted,
-    PolicyVersionPublished,
     PolicyVersionRefused,
 )
-from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier, LongText, ShortText
-from expensura_events.vocabulary import ActorKind, LegalGround, Purpose, StaffRole
+from expensura_events.envelope import Actor, utcnow
+from expensura_events.fields import Identifier, Instant, LongText, ShortText
+from expensura_events.vocabulary import ActorKind, Purpose, StaffRole
 from expensura_events.web.auth import CurrentUser, Runtime, staff_with
 from expensura_events.web.problems import Problem
 
@@ -28,14 +27,13 @@ router = APIRouter(tags=["policy versions"])
 PrivacyOfficer = Annotated[
     Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
 ]
-POLICY_BASIS = LegalBasis(ground=LegalGround.OTHER_LAW, reference="POL-1 policy notice")
 
 
 class PublishPolicy(BaseModel):
     version: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,49}$")]
     text: Annotated[LongText, Field(min_length=10)]
     summary: Annotated[ShortText, Field(min_length=3)]
-    effective_at: datetime
+    effective_at: Instant
 
 
 class PolicyVersion(BaseModel):
@@ -69,48 +67,24 @@ class UnknownVersion(Problem):
 async def publish(body: PublishPolicy, officer: PrivacyOfficer, rt: Runtime) -> PolicyVersion:
     """Publish a version; every user is then notified exactly once (PolicyChangeNotification
     requested per subject by the fan-out worker)."""
-    digest = hashlib.sha256(body.text.encode()).hexdigest()
-    now = utcnow()
     async with rt.engine.begin() as conn:
-        inserted = await conn.execute(
-            insert(policy_versions)
-            .values(
-                version=body.version,
-                sha256=digest,
-                text=body.text,
-                summary=body.summary,
-                effective_at=body.effective_at,
-                published_at=now,
-            )
-            .on_conflict_do_nothing()
-        )
-        if inserted.rowcount != 1:
-            raise VersionExists(f"Version {body.version} exists; publish a new one.")
-        await rt.append(
+        published = await publish_version(
+            rt,
             conn,
-            [
-                rt.envelope(
-                    PolicyVersionPublished(
-                        version=body.version,
-                        sha256=digest,
-                        effective_at=body.effective_at,
-                        summary=body.summary,
-                    ),
-                    stream_id=f"policy-{body.version}",
-                    subject_id=None,
-                    actor=Actor(kind=officer.kind, id=officer.id),
-                    purpose=Purpose.COMMUNICATION,
-                    legal_basis=POLICY_BASIS,
-                )
-            ],
-            expected_version=0,
+            version=body.version,
+            text=body.text,
+            summary=body.summary,
+            effective_at=body.effective_at,
+            actor=Actor(kind=officer.kind, id=officer.id),
         )
+    if published is None:
+        raise VersionExists(f"Version {body.version} exists; publish a new one.")
     return PolicyVersion(
-        version=body.version,
-        sha256=digest,
-        summary=body.summary,
-        effective_at=body.effective_at,
-        published_at=now,
+        version=published.version,
+        sha256=published.sha256,
+        summary=published.summary,
+        effective_at=published.effective_at,
+        published_at=published.published_at,
     )
 
 

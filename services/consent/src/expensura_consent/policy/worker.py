@@ -12,6 +12,7 @@ import contextlib
 import structlog
 from sqlalchemy import select, text, update
 
+from expensura_consent.policy.service import publish_initial_version
 from expensura_consent.records.domain import ConsentStatus
 from expensura_consent.subjects.projection import known_subjects
 from expensura_consent.tables import consent_records, policy_notifications, policy_versions
@@ -28,8 +29,11 @@ _FANOUT_LOCK = 0x504F4C59  # "POLY"
 
 
 async def consent_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
+    initial_published = False
     while not stop.is_set():
         try:
+            if not initial_published:  # in case the database was down at start-up
+                initial_published = await publish_initial_version(rt)
             while await notify_batch(rt):
                 pass
             await expire_consents(rt)
@@ -52,6 +56,9 @@ async def notify_batch(rt: ServiceRuntime) -> int:
                 )
                 .select_from(policy_versions.join(known_subjects, text("true")))
                 .where(
+                    # A notice is of a change: whoever signed up after the version was
+                    # published agreed to it then (and the first version is no change).
+                    known_subjects.c.account_opened_at < policy_versions.c.published_at,
                     ~select(subject_restrictions.c.subject_id)
                     .where(subject_restrictions.c.subject_id == known_subjects.c.subject_id)
                     .exists(),

@@ -12,7 +12,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from expensura_consent.purposes import taxonomy
-from expensura_events.vocabulary import LegalGround, Purpose
+from expensura_events.vocabulary import PUBLIC_RECIPIENT, LegalGround, Purpose
 
 
 class ConsentStatus(StrEnum):
@@ -75,6 +75,15 @@ def validate_new_consent(purpose: Purpose, categories: set[str], recipients: set
         raise InvalidConsent(f"{purpose.value} may not use {', '.join(sorted(extra))}")
     if taxonomy.current(purpose).discloses and not recipients:
         raise InvalidConsent(f"{purpose.value} discloses data: name the recipients")
+
+
+def check_recipients(named: set[str], registered: set[str]) -> None:
+    """Recipients must exist: registered partners, or the public (PUB-1). A consent naming
+    anyone else could never be used, and would record a choice about no one."""
+    if unknown := named - registered - {PUBLIC_RECIPIENT}:
+        raise InvalidConsent(
+            f"not registered partners: {', '.join(sorted(unknown))} (see GET /v1/recipients)"
+        )
 
 
 def valid_at(record: ConsentRecord, now: datetime) -> bool:

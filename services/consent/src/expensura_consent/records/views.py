@@ -12,18 +12,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 from expensura_consent.purposes import taxonomy
+from expensura_consent.recipients.projection import registered
 from expensura_consent.records import receipts
 from expensura_consent.records.domain import (
     VALID_FOR_PROCESSING,
     ConsentStatus,
     InvalidConsent,
+    check_recipients,
     validate_new_consent,
 )
-from expensura_consent.tables import consent_records, receipt_signing_keys
+from expensura_consent.tables import consent_records, policy_versions, receipt_signing_keys
 from expensura_events.catalog.consent import ConsentGiven, ConsentRefused, ConsentWithdrawn
 from expensura_events.cipher import MasterKey
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import Identifier
+from expensura_events.fields import Identifier, Instant
 from expensura_events.signing import SigningKeys
 from expensura_events.vocabulary import (
     ActorKind,
@@ -45,7 +47,7 @@ class ConsentRequest(BaseModel):
     policy_version: Annotated[Identifier, Field(max_length=50)]
     channel: CollectionChannel = CollectionChannel.PROVIDED_BY_USER
     given: bool = True
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class ConsentOut(BaseModel):
@@ -113,7 +115,10 @@ def receipt_keys(rt: Runtime) -> SigningKeys:
 
 @router.post("/v1/me/consents", status_code=201, responses={422: {}})
 async def record_consent(body: ConsentRequest, caller: CurrentUser, rt: Runtime) -> ConsentOut:
-    """Give (or refuse) consent to a purpose for named data categories (and recipients)."""
+    """Give (or refuse) consent to a purpose for named data categories (and recipients).
+
+    `policy_version` is a published version (`GET /v1/policy-versions/current`), recipients
+    are from `GET /v1/recipients`: anything else is refused with 422 and nothing recorded."""
     categories = {c.value for c in body.categories}
     recipients = set(body.recipients)
     now = utcnow()
@@ -147,6 +152,22 @@ async def record_consent(body: ConsentRequest, caller: CurrentUser, rt: Runtime)
             channel=body.channel,
         )
     async with rt.engine.begin() as conn:
+        published = (
+            await conn.execute(
+                select(policy_versions.c.version).where(
+                    policy_versions.c.version == body.policy_version
+                )
+            )
+        ).first()
+        if published is None:
+            raise InvalidConsentProblem(
+                f"policy version {body.policy_version} was never published "
+                "(see GET /v1/policy-versions/current)"
+            )
+        try:
+            check_recipients(recipients, await registered(conn, recipients))
+        except InvalidConsent as exc:
+            raise InvalidConsentProblem(str(exc)) from None
         await conn.execute(
             consent_records.insert().values(
                 consent_id=consent_id,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from expensura_events.catalog.identity import AccountOpened
 from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
+from expensura_events.vocabulary import CollectionChannel
 
 metadata = MetaData()
 
@@ -40,7 +41,9 @@ class KnownSubjects(Projection):
         values = {
             "subject_id": event.subject_id,
             "account_opened_at": event.occurred_at if opened else None,
-            "channel": opened.channel.value if opened else None,
+            # CollectionChannel(...): after crypto-shredding the payload is built unvalidated
+            # and the channel comes back as its plain string
+            "channel": CollectionChannel(opened.channel).value if opened else None,
             "identity_events": 1,
             "last_event_at": event.occurred_at,
         }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from expensura_consent.subjects.projection import known_subjects
+from expensura_events.fields import Identifier
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
 
@@ -38,8 +40,8 @@ async def count_subjects(rt: Runtime) -> SubjectCount:
     return SubjectCount(subjects=n)
 
 
-@router.get("/{subject_id}")
-async def get_subject(subject_id: str, rt: Runtime) -> KnownSubject:
+@router.get("/{subject_id}", responses={404: {}})
+async def get_subject(subject_id: Annotated[Identifier, Path()], rt: Runtime) -> KnownSubject:
     async with rt.engine.connect() as conn:
         row = (
             await conn.execute(

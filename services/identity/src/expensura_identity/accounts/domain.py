@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from expensura_events.catalog.identity import AccountOpened
+from expensura_events.catalog.identity_profile import ContactDetailsCorrected
+from expensura_events.envelope import REDACTED, EventEnvelope
 from expensura_events.vocabulary import CollectionChannel
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -43,3 +47,34 @@ def open_account(cmd: OpenAccount) -> AccountOpened:
     email, phone = checked_contact(cmd.email, cmd.phone)
     assert email is not None
     return AccountOpened(account_id=cmd.account_id, email=email, phone=phone, channel=cmd.channel)
+
+
+CONTACT_FIELDS = ("email", "phone")
+
+
+@dataclass(frozen=True)
+class ContactItem:
+    value: str
+    channel: CollectionChannel
+    collected_at: datetime
+
+
+def current_contact(events: Iterable[EventEnvelope]) -> dict[str, ContactItem]:
+    """The latest e-mail and phone from a subject's events (sign-up, then corrections).
+
+    After erasure the events still exist but their personal fields read as the redaction
+    marker, and the payloads are built without validation (the marker fits no field's
+    rules): a redacted value is no value, and the channel may come back as its plain string.
+    """
+    out: dict[str, ContactItem] = {}
+    for event in events:
+        payload = event.payload
+        if not isinstance(payload, AccountOpened | ContactDetailsCorrected):
+            continue
+        for name in CONTACT_FIELDS:
+            value = getattr(payload, name, None)
+            if isinstance(value, str) and value != REDACTED:
+                out[name] = ContactItem(
+                    value, CollectionChannel(payload.channel), event.occurred_at
+                )
+    return out

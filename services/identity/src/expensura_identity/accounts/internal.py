@@ -12,7 +12,7 @@ from uuid import UUID
 
 import httpx
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from expensura_events.contracts.decisions import DecisionOut
 from expensura_events.envelope import Actor
@@ -20,9 +20,11 @@ from expensura_events.fields import Identifier
 from expensura_events.vocabulary import ActorKind
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
+from expensura_identity.accounts import domain
 
 router = APIRouter(prefix="/internal/subjects", tags=["internal"])
 CONTACT_FIELDS = {"email": "pd:Contact", "phone": "pd:Contact"}
+FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 
 
 class Values(BaseModel):
@@ -39,14 +41,9 @@ class ConsentUnavailable(Problem):
 
 
 async def current_contact(rt: Runtime, conn: Any, subject_id: str) -> dict[str, str | None]:
-    """The latest e-mail and phone from the subject's events (sign-up, then corrections)."""
-    out: dict[str, str | None] = {"email": None, "phone": None}
-    for event in await rt.store.read_subject(conn, subject_id):
-        for name in CONTACT_FIELDS:
-            value = getattr(event.payload, name, None)
-            if isinstance(value, str):
-                out[name] = value
-    return out
+    """The subject's latest e-mail and phone; None where there is none (or it was erased)."""
+    found = domain.current_contact(await rt.store.read_subject(conn, subject_id))
+    return {name: found[name].value if name in found else None for name in CONTACT_FIELDS}
 
 
 @router.get("/{subject_id}/disclosable", responses={403: {}, 503: {}})
@@ -55,7 +52,7 @@ async def disclosable(
     decision_id: UUID,
     recipient: Annotated[Identifier, Query()],
     rt: Runtime,
-    fields: Annotated[list[str], Query(max_length=10)],
+    fields: Annotated[list[FieldName], Query(max_length=10)],
 ) -> Values:
     wanted = [f for f in fields if f in CONTACT_FIELDS]
     try:

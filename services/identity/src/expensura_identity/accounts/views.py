@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from expensura_events.envelope import Actor, LegalBasis
+from expensura_events.fields import EmailAddress, PhoneNumber, Secret
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
@@ -23,9 +24,9 @@ password_hasher = PasswordHasher()
 
 
 class OpenAccountRequest(BaseModel):
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    phone: Annotated[str | None, Field(max_length=20)] = None
-    password: Annotated[str, Field(min_length=10, max_length=200)]
+    email: EmailAddress
+    phone: PhoneNumber | None = None
+    password: Annotated[Secret, Field(min_length=10)]
 
 
 class AccountCreated(BaseModel):

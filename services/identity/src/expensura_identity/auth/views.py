@@ -17,6 +17,7 @@ from expensura_events.catalog.identity import (
 )
 from expensura_events.cipher import MasterKey
 from expensura_events.envelope import Actor
+from expensura_events.fields import EmailAddress, Secret, Token
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_events.web.auth import CurrentPrincipal, Runtime
 from expensura_events.web.problems import Problem
@@ -33,12 +34,12 @@ _DUMMY_HASH = password_hasher.hash("not a real password, only for timing")
 
 
 class SignInRequest(BaseModel):
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=200)]
+    email: EmailAddress
+    password: Secret
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: Annotated[str, Field(min_length=10, max_length=200)]
+    refresh_token: Annotated[Token, Field(min_length=10, max_length=200)]
 
 
 class Tokens(BaseModel):

@@ -12,18 +12,21 @@ from pydantic import BaseModel, Field
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from expensura_events.catalog.identity import AccountOpened
 from expensura_events.catalog.identity_profile import (
     ContactDetailsCorrected,
     DeviceRegistered,
     FeedbackReceived,
 )
 from expensura_events.envelope import Actor, LegalBasis, utcnow
-from expensura_events.fields import ShortText
+from expensura_events.fields import EmailAddress, Instant, PhoneNumber, ShortText, SingleLine
 from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround, Purpose
 from expensura_events.web.auth import CurrentUser, Runtime
 from expensura_events.web.problems import Problem
-from expensura_identity.accounts.domain import InvalidAccountDetails, checked_contact
+from expensura_identity.accounts.domain import (
+    InvalidAccountDetails,
+    checked_contact,
+    current_contact,
+)
 from expensura_identity.accounts.lookup import email_lookup
 from expensura_identity.accounts.tables import accounts
 from expensura_identity.profile.domain import TrackingNotAllowed, anonymise, check_device
@@ -46,14 +49,14 @@ class Profile(BaseModel):
 
 
 class Correction(BaseModel):
-    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
-    phone: Annotated[str | None, Field(max_length=20)] = None
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
 
 
 class DeviceIn(BaseModel):
-    model: Annotated[ShortText, Field(max_length=100)]
-    os_version: Annotated[ShortText, Field(max_length=100)]
-    app_version: Annotated[ShortText, Field(max_length=100)]
+    model: Annotated[SingleLine, Field(max_length=100)]
+    os_version: Annotated[SingleLine, Field(max_length=100)]
+    app_version: Annotated[SingleLine, Field(max_length=100)]
     tracking_allowed: bool
     idfa: Annotated[str | None, Field(pattern=r"^[0-9A-Fa-f-]{36}$")] = None
 
@@ -71,7 +74,7 @@ class Interaction(BaseModel):
     type: Literal["click", "page_view"]
     screen: Annotated[str, Field(pattern=r"^[a-z0-9_./-]{1,100}$")]
     element: Annotated[str | None, Field(pattern=r"^[a-z0-9_./-]{1,100}$")] = None
-    occurred_at: datetime
+    occurred_at: Instant
     model_config = {"extra": "allow"}  # whatever identifiers the app adds are dropped
 
 
@@ -104,22 +107,20 @@ def _user(caller_id: str) -> Actor:
 
 
 async def _profile(rt: Runtime, conn: Any, subject: str) -> Profile:
-    email = phone = None
-    for e in await rt.store.read_subject(conn, subject):
-        p = e.payload
-        if isinstance(p, AccountOpened | ContactDetailsCorrected):
-            if p.email is not None:
-                email = Item(value=p.email, channel=p.channel.value, collected_at=e.occurred_at)
-            if p.phone is not None:
-                phone = Item(value=p.phone, channel=p.channel.value, collected_at=e.occurred_at)
-    return Profile(account_id=subject, email=email, phone=phone)
+    found = current_contact(await rt.store.read_subject(conn, subject))
+    items = {
+        name: Item(value=c.value, channel=c.channel.value, collected_at=c.collected_at)
+        for name, c in found.items()
+    }
+    return Profile(account_id=subject, email=items.get("email"), phone=items.get("phone"))
 
 
-@router.get("/v1/me")
+@router.get("/v1/me", responses={409: {}})
 async def my_profile(caller: CurrentUser, rt: Runtime) -> Profile:
     """Your contact details, each with how and when we collected it (COL-4)."""
     async with rt.engine.begin() as conn:
-        profile = await _profile(rt, conn, caller.id)
+        # Recorded first: once processing stopped (cancellation, erasure) this refuses with
+        # 409 before anything is read, as every other read of the subject's data does.
         await rt.record_access(
             conn,
             subject_id=caller.id,
@@ -128,7 +129,7 @@ async def my_profile(caller: CurrentUser, rt: Runtime) -> Profile:
             fields=["email", "phone"],
             categories=["pd:Contact"],
         )
-    return profile
+        return await _profile(rt, conn, caller.id)
 
 
 @router.patch("/v1/me/contact-details", responses={409: {}, 422: {}})
@@ -239,7 +240,7 @@ async def my_devices(caller: CurrentUser, rt: Runtime) -> list[DeviceOut]:
             os_version=e.payload.os_version,
             app_version=e.payload.app_version,
             idfa=e.payload.idfa,
-            channel=e.payload.channel.value,
+            channel=CollectionChannel(e.payload.channel).value,  # a plain str once redacted
         )
         for e in events
         if isinstance(e.payload, DeviceRegistered)

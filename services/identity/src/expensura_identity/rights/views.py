@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import httpx
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select, update
 
@@ -38,6 +38,8 @@ from expensura_identity.rights.domain import (
 from expensura_identity.rights.tables import cancellation_requests, erasure_certificates
 
 router = APIRouter(tags=["rights"])
+JSON = "application/json"
+_HEADER_TEXT = r"^[\x20-\x7e]*$"  # what an Accept header may carry: printable ASCII
 
 
 class ExportIncomplete(Problem):
@@ -80,12 +82,22 @@ def _user(caller_id: str) -> Actor:
     return Actor(kind=ActorKind.USER, id=caller_id)
 
 
-@router.post("/v1/me/exports", responses={200: {"content": {"text/html": {}}}, 503: {}})
+@router.post(
+    "/v1/me/exports",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The export; `X-Content-SHA256` is the SHA-256 of these bytes.",
+            "content": {JSON: {"schema": {"type": "object"}}, "text/html": {}},
+        },
+        503: {},
+    },
+)
 async def export_my_data(
     caller: CurrentUser,
     rt: Runtime,
     request: Request,
-    accept: Annotated[str, Header()] = "application/json",
+    accept: Annotated[str, Header(max_length=1000, pattern=_HEADER_TEXT)] = "application/json",
 ) -> Any:
     """Everything held about you in every service, as one JSON file (or HTML for reading)."""
     export_id = uuid4()
@@ -137,8 +149,13 @@ async def export_my_data(
         "format": "expensura-subject-export/1",
         "services": parts,
     }
-    body = json.dumps(document, indent=2, sort_keys=True)
-    digest = hashlib.sha256(body.encode()).hexdigest()
+    # Serialised once: the digest recorded and sent is of exactly the bytes delivered, so
+    # the user can check the file they received.
+    if fmt == "html":
+        body, media_type = render_html(document).encode(), "text/html; charset=utf-8"
+    else:
+        body, media_type = json.dumps(document, indent=2, sort_keys=True).encode(), JSON
+    digest = hashlib.sha256(body).hexdigest()
     async with rt.engine.begin() as conn:
         await rt.append(
             conn,
@@ -153,10 +170,11 @@ async def export_my_data(
                 )
             ],
         )
-    headers = {"Content-Disposition": f'attachment; filename="expensura-export-{export_id}.{fmt}"'}
-    if fmt == "html":
-        return HTMLResponse(render_html(document), headers=headers)
-    return JSONResponse(document, headers=headers | {"X-Content-SHA256": digest})
+    headers = {
+        "Content-Disposition": f'attachment; filename="expensura-export-{export_id}.{fmt}"',
+        "X-Content-SHA256": digest,
+    }
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def render_html(document: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from expensura_events.catalog.identity_staff import (
 from expensura_events.catalog.platform import PersonalDataAccessed
 from expensura_events.cipher import MasterKey
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.fields import Identifier, ShortText
+from expensura_events.fields import EmailAddress, Identifier, Secret, SingleLine, Token
 from expensura_events.streams import access_stream
 from expensura_events.vocabulary import ActorKind, Purpose, StaffRole
 from expensura_events.web.auth import CurrentPrincipal, CurrentUser, Runtime, staff_with
@@ -62,11 +62,12 @@ PersonalDataStaff = Annotated[
     ),
 ]
 MFA_AUDIENCE = "expensura-identity-mfa"
+RECOVERY_CODE = r"^ *[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{8} *$"  # as issued: hex-hex
 
 
 class NewStaff(BaseModel):
-    email: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-    password: Annotated[str, Field(min_length=12, max_length=200)]
+    email: EmailAddress
+    password: Annotated[Secret, Field(min_length=12)]
     roles: Annotated[list[StaffRole], Field(min_length=1, max_length=5)]
 
 
@@ -75,8 +76,8 @@ class StaffCreated(BaseModel):
 
 
 class StaffSignIn(BaseModel):
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=200)]
+    email: EmailAddress
+    password: Secret
 
 
 class MfaNeeded(BaseModel):
@@ -86,9 +87,9 @@ class MfaNeeded(BaseModel):
 
 
 class MfaAnswer(BaseModel):
-    challenge: Annotated[str, Field(min_length=20, max_length=4000)]
+    challenge: Annotated[Token, Field(min_length=20)]
     code: Annotated[str | None, Field(pattern=r"^[0-9]{6}$")] = None
-    recovery_code: Annotated[str | None, Field(min_length=8, max_length=40)] = None
+    recovery_code: Annotated[str | None, Field(pattern=RECOVERY_CODE)] = None
 
 
 class TotpSetup(BaseModel):
@@ -105,14 +106,14 @@ class RecoveryCodes(BaseModel):
 
 
 class CustomerCheck(BaseModel):
-    email: Annotated[str, Field(min_length=3, max_length=254)]
+    email: EmailAddress
     phone_last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
 
 
 class Lookup(BaseModel):
     account_id: Identifier
     verification: CustomerCheck
-    case_reference: Annotated[ShortText, Field(min_length=3, max_length=200)]
+    case_reference: Annotated[SingleLine, Field(min_length=3, max_length=200)]
     purpose: Purpose
 
 

@@ -16,7 +16,7 @@ from expensura_events.catalog.identity_verification import (
     RealNameVerified,
 )
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.fields import Identifier
+from expensura_events.fields import Identifier, SingleLine
 from expensura_events.vocabulary import ActorKind, CollectionChannel, Purpose
 from expensura_events.web.auth import CurrentUser, Runtime
 from expensura_events.web.problems import Problem
@@ -32,9 +32,9 @@ router = APIRouter(tags=["real-name verification"])
 
 
 class VerificationRequest(BaseModel):
-    id_number: Annotated[str, Field(min_length=1, max_length=18)]
-    bank_card: Annotated[str, Field(min_length=1, max_length=19)]
-    mobile: Annotated[str, Field(min_length=1, max_length=16)]
+    id_number: Annotated[SingleLine, Field(max_length=18)]
+    bank_card: Annotated[SingleLine, Field(max_length=19)]
+    mobile: Annotated[SingleLine, Field(max_length=16)]
     face_ref: Identifier | None = None
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity import AccountOpened
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
-from expensura_events.envelope import EventEnvelope
+from expensura_events.envelope import REDACTED, EventEnvelope
 from expensura_events.projections import Projection
 
 metadata = MetaData()
@@ -37,7 +37,12 @@ class NotificationContacts(Projection):
         p = event.payload
         if not isinstance(p, AccountOpened | ContactDetailsCorrected) or event.subject_id is None:
             return
-        values = {k: v for k, v in (("email", p.email), ("phone", p.phone)) if v is not None}
+        # A value whose key was destroyed reads as the redaction marker: it is no address.
+        values = {
+            k: v
+            for k, v in (("email", p.email), ("phone", p.phone))
+            if v is not None and v != REDACTED
+        }
         stmt = insert(notification_contacts).values(
             subject_id=event.subject_id,
             updated_from_event=event.event_id,

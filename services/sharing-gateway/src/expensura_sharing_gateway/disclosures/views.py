@@ -18,7 +18,7 @@ from expensura_events.catalog.sharing import (
 )
 from expensura_events.contracts.decisions import DecisionOut
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.fields import Identifier, ShortText
+from expensura_events.fields import Identifier, ShortText, SingleLine
 from expensura_events.vocabulary import (
     ActorKind,
     CollectionChannel,
@@ -49,7 +49,7 @@ class DisclosureRequest(BaseModel):
     fields: Annotated[
         list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(min_length=1, max_length=20)
     ]
-    case_reference: Annotated[ShortText, Field(max_length=200)] | None = None
+    case_reference: Annotated[SingleLine, Field(max_length=200)] | None = None
 
 
 class Disclosure(BaseModel):

@@ -20,7 +20,7 @@ from expensura_events.catalog.sharing import (
     PartnerRegistered,
 )
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.fields import Identifier, ShortText
+from expensura_events.fields import Identifier, Instant, SingleLine
 from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
@@ -37,17 +37,17 @@ PartnerId = Annotated[Identifier, Path()]
 
 class NewPartner(BaseModel):
     partner_id: Annotated[Identifier, Field(max_length=100)]
-    name: Annotated[ShortText, Field(max_length=200)]
+    name: Annotated[SingleLine, Field(max_length=200)]
     kind: PartnerKind
 
 
 class NewAgreement(BaseModel):
-    reference: Annotated[ShortText, Field(max_length=200)]
+    reference: Annotated[SingleLine, Field(max_length=200)]
     purposes: Annotated[list[Purpose], Field(min_length=1, max_length=12)]
     fields: Annotated[list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(max_length=20)]
     inbound: bool = False
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Instant
+    ends_at: Instant
 
 
 class NewCredential(BaseModel):

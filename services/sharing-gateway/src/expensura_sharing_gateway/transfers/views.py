@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, model_validator
 from expensura_events.auth import Principal
 from expensura_events.catalog.sharing import PublicDisclosureMade, TransferRecorded
 from expensura_events.envelope import Actor, LegalBasis
-from expensura_events.fields import Identifier, ShortText
-from expensura_events.vocabulary import LegalGround, Purpose, StaffRole
+from expensura_events.fields import Identifier, SingleLine
+from expensura_events.vocabulary import PUBLIC_RECIPIENT, LegalGround, Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
 from expensura_sharing_gateway.disclosures import clients
@@ -23,13 +23,13 @@ Administrator = Annotated[Principal, Depends(staff_with(StaffRole.ADMINISTRATOR)
 Officer = Annotated[
     Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
 ]
-PUBLIC = "public"
+PUBLIC = PUBLIC_RECIPIENT
 
 
 class TransferRequest(BaseModel):
-    successor: Annotated[ShortText, Field(max_length=200)]
+    successor: Annotated[SingleLine, Field(max_length=200)]
     reason: Annotated[str, Field(pattern="^(merger|acquisition|asset-transfer|bankruptcy)$")]
-    commitment_reference: Annotated[ShortText, Field(max_length=500)] | None = None
+    commitment_reference: Annotated[SingleLine, Field(max_length=500)] | None = None
     reconsent: bool = False
 
     @model_validator(mode="after")
