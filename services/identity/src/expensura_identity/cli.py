@@ -1,7 +1,8 @@
 """Identity's operator commands, added to `expensura` through the `expensura.commands` entry
-point (the operator CLI imports no service: it finds their commands this way)."""
+point (the operator CLI imports no service: it finds their commands this way).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: typer reads the options' annotations at run
+time, and they name `checked`, which only exists inside `staff_commands`."""
 
 import asyncio
 from collections.abc import Callable
