@@ -20,7 +20,7 @@ import httpx
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
 
 
