@@ -29,6 +29,7 @@ from expensura_events.envelope import (
 from expensura_events.kafka import broker_reachable
 from expensura_events.keystore import KeyStore, PostgresKeyStore
 from expensura_events.mapper import EventMapper
+from expensura_events.passwords import HashingCost, PasswordHashing
 from expensura_events.privacy.access import record_access
 from expensura_events.privacy.lifecycle import EraseHook, SubjectLifecycle
 from expensura_events.privacy.restrictions import check_allowed
@@ -115,6 +116,17 @@ class ServiceRuntime:
     def token_verifier(self) -> TokenVerifier:
         """Verifies access tokens against identity's published keys (JWKS over HTTP)."""
         return TokenVerifier(self.settings.service_urls["identity"].rstrip("/") + JWKS_PATH)
+
+    @functools.cached_property
+    def passwords(self) -> PasswordHashing:
+        """argon2id for passwords and client secrets, off the event loop (see passwords.py)."""
+        s = self.settings
+        return PasswordHashing(
+            HashingCost(
+                s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism
+            ),
+            workers=s.password_hash_workers,
+        )
 
     @property
     def name(self) -> str:
@@ -210,6 +222,8 @@ class ServiceRuntime:
                 task.cancel()
         await self.engine.dispose()
         await self.keystore_engine.dispose()
+        if "passwords" in self.__dict__:
+            self.passwords.close()
 
     async def readiness(self) -> dict[str, bool]:
         return {

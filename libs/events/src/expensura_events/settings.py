@@ -6,6 +6,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from expensura_events.kafka import KafkaSettings
+from expensura_events.passwords import RFC9106_LOW_MEMORY
 from expensura_events.topology import SERVICES
 
 
@@ -30,6 +31,11 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
+    # argon2id cost (RFC 9106 low-memory option by default); tests may lower it, never prod.
+    password_hash_time_cost: int = Field(default=RFC9106_LOW_MEMORY["time_cost"], ge=1)
+    password_hash_memory_kib: int = Field(default=RFC9106_LOW_MEMORY["memory_kib"], ge=8)
+    password_hash_parallelism: int = Field(default=RFC9106_LOW_MEMORY["parallelism"], ge=1)
+    password_hash_workers: int = Field(default=2, ge=1, description="argon2 threads")
 
     def kafka(self) -> KafkaSettings:
         return KafkaSettings(

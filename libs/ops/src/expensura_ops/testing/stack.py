@@ -42,6 +42,14 @@ FAST_KAFKA = {
     "EXPENSURA_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "EXPENSURA_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
 }
+# argon2id at a test cost: the tests exercise what is hashed and when, not the cost itself
+# (a unit test holds the production defaults to RFC 9106); at 64 MiB each sign-up would cost
+# the two-core test machine tens of milliseconds of CPU.
+CHEAP_HASHING = {
+    "EXPENSURA_PASSWORD_HASH_TIME_COST": "1",
+    "EXPENSURA_PASSWORD_HASH_MEMORY_KIB": "1024",
+    "EXPENSURA_PASSWORD_HASH_PARALLELISM": "1",
+}
 
 
 def free_port() -> int:
@@ -123,6 +131,7 @@ class LocalStack:
             namespace=self.namespace,
             ports=self.ports,
             extra_env=FAST_KAFKA
+            | CHEAP_HASHING
             | {"EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url}
             | dict(extra_env or {}),
         )
