@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expensura_events.cipher import SubjectErased
 from expensura_events.db_errors import error_fields, is_unavailable, sqlstate
+from expensura_events.passwords import HashingOverloaded
 from expensura_events.privacy.restrictions import ProcessingRestricted
 from expensura_events.store import StreamVersionConflict
 
@@ -101,6 +102,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(SubjectErased)
     async def _erased(_: Request, exc: SubjectErased) -> JSONResponse:
         return problem_response(410, "Data subject erased", str(exc))
+
+    @app.exception_handler(HashingOverloaded)
+    async def _hashing(_: Request, exc: HashingOverloaded) -> JSONResponse:
+        return _unavailable("Password checking")
 
     @app.exception_handler(OSError)
     async def _os(request: Request, exc: OSError) -> JSONResponse:
