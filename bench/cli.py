@@ -8,39 +8,25 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 from rich.console import Console
 
-from bench.decisions import DecisionResult, measure_decisions
-from bench.diagnostics import Diagnostics, measure_diagnostics
-from bench.infra import Infrastructure, Machine, infrastructure, machine
-from bench.latency import LatencyRun, measure_latency
+from bench.decisions import measure_decisions
+from bench.diagnostics import measure_diagnostics
+from bench.infra import Infrastructure, infrastructure, machine
+from bench.latency import measure_latency
 from bench.profile import DEFAULT, QUICK, Profile
-from bench.replay import ReplayResult, measure_replay
-from bench.throughput import ThroughputResult, measure_throughput
+from bench.replay import measure_replay
+from bench.report import markdown, print_results
+from bench.results import Results
+from bench.throughput import measure_throughput
 from bench.workloads import runtime
 from expensura_ops.devstack.paths import project_root
 from expensura_ops.testing.stack import LocalStack
 
 DOC = Path("docs") / "performance.md"
-
-
-@dataclass(frozen=True)
-class Results:
-    profile: Profile
-    infra: Infrastructure
-    machine: Machine
-    provision_s: float
-    latency: LatencyRun
-    replay: ReplayResult
-    throughput: ThroughputResult
-    diagnostics: Diagnostics
-    decisions: DecisionResult
-    total_s: float
-    load_after: tuple[float, float, float]
 
 
 def _quiet_logs() -> None:
@@ -91,17 +77,18 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
     finally:
         await stack.drop()
     return Results(
-        profile,
-        infra,
-        facts,
-        provision_s,
-        latency,
-        replay,
-        throughput,
-        diagnostics,
-        decisions,
-        time.perf_counter() - started,
-        os.getloadavg(),
+        profile=profile,
+        machine=facts,
+        postgres=infra.postgres,
+        broker=infra.broker,
+        provision_s=provision_s,
+        latency=latency,
+        replay=replay,
+        throughput=throughput,
+        diagnostics=diagnostics,
+        decisions=decisions,
+        total_s=time.perf_counter() - started,
+        load_after=os.getloadavg(),
     )
 
 
@@ -120,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def say(message: str) -> None:
         console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
-
-    from bench.report import markdown, print_results
 
     with infrastructure() as infra:
         say(f"PostgreSQL: {infra.postgres}; broker: {infra.broker}")

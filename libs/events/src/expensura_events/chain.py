@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from expensura_events.obligations import enforces
+
 GENESIS = b"\x00" * 32
 
 
+@enforces("SEC-3")
 def link_hash(prev: bytes, seq: int, record: bytes) -> bytes:
     return hashlib.sha256(prev + seq.to_bytes(8, "big") + record).digest()
 
@@ -44,6 +47,7 @@ class Verification:
         return self.first_broken is None
 
 
+@enforces("SEC-3")
 async def verify_rows(
     rows: AsyncIterator[ChainRow], progress: Callable[[int], None] | None = None
 ) -> Verification:

@@ -20,6 +20,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from expensura_events.envelope import REDACTED
+from expensura_events.obligations import enforces
 
 ENC_MARK = "$enc"
 ALGORITHM = "A256GCM"
@@ -79,6 +80,7 @@ class FieldCipher(Generic[K]):
     def __init__(self, keys: K) -> None:
         self.keys = keys
 
+    @enforces("SEC-1")
     async def encrypt_fields(
         self,
         subject_id: str,

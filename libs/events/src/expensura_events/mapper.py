@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from expensura_events.cipher import DataKey, FieldCipher
 from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope, key_owner
 from expensura_events.keystore import KeyStore
+from expensura_events.obligations import enforces
 from expensura_events.registry import REGISTRY, EventRegistry, personal_fields
 
 
@@ -40,6 +41,7 @@ class EventMapper:
             return None
         return key_owner(envelope.subject_id, envelope.retention_hold)
 
+    @enforces("SEC-1")
     async def seal_payload(
         self, envelope: EventEnvelope, keys: dict[str, DataKey] | None = None
     ) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from expensura_events.deadletters import DeadLetter, Delivery
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.kafka import KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
+from expensura_events.obligations import enforces
 from expensura_events.privacy.restrictions import Restriction
 from expensura_events.store import EventStore, StoredRecord
 from expensura_events.tables import projection_dead_letters as dead_letters_table
@@ -120,6 +121,7 @@ async def lock_against_rebuild(conn: AsyncConnection, projection_name: str) -> N
     )
 
 
+@enforces("RGT-3")
 async def apply_once(
     conn: AsyncConnection,
     projection: Projection,

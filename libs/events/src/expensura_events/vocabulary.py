@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from expensura_events.obligations import enforces
+
 
 class Purpose(StrEnum):
     """Why personal data is processed. Every read or write of personal data names one (RUL-1)."""
@@ -134,6 +136,7 @@ class DataCategory(StrEnum):
     IDENTITY_VERIFICATION = "pd:IdentityVerification"
 
 
+@enforces("COL-4")
 class CollectionChannel(StrEnum):
     """COL-4: how an item reached us."""
 

@@ -329,7 +329,8 @@ def compliance(
         bool, typer.Option(help="list tagged tests without running them")
     ] = False,
 ) -> None:
-    """Run the tests and print obligation → tests → pass/fail for the whole catalog."""
+    """Run the tests and print obligation → enforcing code → tests → result, for the whole
+    catalog."""
     from expensura_ops.compliance import compliance as run_compliance
 
     raise typer.Exit(run_compliance(list(ctx.args), collect_only=collect_only))

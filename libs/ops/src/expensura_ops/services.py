@@ -37,6 +37,11 @@ def service_definitions() -> dict[str, ServiceDefinition]:
     return found
 
 
+def service_packages() -> list[str]:
+    """The top-level package of every installed service (`expensura_loans`, …)."""
+    return sorted({ep.module.partition(".")[0] for ep in entry_points(group="expensura.services")})
+
+
 def find_projection(name: str) -> tuple[ServiceDefinition, Projection]:
     for definition in service_definitions().values():
         for make in definition.projections:

@@ -9,6 +9,7 @@ from expensura_events.web.app import create_app
 from expensura_loans.applications.projection import VerifiedSubjects
 from expensura_loans.applications.views import router as applications_router
 from expensura_loans.erasure import erase_loans_state
+from expensura_loans.settings import LoansSettings
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.LOANS),
@@ -16,6 +17,7 @@ service_definition = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[applications_router],
     projections=[VerifiedSubjects],
+    settings_class=LoansSettings,
     erase_subject=erase_loans_state,
 )
 

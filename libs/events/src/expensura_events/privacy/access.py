@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.platform import PersonalDataAccessed
 from expensura_events.envelope import Actor, EventEnvelope, LegalBasis
+from expensura_events.obligations import enforces
 from expensura_events.privacy.ports import ServiceLog
 from expensura_events.projections import Projection
 from expensura_events.streams import access_stream
@@ -42,6 +43,7 @@ def access_record(
     )
 
 
+@enforces("SEC-3")
 async def record_access(
     rt: ServiceLog,
     conn: AsyncConnection,
@@ -82,6 +84,7 @@ class SubjectRecords:
     read_models: dict[str, dict[str, list[Any]]]
 
 
+@enforces("RGT-1")
 async def subject_records(
     rt: ServiceLog,
     conn: AsyncConnection,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
 from expensura_events.envelope import Actor, EventEnvelope
+from expensura_events.obligations import enforces
 from expensura_events.privacy.ports import ServiceLog
 from expensura_events.privacy.restrictions import Restriction, restrict, restriction
 from expensura_events.privacy.shredding import ERASURE_BASIS, held_records
@@ -31,6 +32,7 @@ LIFECYCLE = "subject-lifecycle"
 EraseHook = Callable[[AsyncConnection, str], Awaitable[dict[str, int]]]
 
 
+@enforces("RUL-2", "RGT-3")
 class SubjectLifecycle(Projection):
     """Follows identity's rights events in every service (see the module docstring).
 

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.envelope import utcnow
+from expensura_events.obligations import enforces
 from expensura_events.tables import subject_restrictions
 from expensura_events.vocabulary import Purpose
 
@@ -64,6 +65,7 @@ async def restriction(conn: AsyncConnection, subject_id: str) -> Restriction | N
     return None if state is None else Restriction(state)
 
 
+@enforces("RUL-2")
 async def check_allowed(conn: AsyncConnection, subject_id: str, purpose: Purpose) -> None:
     if purpose in ALLOWED_AFTER_STOP:
         return  # allowed whatever the state: no need to read it

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.platform import RetentionHoldEnded, SubjectKeyDestroyed
 from expensura_events.envelope import Actor, LegalBasis, key_owner
+from expensura_events.obligations import enforces
 from expensura_events.privacy.ports import ServiceLog
 from expensura_events.streams import retention_stream, subject_key_stream
 from expensura_events.tables import event_log
@@ -36,6 +37,7 @@ async def held_records(rt: ServiceLog, conn: AsyncConnection, subject: str) -> d
     return {h: n for h, n in holds.items() if await keys.get(key_owner(subject, h)) is not None}
 
 
+@enforces("RUL-2")
 async def release_hold(rt: ServiceLog, subject: str, hold: str, reason: str) -> bool:
     """End a retention hold: destroy the hold's key and record it. Returns False if the key
     was already gone."""
@@ -57,6 +59,7 @@ async def release_hold(rt: ServiceLog, subject: str, hold: str, reason: str) -> 
     return destroyed
 
 
+@enforces("RUL-2", "RGT-3")
 async def shred_subject(rt: ServiceLog, subject: str, reason: str, actor: Actor) -> bool:
     """Destroy the subject's key, so every copy of their personal fields reads as redacted,
     and record `platform.SubjectKeyDestroyed` once. Both steps are idempotent, so a caller

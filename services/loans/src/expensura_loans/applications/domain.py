@@ -1,0 +1,84 @@
+"""Loan applications: who may apply and what an application may ask for. Pure rules.
+
+USE-1: loan services are refused until the applicant's real name is verified, and the
+refusal is itself recorded. An application has one state so far, `received`: its lifecycle
+(assessment, decision, repayment, retention holds) comes with the loans issue, and with it
+the `TRANSITIONS` table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from expensura_events.catalog.loans import LoanApplicationReceived, LoanApplicationRefused
+from expensura_events.envelope import LegalBasis
+from expensura_events.obligations import enforces
+from expensura_events.vocabulary import LegalGround, Purpose
+
+# Input limits: what one application may ask for.
+MAX_AMOUNT_CENTS = 10_000_000
+MAX_TERM_MONTHS = 120
+
+PURPOSE = Purpose.LOAN_SERVICE_PROVISION
+BASIS = LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="loan application")
+REFUSED_UNVERIFIED = "real-name verification required"
+
+
+class ApplicationStatus(StrEnum):
+    RECEIVED = "received"
+
+
+class InvalidTerms(ValueError):
+    """The amount or term is outside what one application may ask for."""
+
+
+class VerificationRequired(Exception):
+    """USE-1: the applicant's real name is not verified; the refusal has been recorded."""
+
+
+@dataclass(frozen=True)
+class LoanTerms:
+    amount_cents: int
+    term_months: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.amount_cents <= MAX_AMOUNT_CENTS:
+            raise InvalidTerms(f"the amount must be 1 to {MAX_AMOUNT_CENTS} cents")
+        if not 0 < self.term_months <= MAX_TERM_MONTHS:
+            raise InvalidTerms(f"the term must be 1 to {MAX_TERM_MONTHS} months")
+
+
+@dataclass(frozen=True)
+class LoanApplication:
+    application_id: UUID
+    subject_id: str
+    terms: LoanTerms
+    received_at: datetime
+    status: ApplicationStatus = ApplicationStatus.RECEIVED
+
+
+@enforces("USE-1")
+def decide(
+    application: LoanApplication, *, applicant_verified: bool
+) -> LoanApplicationReceived | LoanApplicationRefused:
+    """The event an application leads to: received, or refused without verification."""
+    if not applicant_verified:
+        return LoanApplicationRefused(reason=REFUSED_UNVERIFIED)
+    return LoanApplicationReceived(
+        application_id=application.application_id,
+        amount_cents=application.terms.amount_cents,
+        term_months=application.terms.term_months,
+    )
+
+
+def applicant_stream(subject_id: str) -> str:
+    """An applicant's refusals (they have no application to belong to)."""
+    return f"applicant-{subject_id}"
+
+
+def application_stream(application_id: UUID) -> str:
+    """One application's events."""
+    return f"application-{application_id}"

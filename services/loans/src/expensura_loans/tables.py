@@ -1,0 +1,27 @@
+"""All of loans' tables (SQLAlchemy Core). Migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+
+metadata = MetaData()
+
+# Read model: subjects identity verified (from `identity.RealNameVerified`), USE-1's gate.
+verified_subjects = Table(
+    "verified_subjects",
+    metadata,
+    Column("subject_id", Text, primary_key=True),
+    Column("request_id", Uuid, nullable=False),
+    Column("verified_at", DateTime(timezone=True), nullable=False),
+)
+
+# Service state: the applications loans received.
+loan_applications = Table(
+    "loan_applications",
+    metadata,
+    Column("application_id", Uuid, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("term_months", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,132 @@
+"""The application use case against loans' real database (no HTTP): USE-1's gate as the
+service layer applies it, the refusal committed, the terms stored as numbers, erasure."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, text
+
+from expensura_events.catalog.identity_verification import RealNameVerified
+from expensura_events.envelope import Actor, EventEnvelope, new_event_id, utcnow
+from expensura_events.keystore import InMemoryKeyStore
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.tables import event_log
+from expensura_events.vocabulary import Purpose
+from expensura_loans.app import service_definition as loans
+from expensura_loans.applications import store
+from expensura_loans.applications.domain import LoanTerms, VerificationRequired
+from expensura_loans.applications.projection import VerifiedSubjects
+from expensura_loans.applications.service import apply_for_loan
+from expensura_loans.erasure import erase_loans_state
+from expensura_loans.settings import LoansSettings, loans_settings
+from expensura_ops.testing.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+async def rt(
+    pg_admin_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ServiceRuntime]:
+    """One provisioned namespace for the module (each test uses subjects of its own)."""
+    stack = LocalStack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("loans"))
+    await stack.provision()
+    runtime = ServiceRuntime(loans, stack.settings("loans"), keys=InMemoryKeyStore())
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+        await stack.drop()
+
+
+def verified(subject: str) -> EventEnvelope:
+    payload = RealNameVerified(
+        request_id=uuid.uuid4(),
+        trust_framework="sandbox",
+        verified_at=utcnow(),
+        verifier="sandbox agency",
+        transaction_id="tx-1",
+        evidence="[]",
+    )
+    return EventEnvelope(
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        source="identity",
+        stream_id=f"verification-{subject}",
+        stream_version=1,
+        subject_id=subject,
+        actor=Actor.system("verification"),
+        purpose=Purpose.IDENTITY_VERIFICATION,
+        correlation_id=new_event_id(),
+        payload=payload,
+    )
+
+
+async def logged(rt: ServiceRuntime, subject: str) -> list[tuple[str, str]]:
+    async with rt.engine.connect() as conn:
+        rows = await conn.execute(
+            select(event_log.c.event_type, event_log.c.stream_id)
+            .where(event_log.c.subject_id == subject)
+            .order_by(event_log.c.seq)
+        )
+        return [(r.event_type, r.stream_id) for r in rows]
+
+
+@pytest.mark.obligation("USE-1")
+async def test_an_unverified_applicant_is_refused_and_the_refusal_is_committed(
+    rt: ServiceRuntime,
+) -> None:
+    subject = str(uuid.uuid4())
+    with pytest.raises(VerificationRequired):
+        await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
+    assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
+    async with rt.engine.connect() as conn:
+        assert await store.applications_of(conn, subject) == []
+
+
+@pytest.mark.obligation("USE-1")
+async def test_once_identity_verified_the_applicant_the_application_is_received(
+    rt: ServiceRuntime,
+) -> None:
+    subject = str(uuid.uuid4())
+    async with rt.engine.begin() as conn:
+        await VerifiedSubjects().apply(conn, verified(subject))
+    application = await apply_for_loan(rt, subject, LoanTerms(9_999_999, 120))
+
+    async with rt.engine.connect() as conn:
+        [stored] = await store.applications_of(conn, subject)
+        types: dict[str, str] = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = 'loan_applications' "
+                        "AND column_name IN ('amount_cents', 'term_months')"
+                    )
+                )
+            ).all()
+        )
+    assert stored == application and stored.terms == LoanTerms(9_999_999, 120)
+    assert types == {"amount_cents": "bigint", "term_months": "integer"}
+    assert await logged(rt, subject) == [
+        ("loans.LoanApplicationReceived", f"application-{application.application_id}")
+    ]
+
+
+async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntime) -> None:
+    erased, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    async with rt.engine.begin() as conn:
+        for subject in (erased, kept):
+            await VerifiedSubjects().apply(conn, verified(subject))
+    for subject in (erased, kept, erased):
+        await apply_for_loan(rt, subject, LoanTerms(50_000, 6))
+    async with rt.engine.begin() as conn:
+        assert await erase_loans_state(conn, erased) == {"loan_applications": 2}
+    async with rt.engine.connect() as conn:
+        assert await store.applications_of(conn, erased) == []
+        assert len(await store.applications_of(conn, kept)) == 1
+
+
+def test_the_runtime_carries_loans_typed_settings(rt: ServiceRuntime) -> None:
+    assert isinstance(loans_settings(rt), LoansSettings)
