@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,8 @@ def _corrected(
     email: str | None = None, phone: str | None = None, channel: str = "provided-by-user"
 ) -> ContactDetailsCorrected:
     # model_construct: a payload read after erasure carries the marker and a plain string
-    return ContactDetailsCorrected.model_construct(email=email, phone=phone, channel=channel)
+    plain: Any = channel
+    return ContactDetailsCorrected.model_construct(email=email, phone=phone, channel=plain)
 
 
 @pytest.mark.obligation("RGT-2", "COL-4")
@@ -93,7 +95,14 @@ def test_after_shredding_a_redacted_value_is_no_value() -> None:
 def test_other_events_change_nothing_and_are_told_apart_from_empty_corrections() -> None:
     other = _event(SignedOut(session_id=uuid.uuid4()), 1)
     device = _event(
-        DeviceRegistered.model_construct(device_id=uuid.uuid4(), model="x", channel="other-lawful"),
+        DeviceRegistered(
+            device_id=uuid.uuid4(),
+            model="x",
+            os_version="y",
+            app_version="z",
+            tracking_allowed=False,
+            channel=CollectionChannel.ACTIVELY_COLLECTED,
+        ),
         2,
     )
     assert contact_changes(other) is None and contact_changes(device) is None

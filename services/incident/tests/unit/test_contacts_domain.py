@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity import AccountOpened, SignedIn
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
@@ -83,13 +84,13 @@ class _Recorder:
 
 @pytest.mark.obligation("RGT-2")
 async def test_the_projection_upserts_exactly_the_values_the_fold_takes() -> None:
-    conn = _Recorder()
+    recorder = _Recorder()
+    conn = cast(AsyncConnection, recorder)
     opened = _event(_opened("ann@example.com", REDACTED))
-    await NotificationContacts().apply(conn, opened)  # type: ignore[arg-type]
-    await NotificationContacts().apply(
-        conn, _event(SignedIn(principal_kind="user", session_id=uuid.uuid4(), methods=["pwd"]))
-    )  # type: ignore[arg-type]
-    [params] = conn.params
+    signed_in = SignedIn(principal_kind="user", session_id=uuid.uuid4(), methods=["pwd"])
+    await NotificationContacts().apply(conn, opened)
+    await NotificationContacts().apply(conn, _event(signed_in))
+    [params] = recorder.params
     assert params["email"] == "ann@example.com" and "phone" not in params
     assert params["subject_id"] == SUBJECT and params["updated_from_event"] == opened.event_id
 
