@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from expensura_events.catalog.identity_profile import DeviceRegistered, FeedbackReceived
 from expensura_events.contacts import Contact, contact_categories, current_contact
 from expensura_events.envelope import Actor, LegalBasis, utcnow
+from expensura_events.obligations import enforces
 from expensura_events.registry import personal_categories
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround, Purpose
@@ -180,6 +181,7 @@ class Feedback:
     received_at: datetime
 
 
+@enforces("USE-9")
 async def give_feedback(
     rt: ServiceRuntime, subject_id: str, message: str, may_contact: bool
 ) -> Feedback:

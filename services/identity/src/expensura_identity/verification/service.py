@@ -15,6 +15,7 @@ from expensura_events.catalog.identity_verification import (
     RealNameVerified,
 )
 from expensura_events.envelope import Actor, LegalBasis, utcnow
+from expensura_events.obligations import enforces
 from expensura_events.registry import personal_categories
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround, Purpose
@@ -54,6 +55,7 @@ class Status:
     verified_claims: dict[str, Any] | None = None
 
 
+@enforces("USE-1")
 async def submit(rt: ServiceRuntime, subject_id: str, data: Submission) -> Status:
     """Keep the request (its row and its encrypted event commit together), then ask the
     agency once; if it does not answer the request stays pending and the worker retries.
