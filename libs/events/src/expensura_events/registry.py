@@ -167,6 +167,18 @@ def personal_fields(cls: type[BaseModel]) -> dict[str, PersonalData]:
     return out
 
 
+def personal_categories(cls: type[BaseModel], fields: Iterable[str] | None = None) -> list[str]:
+    """The data categories of these fields of a model (default: all its personal fields),
+    from its `PersonalData` markers: what a read of them touches, so that the access log's
+    categories are never typed by hand."""
+    markers = personal_fields(cls)
+    wanted = list(markers if fields is None else fields)
+    unknown = [f for f in wanted if f not in markers]
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no personal field {', '.join(unknown)}")
+    return sorted({markers[f].category.value for f in wanted})
+
+
 def _marker(metadata: Iterable[object]) -> PersonalData | None:
     return next((m for m in metadata if isinstance(m, PersonalData)), None)
 

@@ -42,7 +42,8 @@ from expensura_events.testing.events import forged_account_opened
 from expensura_events.vocabulary import Purpose
 from expensura_identity.app import service_definition as identity
 from expensura_incident.app import service_definition as incident
-from expensura_incident.contacts.projection import NotificationContacts, notification_contacts
+from expensura_incident.contacts.projection import NotificationContacts
+from expensura_incident.tables import notification_contacts
 from expensura_ops.testing.stack import LocalStack, eventually
 
 CONTACTS = "notification-contacts"

@@ -1,4 +1,6 @@
-"""The identity service: accounts, sessions, devices, verification, staff, rights (README)."""
+"""The identity service: accounts, sessions, devices, verification, staff, rights (README).
+
+The composition root: the only module that imports the features' views."""
 
 from pathlib import Path
 
@@ -6,21 +8,20 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
-from expensura_identity.accounts.internal import router as internal_router
+from expensura_identity.accounts.views import internal_router as release_router
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.views import router as auth_router
+from expensura_identity.erasure import erase_identity_state
 from expensura_identity.personalisation.projection import PersonalisationProfiles
 from expensura_identity.personalisation.views import router as personalisation_router
 from expensura_identity.profile.views import router as profile_router
-from expensura_identity.rights.cancellation import PolicyRefusals
-from expensura_identity.rights.certificates import ErasureCertificates
-from expensura_identity.rights.erasure import erase_identity_state
+from expensura_identity.rights.projection import ErasureCertificates, PolicyRefusals
 from expensura_identity.rights.views import router as rights_router
 from expensura_identity.rights.worker import cancellation_worker
 from expensura_identity.settings import IdentitySettings
 from expensura_identity.staff.views import router as staff_router
-from expensura_identity.verification.service import verification_worker
 from expensura_identity.verification.views import router as verification_router
+from expensura_identity.verification.worker import verification_worker
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.IDENTITY),
@@ -35,7 +36,7 @@ service_definition = ServiceDefinition(
         staff_router,
         rights_router,
         personalisation_router,
-        internal_router,
+        release_router,
     ],
     settings_class=IdentitySettings,
     projections=[ErasureCertificates, PolicyRefusals, PersonalisationProfiles],

@@ -1,6 +1,11 @@
-"""Identity's settings: the shared ones plus token lifetimes, throttling and cooling-off."""
+"""Identity's settings: the shared ones plus token lifetimes, throttling and cooling-off.
+
+Read once, when the runtime is built; every use case reaches them through
+`identity_settings(rt)`."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from expensura_events.settings import ServiceSettings
 
@@ -22,3 +27,16 @@ class IdentitySettings(ServiceSettings):
     erasure_retry_seconds: float = 60.0
     erasure_max_attempts: int = 5
     rights_worker_interval_seconds: float = 1.0
+
+
+class _HasSettings(Protocol):
+    @property
+    def settings(self) -> ServiceSettings: ...
+
+
+def identity_settings(rt: _HasSettings) -> IdentitySettings:
+    """The runtime's settings, as identity's (its ServiceDefinition names the class)."""
+    settings = rt.settings
+    if not isinstance(settings, IdentitySettings):
+        raise TypeError(f"identity runs with IdentitySettings, not {type(settings).__name__}")
+    return settings

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from expensura_events.cipher import MasterKey
 from expensura_events.runtime import ServiceRuntime
-from expensura_identity.auth import sessions
-from expensura_identity.auth.keys import active_key
+from expensura_identity.auth import service as auth
+from expensura_identity.auth.domain import PrincipalKind
 
 
 async def staff_token(rt: ServiceRuntime, subject: str, roles: Sequence[str], *, mfa: bool) -> str:
     """An access token for staff member `subject` with `roles` (and MFA passed if `mfa`)."""
-    key = await active_key(rt.engine, MasterKey.from_base64(rt.settings.master_key))
+    key = await auth.signing_key(rt)
     async with rt.engine.begin() as conn:
-        pair = await sessions.issue(
+        pair = await auth.issue(
             conn,
             key,
-            kind="staff",
+            kind=PrincipalKind.STAFF.value,
             subject=subject,
             roles=list(roles),
             amr=["pwd", "otp"] if mfa else ["pwd"],

@@ -1,5 +1,7 @@
 """The incident service. So far: the contact details notices will need, kept current from
-identity's events. Grading, blast radius and notices come with its own issue."""
+identity's events. Grading, blast radius and notices come with its own issue.
+
+The composition root: the only module that imports the features' views."""
 
 from pathlib import Path
 
@@ -9,12 +11,14 @@ from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
+from expensura_incident.settings import IncidentSettings
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.INCIDENT),
     description="Incident grading, blast radius from the log, notices and regulator deadlines.",
     migrations=Path(__file__).parent / "migrations",
     routers=[contacts_router],
+    settings_class=IncidentSettings,
     projections=[NotificationContacts],
 )
 

@@ -1,24 +1,40 @@
-"""Opening an account: the rules, with no framework in sight."""
+"""Accounts: opening one, finding one by e-mail, and releasing its contact details to a
+partner on a live consent decision. Pure: no framework, no database."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from expensura_events.catalog.identity import AccountOpened
-from expensura_events.catalog.identity_profile import ContactDetailsCorrected
-from expensura_events.envelope import REDACTED, EventEnvelope
+from expensura_events.contacts import CONTACT_FIELDS
+from expensura_events.contracts.decisions import DecisionOut
+from expensura_events.obligations import enforces
 from expensura_events.vocabulary import CollectionChannel
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
+class AccountStatus(StrEnum):
+    OPEN = "open"
+
+
 class InvalidAccountDetails(ValueError):
     pass
+
+
+class EmailTaken(Exception):
+    """Another account (or, for a correction, another account) has this e-mail."""
+
+
+class ReleaseRefused(Exception):
+    """No live decision allows this release: nothing leaves identity."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,11 @@ class OpenAccount:
     email: str
     phone: str | None
     channel: CollectionChannel = CollectionChannel.PROVIDED_BY_USER
+
+
+def account_stream(account_id: UUID | str) -> str:
+    """An account's sign-up and its corrections."""
+    return f"account-{account_id}"
 
 
 def normalise_email(email: str) -> str:
@@ -45,36 +66,35 @@ def checked_contact(email: str | None, phone: str | None) -> tuple[str | None, s
 
 def open_account(cmd: OpenAccount) -> AccountOpened:
     email, phone = checked_contact(cmd.email, cmd.phone)
-    assert email is not None
+    if email is None:  # checked_contact keeps a given e-mail; an account always has one
+        raise InvalidAccountDetails("email is required")
     return AccountOpened(account_id=cmd.account_id, email=email, phone=phone, channel=cmd.channel)
 
 
-CONTACT_FIELDS = ("email", "phone")
+# --- finding an account without storing its address ------------------------------------
 
 
-@dataclass(frozen=True)
-class ContactItem:
-    value: str
-    channel: CollectionChannel
-    collected_at: datetime
+def lookup_key(master_key: str, purpose: str, value: str) -> bytes:
+    """A keyed hash of `value` for one purpose: finds a row, reveals nothing without the key."""
+    secret = hashlib.sha256(f"expensura-lookup:{purpose}:".encode() + master_key.encode())
+    return hmac.new(secret.digest(), value.encode(), hashlib.sha256).digest()
 
 
-def current_contact(events: Iterable[EventEnvelope]) -> dict[str, ContactItem]:
-    """The latest e-mail and phone from a subject's events (sign-up, then corrections).
+def email_lookup(master_key: str, email: str) -> bytes:
+    return lookup_key(master_key, "email", normalise_email(email))
 
-    After erasure the events still exist but their personal fields read as the redaction
-    marker, and the payloads are built without validation (the marker fits no field's
-    rules): a redacted value is no value, and the channel may come back as its plain string.
-    """
-    out: dict[str, ContactItem] = {}
-    for event in events:
-        payload = event.payload
-        if not isinstance(payload, AccountOpened | ContactDetailsCorrected):
-            continue
-        for name in CONTACT_FIELDS:
-            value = getattr(payload, name, None)
-            if isinstance(value, str) and value != REDACTED:
-                out[name] = ContactItem(
-                    value, CollectionChannel(payload.channel), event.occurred_at
-                )
-    return out
+
+# --- releasing contact details to a partner ------------------------------------------------
+
+
+def releasable(fields: Sequence[str]) -> list[str]:
+    """The asked-for fields identity can release (its contact details); others are ignored."""
+    return [f for f in fields if f in CONTACT_FIELDS]
+
+
+@enforces("SHR-1")
+def check_release(decision: DecisionOut, subject_id: str, recipient: str) -> None:
+    """Identity releases nothing unless this decision allowed exactly this subject and
+    recipient (the gateway asked consent already; identity asks again which decision)."""
+    if not decision.allowed or decision.subject_id != subject_id or decision.recipient != recipient:
+        raise ReleaseRefused("The decision does not allow this subject and recipient.")

@@ -1,26 +1,24 @@
-"""HTTP routes for accounts."""
+"""HTTP routes for accounts: sign-up, and the internal release to the sharing gateway."""
 
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from argon2 import PasswordHasher
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field, StringConstraints
 
-from expensura_events.envelope import Actor, LegalBasis
-from expensura_events.fields import EmailAddress, PhoneNumber, Secret
-from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_events.fields import EmailAddress, Identifier, PhoneNumber, Secret
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
-from expensura_identity.accounts.domain import InvalidAccountDetails, OpenAccount, open_account
-from expensura_identity.accounts.lookup import email_lookup
-from expensura_identity.accounts.tables import accounts
+from expensura_identity.accounts import service
+from expensura_identity.accounts.clients import ConsentUnavailable
+from expensura_identity.accounts.domain import EmailTaken, InvalidAccountDetails, ReleaseRefused
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-password_hasher = PasswordHasher()
+# What identity hands the sharing gateway for a disclosure, and only on a live decision.
+internal_router = APIRouter(prefix="/internal/subjects", tags=["internal"])
+FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 
 
 class OpenAccountRequest(BaseModel):
@@ -34,43 +32,53 @@ class AccountCreated(BaseModel):
     status: str
 
 
+class Values(BaseModel):
+    subject_id: str
+    values: dict[str, str | None]
+
+
 class InvalidDetails(Problem):
     status, title = 422, "Invalid account details"
 
 
-class EmailTaken(Problem):
+class EmailTakenProblem(Problem):
     status, title = 409, "An account with this e-mail exists"
+
+
+class DecisionRefused(Problem):
+    status, title = 403, "No decision allows this release"
+
+
+class ConsentUnavailableProblem(Problem):
+    status, title = 503, "Consent service unavailable"
 
 
 @router.post("", status_code=201, responses={409: {}, 422: {}, 503: {}})
 async def open_account_route(body: OpenAccountRequest, rt: Runtime) -> AccountCreated:
     """Sign up. The account row and its `AccountOpened` event commit together."""
-    account_id = uuid4()
     try:
-        event = open_account(OpenAccount(account_id, body.email, body.phone))
+        opened = await service.sign_up(rt, body.email, body.phone, body.password)
     except InvalidAccountDetails as exc:
         raise InvalidDetails(str(exc)) from None
-    envelope = rt.envelope(
-        event,
-        stream_id=f"account-{account_id}",
-        subject_id=str(account_id),
-        actor=Actor(kind=ActorKind.USER, id=str(account_id)),
-        purpose=Purpose.ACCOUNT_MANAGEMENT,
-        legal_basis=LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="sign-up"),
-    )
-    password_hash = password_hasher.hash(body.password)
+    except EmailTaken:
+        raise EmailTakenProblem("Sign in instead, or use another address.") from None
+    return AccountCreated(account_id=opened.account_id, status=opened.status.value)
+
+
+@internal_router.get("/{subject_id}/disclosable", responses={403: {}, 503: {}})
+async def disclosable(
+    subject_id: Annotated[Identifier, Path()],
+    decision_id: UUID,
+    recipient: Annotated[Identifier, Query()],
+    rt: Runtime,
+    fields: Annotated[list[FieldName], Query(max_length=10)],
+) -> Values:
+    """The subject's contact values a live consent decision allows the recipient to get;
+    identity asks consent again which decision this is."""
     try:
-        async with rt.engine.begin() as conn:
-            await conn.execute(
-                accounts.insert().values(
-                    account_id=account_id,
-                    email_lookup=email_lookup(rt.settings.master_key, body.email),
-                    password_hash=password_hash,
-                    status="open",
-                    opened_at=envelope.occurred_at,
-                )
-            )
-            await rt.append(conn, [envelope], expected_version=0)
-    except IntegrityError:
-        raise EmailTaken("Sign in instead, or use another address.") from None
-    return AccountCreated(account_id=account_id, status="open")
+        values = await service.release_contact(rt, subject_id, decision_id, recipient, fields)
+    except ConsentUnavailable as exc:
+        raise ConsentUnavailableProblem(f"{exc}; nothing released.", retry_after=5) from None
+    except ReleaseRefused as exc:
+        raise DecisionRefused(str(exc)) from None
+    return Values(subject_id=subject_id, values=values)

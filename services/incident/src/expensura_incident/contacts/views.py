@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from expensura_events.fields import Identifier
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
-from expensura_incident.contacts.projection import notification_contacts
+from expensura_incident.contacts import service
+from expensura_incident.contacts.domain import UnknownSubject
 
 router = APIRouter(prefix="/internal/notification-contacts", tags=["internal"])
 
@@ -33,20 +32,14 @@ class Unknown(Problem):
 
 @router.get("/{subject_id}")
 async def contact_check(subject_id: Annotated[Identifier, Path()], rt: Runtime) -> ContactCheck:
-    async with rt.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(notification_contacts).where(
-                    notification_contacts.c.subject_id == subject_id
-                )
-            )
-        ).one_or_none()
-    if row is None:
-        raise Unknown(subject_id)
+    try:
+        found = await service.contact_check(rt, subject_id)
+    except UnknownSubject:
+        raise Unknown(subject_id) from None
     return ContactCheck(
-        subject_id=subject_id,
-        email_sha256=hashlib.sha256(row.email.encode()).hexdigest() if row.email else None,
-        phone_present=row.phone is not None,
-        updated_from_event=row.updated_from_event,
-        updated_at=row.updated_at,
+        subject_id=found.subject_id,
+        email_sha256=found.email_sha256,
+        phone_present=found.phone_present,
+        updated_from_event=found.updated_from_event,
+        updated_at=found.updated_at,
     )

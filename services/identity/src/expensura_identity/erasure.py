@@ -6,10 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_identity.accounts.tables import accounts
-from expensura_identity.auth.tables import refresh_tokens
-from expensura_identity.profile.tables import devices
-from expensura_identity.verification.tables import verification_requests
+from expensura_identity.tables import accounts, devices, refresh_tokens, verification_requests
 
 
 async def erase_identity_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:

@@ -137,3 +137,25 @@ def test_a_recovery_code_works_once(stack: LocalStack, idp: httpx.Client) -> Non
     assert _with_mfa(idp, email, recovery_code=codes[0]).status_code == 200
     assert _with_mfa(idp, email, recovery_code=codes[0]).status_code == 401
     assert _with_mfa(idp, email, recovery_code=codes[1]).status_code == 200
+
+
+@pytest.mark.obligation("SEC-2")
+def test_unknown_and_locked_staff_look_like_a_wrong_password_until_it_is_proven(
+    stack: LocalStack, idp: httpx.Client
+) -> None:
+    admin = _admin(stack, idp)
+    email, _ = _staff(idp, admin, "risk-analyst")
+    _enrolled(idp, email)
+    other, _ = _staff(idp, admin, "risk-analyst")
+
+    def sign_in(who: str, password: str) -> httpx.Response:
+        return idp.post("/v1/staff/sessions", json={"email": who, "password": password})
+
+    unknown = sign_in(f"nobody-{uuid.uuid4().hex[:6]}@expensura.example", "a wrong password")
+    wrong = sign_in(other, "a wrong password")
+    for _ in range(5):
+        assert _with_mfa(idp, email, code="000000").status_code == 401
+    locked_wrong = sign_in(email, "a wrong password")
+    assert unknown.status_code == wrong.status_code == locked_wrong.status_code == 401
+    assert unknown.json() == wrong.json() == locked_wrong.json()
+    assert sign_in(email, PASSWORD).status_code == 423  # only the right password learns it

@@ -1,0 +1,226 @@
+"""One authentication service for app users and staff, against a real database: the
+throttle's check-and-count and the staff lock-out stay exact under parallel guesses, and an
+unknown account costs and answers what a wrong password does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from expensura_events.catalog.identity import SignInRefused
+from expensura_events.catalog.identity_staff import StaffLockedOut
+from expensura_events.envelope import Actor
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.vocabulary import StaffRole
+from expensura_identity.accounts import service as accounts
+from expensura_identity.auth import service as auth
+from expensura_identity.auth.domain import (
+    PrincipalKind,
+    TooManyAttempts,
+    WrongCredentials,
+    account_throttle_key,
+    client_throttle_key,
+    sessions_stream,
+)
+from expensura_identity.staff import service as staff
+from expensura_identity.staff.domain import MAX_FAILED_ATTEMPTS, AccountLocked, staff_stream
+from expensura_identity.tables import sign_in_attempts, staff_members
+from expensura_ops.testing.stack import LocalStack
+
+from .conftest import runtime
+
+PASSWORD = "a long staff password 2026"
+PARALLEL = 20
+
+
+def _email(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex[:8]}@expensura.example"
+
+
+def _client() -> str:
+    return f"203.0.113.{uuid.uuid4().int % 250}"
+
+
+async def _attempts(rt: ServiceRuntime, key: bytes) -> int:
+    async with rt.engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(sign_in_attempts)
+                    .where(sign_in_attempts.c.key == key)
+                )
+            ).scalar_one()
+        )
+
+
+async def _staff_row(rt: ServiceRuntime, staff_id: str) -> tuple[int, bool]:
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(staff_members.c.failed_attempts, staff_members.c.locked_at).where(
+                    staff_members.c.staff_id == staff_id
+                )
+            )
+        ).one()
+    return row.failed_attempts, row.locked_at is not None
+
+
+async def _events(rt: ServiceRuntime, stream: str) -> list[type]:
+    async with rt.engine.connect() as conn:
+        return [type(e.payload) for e in await rt.store.read_stream(conn, stream)]
+
+
+async def _new_staff(rt: ServiceRuntime) -> tuple[str, str]:
+    email = _email("analyst")
+    staff_id = await staff.create_staff(
+        rt, email, PASSWORD, [StaffRole.RISK_ANALYST], Actor.system("tests")
+    )
+    return email, staff_id
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_parallel_wrong_staff_passwords_lock_the_account_at_exactly_the_threshold(
+    provisioned: LocalStack,
+) -> None:
+    rt = runtime(provisioned, sign_in_failures_allowed=1000)  # only the lock-out counts here
+    try:
+        email, staff_id = await _new_staff(rt)
+        client = _client()
+        outcomes = await asyncio.gather(
+            *(staff.sign_in(rt, email, "a wrong password!", client) for _ in range(PARALLEL)),
+            return_exceptions=True,
+        )
+        assert Counter(type(o) for o in outcomes) == {WrongCredentials: PARALLEL}
+        # Counting stops at the lock: exactly the threshold, not one lost, not one extra.
+        assert await _staff_row(rt, staff_id) == (MAX_FAILED_ATTEMPTS, True)
+        assert (await _events(rt, staff_stream(staff_id))).count(StaffLockedOut) == 1
+        # A locked account answers "locked" only to the right password; a wrong one looks
+        # like any wrong password, and no longer counts.
+        with pytest.raises(AccountLocked):
+            await staff.sign_in(rt, email, PASSWORD, client)
+        with pytest.raises(WrongCredentials):
+            await staff.sign_in(rt, email, "a wrong password!", client)
+        assert await _staff_row(rt, staff_id) == (MAX_FAILED_ATTEMPTS, True)
+        await staff.unlock(rt, staff_id, "staff-admin")
+        assert await _staff_row(rt, staff_id) == (0, False)
+        step = await staff.sign_in(rt, email, PASSWORD, client)
+        assert step.enrolment_token is not None  # not enrolled yet: a token to enrol
+    finally:
+        await rt.close()
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_parallel_failures_in_the_lock_out_step_itself_are_counted_exactly(
+    rt: ServiceRuntime,
+) -> None:
+    """The sign-ins above reach the count one by one (the throttle's lock orders them);
+    here twenty transactions count at once, as twenty wrong TOTP codes could."""
+    email, staff_id = await _new_staff(rt)
+    async with rt.engine.connect() as conn:
+        found = await staff.StaffMembers().find(rt, conn, email)
+    assert found is not None
+
+    async def wrong() -> None:
+        async with rt.engine.begin() as conn:
+            await staff.StaffMembers().wrong_password(rt, conn, found)
+
+    await asyncio.gather(*(wrong() for _ in range(PARALLEL)))
+    assert await _staff_row(rt, staff_id) == (MAX_FAILED_ATTEMPTS, True)
+    assert (await _events(rt, staff_stream(staff_id))).count(StaffLockedOut) == 1
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_parallel_wrong_staff_passwords_meet_the_shared_throttle_first(
+    rt: ServiceRuntime,
+) -> None:
+    email, staff_id = await _new_staff(rt)
+    client = _client()
+    outcomes = await asyncio.gather(
+        *(staff.sign_in(rt, email, "a wrong password!", client) for _ in range(PARALLEL)),
+        return_exceptions=True,
+    )
+    allowed = rt.settings.sign_in_failures_allowed  # type: ignore[attr-defined]
+    assert Counter(type(o) for o in outcomes) == {
+        WrongCredentials: allowed,
+        TooManyAttempts: PARALLEL - allowed,
+    }
+    key = account_throttle_key(rt.settings.master_key, PrincipalKind.STAFF, email)
+    assert await _attempts(rt, key) == allowed
+    assert await _staff_row(rt, staff_id) == (MAX_FAILED_ATTEMPTS, True)
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_parallel_wrong_user_passwords_are_counted_exactly_then_throttled(
+    rt: ServiceRuntime,
+) -> None:
+    email = _email("user")
+    opened = await accounts.sign_up(rt, email, None, PASSWORD)
+    client = _client()
+    outcomes = await asyncio.gather(
+        *(auth.sign_in_user(rt, email, "a wrong password!", client) for _ in range(PARALLEL)),
+        return_exceptions=True,
+    )
+    allowed = rt.settings.sign_in_failures_allowed  # type: ignore[attr-defined]
+    assert Counter(type(o) for o in outcomes) == {
+        WrongCredentials: allowed,
+        TooManyAttempts: PARALLEL - allowed,
+    }
+    master = rt.settings.master_key
+    assert await _attempts(rt, account_throttle_key(master, PrincipalKind.USER, email)) == allowed
+    assert await _attempts(rt, client_throttle_key(master, client)) == allowed
+    refused = await _events(rt, sessions_stream(str(opened.account_id)))
+    assert refused.count(SignInRefused) == allowed
+    with pytest.raises(TooManyAttempts):  # the right password too, until the window passes
+        await auth.sign_in_user(rt, email, PASSWORD, client)
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_a_proven_password_forgives_the_accounts_failures_but_not_the_addresss(
+    rt: ServiceRuntime,
+) -> None:
+    email = _email("user")
+    await accounts.sign_up(rt, email, None, PASSWORD)
+    client = _client()
+    for _ in range(3):
+        with pytest.raises(WrongCredentials):
+            await auth.sign_in_user(rt, email, "a wrong password!", client)
+    pair = await auth.sign_in_user(rt, email, PASSWORD, client)
+    assert pair.access_token and pair.refresh_token
+    master = rt.settings.master_key
+    assert await _attempts(rt, account_throttle_key(master, PrincipalKind.USER, email)) == 0
+    assert await _attempts(rt, client_throttle_key(master, client)) == 3
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_an_unknown_account_is_checked_against_a_dummy_hash_and_refused_alike(
+    rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str | None] = []
+    verify = rt.passwords.verify
+
+    async def spy(stored: str | None, secret: str) -> bool:
+        checked.append(stored)
+        return await verify(stored, secret)
+
+    monkeypatch.setattr(rt.passwords, "verify", spy)
+    email, staff_id = await _new_staff(rt)
+    client = _client()
+    for who in (_email("nobody"), email):
+        with pytest.raises(WrongCredentials):
+            await staff.sign_in(rt, who, "a wrong password!", client)
+    with pytest.raises(WrongCredentials):
+        await auth.sign_in_user(rt, _email("nobody"), "a wrong password!", client)
+    # one argon2 verification each: against the dummy hash when there is no account
+    assert [stored is None for stored in checked] == [True, False, True]
+    assert await _staff_row(rt, staff_id) == (1, False)
+    # the unknown account's attempt counts against its throttle key all the same
+    unknown = _email("nobody")
+    with pytest.raises(WrongCredentials):
+        await auth.sign_in_user(rt, unknown, "a wrong password!", client)
+    key = account_throttle_key(rt.settings.master_key, PrincipalKind.USER, unknown)
+    assert await _attempts(rt, key) == 1

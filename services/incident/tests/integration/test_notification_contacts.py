@@ -1,0 +1,99 @@
+"""The notification-contacts projection against a real database: it keeps exactly what
+the shared contact fold says, event after event, and the operator's check shows a digest."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from expensura_events.catalog.identity import AccountOpened
+from expensura_events.catalog.identity_profile import ContactDetailsCorrected
+from expensura_events.contacts import current_contact
+from expensura_events.envelope import REDACTED, Actor, DomainEvent, EventEnvelope, new_event_id
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.vocabulary import CollectionChannel, Purpose
+from expensura_incident.app import service_definition
+from expensura_incident.contacts import service
+from expensura_incident.contacts.domain import UnknownSubject
+from expensura_incident.contacts.projection import NotificationContacts
+from expensura_incident.tables import notification_contacts
+from expensura_ops.testing.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+async def provisioned(
+    pg_admin_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
+    stack = LocalStack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("incident"))
+    await stack.provision()
+    try:
+        yield stack
+    finally:
+        await stack.drop()
+
+
+@pytest.fixture
+async def rt(provisioned: LocalStack) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime(service_definition, provisioned.settings("incident"))
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def _event(subject: str, payload: DomainEvent) -> EventEnvelope:
+    return EventEnvelope(
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        source="identity",
+        stream_id=f"account-{subject}",
+        stream_version=0,
+        subject_id=subject,
+        actor=Actor.system("tests"),
+        purpose=Purpose.ACCOUNT_MANAGEMENT,
+        correlation_id=new_event_id(),
+        payload=payload,
+    )
+
+
+@pytest.mark.obligation("RGT-2")
+async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
+    rt: ServiceRuntime,
+) -> None:
+    subject = str(uuid.uuid4())
+    channel = CollectionChannel.PROVIDED_BY_USER
+    events = [
+        _event(
+            subject,
+            AccountOpened(
+                account_id=uuid.UUID(subject),
+                email="ann@example.com",
+                phone="+14155550100",
+                channel=channel,
+            ),
+        ),
+        _event(subject, ContactDetailsCorrected(email="ann@example.org", channel=channel)),
+        # read after erasure of another copy's key: the marker is no address
+        _event(subject, ContactDetailsCorrected.model_construct(phone=REDACTED, channel=channel)),
+    ]
+    projection = NotificationContacts()
+    for event in events:
+        async with rt.engine.begin() as conn:
+            await projection.apply(conn, event)
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(notification_contacts).where(notification_contacts.c.subject_id == subject)
+            )
+        ).one()
+    assert {"email": row.email, "phone": row.phone} == current_contact(events).as_values()
+    assert row.updated_from_event == events[-1].event_id
+    check = await service.contact_check(rt, subject)
+    assert check.email_sha256 == hashlib.sha256(b"ann@example.org").hexdigest()
+    assert check.phone_present
+    with pytest.raises(UnknownSubject):
+        await service.contact_check(rt, str(uuid.uuid4()))
