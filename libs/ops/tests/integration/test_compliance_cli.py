@@ -27,7 +27,10 @@ def test_collect_only_prints_where_each_obligation_is_enforced_and_its_tests() -
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr
-    [use1] = [line for line in out.splitlines() if line.startswith("│ USE-1 ")]
+    lines = out.splitlines()
+    [start] = [i for i, line in enumerate(lines) if line.startswith("│ USE-1 ")]
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(("├", "└")))
+    use1 = "\n".join(lines[start:end])  # the whole row: one obligation, several enforcers
     # a service's marker, found through its entry point, with the tests tagged USE-1
     assert "expensura_loans.applications.domain:decide" in use1
     assert "test_without_verification_an_application_is_refused" in use1
