@@ -45,8 +45,8 @@ def dead_letters(stack: LocalStack, *args: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
-async def has_contact(url: str, subject: str) -> bool:
-    async with httpx.AsyncClient() as client:
+async def has_contact(url: str, subject: str, operator: httpx.Auth) -> bool:
+    async with httpx.AsyncClient(auth=operator) as client:
         return (await client.get(f"{url}/internal/notification-contacts/{subject}")).is_success
 
 
@@ -73,13 +73,15 @@ async def test_a_poisoned_sign_up_is_parked_later_contacts_arrive_and_nothing_pr
     after = [sign_up(idp, e) for e in emails[3:]]
 
     async def all_contacts() -> bool:
-        return all([await has_contact(inc, s) for s in before + after])
+        return all([await has_contact(inc, s, fresh_stack.operator) for s in before + after])
 
     await eventually(all_contacts, timeout=60, what="every later sign-up's contact projected")
-    assert not await has_contact(inc, str(poison.subject_id))
+    assert not await has_contact(inc, str(poison.subject_id), fresh_stack.operator)
 
     async def counted() -> dict[str, int] | None:
-        status = httpx.get(f"{inc}/internal/workers").json()["projections"][CONTACTS]
+        status = httpx.get(f"{inc}/internal/workers", auth=fresh_stack.operator).json()[
+            "projections"
+        ][CONTACTS]
         return status if status["dead_letters"] == 1 else None
 
     status = await eventually(counted, what="the dead letter counted in /internal/workers")
@@ -185,7 +187,9 @@ async def test_a_parked_sign_up_applies_when_retried_after_the_fix(
         )
     blocked = sign_up(idp, f"blocked-{uuid.uuid4().hex[:8]}@example.com")
     fine = sign_up(idp, f"fine-{uuid.uuid4().hex[:8]}@example.com")
-    await eventually(lambda: has_contact(inc, fine), what="the later sign-up projected")
+    await eventually(
+        lambda: has_contact(inc, fine, fresh_stack.operator), what="the later sign-up projected"
+    )
 
     async def parked() -> list[dict[str, object]] | None:
         return dead_letters(fresh_stack) or None
@@ -208,6 +212,6 @@ async def test_a_parked_sign_up_applies_when_retried_after_the_fix(
         service_name="incident",
     )
     assert "applied, resolved" in retried.stdout
-    assert await has_contact(inc, blocked)
+    assert await has_contact(inc, blocked, fresh_stack.operator)
     [resolved] = dead_letters(fresh_stack, "--status", "all")
     assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "oncall")

@@ -36,7 +36,7 @@ async def consent_sees(stack: LocalStack, subjects: list[str]) -> dict[str, int]
     """How many identity events the consent service applied per subject (all must be known)."""
     consent = stack.processes["consent"].url
     out = {}
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(auth=stack.operator) as client:
         for s in subjects:
             resp = await client.get(f"{consent}/internal/known-subjects/{s}")
             assert resp.status_code == 200, f"{s} not projected yet"
@@ -94,7 +94,9 @@ async def test_relay_killed_between_commit_and_publish_loses_nothing_and_applies
 
     # … consent received all 50 and applied each event exactly once
     async def consumed_all() -> dict[str, int] | None:
-        stats = httpx.get(f"{fresh_stack.processes['consent'].url}/internal/workers").json()
+        stats = httpx.get(
+            f"{fresh_stack.processes['consent'].url}/internal/workers", auth=fresh_stack.operator
+        ).json()
         counts = stats["projections"]["known-subjects"]
         return counts if counts["applied"] + counts["duplicates"] == 50 else None
 
@@ -170,7 +172,7 @@ async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_c
     async def loss_noticed() -> bool:
         # The relay checks the broker every second, so by the time a test could read the
         # empty topic it may already be republishing: what it must show is that it noticed.
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, auth=isolated_stack.operator) as client:
             workers = (await client.get(f"{idp}/internal/workers")).json()
         return bool(workers["relay"]["republished_from_start"] >= 1)
 
@@ -281,7 +283,7 @@ async def test_every_service_serves_health_readiness_and_openapi(stack: LocalSta
 
 async def test_bad_input_is_a_problem_json_and_changes_nothing(stack: LocalStack) -> None:
     idp = stack.processes["identity"].url
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(auth=stack.operator) as client:
         head_before = (await client.get(f"{idp}/internal/log?limit=1")).json()["head"]
         for body in (
             {"email": "not-an-address", "password": "long enough pw"},

@@ -34,15 +34,16 @@ async def test_profiling_only_with_consent_and_withdrawal_removes_the_profile(
     await eventually(profile, what="the profile to start with consent")
     withdrawn = httpx.delete(f"{consent}/v1/me/consents/{given['consent_id']}", headers=auth)
     assert withdrawn.status_code == 200
-    # the decision is refused at once …
+    # the decision is refused at once (asked as the one service consent answers) …
     decision = httpx.post(
         f"{consent}/internal/decisions",
         json={
             "subject_id": subject,
             "purpose": "personalisation",
             "categories": ["pd:DeviceBased"],
-            "requester": "identity",
+            "requester": "sharing-gateway",
         },
+        headers=stack.service_headers("consent", caller="sharing-gateway"),
     ).json()
     assert decision["allowed"] is False
 

@@ -35,7 +35,7 @@ def sign_up(url: str) -> str:
 async def known_to_consent(stack: LocalStack, subjects: list[str]) -> dict[str, int] | None:
     """identity events consent applied per subject, once every subject is known to it."""
     out = {}
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(auth=stack.operator) as client:
         for s in subjects:
             resp = await client.get(f"{stack.processes['consent'].url}/internal/known-subjects/{s}")
             if resp.status_code != 200:
@@ -44,8 +44,8 @@ async def known_to_consent(stack: LocalStack, subjects: list[str]) -> dict[str, 
     return out
 
 
-async def logged_event_ids(url: str) -> set[str]:
-    async with httpx.AsyncClient() as client:
+async def logged_event_ids(url: str, operator: httpx.Auth) -> set[str]:
+    async with httpx.AsyncClient(auth=operator) as client:
         page = (await client.get(f"{url}/internal/log", params={"limit": 5000})).json()
     return {e["event_id"] for e in page["events"]}
 
@@ -70,14 +70,14 @@ async def test_after_the_stack_and_its_broker_restart_the_whole_log_is_republish
     stack.start("identity")
     stack.start("consent")
     idp = stack.processes["identity"].url
-    logged = await logged_event_ids(idp)
+    logged = await logged_event_ids(idp, stack.operator)
 
     async def republished() -> bool:
         messages = await topic_messages(own_broker.bootstrap_servers, topic)
         return {h["event_id"].decode() for _, _, h in messages} == logged
 
     await eventually(republished, timeout=60, what="every logged event on the topic again")
-    relay = httpx.get(f"{idp}/internal/workers").json()["relay"]
+    relay = httpx.get(f"{idp}/internal/workers", auth=stack.operator).json()["relay"]
     assert relay["republished_from_start"] >= 1
 
     after = [sign_up(idp) for _ in range(3)]
@@ -167,7 +167,7 @@ async def test_a_database_restart_under_load_answers_201_or_503_and_loses_nothin
         assert stack.cli("log", "verify", "identity").returncode == 0
 
         async def relay_caught_up() -> bool:  # it took its lock again on a new session
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(auth=stack.operator) as client:
                 head = (await client.get(f"{idp}/internal/log?limit=1")).json()["head"]
                 relay = (await client.get(f"{idp}/internal/workers")).json()["relay"]
             return bool(relay["last_seq"] == head)

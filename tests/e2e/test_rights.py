@@ -35,7 +35,12 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
     consent = stack.processes["consent"].url
 
     async def projected() -> bool:
-        return httpx.get(f"{consent}/internal/known-subjects/{subject}").status_code == 200
+        return (
+            httpx.get(
+                f"{consent}/internal/known-subjects/{subject}", auth=stack.operator
+            ).status_code
+            == 200
+        )
 
     await eventually(projected, what="consent to know the subject")
     resp = httpx.post(f"{idp}/v1/me/exports", headers=auth, timeout=30)
@@ -53,7 +58,9 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
         digest = delivered.headers["x-content-sha256"]
         assert hashlib.sha256(delivered.content).hexdigest() == digest
     # the request and the delivery are events; so is every service's read for the export
-    log = httpx.get(f"{idp}/internal/log", params={"limit": 5000}).json()["events"]
+    log = httpx.get(f"{idp}/internal/log", params={"limit": 5000}, auth=stack.operator).json()[
+        "events"
+    ]
     mine = [e["event_type"] for e in log if e["subject_id"] == subject]
     assert mine.count("rights.DataExportRequested") == 2
     assert mine.count("rights.DataExportDelivered") == 2
@@ -95,7 +102,10 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
 
     async def projected() -> bool:
         return all(
-            httpx.get(f"{consent}/internal/known-subjects/{s}").status_code == 200
+            httpx.get(
+                f"{consent}/internal/known-subjects/{s}", auth=fresh_stack.operator
+            ).status_code
+            == 200
             for s in (subject, kept)
         )
 
@@ -135,8 +145,18 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     assert fresh_stack.cli("log", "verify").returncode == 0
 
     # the erased subject is gone from other services' read models; the other one is not
-    assert httpx.get(f"{consent}/internal/known-subjects/{subject}").status_code == 404
-    assert httpx.get(f"{consent}/internal/known-subjects/{kept}").status_code == 200
+    assert (
+        httpx.get(
+            f"{consent}/internal/known-subjects/{subject}", auth=fresh_stack.operator
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.get(
+            f"{consent}/internal/known-subjects/{kept}", auth=fresh_stack.operator
+        ).status_code
+        == 200
+    )
     # and cannot sign in, nor use the old token to reach their data
     again = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD})
     assert again.status_code == 401

@@ -4,6 +4,7 @@ when told to, even when only `make` is told."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -13,10 +14,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 
@@ -39,11 +42,11 @@ def _offset() -> int:
     raise RuntimeError("no free port range")
 
 
-def _wait(url: str, timeout: float = 90) -> None:
+def _wait(url: str, timeout: float = 90, headers: Callable[[], dict[str, str]] = dict) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2, headers=headers()).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -88,7 +91,16 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
             json={"email": "first-user@example.com", "password": "correct horse battery staple"},
         )
         assert resp.status_code == 201
-        _wait(f"{consent}/internal/known-subjects/{resp.json()['account_id']}", timeout=30)
+        # an internal route: as an operator with consent's credentials from var/stack.json
+        own = json.loads((home / "var" / "stack.json").read_text())["consent"]
+        operator = ServiceIdentity.from_config(
+            "consent",
+            own["EXPENSURA_SERVICE_KEY"],
+            json.loads(own["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
+        )
+        known = f"{consent}/internal/known-subjects/{resp.json()['account_id']}"
+        assert httpx.get(known).status_code == 401  # and not without them
+        _wait(known, timeout=30, headers=lambda: operator.headers_for("consent"))
         # a fresh stack has a policy version in force, for apps to name in consents
         assert httpx.get(f"{consent}/v1/policy-versions/current").json()["version"] == "1"
 

@@ -427,12 +427,21 @@ class LocalLogFeed:
 class HttpLogFeed:
     """Another service's log through its `GET /internal/log` feed (never its tables)."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, source: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        source: str,
+        headers: Callable[[], dict[str, str]] = dict,
+    ) -> None:
         self.client, self.base_url, self.source = client, base_url.rstrip("/"), source
+        self.headers = headers  # fresh per page: the reader's service token (a minute each)
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         resp = await self.client.get(
-            f"{self.base_url}/internal/log", params={"after": after_seq, "limit": limit}
+            f"{self.base_url}/internal/log",
+            params={"after": after_seq, "limit": limit},
+            headers=self.headers(),
         )
         resp.raise_for_status()
         return [

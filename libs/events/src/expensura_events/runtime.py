@@ -41,6 +41,7 @@ from expensura_events.projections import (
     ProjectionRunner,
 )
 from expensura_events.relay import OutboxRelay
+from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
 from expensura_events.topology import ServiceSpec
@@ -116,6 +117,13 @@ class ServiceRuntime:
     def token_verifier(self) -> TokenVerifier:
         """Verifies access tokens against identity's published keys (JWKS over HTTP)."""
         return TokenVerifier(self.settings.service_urls["identity"].rstrip("/") + JWKS_PATH)
+
+    @functools.cached_property
+    def service_identity(self) -> ServiceIdentity:
+        """Who this service is to other services, and how it recognises them."""
+        return ServiceIdentity.from_config(
+            self.name, self.settings.service_key, self.settings.service_public_keys
+        )
 
     @functools.cached_property
     def passwords(self) -> PasswordHashing:
@@ -237,7 +245,12 @@ class ServiceRuntime:
         return [
             LocalLogFeed(self.engine, src)
             if src == self.name
-            else HttpLogFeed(client, self.settings.service_urls[src], src)
+            else HttpLogFeed(
+                client,
+                self.settings.service_urls[src],
+                src,
+                functools.partial(self.service_identity.headers_for, src),
+            )
             for src in projection.sources
         ]
 

@@ -31,6 +31,10 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
+    # Service identity (service_identity.py): this service's Ed25519 seed, and every
+    # caller's published public keys. Absent keys fail closed: internal routes refuse all.
+    service_key: str | None = Field(default=None, description="base64 Ed25519 seed")
+    service_public_keys: dict[str, list[str]] = Field(default_factory=dict)
     # argon2id cost (RFC 9106 low-memory option by default); tests may lower it, never prod.
     password_hash_time_cost: int = Field(default=RFC9106_LOW_MEMORY["time_cost"], ge=1)
     password_hash_memory_kib: int = Field(default=RFC9106_LOW_MEMORY["memory_kib"], ge=8)

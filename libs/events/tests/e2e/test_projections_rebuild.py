@@ -20,7 +20,7 @@ async def test_rebuild_through_the_cli_replays_another_services_log_over_http(
     idp_url = fresh_stack.processes["identity"].url
 
     ids = []
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(auth=fresh_stack.operator) as client:
         for i in range(6):
             resp = await client.post(
                 f"{idp_url}/v1/accounts",

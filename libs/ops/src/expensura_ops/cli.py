@@ -24,6 +24,7 @@ from expensura_events.fields import Identifier, SingleLine
 from expensura_events.projections import Projection, RebuildOutcome, rebuild
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.service_identity import ServiceIdentity
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
 from expensura_ops.deadletters_cli import app as dead_letters_app
@@ -261,8 +262,13 @@ def prove_withdrawal(
     after it was withdrawn. Exit 1 if the logs show otherwise (or no withdrawal)."""
     from expensura_ops.proofs import no_disclosure_after_withdrawal
 
-    urls = service_settings("sharing-gateway", var_dir()).service_urls
-    proof = asyncio.run(no_disclosure_after_withdrawal(urls, subject_id, consent_id))
+    settings = service_settings("sharing-gateway", var_dir())
+    identity = ServiceIdentity.from_config(
+        "sharing-gateway", settings.service_key, settings.service_public_keys
+    )
+    proof = asyncio.run(
+        no_disclosure_after_withdrawal(settings.service_urls, identity, subject_id, consent_id)
+    )
     table = Table("log sequence", "partner", "decided at", "decision", "fields", "verdict")
     for row in proof.before:
         table.add_row(
@@ -292,6 +298,20 @@ def prove_withdrawal(
         f"disclosures before, {len(proof.after)} after — {verdict}"
     )
     raise typer.Exit(0 if proof.holds else 1)
+
+
+@app.command()
+def routes(
+    internal: Annotated[bool, typer.Option(help="only the /internal routes")] = False,
+) -> None:
+    """Every route of every service and who may call it, as the code declares it."""
+    from expensura_ops.routes import route_access
+
+    table = Table("service", "method", "path", "who may call it")
+    for row in route_access():
+        if row.internal or not internal:
+            table.add_row(row.service, row.method, escape(row.path), row.who)
+    console.print(table)
 
 
 @app.command()

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import httpx
 
+from expensura_events.service_identity import ServiceIdentity
 
-async def log_records(client: httpx.AsyncClient, base_url: str) -> AsyncIterator[dict[str, Any]]:
+
+async def log_records(
+    client: httpx.AsyncClient, base_url: str, headers: Callable[[], dict[str, str]]
+) -> AsyncIterator[dict[str, Any]]:
     """A service's whole log through its feed, each record's stored JSON parsed."""
     after = 0
     while True:
         resp = await client.get(
-            f"{base_url.rstrip('/')}/internal/log", params={"after": after, "limit": 1000}
+            f"{base_url.rstrip('/')}/internal/log",
+            params={"after": after, "limit": 1000},
+            headers=headers(),
         )
         resp.raise_for_status()
         events = resp.json()["events"]
@@ -41,11 +48,14 @@ class WithdrawalProof:
 
 
 async def no_disclosure_after_withdrawal(
-    urls: dict[str, str], subject_id: str, consent_id: str
+    urls: dict[str, str], identity: ServiceIdentity, subject_id: str, consent_id: str
 ) -> WithdrawalProof:
+    """Read with `identity`'s service tokens (the feeds admit services only)."""
     withdrawn_at: datetime | None = None
     async with httpx.AsyncClient(timeout=30) as client:
-        async for rec in log_records(client, urls["consent"]):
+        async for rec in log_records(
+            client, urls["consent"], partial(identity.headers_for, "consent")
+        ):
             p = rec["payload"]
             if (
                 rec["event_type"] == "consent.ConsentWithdrawn"
@@ -54,7 +64,9 @@ async def no_disclosure_after_withdrawal(
             ):
                 withdrawn_at = datetime.fromisoformat(rec["recorded_at"])
         made = []
-        async for rec in log_records(client, urls["sharing-gateway"]):
+        async for rec in log_records(
+            client, urls["sharing-gateway"], partial(identity.headers_for, "sharing-gateway")
+        ):
             p = rec["payload"]
             if (
                 rec["event_type"] in ("sharing.DisclosureMade", "sharing.PublicDisclosureMade")

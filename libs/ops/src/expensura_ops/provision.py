@@ -21,6 +21,7 @@ from expensura_events.db import (
     with_database,
 )
 from expensura_events.kafka import KafkaSettings, ensure_topics
+from expensura_events.service_identity import new_service_keys
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
 from expensura_ops.services import service_definitions
 
@@ -61,6 +62,10 @@ async def provision(
     await ensure_database(admin_url, keystore_db)
     await upgrade(with_database(admin_url, keystore_db), [KEYSTORE_VERSIONS])
 
+    # Each service's identity key and everyone's public keys, new for this local stack (a
+    # restart makes new ones: tokens live a minute, nothing else uses them). A deployment
+    # gives them from its secrets instead (deploy/README.md).
+    service_keys, service_public_keys = new_service_keys([s.name.value for s in SERVICES])
     env: dict[str, dict[str, str]] = {}
     for spec in SERVICES:
         definition = definitions[spec.name.value]
@@ -79,6 +84,8 @@ async def provision(
             "EXPENSURA_SERVICE_URLS": json.dumps(urls),
             "EXPENSURA_PORT": str(ports[spec.name.value]),
             "EXPENSURA_TOPIC_NAMESPACE": namespace,
+            "EXPENSURA_SERVICE_KEY": service_keys[spec.name.value],
+            "EXPENSURA_SERVICE_PUBLIC_KEYS": service_public_keys,
             **dict(extra_env or {}),
         }
     kafka = KafkaSettings(bootstrap_servers, topic_namespace=namespace)

@@ -48,4 +48,6 @@ def service_settings(
     }
     values["service_urls"] = json.loads(env[service]["EXPENSURA_SERVICE_URLS"])
     values["kafka_bootstrap_servers"] = env[service]["KAFKA_BOOTSTRAP_SERVERS"]
+    if published := env[service].get("EXPENSURA_SERVICE_PUBLIC_KEYS"):
+        values["service_public_keys"] = json.loads(published)
     return settings_class.model_validate(values)

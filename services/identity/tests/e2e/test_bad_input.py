@@ -14,15 +14,18 @@ from expensura_ops.testing.stack import LocalStack
 PASSWORD = "correct horse battery staple"
 
 
-def _log_after(idp: str, head: int) -> list[dict[str, Any]]:
+def _log_after(stack: LocalStack, head: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = httpx.get(
-        f"{idp}/internal/log", params={"after": head, "limit": 5000}
+        f"{stack.processes['identity'].url}/internal/log",
+        params={"after": head, "limit": 5000},
+        auth=stack.operator,
     ).json()["events"]
     return events
 
 
-def _head(idp: str) -> int:
-    return int(httpx.get(f"{idp}/internal/log", params={"limit": 1}).json()["head"])
+def _head(stack: LocalStack) -> int:
+    url = f"{stack.processes['identity'].url}/internal/log"
+    return int(httpx.get(url, params={"limit": 1}, auth=stack.operator).json()["head"])
 
 
 def _is_problem(resp: httpx.Response, status: int) -> bool:
@@ -48,23 +51,23 @@ def test_sign_up_with_a_control_character_is_refused_and_records_nothing(
     stack: LocalStack, details: dict[str, str]
 ) -> None:
     idp = stack.processes["identity"].url
-    head = _head(idp)
+    head = _head(stack)
     body = {"email": f"u-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD} | details
     resp = httpx.post(f"{idp}/v1/accounts", json=body)
     assert _is_problem(resp, 422), resp.text
     # Nothing was opened: no event (other tests' late effects may add other kinds).
-    assert not [e for e in _log_after(idp, head) if e["event_type"] == "identity.AccountOpened"]
+    assert not [e for e in _log_after(stack, head) if e["event_type"] == "identity.AccountOpened"]
 
 
 def test_a_correction_with_a_nul_is_refused_and_records_nothing(stack: LocalStack) -> None:
     idp = stack.processes["identity"].url
     _, auth = tokens.user(stack)
-    head = _head(idp)
+    head = _head(stack)
     for body in ({"email": "new\x00@example.com"}, {"phone": "+1415\x005550100"}):
         resp = httpx.patch(f"{idp}/v1/me/contact-details", json=body, headers=auth)
         assert _is_problem(resp, 422), resp.text
     corrected = [
-        e for e in _log_after(idp, head) if e["event_type"] == "identity.ContactDetailsCorrected"
+        e for e in _log_after(stack, head) if e["event_type"] == "identity.ContactDetailsCorrected"
     ]
     assert not corrected
 

@@ -18,7 +18,8 @@ IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
 
 @pytest.fixture
 def idp(stack: LocalStack) -> httpx.Client:
-    return httpx.Client(base_url=stack.processes["identity"].url, timeout=10)
+    # `auth`: an operator's service token on /internal paths (only there)
+    return httpx.Client(base_url=stack.processes["identity"].url, timeout=10, auth=stack.operator)
 
 
 def _head(idp: httpx.Client) -> int:
@@ -129,7 +130,9 @@ async def test_a_correction_is_an_event_every_projection_follows(
     wanted = hashlib.sha256(new_email.encode()).hexdigest()
 
     async def followed() -> bool:
-        resp = httpx.get(f"{incident}/internal/notification-contacts/{subject}")
+        resp = httpx.get(
+            f"{incident}/internal/notification-contacts/{subject}", auth=stack.operator
+        )
         return resp.status_code == 200 and resp.json()["email_sha256"] == wanted
 
     await eventually(followed, what="the incident service to follow the correction")

@@ -23,7 +23,7 @@ from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
 from expensura_events.tracing import configure_tracing
 from expensura_events.unhandled import AnswerUnhandledErrors
-from expensura_events.web.auth import CurrentUser, Runtime, runtime_of
+from expensura_events.web.auth import EVERY_SERVICE, CurrentUser, Runtime, callers, runtime_of
 from expensura_events.web.middleware import BodySizeLimit
 from expensura_events.web.problems import install_problem_handlers, unexpected_failure
 
@@ -131,7 +131,7 @@ def create_app(
         body = Readiness(status="ready" if ok else "unavailable", service=name, checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
-    @app.get("/internal/log", tags=["internal"])
+    @app.get("/internal/log", tags=["internal"], dependencies=[callers(*EVERY_SERVICE)])
     async def log_feed(
         rt: Runtime,
         after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
@@ -160,7 +160,7 @@ def create_app(
             ],
         )
 
-    @app.get("/internal/workers", tags=["internal"])
+    @app.get("/internal/workers", tags=["internal"], dependencies=[callers(*EVERY_SERVICE)])
     async def workers(rt: Runtime) -> WorkerStatus:
         """What this process's relay and projections have done since it started, and how
         many dead letters wait for an operator (`expensura projections dead-letters`)."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 
 from expensura_events.auth import InvalidToken, Principal
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.service_identity import ServiceTokenRefused
+from expensura_events.topology import SERVICES
 from expensura_events.vocabulary import ActorKind
 from expensura_events.web.problems import Forbidden, NotAuthenticated
 
@@ -60,3 +64,55 @@ def staff_with(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
         return caller
 
     return check
+
+
+# --- service identity on internal routes (service_identity.py) ---
+
+EVERY_SERVICE: frozenset[str] = frozenset(s.name.value for s in SERVICES)
+_CALLERS_ATTRIBUTE = "expensura_callers"
+_refusals = structlog.get_logger("expensura.internal")
+
+
+def callers(*names: str) -> Any:
+    """Only these services may call the route: a service token from one of them, or 401
+    (no or bad token) / 403 (a service not on the list), both logged. Every `/internal`
+    route declares its callers; a test enumerates all routes of all services to keep it so.
+    The dependency's value is the calling service's name."""
+    unknown = set(names) - EVERY_SERVICE
+    if unknown or not names:
+        raise ValueError(f"callers must be service names, not {sorted(unknown) or 'nothing'}")
+    allowed = frozenset(names)
+
+    async def calling_service(request: Request, rt: Runtime) -> str:
+        route = request.scope.get("route")
+        where = getattr(route, "path", request.url.path)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            _refusals.warning("internal_call_refused", route=where, reason="no service token")
+            raise NotAuthenticated("Internal routes need a service token: Authorization: Bearer.")
+        try:
+            caller = rt.service_identity.verify(token.strip())
+        except ServiceTokenRefused as exc:
+            _refusals.warning("internal_call_refused", route=where, reason=str(exc))
+            raise NotAuthenticated(f"The service token was refused: {exc}.") from None
+        if caller not in allowed:
+            _refusals.warning(
+                "internal_call_refused", route=where, caller=caller, reason="not allowed"
+            )
+            raise Forbidden(f"{caller} may not call this route.")
+        return caller
+
+    setattr(calling_service, _CALLERS_ATTRIBUTE, allowed)
+    return Depends(calling_service)
+
+
+def declared_callers(route: APIRoute) -> frozenset[str] | None:
+    """The services a route admits, or None when it declares none (a public route)."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        found = getattr(dependant.call, _CALLERS_ATTRIBUTE, None)
+        if found is not None:
+            return frozenset(found)
+        pending.extend(dependant.dependencies)
+    return None

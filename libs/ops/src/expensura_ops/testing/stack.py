@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from expensura_events.db import async_url
+from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import provision
@@ -108,6 +110,16 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
 
+class _OperatorAuth(httpx.Auth):
+    def __init__(self, headers_for_port: Callable[[int], dict[str, str]]) -> None:
+        self.headers_for_port = headers_for_port
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if request.url.path.startswith("/internal/"):  # never replaces a user's token on /v1
+            request.headers.update(self.headers_for_port(request.url.port or 80))
+        yield request
+
+
 @dataclass
 class LocalStack:
     admin_url: str
@@ -152,8 +164,28 @@ class LocalStack:
             master_key=env["EXPENSURA_MASTER_KEY"],
             kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
             topic_namespace=env["EXPENSURA_TOPIC_NAMESPACE"],
+            service_key=env["EXPENSURA_SERVICE_KEY"],
+            service_public_keys=json.loads(env["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
             workers=False,
         )
+
+    @property
+    def operator(self) -> httpx.Auth:
+        """httpx auth for an operator's calls to internal routes: each request carries a
+        fresh service token of the service it is sent to, on /internal paths only (as
+        `expensura` run with that service's credentials would), so it passes routes that
+        admit the service itself."""
+        by_port = {port: name for name, port in self.ports.items() if name in self.env}
+        return _OperatorAuth(lambda port: self.service_headers(by_port[port], caller=by_port[port]))
+
+    def service_headers(self, audience: str, *, caller: str) -> dict[str, str]:
+        """An Authorization header for a call from service `caller` to `audience`'s
+        internal routes, signed with the caller's provisioned key."""
+        env = self.env[caller]
+        identity = ServiceIdentity.from_config(
+            caller, env["EXPENSURA_SERVICE_KEY"], json.loads(env["EXPENSURA_SERVICE_PUBLIC_KEYS"])
+        )
+        return identity.headers_for(audience)
 
     def database_url(self, name: str, *, admin: bool = False) -> str:
         """The service's database as its app role, or as the server's admin (superuser)."""

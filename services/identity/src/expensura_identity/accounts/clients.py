@@ -14,12 +14,15 @@ class ConsentUnavailable(Exception):
 
 
 async def decision(
-    consent_url: str, decision_id: UUID, *, timeout: float = 5
+    consent_url: str, decision_id: UUID, headers: dict[str, str], *, timeout: float = 5
 ) -> DecisionOut | None:
-    """The decision as consent has it; None if consent does not know it."""
+    """The decision as consent has it; None if consent does not know it. `headers` carry
+    identity's service token (consent answers identity only)."""
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
-            resp = await client.get(f"{consent_url.rstrip('/')}/internal/decisions/{decision_id}")
+            resp = await client.get(
+                f"{consent_url.rstrip('/')}/internal/decisions/{decision_id}", headers=headers
+            )
     except httpx.HTTPError as exc:
         raise ConsentUnavailable(repr(exc)) from None
     if resp.status_code != 200:

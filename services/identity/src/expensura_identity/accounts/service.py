@@ -68,7 +68,9 @@ async def release_contact(
     live decision; the read is an event whose actor is that recipient. Raises
     ReleaseRefused, clients.ConsentUnavailable."""
     wanted = releasable(fields)
-    decision = await clients.decision(rt.settings.service_urls["consent"], decision_id)
+    decision = await clients.decision(
+        rt.settings.service_urls["consent"], decision_id, rt.service_identity.headers_for("consent")
+    )
     if decision is None:
         raise ReleaseRefused(f"Decision {decision_id} is unknown.")
     check_release(decision, subject_id, recipient)

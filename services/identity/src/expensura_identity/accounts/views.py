@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StringConstraints
 
 from expensura_events.fields import EmailAddress, Identifier, PhoneNumber, Secret
-from expensura_events.web.auth import Runtime
+from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
 from expensura_identity.accounts import service
 from expensura_identity.accounts.clients import ConsentUnavailable
@@ -17,7 +17,10 @@ from expensura_identity.accounts.domain import EmailTaken, InvalidAccountDetails
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 # What identity hands the sharing gateway for a disclosure, and only on a live decision.
-internal_router = APIRouter(prefix="/internal/subjects", tags=["internal"])
+# Contacts leave identity only to the sharing gateway, for a disclosure consent allowed.
+internal_router = APIRouter(
+    prefix="/internal/subjects", tags=["internal"], dependencies=[callers("sharing-gateway")]
+)
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 
 

@@ -10,12 +10,15 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from expensura_events.fields import Identifier
-from expensura_events.web.auth import Runtime
+from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
 from expensura_incident.contacts import service
 from expensura_incident.contacts.domain import UnknownSubject
 
-router = APIRouter(prefix="/internal/notification-contacts", tags=["internal"])
+# An operator's check, made with incident's own credentials (its command line, its pods).
+router = APIRouter(
+    prefix="/internal/notification-contacts", tags=["internal"], dependencies=[callers("incident")]
+)
 
 
 class ContactCheck(BaseModel):

@@ -1,0 +1,178 @@
+"""Which service is calling: short-lived service tokens signed with each service's own key.
+
+Every service holds one Ed25519 private key (`EXPENSURA_SERVICE_KEY`) and the public keys of
+all services (`EXPENSURA_SERVICE_PUBLIC_KEYS`, name → list of keys, a list so that a rotation
+publishes the next key before it is used). A call to another service's `/internal` route
+carries a JWT (EdDSA) the caller signed: issuer = caller, audience = the callee, valid for
+under a minute. The callee verifies it against the issuer's published keys only, so a
+service can speak for nobody but itself, and a token for one service is refused by another.
+
+Why tokens and not mutual TLS: the same check runs in-process in tests, behind any proxy and
+on any platform, rotation is a list of keys in configuration, and the caller's name reaches
+the route (which decides who may call it) without parsing certificates. Transport
+encryption between pods stays the platform's job (deploy/README.md).
+
+Pure: no I/O, so the rules are unit-tested.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+TOKEN_TYPE = "service+jwt"
+TOKEN_SECONDS = 60  # a captured token is useless after a minute
+LEEWAY_SECONDS = 5  # clock skew between hosts
+
+
+class ServiceTokenRefused(Exception):
+    """The token is missing, malformed, expired, for another service, or not signed by a key
+    the issuer publishes. The message names the reason, never the token."""
+
+
+class ServiceKeyMissing(Exception):
+    """This process has no private key: it cannot call other services' internal routes."""
+
+
+def _seed(encoded: str) -> Ed25519PrivateKey:
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a service key is the base64 of a 32-byte Ed25519 seed") from exc
+    if len(raw) != 32:
+        raise ValueError("a service key is the base64 of a 32-byte Ed25519 seed")
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def _public(encoded: str) -> Ed25519PublicKey:
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a public key is the base64 of 32 raw Ed25519 bytes") from exc
+    if len(raw) != 32:
+        raise ValueError("a public key is the base64 of 32 raw Ed25519 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """A stable short name of a public key, so a verifier picks the key without trying all."""
+    return base64.urlsafe_b64encode(_raw_public(key)[:9]).decode()
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A new key pair in the configuration's encoding (base64 seed, base64 raw public)."""
+
+    private: str
+    public: str
+
+    @classmethod
+    def new(cls) -> KeyPair:
+        key = Ed25519PrivateKey.generate()
+        seed = key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return cls(
+            base64.b64encode(seed).decode(),
+            base64.b64encode(_raw_public(key.public_key())).decode(),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceIdentity:
+    """This service's name and key, and every service's published keys."""
+
+    name: str
+    private_key: Ed25519PrivateKey | None
+    published: Mapping[str, Sequence[Ed25519PublicKey]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls, name: str, private_key: str | None, public_keys: Mapping[str, Sequence[str]]
+    ) -> ServiceIdentity:
+        return cls(
+            name=name,
+            private_key=_seed(private_key) if private_key else None,
+            published={caller: [_public(k) for k in keys] for caller, keys in public_keys.items()},
+        )
+
+    def token_for(self, audience: str, *, now: float | None = None) -> str:
+        """A token that says "I am `self.name`" to `audience` only, for TOKEN_SECONDS."""
+        if self.private_key is None:
+            raise ServiceKeyMissing(f"{self.name} has no service key (EXPENSURA_SERVICE_KEY)")
+        issued = int(time.time() if now is None else now)
+        claims = {
+            "iss": self.name,
+            "sub": self.name,
+            "aud": audience,
+            "iat": issued,
+            "exp": issued + TOKEN_SECONDS,
+            "jti": uuid.uuid4().hex,
+        }
+        headers = {"typ": TOKEN_TYPE, "kid": key_id(self.private_key.public_key())}
+        return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers=headers)
+
+    def headers_for(self, audience: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token_for(audience)}"}
+
+    def verify(self, token: str, *, now: float | None = None) -> str:
+        """The name of the service that signed `token` for this service, or refused."""
+        try:
+            header = jwt.get_unverified_header(token)
+            claimed = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise ServiceTokenRefused("not a service token") from None
+        if header.get("typ") != TOKEN_TYPE or header.get("alg") != "EdDSA":
+            raise ServiceTokenRefused("not a service token")
+        issuer = claimed.get("iss")
+        if not isinstance(issuer, str) or claimed.get("sub") != issuer:
+            raise ServiceTokenRefused("the token names no calling service")
+        keys = [k for k in self.published.get(issuer, ()) if key_id(k) == header.get("kid")]
+        if not keys:
+            raise ServiceTokenRefused(f"no published key of {issuer!r} signed it")
+        try:
+            verified = jwt.decode(
+                token,
+                keys[0],
+                algorithms=["EdDSA"],
+                audience=self.name,
+                issuer=issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "aud", "iss", "sub"], "verify_iat": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise ServiceTokenRefused("the token expired") from None
+        except jwt.InvalidAudienceError:
+            raise ServiceTokenRefused("the token is for another service") from None
+        except jwt.PyJWTError:
+            raise ServiceTokenRefused("the token's signature or claims are invalid") from None
+        reference = time.time() if now is None else now
+        if verified["exp"] - verified["iat"] > TOKEN_SECONDS + LEEWAY_SECONDS or (
+            verified["iat"] > reference + LEEWAY_SECONDS
+        ):
+            raise ServiceTokenRefused("the token lives longer than a service token may")
+        return issuer
+
+
+def new_service_keys(names: Sequence[str]) -> tuple[dict[str, str], str]:
+    """One key pair per name: each name's private key, and the JSON of every public key."""
+    pairs = {name: KeyPair.new() for name in names}
+    return (
+        {name: pair.private for name, pair in pairs.items()},
+        json.dumps({name: [pair.public] for name, pair in pairs.items()}),
+    )
