@@ -258,8 +258,9 @@ def prove_withdrawal(
     subject_id: Annotated[str, typer.Option("--subject")],
     consent_id: Annotated[str, typer.Option("--consent")],
 ) -> None:
-    """Prove from consent's and the gateway's logs that nothing was disclosed under a consent
-    after it was withdrawn. Exit 1 if the logs show otherwise (or no withdrawal)."""
+    """Prove from the logs that nothing left under a consent after it was withdrawn: consent's
+    withdrawal, the gateway's disclosures and identity's releases of values. Exit 1 if the
+    logs show otherwise (or no withdrawal)."""
     from expensura_ops.proofs import no_disclosure_after_withdrawal
 
     settings = service_settings("sharing-gateway", var_dir())
@@ -269,21 +270,23 @@ def prove_withdrawal(
     proof = asyncio.run(
         no_disclosure_after_withdrawal(settings.service_urls, identity, subject_id, consent_id)
     )
-    table = Table("log sequence", "partner", "decided at", "decision", "fields", "verdict")
+    table = Table("log", "sequence", "recipient", "at", "decision", "fields", "verdict")
     for row in proof.before:
         table.add_row(
+            row["source"],
             str(row["sequence"]),
             row["partner"],
-            row["decided_at"],
+            row["at"],
             row["decision_id"],
             ", ".join(row["fields"]),
             "[green]before withdrawal",
         )
     for row in proof.after:
         table.add_row(
+            row["source"],
             str(row["sequence"]),
             row["partner"],
-            row["decided_at"],
+            row["at"],
             row["decision_id"],
             ", ".join(row["fields"]),
             "[red]AFTER withdrawal",
@@ -295,7 +298,7 @@ def prove_withdrawal(
     verdict = "PROVEN" if proof.holds else "VIOLATED"
     console.print(
         f"consent withdrawn at {proof.withdrawn_at.isoformat()}: {len(proof.before)} "
-        f"disclosures before, {len(proof.after)} after — {verdict}"
+        f"disclosures or releases before, {len(proof.after)} after — {verdict}"
     )
     raise typer.Exit(0 if proof.holds else 1)
 
