@@ -291,7 +291,6 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     listed = fresh_stack.cli(
         "projections",
         "dead-letters",
-        "list",
         "--service",
         "incident",
         "--json",
