@@ -285,7 +285,9 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     # The replayed sign-up counted as what its record says it is: a duplicate.
     inbox = "SELECT count(*) FROM projection_inbox WHERE event_id = :e"
     assert await scalar(fresh_stack, "incident", inbox, e=uuid.UUID(replay_id)) == 0
-    assert workers(url["incident"])["notification-contacts"]["duplicates"] >= 1
+    contacts_status = workers(url["incident"])["notification-contacts"]
+    assert contacts_status["duplicates"] >= 1
+    assert contacts_status["dead_lettered"] == contacts_status["dead_letters"] == 5
 
     # The operator's view: each refusal is a dead letter saying why, with nothing to retry.
     listed = fresh_stack.cli(
@@ -307,6 +309,30 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     assert contacts[str(erasure.event_id)]["error"].startswith("RejectedEvent: unsigned")
     assert all(x["error_class"] == "RejectedEvent" for x in letters)
     assert "plain-" not in listed.stdout + listed.stderr
+    # A forgery was never in its source's log: a retry finds nothing to apply, and says so.
+    retried = fresh_stack.cli(
+        "projections",
+        "dead-letters",
+        "retry",
+        str(verified.event_id),
+        "--projection",
+        "verified-subjects",
+        "--service",
+        "loans",
+        service_name="loans",
+        check=False,
+    )
+    assert retried.returncode == 1 and "nothing to retry" in retried.stdout, retried.stdout
+    assert "Traceback" not in retried.stdout + retried.stderr
+    assert (
+        await scalar(
+            fresh_stack,
+            "loans",
+            "SELECT count(*) FROM verified_subjects WHERE subject_id = :s",
+            s=victim,
+        )
+        == 0
+    )
 
 
 async def _is_success(resp: Any) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import expensura_events.testing.events  # noqa: F401  (registers testing.NoteRecorded)
 from expensura_events.authenticity import (
@@ -33,6 +34,7 @@ from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, new_eve
 from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.mapper import EventMapper, canonical_json
 from expensura_events.projections import verified
+from expensura_events.store import EventSigningKeyMissing, EventStore
 from expensura_events.testing.events import note
 from expensura_events.vocabulary import Purpose
 
@@ -202,3 +204,9 @@ def test_unverifiable_records_park_under_a_stable_uuid() -> None:
     assert fallback_event_id(b"anything", claimed) == claimed
     assert fallback_event_id(b"anything", "not-a-uuid") == fallback_event_id(b"anything", None)
     assert fallback_event_id(b"a", None) != fallback_event_id(b"b", None)
+
+
+async def test_a_service_without_a_signing_key_appends_nothing() -> None:
+    unsigned_store = EventStore(MAPPER)
+    with pytest.raises(EventSigningKeyMissing):
+        await unsigned_store.append(cast(AsyncConnection, object()), [note(SUBJECT, "x")])
