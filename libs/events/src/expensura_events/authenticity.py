@@ -137,7 +137,7 @@ def fallback_event_id(record: bytes, claimed: str | None) -> str:
 def claimed_event_id(record: bytes) -> str | None:
     try:
         data = json.loads(record)
-    except ValueError:
+    except (ValueError, RecursionError):  # unverified bytes: anything, deep nesting included
         return None
     value = data.get("event_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
@@ -169,7 +169,7 @@ class EventVerifier:
             raise RejectedEvent(SIGNATURE, "signature does not match the record") from None
         try:
             data = json.loads(record)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RejectedEvent(MALFORMED, "record is not JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
             raise RejectedEvent(MALFORMED, "record is not an envelope")

@@ -86,7 +86,7 @@ def _header(record: bytes) -> dict[str, Any]:
     """The envelope's clear-text header (ids and types), without decrypting anything."""
     try:
         data = json.loads(record)
-    except ValueError:
+    except (ValueError, RecursionError):  # a refused record may be anything
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -33,7 +33,7 @@ from expensura_events.deadletters import Delivery
 from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, new_event_id
 from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.mapper import EventMapper, canonical_json
-from expensura_events.projections import verified
+from expensura_events.projections import unverified, verified
 from expensura_events.store import EventSigningKeyMissing, EventStore
 from expensura_events.testing.events import note
 from expensura_events.vocabulary import Purpose
@@ -210,3 +210,12 @@ async def test_a_service_without_a_signing_key_appends_nothing() -> None:
     unsigned_store = EventStore(MAPPER)
     with pytest.raises(EventSigningKeyMissing):
         await unsigned_store.append(cast(AsyncConnection, object()), [note(SUBJECT, "x")])
+
+
+def test_a_refused_record_of_any_shape_still_parks_under_an_id() -> None:
+    deep = b"[" * 100_000  # deeper than the JSON parser recurses
+    delivery = Delivery("identity", "\ufffd", deep)
+    with pytest.raises(RejectedEvent) as refused:
+        verified(MAPPER, delivery)
+    assert refused.value.reason == UNSIGNED
+    assert unverified(delivery).event_id == fallback_event_id(deep, None)
