@@ -32,6 +32,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from expensura_events.authenticity import RejectedEvent
 from expensura_events.db_errors import error_summary, is_transient, root_class, sqlstate
 from expensura_events.envelope import utcnow
 from expensura_events.tables import projection_dead_letters as dl
@@ -53,6 +54,10 @@ class Delivery:
     record: bytes
     seq: int | None = None
     event_type: str | None = None
+    # The appending service's signature over `record` and its key id (authenticity.py);
+    # `event_id` is what the carrier claimed until the record is verified.
+    signature: bytes | None = None
+    key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def _header(record: bytes) -> dict[str, Any]:
     """The envelope's clear-text header (ids and types), without decrypting anything."""
     try:
         data = json.loads(record)
-    except ValueError:
+    except (ValueError, RecursionError):  # a refused record may be anything
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -102,7 +107,7 @@ async def park(
         "event_type": event_type if isinstance(event_type, str) else None,
         "subject_id": subject if isinstance(subject, str) else None,
         "error_class": root_class(exc),
-        "error": error_summary(exc),
+        "error": _summary(exc),
         "first_failed_at": now,
         "last_failed_at": now,
         "attempts": 1,
@@ -133,6 +138,13 @@ async def park(
     return _dead_letter(row)
 
 
+def _summary(exc: BaseException) -> str:
+    """A refused record says why (a reason code and fixed text: no value of the record)."""
+    if isinstance(exc, RejectedEvent):
+        return f"RejectedEvent: {exc}"
+    return error_summary(exc)
+
+
 def announce(letter: DeadLetter, exc: BaseException | None = None) -> None:
     """The alert: ids, types and class names only."""
     log.warning(
@@ -144,6 +156,7 @@ def announce(letter: DeadLetter, exc: BaseException | None = None) -> None:
         event_type=letter.event_type,
         error=letter.error_class,
         sqlstate=sqlstate(exc) if exc is not None else None,
+        rejected=exc.reason if isinstance(exc, RejectedEvent) else None,
         attempts=letter.attempts,
         status=letter.status,
     )
@@ -173,7 +186,7 @@ async def mark_retried(
             attempts=dl.c.attempts + 1,
             last_failed_at=utcnow(),
             error_class=root_class(exc),
-            error=error_summary(exc),
+            error=_summary(exc),
         )
     )
 

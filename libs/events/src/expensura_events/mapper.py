@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from expensura_events.authenticity import EventVerifier, PublicKeys
 from expensura_events.cipher import DataKey, FieldCipher
 from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope, key_owner
 from expensura_events.keystore import KeyStore
@@ -28,9 +29,16 @@ def canonical_json(obj: Any) -> bytes:
 
 
 class EventMapper:
-    def __init__(self, cipher: FieldCipher[KeyStore], registry: EventRegistry = REGISTRY) -> None:
+    def __init__(
+        self,
+        cipher: FieldCipher[KeyStore],
+        registry: EventRegistry = REGISTRY,
+        verifier: EventVerifier | None = None,
+    ) -> None:
         self.cipher = cipher
         self.registry = registry
+        # Without published keys every record is refused: verification fails closed.
+        self.verifier = verifier or EventVerifier(PublicKeys({}), registry)
 
     def key_owner_needed(self, envelope: EventEnvelope) -> str | None:
         """Whose key sealing this envelope needs, or None if it carries no personal data."""

@@ -6,6 +6,11 @@ that lost its offsets) finds its id there and changes nothing. Kafka offsets are
 afterwards only to save work. Messages are partitioned by data subject and each partition
 is applied in order, so each subject's events apply in the order they were logged.
 
+Before anything applies, each record is verified (`authenticity.py`): signed by the service
+that owns the topic or log feed it came from, its personal fields sealed. A record that
+fails is parked as a dead letter with the reason and never applied; the inbox then records
+the verified record's own event id, never a header's.
+
 Each event applies in a savepoint of its batch. One that fails in a way a retry cannot fix
 is parked as a dead letter (see `deadletters.py`) and the batch goes on; a failure that
 means "the database or the network is unavailable" (`db_errors.is_transient`) fails the
@@ -20,7 +25,9 @@ never interleave.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -39,6 +46,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events import deadletters
+from expensura_events.authenticity import (
+    RejectedEvent,
+    claimed_event_id,
+    fallback_event_id,
+)
 from expensura_events.cipher import DataKey
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
@@ -174,6 +186,21 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     duplicates: int = 0
     parked: list[tuple[DeadLetter, BaseException]] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)  # per reason; also in `parked`
+
+
+def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
+    """The delivery with the event id of its verified record; raises `RejectedEvent`."""
+    data = mapper.verifier.verify(
+        delivery.source, delivery.record, delivery.signature, delivery.key_id
+    )
+    return dataclasses.replace(delivery, event_id=str(data["event_id"]))
+
+
+def unverified(delivery: Delivery) -> Delivery:
+    """A refused delivery, under an id it can be parked with (see `fallback_event_id`)."""
+    claim = claimed_event_id(delivery.record) or delivery.event_id
+    return dataclasses.replace(delivery, event_id=fallback_event_id(delivery.record, claim))
 
 
 SpanFor = Callable[[Delivery], contextlib.AbstractContextManager[Any]]
@@ -228,8 +255,18 @@ async def _apply_in_order(
     isolate: bool,
 ) -> Outcome:
     outcome = Outcome()
-    for d in deliveries:
-        with span(d):
+    for delivery in deliveries:
+        with span(delivery):
+            try:
+                d = verified(mapper, delivery)
+            except RejectedEvent as exc:
+                # Parked, never applied, and the batch goes on (no savepoint needed: parking
+                # is one upsert and nothing of the record was written).
+                trace.get_current_span().set_status(Status(StatusCode.ERROR, exc.reason))
+                letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
+                outcome.parked.append((letter, exc))
+                outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
+                continue
             try:
                 async with conn.begin_nested() if isolate else contextlib.nullcontext():
                     applied = await apply_once(
@@ -262,6 +299,7 @@ class RunnerStats:
     duplicates: int = 0
     errors: int = 0
     dead_lettered: int = 0  # events parked by this process since it started
+    rejected: dict[str, int] = field(default_factory=dict)  # of those, refused per reason
 
 
 @dataclass(frozen=True)
@@ -347,27 +385,31 @@ class ProjectionRunner:
         self.stats.applied += len(outcome.applied)
         self.stats.duplicates += outcome.duplicates
         self.stats.dead_lettered += len(outcome.parked)
+        for reason, count in outcome.rejected.items():
+            self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + count
         for letter, exc in outcome.parked:
             deadletters.announce(letter, exc)
 
     def _deliveries(
         self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
     ) -> Iterator[Delivery]:
+        # The topic's owner is the only service whose signature counts. Headers are claims:
+        # anyone can write them; everything but the signature is replaced by, or checked
+        # against, the verified record (a bad one is parked, never skipped silently).
         source = topic_source(tp.topic)
         for msg in messages:
             headers = dict(msg.headers or ())
-            event_id = headers.get("event_id")
-            if event_id is None or msg.value is None:
-                log.warning("projection.skipped_foreign_message", topic=tp.topic)
-                continue
             seq = headers.get("seq", b"")
             event_type = headers.get("event_type")
+            key_id = headers.get("key_id")
             yield _KafkaDelivery(
                 source=source,
-                event_id=event_id.decode(),
-                record=msg.value,
-                seq=int(seq) if seq.isdigit() else None,
-                event_type=event_type.decode() if event_type else None,
+                event_id=headers.get("event_id", b"").decode(errors="replace"),
+                record=msg.value or b"",
+                seq=int(seq) if seq.isdigit() and len(seq) < 19 else None,
+                event_type=event_type.decode(errors="replace")[:200] if event_type else None,
+                signature=headers.get("signature"),
+                key_id=key_id.decode(errors="replace") if key_id else None,
                 topic=tp.topic,
                 headers=list(msg.headers or ()),
             )
@@ -453,6 +495,8 @@ class HttpLogFeed:
                 item["subject_id"],
                 item["record"].encode(),
                 bytes.fromhex(item["hash"]),
+                base64.b64decode(item["signature"]) if item.get("signature") else None,
+                item.get("signing_key_id"),
             )
             for item in resp.json()["events"]
         ]
@@ -509,7 +553,15 @@ async def rebuild(
                     projection,
                     mapper,
                     [
-                        Delivery(feed.source, r.event_id, r.record, r.seq, r.event_type)
+                        Delivery(
+                            feed.source,
+                            r.event_id,
+                            r.record,
+                            r.seq,
+                            r.event_type,
+                            r.signature,
+                            r.signing_key_id,
+                        )
                         for r in records
                     ],
                     {},
@@ -554,8 +606,17 @@ async def retry_dead_letter(
     if not found:
         raise DeadLetterNotFound(f"no dead letter {event_id} in {projection.name}")
     letter = found[0]
-    record = await _read_one(feed, event_id, letter.seq)
-    delivery = Delivery(letter.source, event_id, record, letter.seq, letter.event_type)
+    stored = await _read_one(feed, event_id, letter.seq)
+    record = stored.record
+    delivery = Delivery(
+        letter.source,
+        event_id,
+        record,
+        letter.seq,
+        letter.event_type,
+        stored.signature,
+        stored.signing_key_id,
+    )
     async with engine.begin() as conn:
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": projection_lock_key(projection.name)}
@@ -569,6 +630,7 @@ async def retry_dead_letter(
             )
         )
         try:
+            verified(mapper, delivery)  # the log's copy must pass as any delivery does
             async with conn.begin_nested():
                 await apply_once(conn, projection, mapper, delivery.source, event_id, record, {})
         except Exception as exc:
@@ -598,16 +660,16 @@ async def retry_dead_letter(
     return RetryResult(letter, failure is None, letter.error if failure is not None else None)
 
 
-async def _read_one(feed: LogFeed, event_id: str, seq: int | None) -> bytes:
+async def _read_one(feed: LogFeed, event_id: str, seq: int | None) -> StoredRecord:
     """The stored record of `event_id` from the source's log feed."""
-    if seq is not None:
+    if seq is not None and seq > 0:
         records = await feed.read(seq - 1, 1)
         if records and records[0].event_id == event_id:
-            return records[0].record
+            return records[0]
     after = 0  # no (or a wrong) sequence number: look through the log
     while records := await feed.read(after, 1000):
         for r in records:
             if r.event_id == event_id:
-                return r.record
+                return r
         after = records[-1].seq
     raise DeadLetterNotFound(f"event {event_id} is not in {feed.source}'s log")

@@ -191,6 +191,14 @@ class OutboxRelay:
                     ("seq", str(rec.seq).encode()),
                     ("source", self.source.encode()),
                 ]
+                # The signature stored at append, as it is: the relay holds no key, and a
+                # record appended unsigned goes out unsigned (its consumers refuse it).
+                if rec.signature is not None and rec.signing_key_id is not None:
+                    headers += [
+                        ("signature", rec.signature),
+                        ("key_id", rec.signing_key_id.encode()),
+                        ("signer", self.source.encode()),
+                    ]
                 pending.append(
                     await producer.send(
                         self.topic, rec.record, key=message_key(rec), headers=headers

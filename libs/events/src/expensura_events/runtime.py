@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.auth import JWKS_PATH, TokenVerifier
+from expensura_events.authenticity import EventSigner, EventVerifier, PublicKeys
 from expensura_events.cipher import FieldCipher, MasterKey
 from expensura_events.db import EVENTSTORE_VERSIONS, engine_for
 from expensura_events.envelope import (
@@ -97,8 +98,18 @@ class ServiceRuntime:
             if keys is not None
             else PostgresKeyStore(self.keystore_engine, MasterKey.from_base64(s.master_key))
         )
-        self.mapper: EventMapper = EventMapper(FieldCipher(self.keys))
-        self.store: EventStore = EventStore(self.mapper)
+        self.mapper: EventMapper = EventMapper(
+            FieldCipher(self.keys),
+            verifier=EventVerifier(PublicKeys.from_base64(s.event_public_keys)),
+        )
+        # No key, no appends (EventStore refuses): a service must not publish what its
+        # consumers cannot verify.
+        self.store: EventStore = EventStore(
+            self.mapper,
+            EventSigner.from_base64(spec.name, s.event_signing_key)
+            if s.event_signing_key
+            else None,
+        )
         self.relay: OutboxRelay = OutboxRelay(
             self.engine, s.kafka(), spec.name, s.kafka().topic(spec.name)
         )

@@ -20,6 +20,15 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(description="the service's own database (its app role)")
     keystore_url: str = Field(description="the key store's database (local KMS)")
     master_key: str = Field(description="base64 of the 32-byte key-encryption key")
+    # Without a signing key the service appends nothing (see authenticity.py); without public
+    # keys its projections refuse every record: both fail closed.
+    event_signing_key: str | None = Field(
+        default=None, description="base64 of this service's 32-byte Ed25519 event-signing seed"
+    )
+    event_public_keys: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="service → base64 raw Ed25519 public keys its events may be signed with",
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.authenticity import EventSigner
 from expensura_events.chain import GENESIS, ChainRow, Verification, link_hash, verify_rows
 from expensura_events.cipher import DataKey
 from expensura_events.envelope import EventEnvelope, utcnow
@@ -42,11 +43,17 @@ class StoredRecord:
     subject_id: str | None
     record: bytes
     hash: bytes
+    signature: bytes | None = None
+    signing_key_id: str | None = None
+
+
+class EventSigningKeyMissing(RuntimeError):
+    """The service has no event-signing key: it must not append what no one can verify."""
 
 
 class EventStore:
-    def __init__(self, mapper: EventMapper) -> None:
-        self.mapper = mapper
+    def __init__(self, mapper: EventMapper, signer: EventSigner | None = None) -> None:
+        self.mapper, self.signer = mapper, signer
 
     async def append(
         self,
@@ -61,6 +68,8 @@ class EventStore:
         """
         if not events:
             return []
+        if self.signer is None:
+            raise EventSigningKeyMissing("EXPENSURA_EVENT_SIGNING_KEY is not set")
         streams = {e.stream_id for e in events}
         if expected_version is not None and len(streams) != 1:
             raise ValueError("expected_version applies to a batch of one stream")
@@ -103,6 +112,7 @@ class EventStore:
             )
             record = self.mapper.to_record(final, payload)
             prev = link_hash(prev, seq, record)
+            signed = self.signer.sign(record)
             rows.append(
                 {
                     "seq": seq,
@@ -114,6 +124,8 @@ class EventStore:
                     "recorded_at": recorded_at,
                     "record": record,
                     "hash": prev,
+                    "signature": signed.signature,
+                    "signing_key_id": signed.key_id,
                 }
             )
             out.append(final)
@@ -166,6 +178,8 @@ class EventStore:
                     event_log.c.subject_id,
                     event_log.c.record,
                     event_log.c.hash,
+                    event_log.c.signature,
+                    event_log.c.signing_key_id,
                 )
                 .where(event_log.c.seq > after_seq)
                 .order_by(event_log.c.seq)
@@ -174,7 +188,15 @@ class EventStore:
         ).all()
         return [
             StoredRecord(
-                r.seq, str(r.event_id), r.event_type, r.stream_id, r.subject_id, r.record, r.hash
+                r.seq,
+                str(r.event_id),
+                r.event_type,
+                r.stream_id,
+                r.subject_id,
+                r.record,
+                r.hash,
+                r.signature,
+                r.signing_key_id,
             )
             for r in rows
         ]

@@ -36,6 +36,9 @@ event_log = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("record", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    # The appending service's Ed25519 signature over the record (authenticity.py).
+    Column("signature", LargeBinary, nullable=True),
+    Column("signing_key_id", Text, nullable=True),
     UniqueConstraint("stream_id", "stream_version", name="event_log_stream_version_key"),
 )
 

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from expensura_events import deadletters
 from expensura_events.deadletters import DeadLetter
-from expensura_events.projections import Projection, retry_dead_letter
+from expensura_events.projections import DeadLetterNotFound, Projection, retry_dead_letter
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack.paths import var_dir
@@ -177,9 +177,19 @@ def retry(
             for letter in letters:
                 target = _projection(rt, letter.projection)
                 [feed] = [f for f in rt.feeds(target, client) if f.source == letter.source]
-                result = await retry_dead_letter(
-                    rt.engine, rt.mapper, target, feed, letter.event_id, who
-                )
+                try:
+                    result = await retry_dead_letter(
+                        rt.engine, rt.mapper, target, feed, letter.event_id, who
+                    )
+                except DeadLetterNotFound:
+                    # A record that never was in its source's log (a forgery on the
+                    # broker): there is nothing to apply; `skip` it once understood.
+                    console.print(
+                        f"[red]{name} {letter.projection} {letter.event_id}: not in "
+                        f"{letter.source}'s log, nothing to retry (skip it); still open"
+                    )
+                    results.append(False)
+                    continue
                 if result.applied:
                     console.print(
                         f"{name} {letter.projection} {letter.event_id}: applied, resolved"

@@ -11,6 +11,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from expensura_events.db import (
     KEYSTORE_VERSIONS,
     ensure_database,
@@ -40,11 +43,54 @@ def master_key_from(var_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def new_event_signing_keys() -> dict[str, str]:
+    """One fresh Ed25519 event-signing seed (base64) per service."""
+    return {
+        s.name.value: base64.b64encode(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+        ).decode()
+        for s in SERVICES
+    }
+
+
+def event_public_keys(signing_keys: Mapping[str, str]) -> dict[str, list[str]]:
+    """What EXPENSURA_EVENT_PUBLIC_KEYS publishes for these seeds (one key per service)."""
+    out: dict[str, list[str]] = {}
+    for service, seed in signing_keys.items():
+        private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
+        raw = private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        out[service] = [base64.b64encode(raw).decode()]
+    return out
+
+
+def event_signing_keys_from(var_dir: Path) -> dict[str, str]:
+    """The local stack's event-signing seeds, generated once and kept in var/ (mode 600):
+    records signed in an earlier run must still verify when read models are rebuilt."""
+    path = var_dir / "event-signing-keys.json"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(new_event_signing_keys()))
+    keys: dict[str, str] = json.loads(path.read_text())
+    missing = {s.name.value for s in SERVICES} - set(keys)
+    if missing:  # a service added since: give it a key, keep the others
+        keys |= {n: k for n, k in new_event_signing_keys().items() if n in missing}
+        path.write_text(json.dumps(keys))
+    return keys
+
+
 async def provision(
     admin_url: str,
     bootstrap_servers: str,
     *,
     master_key: str,
+    event_signing_keys: Mapping[str, str] | None = None,
     namespace: str = "",
     ports: Mapping[str, int] | None = None,
     extra_env: Mapping[str, str] | None = None,
@@ -52,7 +98,11 @@ async def provision(
     """Create and migrate every database, create the topics, return each service's env.
 
     `namespace` prefixes database names so several stacks (test runs) share one server.
+    `event_signing_keys` (service → base64 Ed25519 seed) are generated when not given; each
+    service gets its own seed and every service the public keys of all.
     """
+    signing_keys = dict(event_signing_keys or new_event_signing_keys())
+    public_keys = json.dumps(event_public_keys(signing_keys))
     password = os.environ.get("EXPENSURA_DB_PASSWORD", DEV_ROLE_PASSWORD)
     definitions = service_definitions()
     ports = {s.name.value: s.port for s in SERVICES} | dict(ports or {})
@@ -80,6 +130,8 @@ async def provision(
             "EXPENSURA_DATABASE_URL": with_database(admin_url, database, spec.db_role, password),
             "EXPENSURA_KEYSTORE_URL": with_database(admin_url, keystore_db, spec.db_role, password),
             "EXPENSURA_MASTER_KEY": master_key,
+            "EXPENSURA_EVENT_SIGNING_KEY": signing_keys[spec.name.value],
+            "EXPENSURA_EVENT_PUBLIC_KEYS": public_keys,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "EXPENSURA_SERVICE_URLS": json.dumps(urls),
             "EXPENSURA_PORT": str(ports[spec.name.value]),

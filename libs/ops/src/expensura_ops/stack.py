@@ -12,7 +12,7 @@ from rich.console import Console
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
-from expensura_ops.provision import master_key_from, provision
+from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
 from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP as AGENCY_APP
 from expensura_ops.stackfile import write_stack
 
@@ -27,6 +27,7 @@ def run_local_stack() -> int:
     services = [dataclasses.replace(s, port=s.port + offset) for s in SERVICES]
     var = paths.var_dir()
     master_key = master_key_from(var)
+    signing_keys = event_signing_keys_from(var)
 
     agency_port = AGENCY_PORT + offset
 
@@ -36,6 +37,7 @@ def run_local_stack() -> int:
                 admin_url,
                 bootstrap,
                 master_key=master_key,
+                event_signing_keys=signing_keys,
                 ports={s.name.value: s.port for s in services},
                 extra_env={"EXPENSURA_VERIFICATION_AGENCY_URL": f"http://127.0.0.1:{agency_port}"},
             )

@@ -47,6 +47,8 @@ def service_settings(
         if k.startswith("EXPENSURA_")
     }
     values["service_urls"] = json.loads(env[service]["EXPENSURA_SERVICE_URLS"])
+    if public_keys := env[service].get("EXPENSURA_EVENT_PUBLIC_KEYS"):
+        values["event_public_keys"] = json.loads(public_keys)  # JSON, as in the environment
     values["kafka_bootstrap_servers"] = env[service]["KAFKA_BOOTSTRAP_SERVERS"]
     if published := env[service].get("EXPENSURA_SERVICE_PUBLIC_KEYS"):
         values["service_public_keys"] = json.loads(published)

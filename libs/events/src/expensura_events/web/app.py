@@ -4,6 +4,7 @@ limit."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -49,6 +50,8 @@ class LogRecord(BaseModel):
     subject_id: str | None
     record: str
     hash: str
+    signature: str | None = None  # base64 of the appending service's Ed25519 signature
+    signing_key_id: str | None = None
 
 
 class LogPage(BaseModel):
@@ -69,6 +72,8 @@ class ProjectionStatus(BaseModel):
     errors: int
     dead_lettered: int = 0  # events this process parked since it started
     dead_letters: int | None = None  # open (parked or retried) now; None: database down
+    # Records refused before any apply (authenticity.py), per reason, since it started.
+    rejected: dict[str, int] = {}
 
 
 class SubjectData(BaseModel):
@@ -155,6 +160,10 @@ def create_app(
                     subject_id=r.subject_id,
                     record=r.record.decode(),
                     hash=r.hash.hex(),
+                    signature=None
+                    if r.signature is None
+                    else base64.b64encode(r.signature).decode(),
+                    signing_key_id=r.signing_key_id,
                 )
                 for r in records
             ],
@@ -179,6 +188,7 @@ def create_app(
                     errors=r.stats.errors,
                     dead_lettered=r.stats.dead_lettered,
                     dead_letters=None if parked is None else parked.get(r.projection.name, 0),
+                    rejected=dict(r.stats.rejected),
                 )
                 for r in rt.runners
             },

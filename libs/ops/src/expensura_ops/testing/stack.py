@@ -30,7 +30,7 @@ from expensura_events.db import async_url
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
-from expensura_ops.provision import provision
+from expensura_ops.provision import new_event_signing_keys, provision
 from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP
 from expensura_ops.services import service_definitions
 
@@ -127,6 +127,9 @@ class LocalStack:
     workdir: Path
     namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}_")
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
+    # One Ed25519 event-signing key per service, kept for the stack's life: provisioning
+    # again must not orphan what was signed before.
+    event_signing_keys: dict[str, str] = field(default_factory=new_event_signing_keys)
     ports: dict[str, int] = field(
         default_factory=lambda: (
             {s.name.value: free_port() for s in SERVICES} | {AGENCY: free_port()}
@@ -140,6 +143,7 @@ class LocalStack:
             self.admin_url,
             self.bootstrap_servers,
             master_key=self.master_key,
+            event_signing_keys=self.event_signing_keys,
             namespace=self.namespace,
             ports=self.ports,
             extra_env=FAST_KAFKA
@@ -162,6 +166,8 @@ class LocalStack:
             database_url=env["EXPENSURA_DATABASE_URL"],
             keystore_url=env["EXPENSURA_KEYSTORE_URL"],
             master_key=env["EXPENSURA_MASTER_KEY"],
+            event_signing_key=env["EXPENSURA_EVENT_SIGNING_KEY"],
+            event_public_keys=json.loads(env["EXPENSURA_EVENT_PUBLIC_KEYS"]),
             kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
             topic_namespace=env["EXPENSURA_TOPIC_NAMESPACE"],
             service_key=env["EXPENSURA_SERVICE_KEY"],
