@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from expensura_events import ed25519
 from expensura_events.cipher import ENC_MARK
 from expensura_events.obligations import enforces
 from expensura_events.registry import REGISTRY, EventRegistry, personal_fields
@@ -61,11 +61,6 @@ class RejectedEvent(Exception):
         self.reason, self.detail = reason, detail
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
 def signed_message(record: bytes) -> bytes:
     return SIGNING_CONTEXT + hashlib.sha256(record).digest()
 
@@ -82,13 +77,12 @@ class EventSigner:
 
     def __init__(self, service: str, private_key: Ed25519PrivateKey) -> None:
         self.service, self._private = service, private_key
-        self.key_id = key_id(private_key.public_key())
+        self.key_id = ed25519.key_id(private_key.public_key())
 
     @classmethod
     def from_base64(cls, service: str, seed: str) -> EventSigner:
         """`seed`: base64 of the 32-byte Ed25519 seed (EXPENSURA_EVENT_SIGNING_KEY)."""
-        raw = base64.b64decode(seed, validate=True)
-        return cls(service, Ed25519PrivateKey.from_private_bytes(raw))
+        return cls(service, ed25519.private_key(seed))
 
     @enforces("SEC-3")
     def sign(self, record: bytes) -> RecordSignature:
@@ -104,19 +98,13 @@ class PublicKeys:
         self._by_id: dict[str, tuple[str, Ed25519PublicKey]] = {}
         for service, public_keys in keys.items():
             for public in public_keys:
-                self._by_id[key_id(public)] = (service, public)
+                self._by_id[ed25519.key_id(public)] = (service, public)
 
     @classmethod
     def from_base64(cls, keys: Mapping[str, Sequence[str]]) -> PublicKeys:
         """`keys`: service → base64 raw public keys (EXPENSURA_EVENT_PUBLIC_KEYS)."""
         return cls(
-            {
-                service: [
-                    Ed25519PublicKey.from_public_bytes(base64.b64decode(k, validate=True))
-                    for k in values
-                ]
-                for service, values in keys.items()
-            }
+            {service: [ed25519.public_key(k) for k in values] for service, values in keys.items()}
         )
 
     def lookup(self, kid: str) -> tuple[str, Ed25519PublicKey] | None:

@@ -17,8 +17,6 @@ Pure: no I/O, so the rules are unit-tested.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 import uuid
@@ -26,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from expensura_events import ed25519
 
 TOKEN_TYPE = "service+jwt"
 TOKEN_SECONDS = 60  # a captured token is useless after a minute
@@ -41,56 +40,6 @@ class ServiceTokenRefused(Exception):
 
 class ServiceKeyMissing(Exception):
     """This process has no private key: it cannot call other services' internal routes."""
-
-
-def _seed(encoded: str) -> Ed25519PrivateKey:
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except binascii.Error as exc:
-        raise ValueError("a service key is the base64 of a 32-byte Ed25519 seed") from exc
-    if len(raw) != 32:
-        raise ValueError("a service key is the base64 of a 32-byte Ed25519 seed")
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
-def _public(encoded: str) -> Ed25519PublicKey:
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except binascii.Error as exc:
-        raise ValueError("a public key is the base64 of 32 raw Ed25519 bytes") from exc
-    if len(raw) != 32:
-        raise ValueError("a public key is the base64 of 32 raw Ed25519 bytes")
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def key_id(key: Ed25519PublicKey) -> str:
-    """A stable short name of a public key, so a verifier picks the key without trying all."""
-    return base64.urlsafe_b64encode(_raw_public(key)[:9]).decode()
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """A new key pair in the configuration's encoding (base64 seed, base64 raw public)."""
-
-    private: str
-    public: str
-
-    @classmethod
-    def new(cls) -> KeyPair:
-        key = Ed25519PrivateKey.generate()
-        seed = key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        return cls(
-            base64.b64encode(seed).decode(),
-            base64.b64encode(_raw_public(key.public_key())).decode(),
-        )
 
 
 @dataclass(frozen=True)
@@ -107,8 +56,11 @@ class ServiceIdentity:
     ) -> ServiceIdentity:
         return cls(
             name=name,
-            private_key=_seed(private_key) if private_key else None,
-            published={caller: [_public(k) for k in keys] for caller, keys in public_keys.items()},
+            private_key=ed25519.private_key(private_key) if private_key else None,
+            published={
+                caller: [ed25519.public_key(k) for k in keys]
+                for caller, keys in public_keys.items()
+            },
         )
 
     def token_for(self, audience: str, *, now: float | None = None) -> str:
@@ -124,7 +76,7 @@ class ServiceIdentity:
             "exp": issued + TOKEN_SECONDS,
             "jti": uuid.uuid4().hex,
         }
-        headers = {"typ": TOKEN_TYPE, "kid": key_id(self.private_key.public_key())}
+        headers = {"typ": TOKEN_TYPE, "kid": ed25519.key_id(self.private_key.public_key())}
         return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers=headers)
 
     def headers_for(self, audience: str) -> dict[str, str]:
@@ -142,7 +94,7 @@ class ServiceIdentity:
         issuer = claimed.get("iss")
         if not isinstance(issuer, str) or claimed.get("sub") != issuer:
             raise ServiceTokenRefused("the token names no calling service")
-        keys = [k for k in self.published.get(issuer, ()) if key_id(k) == header.get("kid")]
+        keys = [k for k in self.published.get(issuer, ()) if ed25519.key_id(k) == header.get("kid")]
         if not keys:
             raise ServiceTokenRefused(f"no published key of {issuer!r} signed it")
         try:
@@ -171,7 +123,7 @@ class ServiceIdentity:
 
 def new_service_keys(names: Sequence[str]) -> tuple[dict[str, str], str]:
     """One key pair per name: each name's private key, and the JSON of every public key."""
-    pairs = {name: KeyPair.new() for name in names}
+    pairs = {name: ed25519.KeyPair.new() for name in names}
     return (
         {name: pair.private for name, pair in pairs.items()},
         json.dumps({name: [pair.public] for name, pair in pairs.items()}),

@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from expensura_events.ed25519 import KeyPair, key_id
 from expensura_events.service_identity import (
     TOKEN_SECONDS,
-    KeyPair,
     ServiceIdentity,
     ServiceKeyMissing,
     ServiceTokenRefused,
-    key_id,
     new_service_keys,
 )
 from expensura_events.web.auth import callers

@@ -306,10 +306,14 @@ def prove_withdrawal(
 @app.command()
 def routes(
     internal: Annotated[bool, typer.Option(help="only the /internal routes")] = False,
+    markdown: Annotated[bool, typer.Option(help="as the table in docs/security.md")] = False,
 ) -> None:
     """Every route of every service and who may call it, as the code declares it."""
-    from expensura_ops.routes import route_access
+    from expensura_ops.routes import markdown_table, route_access
 
+    if markdown:
+        print(markdown_table([r for r in route_access() if r.internal or not internal]), end="")
+        return
     table = Table("service", "method", "path", "who may call it")
     for row in route_access():
         if row.internal or not internal:

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from expensura_events.ed25519 import KeyPair
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
 
 OWNER_ROLE = "expensura_owner"  # owns every database; the provisioning Job migrates as it
@@ -35,25 +34,6 @@ PUBLIC_KEYS_CONFIGMAP = "expensura-public-keys"
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    private: str
-    public: str
-
-    @classmethod
-    def new(cls) -> KeyPair:
-        key = Ed25519PrivateKey.generate()
-        seed = key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return cls(_b64(seed), _b64(public))
 
 
 @dataclass(frozen=True)

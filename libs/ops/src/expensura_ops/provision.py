@@ -11,9 +11,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from expensura_events.db import (
     KEYSTORE_VERSIONS,
     ensure_database,
@@ -23,6 +20,7 @@ from expensura_events.db import (
     upgrade,
     with_database,
 )
+from expensura_events.ed25519 import KeyPair
 from expensura_events.kafka import KafkaSettings, ensure_topics
 from expensura_events.service_identity import new_service_keys
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
@@ -45,28 +43,12 @@ def master_key_from(var_dir: Path) -> str:
 
 def new_event_signing_keys() -> dict[str, str]:
     """One fresh Ed25519 event-signing seed (base64) per service."""
-    return {
-        s.name.value: base64.b64encode(
-            Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
-            )
-        ).decode()
-        for s in SERVICES
-    }
+    return {s.name.value: KeyPair.new().private for s in SERVICES}
 
 
 def event_public_keys(signing_keys: Mapping[str, str]) -> dict[str, list[str]]:
     """What EXPENSURA_EVENT_PUBLIC_KEYS publishes for these seeds (one key per service)."""
-    out: dict[str, list[str]] = {}
-    for service, seed in signing_keys.items():
-        private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
-        raw = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        out[service] = [base64.b64encode(raw).decode()]
-    return out
+    return {service: [KeyPair.of(seed).public] for service, seed in signing_keys.items()}
 
 
 def event_signing_keys_from(var_dir: Path) -> dict[str, str]:
