@@ -24,14 +24,11 @@ from expensura_events.fields import Identifier, SingleLine
 from expensura_events.projections import Projection, RebuildOutcome, rebuild
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.service_identity import ServiceIdentity
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
 from expensura_ops.deadletters_cli import app as dead_letters_app
 from expensura_ops.deadletters_cli import runtime_for
-from expensura_ops.devstack.paths import var_dir
 from expensura_ops.services import all_projections, command_groups, find_projection
-from expensura_ops.stackfile import service_settings
 
 app = typer.Typer(
     help="Operate Expensura: run the stack locally, verify and replay the log.",
@@ -47,8 +44,6 @@ app.add_typer(log_app, name="log")
 app.add_typer(projections_app, name="projections")
 app.add_typer(subject_app, name="subject")
 app.add_typer(relay_app, name="relay")
-disclosures_app = typer.Typer(help="Proofs about disclosures, from the logs.", no_args_is_help=True)
-app.add_typer(disclosures_app, name="disclosures")
 projections_app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="identity, consent, …")]
@@ -76,7 +71,8 @@ def _runtime(service: str) -> ServiceRuntime:
     return runtime_for(service)
 
 
-# Command groups the services contribute (identity's `staff create-admin`).
+# Command groups the services contribute (identity's `staff create-admin`, the gateway's
+# `disclosures prove-withdrawal`).
 for _name, _group in command_groups().items():
     app.add_typer(_group(_runtime, _checked), name=_name)
 
@@ -251,56 +247,6 @@ async def _relay(service: str, crash_after_publish: bool) -> None:
         await rt.relay.run(stop)
     finally:
         await rt.close()
-
-
-@disclosures_app.command("prove-withdrawal")
-def prove_withdrawal(
-    subject_id: Annotated[str, typer.Option("--subject")],
-    consent_id: Annotated[str, typer.Option("--consent")],
-) -> None:
-    """Prove from the logs that nothing left under a consent after it was withdrawn: consent's
-    withdrawal, the gateway's disclosures and identity's releases of values. Exit 1 if the
-    logs show otherwise (or no withdrawal)."""
-    from expensura_ops.proofs import no_disclosure_after_withdrawal
-
-    settings = service_settings("sharing-gateway", var_dir())
-    identity = ServiceIdentity.from_config(
-        "sharing-gateway", settings.service_key, settings.service_public_keys
-    )
-    proof = asyncio.run(
-        no_disclosure_after_withdrawal(settings.service_urls, identity, subject_id, consent_id)
-    )
-    table = Table("log", "sequence", "recipient", "at", "decision", "fields", "verdict")
-    for row in proof.before:
-        table.add_row(
-            row["source"],
-            str(row["sequence"]),
-            row["partner"],
-            row["at"],
-            row["decision_id"],
-            ", ".join(row["fields"]),
-            "[green]before withdrawal",
-        )
-    for row in proof.after:
-        table.add_row(
-            row["source"],
-            str(row["sequence"]),
-            row["partner"],
-            row["at"],
-            row["decision_id"],
-            ", ".join(row["fields"]),
-            "[red]AFTER withdrawal",
-        )
-    console.print(table)
-    if proof.withdrawn_at is None:
-        console.print(f"[red]consent {consent_id} of {subject_id} has no withdrawal in the log")
-        raise typer.Exit(1)
-    verdict = "PROVEN" if proof.holds else "VIOLATED"
-    console.print(
-        f"consent withdrawn at {proof.withdrawn_at.isoformat()}: {len(proof.before)} "
-        f"disclosures or releases before, {len(proof.after)} after — {verdict}"
-    )
-    raise typer.Exit(0 if proof.holds else 1)
 
 
 @app.command()

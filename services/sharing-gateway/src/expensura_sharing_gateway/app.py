@@ -8,8 +8,9 @@ from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_sharing_gateway.disclosures.views import router as disclosures_router
 from expensura_sharing_gateway.erasure import erase_gateway_state
-from expensura_sharing_gateway.partner_auth import router as auth_router
+from expensura_sharing_gateway.partner_auth.views import router as auth_router
 from expensura_sharing_gateway.partners.views import router as partners_router
+from expensura_sharing_gateway.settings import GatewaySettings
 from expensura_sharing_gateway.statistics.views import router as statistics_router
 from expensura_sharing_gateway.transfers.views import router as transfers_router
 
@@ -19,6 +20,7 @@ service_definition = ServiceDefinition(
     "agreements, minimised disclosures on consent or legal ground, statistics.",
     migrations=Path(__file__).parent / "migrations",
     routers=[auth_router, partners_router, disclosures_router, statistics_router, transfers_router],
+    settings_class=GatewaySettings,
     erase_subject=erase_gateway_state,
 )
 

@@ -7,12 +7,10 @@ identifiable once identity's records are shredded.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_sharing_gateway.tables import disclosures
+from expensura_sharing_gateway.disclosures import store
 
 
 async def erase_gateway_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:
-    result = await conn.execute(delete(disclosures).where(disclosures.c.subject_id == subject_id))
-    return {"disclosures": result.rowcount}
+    return {"disclosures": await store.delete_disclosures_of(conn, subject_id)}

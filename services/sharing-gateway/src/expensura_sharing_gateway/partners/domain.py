@@ -1,17 +1,29 @@
-"""Partners, agreements and what each may receive. Pure rules, no framework.
+"""Partners, agreements, credentials and what each kind may receive. Pure rules.
 
 SHR-2: only necessary data for a specific purpose: per partner kind and purpose an
-allow-list of fields; a disclosure gets the intersection of what was asked, that list, and
-what the partner's confidentiality agreement covers. SHR-3: no active agreement, nothing.
-SHR-4: there is no sale or rent purpose to ask for.
+allow-list of fields (`ALLOW_LISTS`, stated in the README). SHR-3: a confidentiality
+agreement is in force only within its term. SHR-4: there is no sale or rent purpose to ask
+for, nor a scope for one.
+
+An agreement's state follows from its term and the clock (`AGREEMENT_TRANSITIONS`); a
+credential's from its expiry and a revocation (`CREDENTIAL_TRANSITIONS`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
 
+from expensura_events.catalog.sharing import (
+    ConfidentialityAgreementSigned,
+    PartnerCredentialIssued,
+    PartnerCredentialRevoked,
+    PartnerRegistered,
+)
+from expensura_events.obligations import enforces
 from expensura_events.vocabulary import DataCategory, Purpose
 
 
@@ -47,8 +59,44 @@ ALLOW_LISTS: dict[PartnerKind, dict[Purpose, frozenset[str]]] = {
     PartnerKind.SUCCESSOR_ENTITY: {},  # through the transfer workflow (TRF-1)
 }
 
-# Dispute cases (USE-8) must name the case and its legal basis.
-CASE_REQUIRED = frozenset({Purpose.DISPUTE_RESOLUTION, Purpose.LEGAL_COMPLIANCE})
+# A credential's scopes: the purposes (there is no sale or rent among them, SHR-4) and
+# `inbound`, for data a partner sends us (COL-4).
+INBOUND_SCOPE = "inbound"
+VALID_SCOPES = frozenset({p.value for p in Purpose} | {INBOUND_SCOPE})
+
+
+def allow_list(kind: PartnerKind, purpose: Purpose) -> frozenset[str]:
+    """What a partner of this kind may receive for the purpose; nothing if not listed."""
+    return ALLOW_LISTS[kind].get(purpose, frozenset())
+
+
+def categories_of(fields: Iterable[str]) -> list[str]:
+    return sorted({FIELD_CATEGORIES[f].value for f in fields})
+
+
+# --- confidentiality agreements (SHR-3) --------------------------------------------------
+
+
+class AgreementState(StrEnum):
+    SIGNED = "signed"  # recorded, its term not yet begun
+    IN_FORCE = "in-force"
+    ENDED = "ended"
+
+
+class AgreementEvent(StrEnum):
+    TERM_STARTS = "term-starts"
+    TERM_ENDS = "term-ends"
+
+
+# Time moves an agreement; nothing else does (a new term is a new agreement).
+AGREEMENT_TRANSITIONS: Mapping[tuple[AgreementState, AgreementEvent], AgreementState] = {
+    (AgreementState.SIGNED, AgreementEvent.TERM_STARTS): AgreementState.IN_FORCE,
+    (AgreementState.IN_FORCE, AgreementEvent.TERM_ENDS): AgreementState.ENDED,
+}
+
+
+class InvalidAgreement(ValueError):
+    """The agreement as asked cannot be recorded."""
 
 
 @dataclass(frozen=True)
@@ -61,42 +109,149 @@ class Agreement:
     starts_at: datetime
     ends_at: datetime
 
+    def state(self, now: datetime) -> AgreementState:
+        if now < self.starts_at:
+            return AgreementState.SIGNED
+        if now < self.ends_at:
+            return AgreementState.IN_FORCE
+        return AgreementState.ENDED
+
     def active(self, now: datetime) -> bool:
-        return self.starts_at <= now < self.ends_at
+        return self.state(now) is AgreementState.IN_FORCE
+
+    @enforces("SHR-3")
+    def covers(self, purpose: Purpose, now: datetime, *, inbound: bool = False) -> bool:
+        """In force now, for this purpose, and for data coming in if that is what is asked."""
+        return self.active(now) and purpose in self.purposes and (self.inbound or not inbound)
 
 
-class DisclosureRefusal(Exception):
-    """Why nothing leaves; the reason goes into DisclosureRefused."""
+@dataclass(frozen=True)
+class AgreementTerms:
+    """An agreement as the officer records it: a term that ends after it starts, known
+    fields only (kept sorted, once each); the purposes as given."""
+
+    reference: str
+    purposes: tuple[Purpose, ...]
+    fields: list[str]
+    inbound: bool
+    starts_at: datetime
+    ends_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.ends_at <= self.starts_at:
+            raise InvalidAgreement("ends_at must be after starts_at")
+        if unknown := set(self.fields) - set(FIELD_CATEGORIES):
+            raise InvalidAgreement(f"unknown fields: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "fields", sorted(set(self.fields)))
 
 
-def covering_agreement(
-    agreements: list[Agreement], purpose: Purpose, now: datetime, *, inbound: bool = False
-) -> Agreement:
-    for agreement in agreements:
-        if (
-            agreement.active(now)
-            and purpose in agreement.purposes
-            and (agreement.inbound or not inbound)
-        ):
-            return agreement
-    raise DisclosureRefusal(
-        f"no active confidentiality agreement covers {purpose.value}"
-        + (" for inbound data" if inbound else "")
+# --- credentials -------------------------------------------------------------------------
+
+
+class CredentialState(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class CredentialAction(StrEnum):
+    REVOKE = "revoke"
+
+
+# Expiry is the clock's; revocation is the officer's, and may follow expiry (to record it).
+CREDENTIAL_TRANSITIONS: Mapping[tuple[CredentialState, CredentialAction], CredentialState] = {
+    (CredentialState.ACTIVE, CredentialAction.REVOKE): CredentialState.REVOKED,
+    (CredentialState.EXPIRED, CredentialAction.REVOKE): CredentialState.REVOKED,
+}
+
+
+class InvalidScopes(ValueError):
+    """A credential asked for scopes that do not exist."""
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Credential:
+    client_id: str
+    partner_id: str
+    scopes: tuple[str, ...]
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+    def state(self, now: datetime) -> CredentialState:
+        if self.revoked_at is not None:
+            return CredentialState.REVOKED
+        return CredentialState.ACTIVE if now < self.expires_at else CredentialState.EXPIRED
+
+
+def credential_transition(state: CredentialState, action: CredentialAction) -> CredentialState:
+    try:
+        return CREDENTIAL_TRANSITIONS[(state, action)]
+    except KeyError:
+        raise IllegalTransition(f"a credential that is {state} cannot take {action}") from None
+
+
+@enforces("SHR-4")
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes of a new credential, sorted; only purposes (no sale, no rent) and inbound."""
+    asked = set(scopes)
+    if unknown := asked - VALID_SCOPES:
+        raise InvalidScopes(f"unknown scopes: {', '.join(sorted(unknown))}")
+    return sorted(asked)
+
+
+# --- errors and events -------------------------------------------------------------------
+
+
+class PartnerExists(Exception):
+    pass
+
+
+class NoSuchPartner(LookupError):
+    pass
+
+
+class NoSuchCredential(LookupError):
+    pass
+
+
+def partner_stream(partner_id: str) -> str:
+    """A partner's registration, agreements and credentials."""
+    return f"partner-{partner_id}"
+
+
+def registered(partner_id: str, kind: PartnerKind, name: str) -> PartnerRegistered:
+    return PartnerRegistered(partner_id=partner_id, kind=kind.value, name=name)
+
+
+def agreement_signed(
+    agreement_id: UUID, partner_id: str, terms: AgreementTerms
+) -> ConfidentialityAgreementSigned:
+    return ConfidentialityAgreementSigned(
+        agreement_id=agreement_id,
+        partner_id=partner_id,
+        reference=terms.reference,
+        purposes=list(terms.purposes),
+        fields=terms.fields,
+        inbound=terms.inbound,
+        starts_at=terms.starts_at,
+        ends_at=terms.ends_at,
     )
 
 
-def minimise(
-    kind: PartnerKind, purpose: Purpose, agreement: Agreement, requested: set[str]
-) -> list[str]:
-    """The fields that may go: asked ∩ allow-list(kind, purpose) ∩ agreement."""
-    allowed = ALLOW_LISTS[kind].get(purpose, frozenset()) & agreement.fields
-    fields = sorted(requested & allowed)
-    if not fields:
-        raise DisclosureRefusal(
-            f"none of the requested fields may go to a {kind.value} for {purpose.value}"
-        )
-    return fields
+def credential_issued(credential: Credential) -> PartnerCredentialIssued:
+    return PartnerCredentialIssued(
+        partner_id=credential.partner_id,
+        client_id=credential.client_id,
+        scopes=list(credential.scopes),
+        expires_at=credential.expires_at,
+    )
 
 
-def categories_of(fields: list[str]) -> list[str]:
-    return sorted({FIELD_CATEGORIES[f].value for f in fields})
+def credential_revoked(credential: Credential) -> PartnerCredentialRevoked:
+    return PartnerCredentialRevoked(
+        partner_id=credential.partner_id, client_id=credential.client_id
+    )

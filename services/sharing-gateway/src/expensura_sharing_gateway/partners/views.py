@@ -1,32 +1,30 @@
-"""Partner registry, confidentiality agreements and credentials (SHR-3), for staff."""
+"""Partner registry, confidentiality agreements and credentials (SHR-3), for staff, over
+HTTP: parse, call the service, map its errors to problem+json."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
-from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from expensura_events.auth import Principal
-from expensura_events.catalog.sharing import (
-    ConfidentialityAgreementSigned,
-    PartnerCredentialIssued,
-    PartnerCredentialRevoked,
-    PartnerRegistered,
-)
-from expensura_events.envelope import Actor, utcnow
+from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, Instant, SingleLine
 from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
-from expensura_sharing_gateway.partner_auth import hasher
-from expensura_sharing_gateway.partners.domain import FIELD_CATEGORIES, PartnerKind
-from expensura_sharing_gateway.tables import agreements, partner_credentials, partners
+from expensura_sharing_gateway.partners import service
+from expensura_sharing_gateway.partners.domain import (
+    AgreementTerms,
+    InvalidAgreement,
+    InvalidScopes,
+    NoSuchCredential,
+    NoSuchPartner,
+    PartnerExists,
+    PartnerKind,
+)
 
 router = APIRouter(tags=["partners"])
 Officer = Annotated[
@@ -84,44 +82,10 @@ def _staff(who: Principal) -> Actor:
 @router.post("/v1/partners", status_code=201, responses={409: {}})
 async def register_partner(body: NewPartner, who: Officer, rt: Runtime) -> NewPartner:
     try:
-        async with rt.engine.begin() as conn:
-            await conn.execute(
-                partners.insert().values(
-                    partner_id=body.partner_id,
-                    name=body.name,
-                    kind=body.kind.value,
-                    created_at=utcnow(),
-                )
-            )
-            await rt.append(
-                conn,
-                [
-                    rt.envelope(
-                        PartnerRegistered(
-                            partner_id=body.partner_id, kind=body.kind.value, name=body.name
-                        ),
-                        stream_id=f"partner-{body.partner_id}",
-                        subject_id=None,
-                        actor=_staff(who),
-                        purpose=Purpose.LEGAL_COMPLIANCE,
-                    )
-                ],
-                expected_version=0,
-            )
-    except IntegrityError:
-        raise Conflict(f"Partner {body.partner_id} exists.") from None
+        await service.register_partner(rt, body.partner_id, body.name, body.kind, _staff(who))
+    except PartnerExists as exc:
+        raise Conflict(str(exc)) from None
     return body
-
-
-async def _partner_exists(rt: Runtime, partner_id: str) -> None:
-    async with rt.engine.connect() as conn:
-        found = (
-            await conn.execute(
-                select(partners.c.partner_id).where(partners.c.partner_id == partner_id)
-            )
-        ).first()
-    if found is None:
-        raise NotFound(f"No partner {partner_id}.")
 
 
 @router.post("/v1/partners/{partner_id}/agreements", status_code=201, responses={404: {}})
@@ -130,46 +94,20 @@ async def sign_agreement(
 ) -> dict[str, str]:
     """Record a confidentiality agreement: its reference, the purposes and fields it covers,
     whether it covers data the partner sends us, and its term."""
-    if body.ends_at <= body.starts_at:
-        raise Invalid("ends_at must be after starts_at")
-    if unknown := set(body.fields) - set(FIELD_CATEGORIES):
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
-    await _partner_exists(rt, partner_id)
-    agreement_id = uuid4()
-    async with rt.engine.begin() as conn:
-        await conn.execute(
-            agreements.insert().values(
-                agreement_id=agreement_id,
-                partner_id=partner_id,
-                reference=body.reference,
-                purposes=[p.value for p in body.purposes],
-                fields=sorted(set(body.fields)),
-                inbound=body.inbound,
-                starts_at=body.starts_at,
-                ends_at=body.ends_at,
-            )
+    try:
+        terms = AgreementTerms(
+            reference=body.reference,
+            purposes=tuple(body.purposes),
+            fields=body.fields,
+            inbound=body.inbound,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
         )
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    ConfidentialityAgreementSigned(
-                        agreement_id=agreement_id,
-                        partner_id=partner_id,
-                        reference=body.reference,
-                        purposes=body.purposes,
-                        fields=sorted(set(body.fields)),
-                        inbound=body.inbound,
-                        starts_at=body.starts_at,
-                        ends_at=body.ends_at,
-                    ),
-                    stream_id=f"partner-{partner_id}",
-                    subject_id=None,
-                    actor=_staff(who),
-                    purpose=Purpose.LEGAL_COMPLIANCE,
-                )
-            ],
-        )
+        agreement_id = await service.sign_agreement(rt, partner_id, terms, _staff(who))
+    except InvalidAgreement as exc:
+        raise Invalid(str(exc)) from None
+    except NoSuchPartner as exc:
+        raise NotFound(str(exc)) from None
     return {"agreement_id": str(agreement_id)}
 
 
@@ -179,46 +117,19 @@ async def issue_credential(
 ) -> Credential:
     """A client id and secret (shown once) for the OAuth2 client-credentials grant. Rotate by
     issuing a new one and revoking the old."""
-    valid_scopes = {p.value for p in Purpose} | {"inbound"}
-    if unknown := set(body.scopes) - valid_scopes:
-        raise Invalid(f"unknown scopes: {', '.join(sorted(unknown))}")
-    await _partner_exists(rt, partner_id)
-    client_id = f"{partner_id}-{secrets.token_hex(6)}"
-    secret = secrets.token_urlsafe(32)
-    expires = utcnow() + timedelta(days=body.valid_days)
-    async with rt.engine.begin() as conn:
-        await conn.execute(
-            partner_credentials.insert().values(
-                client_id=client_id,
-                partner_id=partner_id,
-                secret_hash=hasher.hash(secret),
-                scopes=sorted(set(body.scopes)),
-                created_at=utcnow(),
-                expires_at=expires,
-            )
+    try:
+        issued = await service.issue_credential(
+            rt, partner_id, body.scopes, body.valid_days, _staff(who)
         )
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    PartnerCredentialIssued(
-                        partner_id=partner_id,
-                        client_id=client_id,
-                        scopes=sorted(set(body.scopes)),
-                        expires_at=expires,
-                    ),
-                    stream_id=f"partner-{partner_id}",
-                    subject_id=None,
-                    actor=_staff(who),
-                    purpose=Purpose.SECURITY,
-                )
-            ],
-        )
+    except InvalidScopes as exc:
+        raise Invalid(str(exc)) from None
+    except NoSuchPartner as exc:
+        raise NotFound(str(exc)) from None
     return Credential(
-        client_id=client_id,
-        client_secret=secret,
-        scopes=sorted(set(body.scopes)),
-        expires_at=expires,
+        client_id=issued.credential.client_id,
+        client_secret=issued.client_secret,
+        scopes=list(issued.credential.scopes),
+        expires_at=issued.credential.expires_at,
     )
 
 
@@ -227,35 +138,13 @@ async def revoke_credential(
     partner_id: PartnerId, client_id: Annotated[Identifier, Path()], who: Officer, rt: Runtime
 ) -> Credential:
     """Revoke at once: tokens already issued under it stop working too."""
-    async with rt.engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(partner_credentials).where(
-                    partner_credentials.c.client_id == client_id,
-                    partner_credentials.c.partner_id == partner_id,
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"No credential {client_id} for {partner_id}.")
-        if row.revoked_at is None:
-            await conn.execute(
-                update(partner_credentials)
-                .where(partner_credentials.c.client_id == client_id)
-                .values(revoked_at=utcnow())
-            )
-            await rt.append(
-                conn,
-                [
-                    rt.envelope(
-                        PartnerCredentialRevoked(partner_id=partner_id, client_id=client_id),
-                        stream_id=f"partner-{partner_id}",
-                        subject_id=None,
-                        actor=_staff(who),
-                        purpose=Purpose.SECURITY,
-                    )
-                ],
-            )
+    try:
+        revoked = await service.revoke_credential(rt, partner_id, client_id, _staff(who))
+    except NoSuchCredential as exc:
+        raise NotFound(str(exc)) from None
     return Credential(
-        client_id=client_id, scopes=row.scopes, expires_at=row.expires_at, revoked=True
+        client_id=client_id,
+        scopes=list(revoked.scopes),
+        expires_at=revoked.expires_at,
+        revoked=True,
     )

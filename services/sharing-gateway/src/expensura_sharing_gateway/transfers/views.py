@@ -1,29 +1,35 @@
-"""Transfers to a successor (TRF-1) and public disclosure (PUB-1): the evidence each needs."""
+"""Transfers to a successor (TRF-1) and public disclosure (PUB-1) over HTTP: parse, call the
+service, map its errors to problem+json."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
 from expensura_events.auth import Principal
-from expensura_events.catalog.sharing import PublicDisclosureMade, TransferRecorded
-from expensura_events.envelope import Actor, LegalBasis
+from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, SingleLine
-from expensura_events.vocabulary import PUBLIC_RECIPIENT, LegalGround, Purpose, StaffRole
+from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
-from expensura_sharing_gateway.disclosures import clients
-from expensura_sharing_gateway.partners.domain import FIELD_CATEGORIES, categories_of
+from expensura_sharing_gateway.disclosures.domain import DependencyDown
+from expensura_sharing_gateway.transfers import service
+from expensura_sharing_gateway.transfers.domain import (
+    MissingEvidence,
+    PublicRefused,
+    SuccessorTransfer,
+    TransferReason,
+    check_evidence,
+)
 
 router = APIRouter(tags=["transfers and public disclosure"])
 Administrator = Annotated[Principal, Depends(staff_with(StaffRole.ADMINISTRATOR))]
 Officer = Annotated[
     Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
 ]
-PUBLIC = PUBLIC_RECIPIENT
 
 
 class TransferRequest(BaseModel):
@@ -34,11 +40,8 @@ class TransferRequest(BaseModel):
 
     @model_validator(mode="after")
     def evidence(self) -> TransferRequest:
-        if self.commitment_reference is None and not self.reconsent:
-            raise ValueError(
-                "a successor must commit to this policy (commitment_reference) "
-                "or consent must be obtained again (reconsent: true)"
-            )
+        # the domain's rule, checked at the edge too so that the answer is a 422
+        check_evidence(self.commitment_reference, self.reconsent)
         return self
 
 
@@ -62,7 +65,7 @@ class PublicDisclosure(BaseModel):
     data: dict[str, str | None]
 
 
-class Refused(Problem):
+class RefusedProblem(Problem):
     status, title = 403, "Public disclosure refused"
 
 
@@ -70,35 +73,27 @@ class Unavailable(Problem):
     status, title = 503, "A dependency is unavailable"
 
 
+class Invalid(Problem):
+    status, title = 422, "Invalid request"
+
+
 @router.post("/v1/transfers", status_code=201)
 async def record_transfer(body: TransferRequest, who: Administrator, rt: Runtime) -> Transfer:
     """A merger or acquisition: the successor is bound by this policy (its commitment is the
     evidence), or every user is asked for consent again before anything moves."""
-    transfer_id = uuid4()
-    async with rt.engine.begin() as conn:
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    TransferRecorded(
-                        transfer_id=transfer_id,
-                        successor=body.successor,
-                        reason=body.reason,
-                        commitment_reference=body.commitment_reference,
-                        reconsent_required=body.commitment_reference is None,
-                    ),
-                    stream_id=f"transfer-{transfer_id}",
-                    subject_id=None,
-                    actor=Actor(kind=who.kind, id=who.id),
-                    purpose=Purpose.LEGAL_COMPLIANCE,
-                    legal_basis=LegalBasis(
-                        ground=LegalGround.OTHER_LAW,
-                        reference=body.commitment_reference or "re-consent",
-                    ),
-                )
-            ],
-        )
-    return Transfer(transfer_id=transfer_id, reconsent_required=body.commitment_reference is None)
+    transfer = SuccessorTransfer(
+        successor=body.successor,
+        reason=TransferReason(body.reason),
+        commitment_reference=body.commitment_reference,
+        reconsent=body.reconsent,
+    )
+    try:
+        recorded = await service.record_transfer(rt, transfer, Actor(kind=who.kind, id=who.id))
+    except MissingEvidence as exc:  # the request model already refuses it; kept for safety
+        raise Invalid(str(exc)) from None
+    return Transfer(
+        transfer_id=recorded.transfer_id, reconsent_required=recorded.reconsent_required
+    )
 
 
 @router.post("/v1/public-disclosures", status_code=201, responses={403: {}, 503: {}})
@@ -106,44 +101,17 @@ async def public_disclosure(body: PublicRequest, who: Officer, rt: Runtime) -> P
     """Make a subject's data public only on the subject's explicit consent for this request
     (a consent naming the recipient `public`) or a legal mandate (a legal ground invoked with
     `public` as recipient)."""
-    fields = sorted(set(body.fields) & set(FIELD_CATEGORIES))
-    if not fields:
-        raise Refused("no known fields requested")
     try:
-        decision = await clients.decide(
-            rt.settings.service_urls, body.subject_id, body.purpose, categories_of(fields), PUBLIC
+        made = await service.disclose_publicly(
+            rt, body.subject_id, body.fields, body.purpose, Actor(kind=who.kind, id=who.id)
         )
-        if not decision.allowed:
-            raise Refused(f"neither explicit consent nor a legal mandate: {decision.reason}")
-        values = await clients.disclosable_values(
-            rt.settings.service_urls, body.subject_id, fields, decision.decision_id, PUBLIC
-        )
-    except clients.DependencyDown as exc:
+    except PublicRefused as exc:
+        raise RefusedProblem(str(exc)) from None
+    except DependencyDown as exc:
         raise Unavailable(f"{exc}; nothing was disclosed.", retry_after=5) from None
-    disclosure_id = uuid4()
-    basis = decision.basis.model_dump(mode="json")
-    async with rt.engine.begin() as conn:
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    PublicDisclosureMade(
-                        disclosure_id=disclosure_id,
-                        fields=fields,
-                        decision_id=decision.decision_id,
-                        basis=basis,
-                    ),
-                    stream_id=f"public-{disclosure_id}",
-                    subject_id=body.subject_id,
-                    actor=Actor(kind=who.kind, id=who.id),
-                    purpose=body.purpose,
-                    legal_basis=decision.basis.legal_basis(),
-                )
-            ],
-        )
     return PublicDisclosure(
-        disclosure_id=disclosure_id,
-        decision_id=decision.decision_id,
-        basis=basis,
-        data=values,
+        disclosure_id=made.disclosure_id,
+        decision_id=made.decision_id,
+        basis=made.basis,
+        data=made.data,
     )

@@ -9,7 +9,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -526,20 +525,3 @@ async def test_bad_input_from_partners_and_staff_is_a_422_not_a_500(stack: Local
         json={"partner_id": f"p-{uuid.uuid4().hex[:6]}", "name": "A\x00B", "kind": "law-firm"},
     )
     assert named.status_code == 422, named.text
-
-
-@pytest.mark.obligation("SHR-2")
-def test_the_readme_states_every_allow_list_as_the_code_has_it() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    stated: dict[tuple[str, str], set[str]] = {}
-    for line in readme.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0].startswith("`") and cells[0].strip("`") in set(PartnerKind):
-            fields = {f.strip("` ") for f in cells[2].split(",")} if "`" in cells[2] else set()
-            stated[(cells[0].strip("`"), cells[1].strip("`"))] = fields
-    expected = {
-        (kind.value, purpose.value): set(fields)
-        for kind, purposes in ALLOW_LISTS.items()
-        for purpose, fields in purposes.items()
-    } | {(kind.value, "—"): set() for kind, purposes in ALLOW_LISTS.items() if not purposes}
-    assert stated == expected

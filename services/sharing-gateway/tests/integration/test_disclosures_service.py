@@ -1,0 +1,244 @@
+"""The disclosure pipeline as a use case on the gateway's database, no HTTP: every refusal
+committed with its event before it is raised, a disclosure's row and event together, the
+consent service's answer obeyed, nothing recorded when a dependency is down, erasure, and
+the proof of a withdrawal from the gateway's own log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut
+from expensura_events.envelope import Actor, utcnow
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.vocabulary import ActorKind, DataCategory, Purpose
+from expensura_sharing_gateway.disclosures import clients, service
+from expensura_sharing_gateway.disclosures.domain import (
+    DependencyDown,
+    DisclosureAsk,
+    InboundOffer,
+    OutOfScope,
+    Refused,
+)
+from expensura_sharing_gateway.erasure import erase_gateway_state
+from expensura_sharing_gateway.partner_auth.domain import Partner
+from expensura_sharing_gateway.partners import service as partners
+from expensura_sharing_gateway.partners.domain import AgreementTerms, PartnerKind
+from expensura_sharing_gateway.tables import disclosures
+
+from .conftest import log_of
+
+OFFICER = Actor(kind=ActorKind.STAFF, id="officer-1")
+
+
+class Consent:
+    """Stands in for consent's and identity's answers (their HTTP is the e2e ring's)."""
+
+    def __init__(self) -> None:
+        self.allowed, self.down, self.asked = True, False, 0
+        self.consent_id = uuid.uuid4()
+
+    async def decide(
+        self, urls: Any, subject_id: str, purpose: Purpose, *_: Any, **__: Any
+    ) -> DecisionOut:
+        self.asked += 1
+        if self.down:
+            raise DependencyDown("consent: down")
+        return DecisionOut(
+            decision_id=uuid.uuid4(),
+            subject_id=subject_id,
+            purpose=purpose,
+            recipient="p",
+            allowed=self.allowed,
+            reason="consent in force" if self.allowed else "no consent",
+            basis=Basis(kind=BasisKind.CONSENT, consent_id=self.consent_id)
+            if self.allowed
+            else Basis(kind=BasisKind.NONE),
+            decided_at=utcnow(),
+        )
+
+    async def values(
+        self, urls: Any, subject_id: str, fields: list[str], *_: Any, **__: Any
+    ) -> dict[str, str | None]:
+        return {f: f"{f}-of-{subject_id}" for f in fields}
+
+
+@pytest.fixture
+def consent(monkeypatch: pytest.MonkeyPatch) -> Consent:
+    fake = Consent()
+    monkeypatch.setattr(clients, "decide", fake.decide)
+    monkeypatch.setattr(clients, "disclosable_values", fake.values)
+    return fake
+
+
+@pytest.fixture
+async def bureau(rt: ServiceRuntime) -> AsyncIterator[Partner]:
+    partner_id = f"bureau-{uuid.uuid4().hex[:6]}"
+    await partners.register_partner(rt, partner_id, "B", PartnerKind.CREDIT_BUREAU, OFFICER)
+    terms = AgreementTerms(
+        "NDA-1",
+        (Purpose.CREDIT_ASSESSMENT,),
+        ["phone", "email"],
+        True,
+        utcnow() - timedelta(1),
+        utcnow() + timedelta(365),
+    )
+    await partners.sign_agreement(rt, partner_id, terms, OFFICER)
+    yield Partner(
+        partner_id, PartnerKind.CREDIT_BUREAU, frozenset({"credit-assessment", "inbound"})
+    )
+
+
+async def _rows(rt: ServiceRuntime, subject: str) -> list[Any]:
+    async with rt.engine.connect() as conn:
+        return list(
+            await conn.execute(select(disclosures).where(disclosures.c.subject_id == subject))
+        )
+
+
+def _subject() -> str:
+    return f"subject-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.obligation("SHR-1", "SHR-2")
+async def test_a_disclosure_commits_its_row_and_event_with_the_minimised_fields(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    subject = _subject()
+    ask = DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone", "email", "nationality"))
+    made = await service.disclose(rt, bureau, ask)
+    assert made.data == {"phone": f"phone-of-{subject}"}  # e-mail not on a bureau's list
+    [row] = await _rows(rt, subject)
+    assert (row.outcome, row.fields, row.ground) == ("disclosed", ["phone"], "consent")
+    [event] = await log_of(rt, f"disclosure-{made.disclosure_id}")
+    assert event["event_type"] == "sharing.DisclosureMade"
+    assert event["payload"]["fields"] == ["phone"]
+    assert (event["actor"]["kind"], event["actor"]["id"]) == ("partner", bureau.partner_id)
+    assert event["legal_basis"]["reference"] == str(consent.consent_id)
+
+
+@pytest.mark.obligation("SHR-1", "SHR-3", "USE-8")
+async def test_each_refusal_is_committed_before_it_is_raised(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    subject = _subject()
+    asks = [
+        # no agreement covers the purpose (SHR-3)
+        DisclosureAsk(subject, Purpose.COMMUNICATION, ("email",)),
+        # a dispute without its case (USE-8)
+        DisclosureAsk(subject, Purpose.DISPUTE_RESOLUTION, ("email",)),
+        # nothing the bureau may get (SHR-2)
+        DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("email",)),
+    ]
+    wide = Partner(bureau.partner_id, bureau.kind, frozenset(p.value for p in Purpose))
+    reasons = []
+    for ask in asks:
+        with pytest.raises(Refused) as refused:
+            await service.disclose(rt, wide, ask)
+        reasons.append(refused.value.reason)
+    assert consent.asked == 0  # refused before consent was asked
+    consent.allowed = False
+    with pytest.raises(Refused) as no:
+        await service.disclose(
+            rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+        )
+    assert no.value.reason == "consent service: no consent"
+    rows = await _rows(rt, subject)
+    assert sorted(r.reason for r in rows) == sorted([*reasons, no.value.reason])
+    assert all(r.outcome == "refused" for r in rows)
+    assert [r.decision_id is not None for r in sorted(rows, key=lambda r: r.at)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    for row in rows:
+        [event] = await log_of(rt, f"disclosure-{row.disclosure_id}")
+        assert event["event_type"] == "sharing.DisclosureRefused"
+        assert event["purpose"] == "security"
+
+
+async def test_out_of_scope_and_a_dependency_down_record_nothing(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    subject = _subject()
+    with pytest.raises(OutOfScope):
+        await service.disclose(rt, bureau, DisclosureAsk(subject, Purpose.MARKETING, ("email",)))
+    consent.down = True
+    with pytest.raises(DependencyDown):
+        await service.disclose(
+            rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+        )
+    assert await _rows(rt, subject) == []
+
+
+@pytest.mark.obligation("COL-4")
+async def test_inbound_data_is_refused_without_consent_and_accepted_with_it(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    subject = _subject()
+    report = f"score-{uuid.uuid4().hex}: 712, no defaults"  # never a chance match in ids
+    offer = InboundOffer(subject, Purpose.CREDIT_ASSESSMENT, DataCategory.CREDIT_RECORD, report)
+    consent.allowed = False
+    with pytest.raises(Refused, match="consent service"):
+        await service.accept_inbound(rt, bureau, offer)
+    consent.allowed = True
+    await service.accept_inbound(rt, bureau, offer)
+    no_scope = Partner(bureau.partner_id, bureau.kind, frozenset({"credit-assessment"}))
+    with pytest.raises(OutOfScope):
+        await service.accept_inbound(rt, no_scope, offer)
+    log = await log_of(rt, f"inbound-{subject}")
+    assert [e["event_type"] for e in log] == [
+        "sharing.InboundDataRefused",
+        "sharing.InboundDataAccepted",
+    ]
+    assert report not in str(log[1]["payload"])  # the value is sealed in the log
+
+
+@pytest.mark.obligation("RGT-4")
+async def test_the_withdrawal_proof_reads_the_gateways_own_log(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = _subject()
+    await service.disclose(
+        rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+    )
+    withdrawn_at = utcnow()
+
+    async def consent_log(url: str) -> AsyncIterator[dict[str, Any]]:
+        yield {
+            "event_type": "consent.ConsentWithdrawn",
+            "subject_id": subject,
+            "recorded_at": withdrawn_at.isoformat(),
+            "payload": {"consent_id": str(consent.consent_id)},
+        }
+
+    monkeypatch.setattr(clients, "log_records", consent_log)
+    proof = await service.prove_no_disclosure_after_withdrawal(rt, subject, str(consent.consent_id))
+    assert proof.holds and len(proof.before) == 1 and proof.after == []
+    # a disclosure decided after the withdrawal (a broken consent service) breaks the proof
+    await service.disclose(
+        rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+    )
+    proof = await service.prove_no_disclosure_after_withdrawal(rt, subject, str(consent.consent_id))
+    assert not proof.holds and len(proof.after) == 1
+
+
+async def test_erasure_removes_the_subjects_rows_and_keeps_the_log(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    subject = _subject()
+    made = await service.disclose(
+        rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+    )
+    async with rt.engine.begin() as conn:
+        assert await erase_gateway_state(conn, subject) == {"disclosures": 1}
+    assert await service.disclosures_of(rt, subject) == []
+    assert len(await log_of(rt, f"disclosure-{made.disclosure_id}")) == 1
+    async with rt.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(disclosures))).scalar_one() > 0

@@ -1,0 +1,97 @@
+"""The registry's use cases on the gateway's database: registration once, agreements and
+credentials for known partners only, revocation recorded once, token and replay checks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from expensura_events.envelope import Actor, utcnow
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_sharing_gateway.partner_auth import service as auth
+from expensura_sharing_gateway.partner_auth.domain import InvalidClient, Replayed
+from expensura_sharing_gateway.partners import service
+from expensura_sharing_gateway.partners.domain import (
+    AgreementTerms,
+    InvalidScopes,
+    NoSuchCredential,
+    NoSuchPartner,
+    PartnerExists,
+    PartnerKind,
+)
+
+from .conftest import log_of
+
+OFFICER = Actor(kind=ActorKind.STAFF, id="officer-1")
+
+
+async def _partner(rt: ServiceRuntime) -> str:
+    partner_id = f"bureau-{uuid.uuid4().hex[:6]}"
+    await service.register_partner(rt, partner_id, "Bureau", PartnerKind.CREDIT_BUREAU, OFFICER)
+    return partner_id
+
+
+async def test_a_partner_is_registered_once(rt: ServiceRuntime) -> None:
+    partner_id = await _partner(rt)
+    with pytest.raises(PartnerExists):
+        await service.register_partner(rt, partner_id, "Again", PartnerKind.LAW_FIRM, OFFICER)
+    log = await log_of(rt, f"partner-{partner_id}")
+    assert [e["event_type"] for e in log] == ["sharing.PartnerRegistered"]
+    assert log[0]["payload"]["kind"] == "credit-bureau"
+
+
+@pytest.mark.obligation("SHR-3")
+async def test_agreements_and_credentials_only_for_a_registered_partner(
+    rt: ServiceRuntime,
+) -> None:
+    terms = AgreementTerms(
+        "NDA-1", (Purpose.CREDIT_ASSESSMENT,), ["phone"], False, utcnow(), utcnow() + timedelta(1)
+    )
+    with pytest.raises(NoSuchPartner):
+        await service.sign_agreement(rt, "nobody-here", terms, OFFICER)
+    with pytest.raises(NoSuchPartner):
+        await service.issue_credential(rt, "nobody-here", ["credit-assessment"], 30, OFFICER)
+    partner_id = await _partner(rt)
+    with pytest.raises(InvalidScopes):
+        await service.issue_credential(rt, partner_id, ["sale"], 30, OFFICER)
+    agreement_id = await service.sign_agreement(rt, partner_id, terms, OFFICER)
+    log = await log_of(rt, f"partner-{partner_id}")
+    assert log[-1]["event_type"] == "sharing.ConfidentialityAgreementSigned"
+    assert log[-1]["payload"]["agreement_id"] == str(agreement_id)
+
+
+async def test_concurrent_revocations_record_one_and_tokens_stop_at_once(
+    rt: ServiceRuntime,
+) -> None:
+    partner_id = await _partner(rt)
+    issued = await service.issue_credential(rt, partner_id, ["credit-assessment"], 30, OFFICER)
+    client_id = issued.credential.client_id
+    token = await auth.issue_token(rt, client_id, issued.client_secret, "")
+    assert token.expires_in == 300 and token.scope == "credit-assessment"
+    partner = await auth.authenticate(
+        rt, token.access_token, "nonce-0123456789ab", int(time.time())
+    )
+    assert partner.partner_id == partner_id and partner.kind is PartnerKind.CREDIT_BUREAU
+    with pytest.raises(Replayed):
+        await auth.authenticate(rt, token.access_token, "nonce-0123456789ab", int(time.time()))
+    with pytest.raises(NoSuchCredential):
+        await service.revoke_credential(rt, "someone-else", client_id, OFFICER)
+    await asyncio.gather(
+        *(service.revoke_credential(rt, partner_id, client_id, OFFICER) for _ in range(4))
+    )
+    await service.revoke_credential(rt, partner_id, client_id, OFFICER)
+    revoked = [
+        e
+        for e in await log_of(rt, f"partner-{partner_id}")
+        if e["event_type"] == "sharing.PartnerCredentialRevoked"
+    ]
+    assert len(revoked) == 1
+    with pytest.raises(InvalidClient, match="revoked"):
+        await auth.authenticate(rt, token.access_token, "nonce-fresh-0123456", int(time.time()))
+    with pytest.raises(InvalidClient):
+        await auth.issue_token(rt, client_id, issued.client_secret, "")
