@@ -210,7 +210,9 @@ async def test_the_withdrawal_proof_reads_the_gateways_own_log(
     )
     withdrawn_at = utcnow()
 
-    async def consent_log(url: str) -> AsyncIterator[dict[str, Any]]:
+    async def consent_log(url: str, service: str, caller: object) -> AsyncIterator[dict[str, Any]]:
+        if service != "consent":  # identity released nothing here
+            return
         yield {
             "event_type": "consent.ConsentWithdrawn",
             "subject_id": subject,
