@@ -49,3 +49,16 @@ class RefreshTokenReuseDetected(DomainEvent):
 @event_type("identity.SignedOut", source="identity")
 class SignedOut(DomainEvent):
     session_id: UUID
+
+
+@event_type("identity.DataReleaseRefused", source="identity")
+class DataReleaseRefused(DomainEvent):
+    """Identity released no values: the caller was not the sharing gateway, or consent
+    refused the grant (unknown, already used, expired, for another subject or recipient,
+    wider than decided, or no longer allowed). What was asked, never a value."""
+
+    decision_id: str | None = Field(default=None, max_length=100)
+    recipient: str | None = Field(default=None, max_length=200)
+    fields: Annotated[list[str], Field(max_length=10)] = []
+    caller: str | None = Field(default=None, max_length=100)  # the verified service, if any
+    reason: str = Field(max_length=300)

@@ -41,6 +41,20 @@ class DecisionRequest(BaseModel):
     requester: Identifier
 
 
+RELEASE_WITHIN_SECONDS = 10
+"""A decision is a grant to release values once, within this many seconds of being made."""
+
+
+class ReleaseRequest(BaseModel):
+    """Identity redeeming a decision before it releases values (`POST
+    /internal/decisions/{id}/release`): the subject, recipient and categories it is about to
+    release, which must be those decided, no wider. Consent re-checks the decision now."""
+
+    subject_id: Identifier
+    recipient: Identifier
+    categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
+
+
 class Basis(BaseModel):
     """What a decision rests on: a consent record, a legal-ground invocation, or nothing."""
 

@@ -73,11 +73,15 @@ _CALLERS_ATTRIBUTE = "expensura_callers"
 _refusals = structlog.get_logger("expensura.internal")
 
 
-def callers(*names: str) -> Any:
+RefusalHook = Callable[[Request, ServiceRuntime, str | None, str], Awaitable[None]]
+
+
+def callers(*names: str, on_refused: RefusalHook | None = None) -> Any:
     """Only these services may call the route: a service token from one of them, or 401
     (no or bad token) / 403 (a service not on the list), both logged. Every `/internal`
     route declares its callers; a test enumerates all routes of all services to keep it so.
-    The dependency's value is the calling service's name."""
+    The dependency's value is the calling service's name. `on_refused(request, rt, caller,
+    reason)` runs before the refusal, for routes whose refusals the log must show."""
     unknown = set(names) - EVERY_SERVICE
     if unknown or not names:
         raise ValueError(f"callers must be service names, not {sorted(unknown) or 'nothing'}")
@@ -86,19 +90,23 @@ def callers(*names: str) -> Any:
     async def calling_service(request: Request, rt: Runtime) -> str:
         route = request.scope.get("route")
         where = getattr(route, "path", request.url.path)
+
+        async def refuse(caller: str | None, reason: str) -> None:
+            _refusals.warning("internal_call_refused", route=where, caller=caller, reason=reason)
+            if on_refused is not None:
+                await on_refused(request, rt, caller, reason)
+
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            _refusals.warning("internal_call_refused", route=where, reason="no service token")
+            await refuse(None, "no service token")
             raise NotAuthenticated("Internal routes need a service token: Authorization: Bearer.")
         try:
             caller = rt.service_identity.verify(token.strip())
         except ServiceTokenRefused as exc:
-            _refusals.warning("internal_call_refused", route=where, reason=str(exc))
+            await refuse(None, str(exc))
             raise NotAuthenticated(f"The service token was refused: {exc}.") from None
         if caller not in allowed:
-            _refusals.warning(
-                "internal_call_refused", route=where, caller=caller, reason="not allowed"
-            )
+            await refuse(caller, "not allowed")
             raise Forbidden(f"{caller} may not call this route.")
         return caller
 

@@ -87,6 +87,11 @@ def email_lookup(master_key: str, email: str) -> bytes:
 # --- releasing contact details to a partner ------------------------------------------------
 
 
+def release_stream(subject_id: str) -> str:
+    """Where identity records the releases it refused for a subject."""
+    return f"releases-{subject_id}"
+
+
 def releasable(fields: Sequence[str]) -> list[str]:
     """The asked-for fields identity can release (its contact details); others are ignored."""
     return [f for f in fields if f in CONTACT_FIELDS]
@@ -94,7 +99,7 @@ def releasable(fields: Sequence[str]) -> list[str]:
 
 @enforces("SHR-1")
 def check_release(decision: DecisionOut, subject_id: str, recipient: str) -> None:
-    """Identity releases nothing unless this decision allowed exactly this subject and
-    recipient (the gateway asked consent already; identity asks again which decision)."""
+    """Identity releases nothing unless the redeemed decision allows exactly this subject
+    and recipient (consent checked it too: this holds even if consent answered wrongly)."""
     if not decision.allowed or decision.subject_id != subject_id or decision.recipient != recipient:
         raise ReleaseRefused("The decision does not allow this subject and recipient.")

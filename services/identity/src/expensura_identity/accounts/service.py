@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+from expensura_events.catalog.identity import DataReleaseRefused
 from expensura_events.contacts import contact_categories, current_contact
+from expensura_events.contracts.decisions import ReleaseRequest
 from expensura_events.envelope import Actor, LegalBasis
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_events.vocabulary import ActorKind, DataCategory, LegalGround, Purpose
 from expensura_identity.accounts import clients, store
 from expensura_identity.accounts.domain import (
     AccountStatus,
@@ -20,6 +22,7 @@ from expensura_identity.accounts.domain import (
     email_lookup,
     open_account,
     releasable,
+    release_stream,
 )
 
 SIGN_UP = LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="sign-up")
@@ -65,15 +68,38 @@ async def release_contact(
     fields: Sequence[str],
 ) -> dict[str, str | None]:
     """The subject's current values of the asked-for contact fields, for the recipient of a
-    live decision; the read is an event whose actor is that recipient. Raises
-    ReleaseRefused, clients.ConsentUnavailable."""
+    decision consent lets identity redeem now (once, within seconds of it, for exactly this
+    subject, recipient and categories, and still allowed); the read is an event whose actor
+    is that recipient. A refusal is an event too. Raises ReleaseRefused,
+    clients.ConsentUnavailable."""
     wanted = releasable(fields)
-    decision = await clients.decision(
-        rt.settings.service_urls["consent"], decision_id, rt.service_identity.headers_for("consent")
+    ask = ReleaseRequest(
+        subject_id=subject_id,
+        recipient=recipient,
+        categories=[DataCategory(c) for c in sorted(set(contact_categories(wanted)))]
+        or [DataCategory.CONTACT],
     )
-    if decision is None:
-        raise ReleaseRefused(f"Decision {decision_id} is unknown.")
-    check_release(decision, subject_id, recipient)
+    try:
+        decision = await clients.redeem(
+            rt.settings.service_urls["consent"],
+            decision_id,
+            ask,
+            rt.service_identity.headers_for("consent"),
+        )
+        check_release(decision, subject_id, recipient)
+    except ReleaseRefused as refused:
+        await record_refused_release(
+            rt,
+            subject_id,
+            DataReleaseRefused(
+                decision_id=str(decision_id),
+                recipient=recipient,
+                fields=wanted,
+                caller="sharing-gateway",
+                reason=str(refused)[:300],
+            ),
+        )
+        raise
     async with rt.engine.begin() as conn:
         values = current_contact(await rt.store.read_subject(conn, subject_id)).as_values()
         await rt.record_access(
@@ -87,3 +113,18 @@ async def release_contact(
             legal_basis=decision.basis.legal_basis(),
         )
     return {f: values[f] for f in wanted}
+
+
+async def record_refused_release(
+    rt: ServiceRuntime, subject_id: str, refusal: DataReleaseRefused
+) -> None:
+    """The log shows every release identity refused, whoever asked (SEC-3)."""
+    envelope = rt.envelope(
+        refusal,
+        stream_id=release_stream(subject_id),
+        subject_id=subject_id,
+        actor=Actor(kind=ActorKind.SYSTEM, id=refusal.caller or "unauthenticated"),
+        purpose=Purpose.SECURITY,
+    )
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [envelope])

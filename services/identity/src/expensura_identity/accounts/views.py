@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, StringConstraints
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 
+from expensura_events.catalog.identity import DataReleaseRefused
 from expensura_events.fields import EmailAddress, Identifier, PhoneNumber, Secret
+from expensura_events.runtime import ServiceRuntime
 from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
 from expensura_identity.accounts import service
@@ -16,12 +18,42 @@ from expensura_identity.accounts.clients import ConsentUnavailable
 from expensura_identity.accounts.domain import EmailTaken, InvalidAccountDetails, ReleaseRefused
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-# What identity hands the sharing gateway for a disclosure, and only on a live decision.
-# Contacts leave identity only to the sharing gateway, for a disclosure consent allowed.
-internal_router = APIRouter(
-    prefix="/internal/subjects", tags=["internal"], dependencies=[callers("sharing-gateway")]
-)
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+_IDENTIFIER = TypeAdapter(Identifier)
+_FIELDS = TypeAdapter(list[FieldName])
+
+
+async def _attempt_refused(
+    request: Request, rt: ServiceRuntime, caller: str | None, reason: str
+) -> None:
+    """A release asked by anything but the gateway leaves a refusal in the log, for the
+    subject it named (when the name is a valid id at all)."""
+    try:
+        subject_id = _IDENTIFIER.validate_python(request.path_params.get("subject_id"))
+        fields = _FIELDS.validate_python(request.query_params.getlist("fields")[:10])
+    except ValidationError:
+        return  # nothing to attribute it to; the log line remains
+    recipient = request.query_params.get("recipient", "")[:200] or None
+    await service.record_refused_release(
+        rt,
+        subject_id,
+        DataReleaseRefused(
+            decision_id=request.query_params.get("decision_id", "")[:100] or None,
+            recipient=recipient if recipient and recipient.isprintable() else None,
+            fields=fields,
+            caller=caller,
+            reason=f"caller refused: {reason}"[:300],
+        ),
+    )
+
+
+# What identity hands the sharing gateway for a disclosure, and only on a live decision.
+# Contacts leave identity only to the sharing gateway; any other caller is refused, logged.
+internal_router = APIRouter(
+    prefix="/internal/subjects",
+    tags=["internal"],
+    dependencies=[callers("sharing-gateway", on_refused=_attempt_refused)],
+)
 
 
 class OpenAccountRequest(BaseModel):
