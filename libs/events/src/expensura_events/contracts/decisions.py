@@ -19,6 +19,8 @@ from expensura_events.envelope import LegalBasis
 from expensura_events.fields import Identifier
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose
 
+FieldName = Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
+
 
 class BasisKind(StrEnum):
     CONSENT = "consent"
@@ -38,6 +40,9 @@ class DecisionRequest(BaseModel):
     purpose: Purpose
     categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
     recipient: Identifier | None = None
+    # The exact fields a disclosure will release: a decision with them is a grant identity
+    # may redeem for those fields only; one without them releases nothing.
+    fields: Annotated[list[FieldName], Field(max_length=20)] | None = None
     requester: Identifier
 
 
@@ -53,6 +58,7 @@ class ReleaseRequest(BaseModel):
     subject_id: Identifier
     recipient: Identifier
     categories: Annotated[list[DataCategory], Field(min_length=1, max_length=20)]
+    fields: Annotated[list[FieldName], Field(min_length=1, max_length=20)]
 
 
 class Basis(BaseModel):

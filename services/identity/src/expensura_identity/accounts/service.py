@@ -78,6 +78,7 @@ async def release_contact(
         recipient=recipient,
         categories=[DataCategory(c) for c in sorted(set(contact_categories(wanted)))]
         or [DataCategory.CONTACT],
+        fields=wanted or list(fields)[:1],
     )
     try:
         decision = await clients.redeem(

@@ -28,13 +28,16 @@ async def decide(
     recipient: str,
     *,
     caller: ServiceIdentity,
+    fields: list[str] | None = None,
     timeout: float = 5.0,
 ) -> DecisionOut:
+    """Consent's decision; with `fields`, a grant identity may redeem for those only."""
     request = DecisionRequest(
         subject_id=subject_id,
         purpose=purpose,
         categories=[DataCategory(c) for c in categories],
         recipient=recipient,
+        fields=fields,
         requester="sharing-gateway",
     )
     try:

@@ -125,6 +125,7 @@ async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> 
         categories_of(planned.fields),
         partner.partner_id,
         caller=rt.service_identity,
+        fields=list(planned.fields),
         timeout=timeout,
     )
     event = decide(disclosure_id, partner.partner_id, ask, planned, decision)

@@ -75,6 +75,7 @@ async def disclose_publicly(
         categories_of(fields),
         PUBLIC,
         caller=rt.service_identity,
+        fields=list(fields),
         timeout=timeout,
     )
     disclosure_id = uuid4()
