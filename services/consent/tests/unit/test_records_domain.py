@@ -1,4 +1,4 @@
-"""The consent rules in memory (the inner ring): taxonomy versions and the decision rule."""
+"""Consent records in memory: validity, the state machine, what a new consent must name."""
 
 from __future__ import annotations
 
@@ -7,97 +7,137 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from expensura_consent.purposes import taxonomy
 from expensura_consent.records.domain import (
+    TRANSITIONS,
+    VALID_FOR_PROCESSING,
+    ConsentAction,
+    ConsentChoice,
     ConsentRecord,
     ConsentStatus,
-    GroundRecord,
     InvalidConsent,
-    decide,
+    NotActive,
+    expire,
+    record_choice,
+    transition,
+    valid_at,
     validate_new_consent,
+    withdraw,
 )
-from expensura_events.vocabulary import LegalGround, Purpose
+from expensura_events.catalog.consent import (
+    ConsentExpired,
+    ConsentGiven,
+    ConsentRefused,
+    ConsentWithdrawn,
+)
+from expensura_events.vocabulary import CollectionChannel, Purpose
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
-def consent(
-    purpose: Purpose,
-    version: int,
-    *cats: str,
-    status: ConsentStatus = ConsentStatus.GIVEN,
-    recipients: tuple[str, ...] = (),
-    expires: datetime | None = None,
+def record(
+    status: ConsentStatus = ConsentStatus.GIVEN, expires: datetime | None = None
 ) -> ConsentRecord:
     return ConsentRecord(
-        uuid.uuid4(), "s", purpose, version, frozenset(cats), frozenset(recipients), status, expires
+        uuid.uuid4(),
+        "s",
+        Purpose.MARKETING,
+        1,
+        frozenset({"pd:Contact"}),
+        frozenset(),
+        status,
+        expires,
+        "1",
+        CollectionChannel.PROVIDED_BY_USER,
+        NOW - timedelta(days=1),
     )
-
-
-@pytest.mark.obligation("RUL-4")
-def test_a_widened_purpose_needs_fresh_consent() -> None:
-    v1 = consent(Purpose.PERSONALISATION, 1, "pd:DeviceBased")
-    assert taxonomy.current(Purpose.PERSONALISATION).widens(
-        taxonomy.HISTORY[Purpose.PERSONALISATION][0]
-    )
-    refused = decide(Purpose.PERSONALISATION, {"pd:DeviceBased"}, None, NOW, [v1], [])
-    assert not refused.allowed and "ask again" in refused.reason
-    v2 = consent(Purpose.PERSONALISATION, 2, "pd:DeviceBased")
-    assert decide(Purpose.PERSONALISATION, {"pd:DeviceBased"}, None, NOW, [v2], []).allowed
 
 
 @pytest.mark.obligation("RGT-4")
-@pytest.mark.parametrize(
-    "status",
-    [s for s in ConsentStatus if s not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED_GIVEN)],
-)
-def test_only_the_given_family_permits_processing(status: ConsentStatus) -> None:
-    record = consent(Purpose.MARKETING, 1, "pd:Contact", status=status)
-    assert not decide(Purpose.MARKETING, {"pd:Contact"}, None, NOW, [record], []).allowed
-    renewed = consent(Purpose.MARKETING, 1, "pd:Contact", status=ConsentStatus.RENEWED_GIVEN)
-    assert decide(Purpose.MARKETING, {"pd:Contact"}, None, NOW, [renewed], []).allowed
+@pytest.mark.parametrize("status", list(ConsentStatus))
+def test_only_the_given_family_is_valid(status: ConsentStatus) -> None:
+    assert valid_at(record(status), NOW) is (status in VALID_FOR_PROCESSING)
 
 
-def test_expired_consent_and_other_categories_and_recipients_do_not_count() -> None:
-    old = consent(Purpose.MARKETING, 1, "pd:Contact", expires=NOW - timedelta(seconds=1))
-    assert not decide(Purpose.MARKETING, {"pd:Contact"}, None, NOW, [old], []).allowed
-    narrow = consent(Purpose.MARKETING, 1, "pd:Contact")
-    assert not decide(Purpose.MARKETING, {"pd:Contact", "pd:Name"}, None, NOW, [narrow], []).allowed
-    bureau = consent(Purpose.CREDIT_ASSESSMENT, 1, "pd:CreditRecord", recipients=("bureau-a",))
-    assert decide(
-        Purpose.CREDIT_ASSESSMENT, {"pd:CreditRecord"}, "bureau-a", NOW, [bureau], []
-    ).allowed
-    assert not decide(
-        Purpose.CREDIT_ASSESSMENT, {"pd:CreditRecord"}, "bureau-b", NOW, [bureau], []
-    ).allowed
+@pytest.mark.obligation("RGT-4")
+def test_a_consent_is_valid_until_its_expiry_and_not_at_it() -> None:
+    assert valid_at(record(expires=NOW + timedelta(microseconds=1)), NOW)
+    assert not valid_at(record(expires=NOW), NOW)
+    assert not valid_at(record(expires=NOW - timedelta(days=1)), NOW)
+    assert valid_at(record(expires=None), NOW)
 
 
-@pytest.mark.obligation("USE-11")
-def test_without_consent_only_a_live_legal_ground_allows() -> None:
-    ground = GroundRecord(
-        uuid.uuid4(),
-        "s",
-        Purpose.DISPUTE_RESOLUTION,
-        LegalGround.CRIMINAL_INVESTIGATION,
-        frozenset({"pd:Contact"}),
-        frozenset({"court-1"}),
-        NOW + timedelta(days=1),
-        False,
-        "sha256:abc",
-    )
-    allowed = decide(Purpose.DISPUTE_RESOLUTION, {"pd:Contact"}, "court-1", NOW, [], [ground])
-    assert allowed.allowed and allowed.ground == ground
-    expired = GroundRecord(**{**ground.__dict__, "expires_at": NOW})
-    revoked = GroundRecord(**{**ground.__dict__, "revoked": True})
-    for g in (expired, revoked):
-        assert not decide(
-            Purpose.DISPUTE_RESOLUTION, {"pd:Contact"}, "court-1", NOW, [], [g]
-        ).allowed
-    assert not decide(Purpose.DISPUTE_RESOLUTION, {"pd:Contact"}, None, NOW, [], []).allowed
+def test_the_transitions_are_exactly_withdrawal_and_expiry_of_a_consent_in_force() -> None:
+    expected = {
+        (s, a): ConsentStatus.WITHDRAWN if a is ConsentAction.WITHDRAW else ConsentStatus.EXPIRED
+        for s in VALID_FOR_PROCESSING
+        for a in ConsentAction
+    }
+    assert dict(TRANSITIONS) == expected
+    for status in ConsentStatus:
+        for action in ConsentAction:
+            if status in VALID_FOR_PROCESSING:
+                assert transition(status, action) not in VALID_FOR_PROCESSING
+            else:
+                with pytest.raises(NotActive):
+                    transition(status, action)
 
 
-def test_disclosure_purposes_need_named_recipients_and_known_categories() -> None:
-    with pytest.raises(InvalidConsent, match="recipients"):
-        validate_new_consent(Purpose.CREDIT_ASSESSMENT, {"pd:CreditRecord"}, set())
+@pytest.mark.obligation("RGT-4")
+def test_withdrawing_records_the_withdrawal_and_only_once() -> None:
+    given = record(ConsentStatus.RENEWED_GIVEN)
+    to, event = withdraw(given)
+    assert to is ConsentStatus.WITHDRAWN
+    assert event == ConsentWithdrawn(consent_id=given.consent_id, purpose=Purpose.MARKETING)
+    for done in (ConsentStatus.WITHDRAWN, ConsentStatus.EXPIRED, ConsentStatus.REFUSED):
+        with pytest.raises(NotActive, match=done.value):
+            withdraw(record(done))
+
+
+def test_expiry_ends_a_consent_in_force_and_nothing_else() -> None:
+    given = record(expires=NOW)
+    to, event = expire(given)
+    assert to is ConsentStatus.EXPIRED
+    assert event == ConsentExpired(consent_id=given.consent_id, purpose=Purpose.MARKETING)
+    with pytest.raises(NotActive):
+        expire(record(ConsentStatus.WITHDRAWN))
+
+
+@pytest.mark.obligation("RUL-4")
+def test_a_new_consent_names_categories_of_the_purpose_and_an_expiry_ahead() -> None:
+    validate_new_consent(Purpose.MARKETING, {"pd:Contact"}, set(), NOW, NOW + timedelta(days=1))
+    with pytest.raises(InvalidConsent, match="at least one"):
+        validate_new_consent(Purpose.MARKETING, set(), set())
     with pytest.raises(InvalidConsent, match="may not use"):
-        validate_new_consent(Purpose.MARKETING, {"pd:OfficialID"}, set())
+        validate_new_consent(Purpose.MARKETING, {"pd:Contact", "pd:OfficialID"}, set())
+    with pytest.raises(InvalidConsent, match="future"):
+        validate_new_consent(Purpose.MARKETING, {"pd:Contact"}, set(), NOW, NOW)
+    with pytest.raises(InvalidConsent, match="at most"):
+        validate_new_consent(
+            Purpose.CREDIT_ASSESSMENT, {"pd:CreditRecord"}, {f"p{i}" for i in range(21)}
+        )
+
+
+def test_a_choice_becomes_a_record_of_the_current_purpose_version_and_its_event() -> None:
+    consent_id = uuid.uuid4()
+    choice = ConsentChoice(
+        purpose=Purpose.PERSONALISATION,
+        categories=frozenset({"pd:LoanRecord", "pd:DeviceBased"}),
+        recipients=frozenset(),
+        policy_version="1",
+        expires_at=NOW + timedelta(days=30),
+    )
+    given, event = record_choice(consent_id, "s", choice, NOW)
+    assert given.status is ConsentStatus.GIVEN and given.purpose_version == 2
+    assert given.given_at == NOW and valid_at(given, NOW)
+    assert isinstance(event, ConsentGiven)
+    assert event.categories == ["pd:DeviceBased", "pd:LoanRecord"]
+    assert (event.consent_id, event.purpose_version, event.expires_at) == (
+        consent_id,
+        2,
+        choice.expires_at,
+    )
+    refused, refusal = record_choice(
+        consent_id, "s", ConsentChoice(**{**choice.__dict__, "given": False}), NOW
+    )
+    assert refused.status is ConsentStatus.REFUSED and not valid_at(refused, NOW)
+    assert isinstance(refusal, ConsentRefused) and refusal.purpose_version == 2

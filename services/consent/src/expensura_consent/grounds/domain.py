@@ -25,6 +25,8 @@ from expensura_events.vocabulary import LegalGround, Purpose
 # Input limits: what one invocation may name.
 MAX_CATEGORIES = 20
 MAX_RECIPIENTS = 20
+MIN_EVIDENCE_LENGTH = 3
+MIN_REASON_LENGTH = 3
 REVOKED_BY_OFFICER = "revoked by officer"
 
 
@@ -126,6 +128,10 @@ def invoke(invocation_id: UUID, invocation: Invocation, now: datetime) -> LegalG
     check_ground(invocation.ground)
     if invocation.expires_at <= now:
         raise InvalidInvocation("expires_at must be in the future")
+    if len(invocation.evidence_reference) < MIN_EVIDENCE_LENGTH:
+        raise InvalidInvocation("name the evidence (e.g. the hash of a court order)")
+    if len(invocation.reason) < MIN_REASON_LENGTH:
+        raise InvalidInvocation("say why")
     if not invocation.categories:
         raise InvalidInvocation("name at least one data category")
     if len(invocation.categories) > MAX_CATEGORIES or len(invocation.recipients) > MAX_RECIPIENTS:

@@ -13,6 +13,8 @@ from expensura_consent.grounds import service
 from expensura_consent.grounds.domain import (
     MAX_CATEGORIES,
     MAX_RECIPIENTS,
+    MIN_EVIDENCE_LENGTH,
+    MIN_REASON_LENGTH,
     GroundRecord,
     Grouping,
     InvalidInvocation,
@@ -38,10 +40,10 @@ class InvokeGround(BaseModel):
     subject_id: Identifier
     purpose: Purpose
     ground: LegalGround
-    evidence_reference: Annotated[SingleLine, Field(min_length=3, max_length=500)]
+    evidence_reference: Annotated[SingleLine, Field(min_length=MIN_EVIDENCE_LENGTH, max_length=500)]
     categories: Annotated[list[DataCategory], Field(min_length=1, max_length=MAX_CATEGORIES)]
     recipients: Annotated[list[Identifier], Field(max_length=MAX_RECIPIENTS)] = []
-    reason: Annotated[ShortText, Field(min_length=3)]
+    reason: Annotated[ShortText, Field(min_length=MIN_REASON_LENGTH)]
     expires_at: Instant
 
     @field_validator("ground")
