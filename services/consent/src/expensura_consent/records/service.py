@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import jwt
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.policy import store as policies
 from expensura_consent.recipients import service as recipients
@@ -82,32 +83,41 @@ async def consents(rt: ServiceRuntime, subject_id: str) -> list[ConsentRecord]:
 
 async def withdraw_consent(rt: ServiceRuntime, subject_id: str, consent_id: UUID) -> ConsentRecord:
     """Withdraw the subject's consent. Effective at once: when this returns, no decision
-    allows under it (RGT-4), because decisions lock the records they rely on and this locks
-    the record for update. Raises ConsentNotFound, NotActive."""
+    allows under it (RGT-4). Raises ConsentNotFound, NotActive."""
     async with rt.engine.begin() as conn:
-        record = await store.get(conn, consent_id, for_update=True)
-        if record is None or record.subject_id != subject_id:
-            # another user's consent looks exactly like a missing one
-            raise ConsentNotFound(consent_id)
-        to, event = withdraw(record)
-        now = utcnow()
-        if not await store.transition(conn, consent_id, record.status, to, now):
-            raise RuntimeError(f"consent {consent_id} changed under its lock")
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    event,
-                    stream_id=consent_stream(consent_id),
-                    subject_id=subject_id,
-                    actor=Actor(kind=ActorKind.USER, id=subject_id),
-                    purpose=record.purpose,
-                    legal_basis=basis(consent_id),
-                )
-            ],
-        )
-        found = await store.get(conn, consent_id)
-    assert found is not None  # locked and changed in this transaction
+        return await withdraw_in(rt, conn, subject_id, consent_id)
+
+
+async def withdraw_in(
+    rt: ServiceRuntime, conn: AsyncConnection, subject_id: str, consent_id: UUID
+) -> ConsentRecord:
+    """The withdrawal in the caller's transaction. It locks the record for update, and a
+    decision locks the records it relies on for share: a decision that read the record
+    first commits before this changes it, and one that comes later waits for this
+    transaction and reads the record withdrawn."""
+    record = await store.get(conn, consent_id, for_update=True)
+    if record is None or record.subject_id != subject_id:
+        # another user's consent looks exactly like a missing one
+        raise ConsentNotFound(consent_id)
+    to, event = withdraw(record)
+    if not await store.transition(conn, consent_id, record.status, to, utcnow()):
+        raise RuntimeError(f"consent {consent_id} changed under its lock")
+    await rt.append(
+        conn,
+        [
+            rt.envelope(
+                event,
+                stream_id=consent_stream(consent_id),
+                subject_id=subject_id,
+                actor=Actor(kind=ActorKind.USER, id=subject_id),
+                purpose=record.purpose,
+                legal_basis=basis(consent_id),
+            )
+        ],
+    )
+    found = await store.get(conn, consent_id)
+    if found is None:  # locked and changed in this transaction: cannot be gone
+        raise RuntimeError(f"consent {consent_id} vanished under its lock")
     return found
 
 
