@@ -133,7 +133,7 @@ def transition(status: ConsentStatus, action: ConsentAction) -> ConsentStatus:
         raise NotActive(status) from None
 
 
-@enforces("RUL-4", "USE-7")
+@enforces("RUL-4")
 def validate_new_consent(
     purpose: Purpose,
     categories: set[str],
