@@ -138,6 +138,7 @@ def _invoked(event: EventEnvelope, invoked: LegalGroundInvoked) -> GroundRecord:
         revoked=False,
         evidence_reference=invoked.evidence_reference,
         reason=invoked.reason,
+        created_at=event.occurred_at,
     )
 
 

@@ -46,7 +46,8 @@ async def invoke_ground(rt: ServiceRuntime, invocation: Invocation, officer: Act
             expected_version=0,
         )
         recorded = await store.get(conn, invocation_id)
-    assert recorded is not None  # inserted in this transaction
+    if recorded is None:  # inserted in this transaction: cannot be missing
+        raise RuntimeError(f"invocation {invocation_id} vanished in its own transaction")
     return recorded
 
 
@@ -73,7 +74,8 @@ async def revoke_ground(rt: ServiceRuntime, invocation_id: UUID, officer: Actor)
                 ],
             )
         revoked = await store.get(conn, invocation_id)
-    assert revoked is not None  # locked in this transaction
+    if revoked is None:  # locked in this transaction: cannot be missing
+        raise RuntimeError(f"invocation {invocation_id} vanished under its lock")
     return revoked
 
 

@@ -83,7 +83,8 @@ class InvocationNotFoundProblem(Problem):
 
 
 def _out(record: GroundRecord) -> Invocation:
-    assert record.created_at is not None  # always, once stored
+    if record.created_at is None:  # every stored invocation has one
+        raise TypeError(f"invocation {record.invocation_id} was not read from the store")
     return Invocation(
         invocation_id=record.invocation_id,
         subject_id=record.subject_id,
