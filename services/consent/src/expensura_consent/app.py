@@ -13,6 +13,7 @@ from expensura_consent.purposes.views import router as purposes_router
 from expensura_consent.recipients.projection import RegisteredPartners
 from expensura_consent.recipients.views import router as recipients_router
 from expensura_consent.records.views import router as records_router
+from expensura_consent.settings import ConsentSettings
 from expensura_consent.subjects.projection import KnownSubjects
 from expensura_consent.subjects.views import router as subjects_router
 from expensura_events.runtime import ServiceDefinition
@@ -34,6 +35,7 @@ service_definition = ServiceDefinition(
     ],
     projections=[KnownSubjects, RegisteredPartners],
     workers=[consent_worker],
+    settings_class=ConsentSettings,
     erase_subject=erase_consent_state,
 )
 

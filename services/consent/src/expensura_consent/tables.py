@@ -1,5 +1,7 @@
-"""Consent's state. Consent records, grounds and decisions hold ids, purposes and categories,
-never personal data values."""
+"""All of consent's tables (SQLAlchemy Core). Migrations in `migrations/` create them.
+
+Consent records, grounds and decisions hold ids, purposes and categories, never personal
+data values."""
 
 from __future__ import annotations
 
@@ -90,3 +92,25 @@ policy_responses = Table(
 )
 
 receipt_signing_keys = signing_key_table("receipt_signing_keys", metadata)
+
+# Read model: every data subject, from identity's events (`subjects/projection.py`).
+known_subjects = Table(
+    "known_subjects",
+    metadata,
+    Column("subject_id", Text, primary_key=True),
+    Column("account_opened_at", DateTime(timezone=True), nullable=True),
+    Column("channel", Text, nullable=True),
+    # How many identity events concern the subject: applying one twice would show here.
+    Column("identity_events", Integer, nullable=False),
+    Column("last_event_at", DateTime(timezone=True), nullable=False),
+)
+
+# Read model: the partners the sharing gateway registered (`recipients/projection.py`).
+registered_partners = Table(
+    "registered_partners",
+    metadata,
+    Column("partner_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)

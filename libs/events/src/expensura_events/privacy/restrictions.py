@@ -5,11 +5,11 @@ first, a service may still use their data only for what the law requires of it (
 compliance) and for security; nothing else. Each service keeps the states in its own
 `subject_restrictions` table, written by identity's rights worker and by the
 `subject-lifecycle` projection, and checked on every append and every consent decision.
+The states and the rule are in `restriction_rules` (pure) and re-exported here.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from uuid import UUID
 
 from sqlalchemy import select
@@ -18,39 +18,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.envelope import utcnow
 from expensura_events.obligations import enforces
+from expensura_events.privacy.restriction_rules import (
+    ALLOWED_AFTER_STOP,
+    ProcessingRestricted,
+    Restriction,
+    ensure_permitted,
+    permits,
+)
 from expensura_events.tables import subject_restrictions
 from expensura_events.vocabulary import Purpose
 
-
-class Restriction(StrEnum):
-    """What a subject's cancellation has done to their data (stored as its value)."""
-
-    PROCESSING_STOPPED = "processing-stopped"
-    ERASED = "erased"
-
-
-# What a service may still do with a stopped subject: keep the law's records, and security.
-ALLOWED_AFTER_STOP = frozenset({Purpose.LEGAL_COMPLIANCE, Purpose.SECURITY})
-
-
-class ProcessingRestricted(Exception):
-    """The subject cancelled their account: their data may not be used for this purpose."""
-
-    def __init__(self, subject_id: str, state: Restriction) -> None:
-        super().__init__(f"processing of subject {subject_id}'s data has stopped ({state})")
-        self.subject_id, self.state = subject_id, state
-
-
-def permits(state: Restriction | None, purpose: Purpose) -> bool:
-    """RUL-2: may a subject in `state` (None: unrestricted) have their data used for
-    `purpose`? Only the law's own purposes survive a restriction."""
-    return state is None or purpose in ALLOWED_AFTER_STOP
-
-
-def ensure_permitted(subject_id: str, state: Restriction | None, purpose: Purpose) -> None:
-    """`permits`, raising `ProcessingRestricted` when it does not."""
-    if state is not None and not permits(state, purpose):
-        raise ProcessingRestricted(subject_id, state)
+__all__ = [
+    "ALLOWED_AFTER_STOP",
+    "ProcessingRestricted",
+    "Restriction",
+    "check_allowed",
+    "ensure_permitted",
+    "permits",
+    "restrict",
+    "restriction",
+]
 
 
 async def restriction(conn: AsyncConnection, subject_id: str) -> Restriction | None:

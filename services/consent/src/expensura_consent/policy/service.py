@@ -1,4 +1,5 @@
-"""Publishing a policy version: the row and its `PolicyVersionPublished` event together.
+"""Policy version use cases: publish (the row and its event together), the current version,
+the subject's answer, and the fan-out of notices.
 
 A fresh system publishes its first version itself (the policy text shipped with the
 service, a copy of `docs/spec/privacy-policy.txt`), so that apps always have a current
@@ -7,39 +8,39 @@ version to name in consents; later versions come from a privacy officer.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_consent.tables import policy_versions
-from expensura_events.catalog.consent import PolicyVersionPublished
-from expensura_events.envelope import Actor, LegalBasis, utcnow
+from expensura_consent.policy import store
+from expensura_consent.policy.domain import (
+    NOTICE_BASIS,
+    POLICY_BASIS,
+    Answer,
+    PolicyVersion,
+    UnknownVersion,
+    VersionExists,
+    answer,
+    answer_stream,
+    new_version,
+    notice,
+    notice_stream,
+    policy_stream,
+)
+from expensura_consent.settings import consent_settings
+from expensura_events.envelope import Actor, utcnow
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.vocabulary import LegalGround, Purpose
+from expensura_events.vocabulary import ActorKind, Purpose
 
 log = structlog.get_logger("expensura.consent.policy")
-POLICY_BASIS = LegalBasis(ground=LegalGround.OTHER_LAW, reference="POL-1 policy notice")
 INITIAL_VERSION = "1"
 INITIAL_TEXT = Path(__file__).with_name("privacy-policy.txt")
 INITIAL_SUMMARY = "The Expensura Privacy Agreement as first published"
 
 
-@dataclass(frozen=True)
-class Published:
-    version: str
-    sha256: str
-    summary: str
-    effective_at: datetime
-    published_at: datetime
-
-
-async def publish_version(
+async def _publish_in(
     rt: ServiceRuntime,
     conn: AsyncConnection,
     *,
@@ -48,32 +49,17 @@ async def publish_version(
     summary: str,
     effective_at: datetime,
     actor: Actor,
-) -> Published | None:
+) -> PolicyVersion | None:
     """Record the version and its event in the caller's transaction; None if it exists."""
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    now = utcnow()
-    inserted = await conn.execute(
-        insert(policy_versions)
-        .values(
-            version=version,
-            sha256=digest,
-            text=text,
-            summary=summary,
-            effective_at=effective_at,
-            published_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
-    if inserted.rowcount != 1:
+    published, event = new_version(version, text, summary, effective_at, utcnow())
+    if not await store.add_version(conn, published):
         return None
     await rt.append(
         conn,
         [
             rt.envelope(
-                PolicyVersionPublished(
-                    version=version, sha256=digest, effective_at=effective_at, summary=summary
-                ),
-                stream_id=f"policy-{version}",
+                event,
+                stream_id=policy_stream(version),
                 subject_id=None,
                 actor=actor,
                 purpose=Purpose.COMMUNICATION,
@@ -82,15 +68,41 @@ async def publish_version(
         ],
         expected_version=0,
     )
-    return Published(version, digest, summary, effective_at, now)
+    return published
+
+
+async def publish(
+    rt: ServiceRuntime,
+    *,
+    version: str,
+    text: str,
+    summary: str,
+    effective_at: datetime,
+    actor: Actor,
+) -> PolicyVersion:
+    """Publish a version; every user is then notified once by the worker. Raises
+    VersionExists."""
+    async with rt.engine.begin() as conn:
+        published = await _publish_in(
+            rt,
+            conn,
+            version=version,
+            text=text,
+            summary=summary,
+            effective_at=effective_at,
+            actor=actor,
+        )
+    if published is None:
+        raise VersionExists(version)
+    return published
 
 
 async def publish_initial_version(rt: ServiceRuntime) -> bool:
     """Publish version 1 from the shipped text unless some version exists; True once one
     does. Two processes starting together publish it once (the version is the key)."""
     async with rt.engine.begin() as conn:
-        if (await conn.execute(select(policy_versions.c.version).limit(1))).first() is None:
-            published = await publish_version(
+        if not await store.any_version(conn):
+            published = await _publish_in(
                 rt,
                 conn,
                 version=INITIAL_VERSION,
@@ -110,3 +122,65 @@ async def publish_initial_version_on_start(rt: ServiceRuntime) -> None:
         await publish_initial_version(rt)
     except Exception as exc:  # the worker tries again every round until it succeeds
         log.warning("policy.initial_version_deferred", error=repr(exc))
+
+
+async def current(rt: ServiceRuntime) -> PolicyVersion:
+    """The latest published version. Raises UnknownVersion before any is."""
+    async with rt.engine.connect() as conn:
+        found = await store.latest(conn)
+    if found is None:
+        raise UnknownVersion("none published")
+    return found
+
+
+async def answer_version(rt: ServiceRuntime, subject_id: str, version: str, accept: bool) -> Answer:
+    """The subject accepts or refuses a published version (POL-2). Raises UnknownVersion."""
+    given, event = answer(version, subject_id, accept, utcnow())
+    async with rt.engine.begin() as conn:
+        if not await store.is_published(conn, version):
+            raise UnknownVersion(version)
+        await store.record_answer(conn, given)
+        await rt.append(
+            conn,
+            [
+                rt.envelope(
+                    event,
+                    stream_id=answer_stream(version, subject_id),
+                    subject_id=subject_id,
+                    actor=Actor(kind=ActorKind.USER, id=subject_id),
+                    purpose=Purpose.ACCOUNT_MANAGEMENT,
+                    legal_basis=POLICY_BASIS,
+                )
+            ],
+        )
+    return given
+
+
+async def notify_batch(rt: ServiceRuntime) -> int:
+    """Request notices for up to a batch of not-yet-notified (version, subject) pairs; the
+    notice rows and their events commit together. Returns how many."""
+    async with rt.engine.begin() as conn:
+        await store.lock_fanout(conn)
+        pending = await store.pending_notices(conn, consent_settings(rt).policy_notice_batch)
+        if not pending:
+            return 0
+        recorded = await rt.append(
+            conn,
+            [
+                rt.envelope(
+                    notice(p.version, p.effective_at),
+                    stream_id=notice_stream(p.version, p.subject_id),
+                    subject_id=p.subject_id,
+                    actor=Actor.system("consent"),
+                    purpose=Purpose.COMMUNICATION,
+                    legal_basis=NOTICE_BASIS,
+                )
+                for p in pending
+            ],
+        )
+        await store.add_notices(
+            conn,
+            [(p, e.event_id) for p, e in zip(pending, recorded, strict=True)],
+            utcnow(),
+        )
+        return len(pending)

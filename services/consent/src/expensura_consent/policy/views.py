@@ -7,19 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 
-from expensura_consent.policy.service import POLICY_BASIS, publish_version
-from expensura_consent.tables import policy_responses, policy_versions
-from expensura_events.auth import Principal
-from expensura_events.catalog.consent import (
-    PolicyVersionAccepted,
-    PolicyVersionRefused,
+from expensura_consent.policy import service
+from expensura_consent.policy.domain import (
+    MIN_SUMMARY_LENGTH,
+    MIN_TEXT_LENGTH,
+    VERSION_PATTERN,
+    InvalidVersion,
+    UnknownVersion,
+    VersionExists,
 )
-from expensura_events.envelope import Actor, utcnow
+from expensura_consent.policy.domain import PolicyVersion as Version
+from expensura_events.auth import Principal
+from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, Instant, LongText, ShortText
-from expensura_events.vocabulary import ActorKind, Purpose, StaffRole
+from expensura_events.vocabulary import StaffRole
 from expensura_events.web.auth import CurrentUser, Runtime, staff_with
 from expensura_events.web.problems import Problem
 
@@ -30,9 +32,9 @@ PrivacyOfficer = Annotated[
 
 
 class PublishPolicy(BaseModel):
-    version: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,49}$")]
-    text: Annotated[LongText, Field(min_length=10)]
-    summary: Annotated[ShortText, Field(min_length=3)]
+    version: Annotated[str, Field(pattern=VERSION_PATTERN)]
+    text: Annotated[LongText, Field(min_length=MIN_TEXT_LENGTH)]
+    summary: Annotated[ShortText, Field(min_length=MIN_SUMMARY_LENGTH)]
     effective_at: Instant
 
 
@@ -55,56 +57,54 @@ class Answered(BaseModel):
     next_step: str | None = None
 
 
-class VersionExists(Problem):
+class VersionExistsProblem(Problem):
     status, title = 409, "Policy version already published"
 
 
-class UnknownVersion(Problem):
+class InvalidVersionProblem(Problem):
+    status, title = 422, "Invalid policy version"
+
+
+class UnknownVersionProblem(Problem):
     status, title = 404, "No such policy version"
+
+
+def _out(version: Version) -> PolicyVersion:
+    return PolicyVersion(
+        version=version.version,
+        sha256=version.sha256,
+        summary=version.summary,
+        effective_at=version.effective_at,
+        published_at=version.published_at,
+    )
 
 
 @router.post("/v1/policy-versions", status_code=201, responses={409: {}})
 async def publish(body: PublishPolicy, officer: PrivacyOfficer, rt: Runtime) -> PolicyVersion:
     """Publish a version; every user is then notified exactly once (PolicyChangeNotification
     requested per subject by the fan-out worker)."""
-    async with rt.engine.begin() as conn:
-        published = await publish_version(
+    try:
+        published = await service.publish(
             rt,
-            conn,
             version=body.version,
             text=body.text,
             summary=body.summary,
             effective_at=body.effective_at,
             actor=Actor(kind=officer.kind, id=officer.id),
         )
-    if published is None:
-        raise VersionExists(f"Version {body.version} exists; publish a new one.")
-    return PolicyVersion(
-        version=published.version,
-        sha256=published.sha256,
-        summary=published.summary,
-        effective_at=published.effective_at,
-        published_at=published.published_at,
-    )
+    except InvalidVersion as exc:
+        raise InvalidVersionProblem(str(exc)) from None
+    except VersionExists:
+        raise VersionExistsProblem(f"Version {body.version} exists; publish a new one.") from None
+    return _out(published)
 
 
 @router.get("/v1/policy-versions/current", responses={404: {}})
 async def current_version(rt: Runtime) -> PolicyVersion:
-    async with rt.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(policy_versions).order_by(policy_versions.c.published_at.desc()).limit(1)
-            )
-        ).one_or_none()
-    if row is None:
-        raise UnknownVersion("No policy version has been published yet.")
-    return PolicyVersion(
-        version=row.version,
-        sha256=row.sha256,
-        summary=row.summary,
-        effective_at=row.effective_at,
-        published_at=row.published_at,
-    )
+    try:
+        return _out(await service.current(rt))
+    except UnknownVersion:
+        raise UnknownVersionProblem("No policy version has been published yet.") from None
 
 
 @router.put("/v1/me/policy-versions/{version}", responses={404: {}})
@@ -112,47 +112,13 @@ async def answer(
     version: Annotated[Identifier, Path()], body: PolicyAnswer, caller: CurrentUser, rt: Runtime
 ) -> Answered:
     """Accept or refuse a version. Refusing starts the account-cancellation path (POL-2)."""
-    now = utcnow()
-    async with rt.engine.begin() as conn:
-        known = (
-            await conn.execute(
-                select(policy_versions.c.version).where(policy_versions.c.version == version)
-            )
-        ).first()
-        if known is None:
-            raise UnknownVersion(f"No policy version {version}.")
-        stmt = insert(policy_responses).values(
-            version=version, subject_id=caller.id, accepted=body.accept, responded_at=now
-        )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["version", "subject_id"],
-                set_={"accepted": body.accept, "responded_at": now},
-            )
-        )
-        event = (
-            PolicyVersionAccepted(version=version)
-            if body.accept
-            else PolicyVersionRefused(version=version)
-        )
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    event,
-                    stream_id=f"policy-answer-{version}-{caller.id}",
-                    subject_id=caller.id,
-                    actor=Actor(kind=ActorKind.USER, id=caller.id),
-                    purpose=Purpose.ACCOUNT_MANAGEMENT,
-                    legal_basis=POLICY_BASIS,
-                )
-            ],
-        )
+    try:
+        given = await service.answer_version(rt, caller.id, version, body.accept)
+    except UnknownVersion:
+        raise UnknownVersionProblem(f"No policy version {version}.") from None
     return Answered(
-        version=version,
-        accepted=body.accept,
-        responded_at=now,
-        next_step=None
-        if body.accept
-        else "account cancellation requested; withdraw it within the cooling-off period",
+        version=given.version,
+        accepted=given.accepted,
+        responded_at=given.responded_at,
+        next_step=given.next_step,
     )

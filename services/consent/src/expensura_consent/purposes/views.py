@@ -1,11 +1,12 @@
-"""The purpose taxonomy, published for apps, partners and auditors."""
+"""The purpose taxonomy, published for apps, partners and auditors. It is pure data (no
+store, no use case): the view reads the domain's history directly."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from expensura_consent.purposes import taxonomy
+from expensura_consent.purposes import domain as taxonomy
 
 router = APIRouter(tags=["purposes"])
 

@@ -7,26 +7,16 @@ gateway's tables; a partner registered a moment ago may take a moment to arrive.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_consent.recipients import store
+from expensura_consent.recipients.domain import Recipient
+from expensura_consent.tables import registered_partners
 from expensura_events.catalog.sharing import PartnerRegistered
 from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
 
-metadata = MetaData()
-
-registered_partners = Table(
-    "registered_partners",
-    metadata,
-    Column("partner_id", Text, primary_key=True),
-    Column("kind", Text, nullable=False),
-    Column("name", Text, nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
-)
+__all__ = ["RegisteredPartners", "registered_partners"]
 
 
 class RegisteredPartners(Projection):
@@ -38,24 +28,5 @@ class RegisteredPartners(Projection):
         payload = event.payload
         if not isinstance(payload, PartnerRegistered):
             return
-        await conn.execute(
-            insert(registered_partners)
-            .values(
-                partner_id=payload.partner_id,
-                kind=payload.kind,
-                name=payload.name,
-                registered_at=event.occurred_at,
-            )
-            .on_conflict_do_nothing(index_elements=["partner_id"])
-        )
-
-
-async def registered(conn: AsyncConnection, partner_ids: Iterable[str]) -> set[str]:
-    """Which of these ids are registered partners."""
-    wanted = sorted(set(partner_ids))
-    if not wanted:
-        return set()
-    rows = await conn.execute(
-        select(registered_partners.c.partner_id).where(registered_partners.c.partner_id.in_(wanted))
-    )
-    return set(rows.scalars())
+        partner = Recipient(payload.partner_id, payload.kind, payload.name)
+        await store.add_partner(conn, partner, event.occurred_at)

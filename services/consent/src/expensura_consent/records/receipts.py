@@ -10,17 +10,17 @@ from typing import Any
 
 import jwt
 
-from expensura_consent.purposes import taxonomy
+from expensura_consent.purposes import domain as taxonomy
+from expensura_consent.records.domain import ConsentRecord
 from expensura_events.envelope import utcnow
 from expensura_events.signing import SigningKey
-from expensura_events.vocabulary import Purpose
 
 CONTROLLER = {"name": "Heewan Finance Limited", "role": "pii-controller"}
 SCHEMA = "ISO/IEC TS 27560:2023; Kantara Consent Receipt v1.1"
 
 
-def receipt_claims(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
-    purpose = Purpose(row.purpose)
+def receipt_claims(row: ConsentRecord, history: list[dict[str, Any]]) -> dict[str, Any]:
+    purpose = row.purpose
     version = taxonomy.version(purpose, row.purpose_version) or taxonomy.current(purpose)
     return {
         "schema_version": SCHEMA,
@@ -31,8 +31,8 @@ def receipt_claims(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
         "pii_principal_id": row.subject_id,
         "pii_controllers": [CONTROLLER],
         "policy_version": row.policy_version,
-        "collection_method": row.channel,
-        "consent_status": row.status,
+        "collection_method": row.channel.value,
+        "consent_status": row.status.value,
         "consent_timestamp": row.given_at.isoformat(),
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
         "services": [

@@ -1,15 +1,20 @@
-"""Reading consent records and grounds from consent's tables into domain records."""
+"""Consent records in SQL: rows <-> `ConsentRecord`, locking reads, and the compare-and-set
+of a state change."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_consent.records.domain import ConsentRecord, ConsentStatus, GroundRecord
-from expensura_consent.tables import consent_records, ground_invocations
-from expensura_events.vocabulary import LegalGround, Purpose
+from expensura_consent.records.domain import VALID_FOR_PROCESSING, ConsentRecord, ConsentStatus
+from expensura_consent.tables import consent_records
+from expensura_events.vocabulary import CollectionChannel, Purpose
+
+t = consent_records
 
 
 def to_consent(row: Any) -> ConsentRecord:
@@ -22,40 +27,91 @@ def to_consent(row: Any) -> ConsentRecord:
         recipients=frozenset(row.recipients),
         status=ConsentStatus(row.status),
         expires_at=row.expires_at,
+        policy_version=row.policy_version,
+        channel=CollectionChannel(row.channel),
+        given_at=row.given_at,
     )
 
 
-def to_ground(row: Any) -> GroundRecord:
-    return GroundRecord(
-        invocation_id=row.invocation_id,
-        subject_id=row.subject_id,
-        purpose=Purpose(row.purpose),
-        ground=LegalGround(row.ground),
-        categories=frozenset(row.categories),
-        recipients=frozenset(row.recipients),
-        expires_at=row.expires_at,
-        revoked=row.revoked_at is not None,
-        evidence_reference=row.evidence_reference,
+async def insert(conn: AsyncConnection, record: ConsentRecord) -> None:
+    await conn.execute(
+        t.insert().values(
+            consent_id=record.consent_id,
+            subject_id=record.subject_id,
+            purpose=record.purpose.value,
+            purpose_version=record.purpose_version,
+            categories=sorted(record.categories),
+            recipients=sorted(record.recipients),
+            policy_version=record.policy_version,
+            channel=record.channel.value,
+            status=record.status.value,
+            given_at=record.given_at,
+            expires_at=record.expires_at,
+            updated_at=record.given_at,
+        )
     )
 
 
 async def consents_of(
-    conn: AsyncConnection, subject_id: str, purpose: Purpose | None = None
+    conn: AsyncConnection,
+    subject_id: str,
+    purpose: Purpose | None = None,
+    *,
+    for_share: bool = False,
 ) -> list[ConsentRecord]:
-    query = select(consent_records).where(consent_records.c.subject_id == subject_id)
+    """The subject's records, newest first. `for_share` locks them until the caller's
+    transaction ends: a withdrawal (which locks its record for update) waits for it, and a
+    withdrawal already holding its lock is waited for and then seen."""
+    query = select(t).where(t.c.subject_id == subject_id)
     if purpose is not None:
-        query = query.where(consent_records.c.purpose == purpose.value)
-    rows = await conn.execute(query.order_by(consent_records.c.given_at.desc()))
+        query = query.where(t.c.purpose == purpose.value)
+    query = query.order_by(t.c.given_at.desc(), t.c.consent_id)
+    if for_share:
+        query = query.with_for_update(read=True)
+    return [to_consent(r) for r in await conn.execute(query)]
+
+
+async def listed(conn: AsyncConnection, subject_id: str) -> list[ConsentRecord]:
+    """The subject's records, oldest first (as the subject sees them)."""
+    rows = await conn.execute(select(t).where(t.c.subject_id == subject_id).order_by(t.c.given_at))
     return [to_consent(r) for r in rows]
 
 
-async def grounds_of(
-    conn: AsyncConnection, subject_id: str, purpose: Purpose
-) -> list[GroundRecord]:
-    rows = await conn.execute(
-        select(ground_invocations).where(
-            ground_invocations.c.subject_id == subject_id,
-            ground_invocations.c.purpose == purpose.value,
-        )
+async def get(
+    conn: AsyncConnection, consent_id: UUID, *, for_update: bool = False
+) -> ConsentRecord | None:
+    query = select(t).where(t.c.consent_id == consent_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else to_consent(row)
+
+
+async def transition(
+    conn: AsyncConnection,
+    consent_id: UUID,
+    current: ConsentStatus,
+    to: ConsentStatus,
+    at: datetime,
+) -> bool:
+    """current → to; False if the record was no longer `current`."""
+    changed = await conn.execute(
+        update(t)
+        .where(t.c.consent_id == consent_id, t.c.status == current.value)
+        .values(status=to.value, updated_at=at)
     )
-    return [to_ground(r) for r in rows]
+    return changed.rowcount == 1
+
+
+async def due_to_expire(conn: AsyncConnection, now: datetime) -> list[ConsentRecord]:
+    """Records in force whose expiry has passed, locked; a record another transaction holds
+    (a decision reading it, a withdrawal) is left for the next round."""
+    rows = await conn.execute(
+        select(t)
+        .where(
+            t.c.status.in_([s.value for s in VALID_FOR_PROCESSING]),
+            t.c.expires_at <= now,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return [to_consent(r) for r in rows]

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from expensura_consent.subjects.projection import known_subjects
+from expensura_consent.subjects import service
+from expensura_consent.subjects.domain import SubjectNotKnown
 from expensura_events.fields import Identifier
 from expensura_events.web.auth import Runtime
 from expensura_events.web.problems import Problem
@@ -29,29 +29,23 @@ class SubjectCount(BaseModel):
     subjects: int
 
 
-class SubjectNotKnown(Problem):
+class SubjectNotKnownProblem(Problem):
     status, title = 404, "Unknown data subject"
 
 
 @router.get("/count")
 async def count_subjects(rt: Runtime) -> SubjectCount:
-    async with rt.engine.connect() as conn:
-        n = (await conn.execute(select(func.count()).select_from(known_subjects))).scalar_one()
-    return SubjectCount(subjects=n)
+    return SubjectCount(subjects=await service.count(rt))
 
 
 @router.get("/{subject_id}", responses={404: {}})
 async def get_subject(subject_id: Annotated[Identifier, Path()], rt: Runtime) -> KnownSubject:
-    async with rt.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(known_subjects).where(known_subjects.c.subject_id == subject_id)
-            )
-        ).one_or_none()
-    if row is None:
-        raise SubjectNotKnown(f"no subject {subject_id} has been seen yet")
+    try:
+        found = await service.get(rt, subject_id)
+    except SubjectNotKnown:
+        raise SubjectNotKnownProblem(f"no subject {subject_id} has been seen yet") from None
     return KnownSubject(
-        subject_id=row.subject_id,
-        account_opened_at=row.account_opened_at,
-        identity_events=row.identity_events,
+        subject_id=found.subject_id,
+        account_opened_at=found.account_opened_at,
+        identity_events=found.identity_events,
     )

@@ -3,13 +3,14 @@
 Each version says which data categories the purpose may use and up to which grade. A new
 purpose, or a version that widens what a purpose uses, needs fresh consent from each user
 before it applies to them (RUL-4): a consent given for version n covers only what version n
-used.
+used. Pure: no framework, no database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from expensura_events.obligations import enforces
 from expensura_events.vocabulary import DataCategory as C
 from expensura_events.vocabulary import Grade, Purpose
 
@@ -128,6 +129,20 @@ def version(purpose: Purpose, number: int) -> PurposeVersion | None:
     return next((v for v in HISTORY[purpose] if v.version == number), None)
 
 
+@enforces("RUL-1")
+def outside(purpose: Purpose, categories: set[str]) -> set[str]:
+    """The categories the purpose's current version may not use (empty: all may be)."""
+    return categories - {c.value for c in current(purpose).categories}
+
+
+def refusal(purpose: Purpose, categories: set[str]) -> str | None:
+    """Why these categories may not be used for the purpose, or None if they may."""
+    if extra := outside(purpose, categories):
+        return f"{purpose.value} may not use {', '.join(sorted(extra))}"
+    return None
+
+
+@enforces("RUL-4")
 def consent_still_covers(purpose: Purpose, consented_version: int) -> bool:
     """False when the purpose has been widened since the user consented (RUL-4)."""
     old = version(purpose, consented_version)

@@ -427,7 +427,7 @@ def test_a_fresh_stack_has_the_policy_text_as_version_1_published_by_the_system(
     first = published[0]
     assert first["payload"]["version"] == INITIAL_VERSION
     assert first["actor"]["kind"] == "system"
-    spec = Path(__file__).parents[3] / "docs" / "spec" / "privacy-policy.txt"
+    spec = Path(__file__).parents[4] / "docs" / "spec" / "privacy-policy.txt"
     assert first["payload"]["sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
     assert INITIAL_TEXT.read_bytes() == spec.read_bytes()  # the shipped copy is the spec's
     assert [p["payload"]["version"] for p in published].count(INITIAL_VERSION) == 1

@@ -1,0 +1,169 @@
+"""The one question every service asks before it uses or discloses personal data (RGT-4),
+and the as-of answer folded from the log. Pure: no framework, no database.
+
+`decide` is given everything it relies on: the subject's consent records and legal-ground
+invocations for the purpose, and the subject's restriction (RUL-2). Whoever calls it must
+hold those records still until the decision is recorded (the service locks them), so that
+a withdrawal acknowledged before the decision is always seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from expensura_consent.grounds.domain import GroundRecord
+from expensura_consent.purposes import domain as purposes
+from expensura_consent.records.domain import ConsentRecord, ConsentStatus, valid_at
+from expensura_events.catalog.consent import (
+    ConsentExpired,
+    ConsentGiven,
+    ConsentWithdrawn,
+    LegalGroundInvoked,
+    LegalGroundRevoked,
+)
+from expensura_events.envelope import EventEnvelope
+from expensura_events.obligations import enforces
+from expensura_events.privacy.restriction_rules import Restriction, permits
+from expensura_events.vocabulary import CollectionChannel, Purpose
+
+NO_BASIS = "no valid consent and no legal ground"
+ASK_AGAIN = "the purpose changed since consent was given: ask again"
+NO_CATEGORIES = "name at least one data category"
+
+
+class DecisionNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    consent_id: UUID | None = None
+    ground: GroundRecord | None = None
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """What was in effect at an instant: a consent or a ground, and the event that began it."""
+
+    consent_id: UUID | None
+    ground: GroundRecord | None
+    from_event: UUID
+
+
+@enforces("RGT-4", "RUL-1", "RUL-2", "RUL-4", "USE-7", "USE-11")
+def decide(
+    purpose: Purpose,
+    categories: set[str],
+    recipient: str | None,
+    now: datetime,
+    consents: list[ConsentRecord],
+    grounds: list[GroundRecord],
+    restriction: Restriction | None = None,
+) -> Decision:
+    """May these categories be used for this purpose (and disclosed to this recipient)?
+
+    A valid consent covering them (of the purpose's version still in force) allows; failing
+    that, a legal ground in effect covering them; nothing else. A subject whose processing
+    stopped (`restriction`) is refused whatever allows, but for the law's own purposes."""
+    decision = _basis(purpose, categories, recipient, now, consents, grounds)
+    if decision.allowed and not permits(restriction, purpose):
+        # account cancellation stops every use but the law's (RUL-2)
+        return Decision(False, f"processing stopped: the subject's account is {restriction}")
+    return decision
+
+
+def _basis(
+    purpose: Purpose,
+    categories: set[str],
+    recipient: str | None,
+    now: datetime,
+    consents: list[ConsentRecord],
+    grounds: list[GroundRecord],
+) -> Decision:
+    if not categories:
+        return Decision(False, NO_CATEGORIES)
+    if (why := purposes.refusal(purpose, categories)) is not None:
+        return Decision(False, why)
+    stale = False
+    for record in consents:
+        if record.purpose != purpose or not valid_at(record, now):
+            continue
+        if not categories <= record.categories:
+            continue
+        if recipient is not None and recipient not in record.recipients:
+            continue
+        if not purposes.consent_still_covers(purpose, record.purpose_version):
+            stale = True  # the purpose widened since: fresh consent first (RUL-4)
+            continue
+        return Decision(True, "consent", consent_id=record.consent_id)
+    for ground in grounds:
+        if ground.in_effect_at(now) and ground.covers(purpose, categories, recipient):
+            return Decision(True, f"legal ground: {ground.ground.value}", ground=ground)
+    if stale:
+        return Decision(False, ASK_AGAIN)
+    return Decision(False, NO_BASIS)
+
+
+def _given(event: EventEnvelope, given: ConsentGiven) -> ConsentRecord:
+    """The record a `ConsentGiven` made (its state until a later event changed it)."""
+    return ConsentRecord(
+        consent_id=given.consent_id,
+        subject_id=event.subject_id or "",
+        purpose=given.purpose,
+        purpose_version=given.purpose_version,
+        categories=frozenset(given.categories),
+        recipients=frozenset(given.recipients),
+        status=ConsentStatus.GIVEN,
+        expires_at=given.expires_at,
+        policy_version=given.policy_version,
+        channel=CollectionChannel(given.channel),
+        given_at=event.occurred_at,
+    )
+
+
+def _invoked(event: EventEnvelope, invoked: LegalGroundInvoked) -> GroundRecord:
+    return GroundRecord(
+        invocation_id=invoked.invocation_id,
+        subject_id=event.subject_id or "",
+        purpose=invoked.purpose,
+        ground=invoked.ground,
+        categories=frozenset(invoked.categories),
+        recipients=frozenset(invoked.recipients),
+        expires_at=invoked.expires_at,
+        revoked=False,
+        evidence_reference=invoked.evidence_reference,
+        reason=invoked.reason,
+        created_at=event.occurred_at,
+    )
+
+
+@enforces("RGT-4")
+def basis_as_of(events: Iterable[EventEnvelope], purpose: Purpose, at: datetime) -> AsOf | None:
+    """The consent (preferred) or ground in effect at `at`, from the subject's events up to
+    then; validity is the same test decisions apply to the tables."""
+    consents: dict[UUID, tuple[ConsentRecord, UUID]] = {}
+    grounds: dict[UUID, tuple[GroundRecord, UUID]] = {}
+    for event in sorted(events, key=lambda e: e.sequence or 0):
+        if event.recorded_at is not None and event.recorded_at > at:
+            break
+        p = event.payload
+        if isinstance(p, ConsentGiven) and p.purpose == purpose:
+            consents[p.consent_id] = (_given(event, p), event.event_id)
+        elif isinstance(p, ConsentWithdrawn | ConsentExpired):
+            consents.pop(p.consent_id, None)
+        elif isinstance(p, LegalGroundInvoked) and p.purpose == purpose:
+            grounds[p.invocation_id] = (_invoked(event, p), event.event_id)
+        elif isinstance(p, LegalGroundRevoked):
+            grounds.pop(p.invocation_id, None)
+    for record, event_id in consents.values():
+        if valid_at(record, at):
+            return AsOf(record.consent_id, None, event_id)
+    for ground, event_id in grounds.values():
+        if ground.in_effect_at(at):
+            return AsOf(None, ground, event_id)
+    return None

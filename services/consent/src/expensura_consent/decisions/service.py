@@ -1,0 +1,99 @@
+"""Decision use cases: decide and record (RGT-4), look a decision up, and the as-of basis
+folded from the log.
+
+Answered from consent's own tables, which change in the same transaction as the events
+that record them. The decision reads the consent records and invocations it relies on
+`FOR SHARE` and records itself in that same transaction, while a withdrawal (or a
+revocation) locks its record `FOR UPDATE`: the two are serialised. A decision that read a
+record first commits before the withdrawal can change it (so it was decided before the
+withdrawal was recorded); a withdrawal that locked first is waited for, and the decision
+then reads the record withdrawn. Once a withdrawal is acknowledged, no decision allows
+under that consent, while other services' projections may still be catching up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_consent.decisions import store
+from expensura_consent.decisions.domain import AsOf, DecisionNotFound, basis_as_of, decide
+from expensura_consent.decisions.store import RecordedDecision
+from expensura_consent.grounds import store as grounds
+from expensura_consent.records import store as records
+from expensura_events.envelope import utcnow
+from expensura_events.privacy.restrictions import restriction
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.vocabulary import Purpose
+
+
+@dataclass(frozen=True)
+class Question:
+    """May the subject's data of these categories be used for the purpose (and disclosed
+    to the recipient)? `requester` is the asking service."""
+
+    subject_id: str
+    purpose: Purpose
+    categories: frozenset[str]
+    recipient: str | None
+    requester: str
+
+
+async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecision:
+    """Decide and record the decision in the caller's transaction, holding the records it
+    relied on until that transaction ends (see the module's note)."""
+    consents = await records.consents_of(
+        conn, question.subject_id, question.purpose, for_share=True
+    )
+    invocations = await grounds.grounds_of(
+        conn, question.subject_id, question.purpose, for_share=True
+    )
+    stopped = await restriction(conn, question.subject_id)
+    # read after the locks: a decision is as of when its records could no longer change
+    now = utcnow()
+    decision = decide(
+        question.purpose,
+        set(question.categories),
+        question.recipient,
+        now,
+        consents,
+        invocations,
+        stopped,
+    )
+    recorded = RecordedDecision(
+        decision_id=uuid4(),
+        subject_id=question.subject_id,
+        purpose=question.purpose,
+        recipient=question.recipient,
+        decided_at=now,
+        decision=decision,
+    )
+    await store.insert(conn, recorded, set(question.categories), question.requester)
+    return recorded
+
+
+async def make_decision(rt: ServiceRuntime, question: Question) -> RecordedDecision:
+    async with rt.engine.begin() as conn:
+        return await decide_in(conn, question)
+
+
+async def decision(rt: ServiceRuntime, decision_id: UUID) -> RecordedDecision:
+    """Raises DecisionNotFound."""
+    async with rt.engine.connect() as conn:
+        found = await store.get(conn, decision_id)
+    if found is None:
+        raise DecisionNotFound(decision_id)
+    return found
+
+
+async def basis_at(
+    rt: ServiceRuntime, subject_id: str, purpose: Purpose, at: datetime
+) -> AsOf | None:
+    """Which consent or ground was in effect at `at`, folded from consent's log (not its
+    tables)."""
+    async with rt.engine.connect() as conn:
+        events = await rt.store.read_subject(conn, subject_id)
+    return basis_as_of(events, purpose, at)

@@ -1,0 +1,86 @@
+"""Legal-ground use cases: invoke (the row and its event together), revoke, and the
+report of every processing without consent."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from expensura_consent.grounds import store
+from expensura_consent.grounds.domain import (
+    GroundRecord,
+    Grouping,
+    Invocation,
+    InvocationNotFound,
+    basis,
+    count,
+    ground_stream,
+    invoke,
+    revoke,
+)
+from expensura_consent.recipients import service as recipients
+from expensura_events.envelope import Actor, utcnow
+from expensura_events.runtime import ServiceRuntime
+
+
+async def invoke_ground(rt: ServiceRuntime, invocation: Invocation, officer: Actor) -> GroundRecord:
+    """Record processing without consent: the ground, its evidence, who invoked it and why,
+    its scope and its expiry. Raises InvalidInvocation or UnknownRecipients, and then
+    nothing is recorded."""
+    invocation_id, now = uuid4(), utcnow()
+    event = invoke(invocation_id, invocation, now)
+    async with rt.engine.begin() as conn:
+        await recipients.ensure_known(conn, set(invocation.recipients))
+        await store.insert(conn, invocation_id, invocation, officer, now)
+        await rt.append(
+            conn,
+            [
+                rt.envelope(
+                    event,
+                    stream_id=ground_stream(invocation_id),
+                    subject_id=invocation.subject_id,
+                    actor=officer,
+                    purpose=invocation.purpose,
+                    legal_basis=basis(invocation.ground, invocation.evidence_reference),
+                )
+            ],
+            expected_version=0,
+        )
+        recorded = await store.get(conn, invocation_id)
+    if recorded is None:  # inserted in this transaction: cannot be missing
+        raise RuntimeError(f"invocation {invocation_id} vanished in its own transaction")
+    return recorded
+
+
+async def revoke_ground(rt: ServiceRuntime, invocation_id: UUID, officer: Actor) -> GroundRecord:
+    """Revoke an invocation (once: revoking it again records nothing). Raises
+    InvocationNotFound."""
+    async with rt.engine.begin() as conn:
+        record = await store.get(conn, invocation_id, for_update=True)
+        if record is None:
+            raise InvocationNotFound(invocation_id)
+        event = revoke(record)
+        if event is not None and await store.revoke(conn, invocation_id, utcnow()):
+            await rt.append(
+                conn,
+                [
+                    rt.envelope(
+                        event,
+                        stream_id=ground_stream(invocation_id),
+                        subject_id=record.subject_id,
+                        actor=officer,
+                        purpose=record.purpose,
+                        legal_basis=basis(record.ground, record.evidence_reference),
+                    )
+                ],
+            )
+        revoked = await store.get(conn, invocation_id)
+    if revoked is None:  # locked in this transaction: cannot be missing
+        raise RuntimeError(f"invocation {invocation_id} vanished under its lock")
+    return revoked
+
+
+async def report(rt: ServiceRuntime, by: Grouping) -> tuple[dict[str, int], list[GroundRecord]]:
+    """Every invocation, oldest first, and their count per ground or per requester."""
+    async with rt.engine.connect() as conn:
+        records = await store.every(conn)
+    return count(records, by), records

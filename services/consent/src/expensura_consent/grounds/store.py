@@ -1,0 +1,100 @@
+"""Legal-ground invocations in SQL: rows <-> `GroundRecord`, locking reads, and the
+compare-and-set of a revocation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_consent.grounds.domain import GroundRecord, Invocation
+from expensura_consent.tables import ground_invocations
+from expensura_events.envelope import Actor
+from expensura_events.vocabulary import LegalGround, Purpose
+
+t = ground_invocations
+
+
+def to_ground(row: Any) -> GroundRecord:
+    return GroundRecord(
+        invocation_id=row.invocation_id,
+        subject_id=row.subject_id,
+        purpose=Purpose(row.purpose),
+        ground=LegalGround(row.ground),
+        categories=frozenset(row.categories),
+        recipients=frozenset(row.recipients),
+        expires_at=row.expires_at,
+        revoked=row.revoked_at is not None,
+        evidence_reference=row.evidence_reference,
+        reason=row.reason,
+        invoked_by=f"{row.invoked_by_kind}:{row.invoked_by_id}",
+        created_at=row.created_at,
+    )
+
+
+async def insert(
+    conn: AsyncConnection,
+    invocation_id: UUID,
+    invocation: Invocation,
+    officer: Actor,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        t.insert().values(
+            invocation_id=invocation_id,
+            subject_id=invocation.subject_id,
+            purpose=invocation.purpose.value,
+            ground=invocation.ground.value,
+            categories=sorted(invocation.categories),
+            recipients=sorted(invocation.recipients),
+            evidence_reference=invocation.evidence_reference,
+            reason=invocation.reason,
+            invoked_by_kind=officer.kind.value,
+            invoked_by_id=officer.id,
+            created_at=at,
+            expires_at=invocation.expires_at,
+        )
+    )
+
+
+async def get(
+    conn: AsyncConnection, invocation_id: UUID, *, for_update: bool = False
+) -> GroundRecord | None:
+    query = select(t).where(t.c.invocation_id == invocation_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else to_ground(row)
+
+
+async def grounds_of(
+    conn: AsyncConnection, subject_id: str, purpose: Purpose, *, for_share: bool = False
+) -> list[GroundRecord]:
+    """The subject's invocations for the purpose. `for_share` locks them until the caller's
+    transaction ends, so a revocation and a decision never overlap."""
+    query = (
+        select(t)
+        .where(t.c.subject_id == subject_id, t.c.purpose == purpose.value)
+        .order_by(t.c.created_at, t.c.invocation_id)
+    )
+    if for_share:
+        query = query.with_for_update(read=True)
+    return [to_ground(r) for r in await conn.execute(query)]
+
+
+async def revoke(conn: AsyncConnection, invocation_id: UUID, at: datetime) -> bool:
+    """active → revoked; False if it was revoked already."""
+    changed = await conn.execute(
+        update(t)
+        .where(t.c.invocation_id == invocation_id, t.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    return changed.rowcount == 1
+
+
+async def every(conn: AsyncConnection) -> list[GroundRecord]:
+    """Every invocation, oldest first."""
+    return [to_ground(r) for r in await conn.execute(select(t).order_by(t.c.created_at))]
