@@ -103,8 +103,9 @@ async def measure_decisions(
                 "subject_id": ids[i % subjects],
                 "purpose": "marketing",
                 "categories": ["pd:Contact"],
-                "requester": "bench",
+                "requester": "sharing-gateway",
             },
+            headers=stack.service_headers("consent", caller="sharing-gateway"),
         )
         allowed += resp.json()["allowed"]
 

@@ -60,6 +60,8 @@ decisions = Table(
     Column("consent_id", Uuid, nullable=True),
     Column("invocation_id", Uuid, nullable=True),
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("fields", JSON, nullable=True),  # a grant for these fields only (disclosures)
+    Column("released_at", DateTime(timezone=True), nullable=True),  # redeemed, once
 )
 
 policy_versions = Table(

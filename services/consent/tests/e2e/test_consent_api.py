@@ -45,7 +45,7 @@ def _decide(
             "purpose": purpose,
             "categories": categories or ["pd:Contact"],
             "recipient": recipient,
-            "requester": "tests",
+            "requester": "sharing-gateway",
         },
     )
     assert resp.status_code == 200, resp.text
@@ -54,7 +54,10 @@ def _decide(
 
 @pytest.fixture
 def consent(stack: LocalStack) -> httpx.Client:
-    return httpx.Client(base_url=_consent_url(stack), timeout=10)
+    # internal calls as the one service that asks for decisions
+    return httpx.Client(
+        base_url=_consent_url(stack), timeout=10, auth=stack.as_service("sharing-gateway")
+    )
 
 
 @pytest.mark.obligation("USE-7", "RGT-4")
@@ -88,7 +91,9 @@ def test_marketing_needs_consent_and_withdrawal_takes_effect_at_once(
 async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalStack) -> None:
     subject, auth = tokens.user(stack)
     url = _consent_url(stack)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, auth=stack.as_service("sharing-gateway")
+    ) as client:
         record = (await client.post("/v1/me/consents", json=MARKETING, headers=auth)).json()
         results: list[tuple[float, bool]] = []
         stop = asyncio.Event()
@@ -102,7 +107,7 @@ async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalS
                         "subject_id": subject,
                         "purpose": "marketing",
                         "categories": ["pd:Contact"],
-                        "requester": "race",
+                        "requester": "sharing-gateway",
                     },
                 )
                 results.append((started, resp.json()["allowed"]))
@@ -187,7 +192,7 @@ def test_unknown_purposes_and_a_sale_purpose_do_not_exist(
                 "subject_id": subject,
                 "purpose": purpose,
                 "categories": ["pd:Contact"],
-                "requester": "t",
+                "requester": "sharing-gateway",
             },
         )
         assert resp.status_code == 422
@@ -336,7 +341,9 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
 ) -> None:
     fresh_stack.start("identity")
     fresh_stack.start("consent")
-    consent = httpx.Client(base_url=fresh_stack.processes["consent"].url, timeout=10)
+    consent = httpx.Client(
+        base_url=fresh_stack.processes["consent"].url, timeout=10, auth=fresh_stack.operator
+    )
     subjects = [tokens.user(fresh_stack)[0] for _ in range(7)]
 
     async def known() -> bool:
@@ -375,7 +382,9 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
 
 @pytest.mark.obligation("POL-2")
 async def test_refusing_a_policy_version_starts_account_cancellation(stack: LocalStack) -> None:
-    consent = httpx.Client(base_url=_consent_url(stack), timeout=10)
+    consent = httpx.Client(
+        base_url=_consent_url(stack), timeout=10, auth=stack.as_service("sharing-gateway")
+    )
     idp = stack.processes["identity"].url
     officer = await tokens.staff(stack, "privacy-officer")
     version = f"v-{uuid.uuid4().hex[:6]}"

@@ -8,6 +8,7 @@ from expensura_ops.testing.fuzz import (
     ANONYMOUS,
     JUNK_TOKEN,
     Principal,
+    as_service,
     assert_no_server_errors,
     static,
 )
@@ -36,5 +37,6 @@ async def test_no_gateway_operation_answers_with_a_server_error(stack: LocalStac
             static("user", user),
             static("staff", staff),
             Principal("partner", court.headers),
+            as_service(stack, "consent", "sharing-gateway"),
         ],
     )

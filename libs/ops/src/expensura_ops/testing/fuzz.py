@@ -32,6 +32,8 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from expensura_ops.testing.stack import LocalStack
+
 Headers = dict[str, str]
 """Extra request headers: the principal's authorization and whatever it must send fresh."""
 
@@ -42,6 +44,11 @@ class Principal:
 
     name: str
     headers: Callable[[], Headers]
+
+
+def as_service(stack: LocalStack, caller: str, audience: str) -> Principal:
+    """Another service calling `audience`'s internal routes (a fresh token per request)."""
+    return Principal(f"service {caller}", lambda: stack.service_headers(audience, caller=caller))
 
 
 def static(name: str, headers: Headers) -> Principal:

@@ -181,8 +181,15 @@ class LocalStack:
         fresh service token of the service it is sent to, on /internal paths only (as
         `expensura` run with that service's credentials would), so it passes routes that
         admit the service itself."""
+        return self.as_service(None)
+
+    def as_service(self, caller: str | None) -> httpx.Auth:
+        """httpx auth for calls to internal routes as service `caller` (None: as the
+        service each request is sent to), a fresh token per request, /internal paths only."""
         by_port = {port: name for name, port in self.ports.items() if name in self.env}
-        return _OperatorAuth(lambda port: self.service_headers(by_port[port], caller=by_port[port]))
+        return _OperatorAuth(
+            lambda port: self.service_headers(by_port[port], caller=caller or by_port[port])
+        )
 
     def service_headers(self, audience: str, *, caller: str) -> dict[str, str]:
         """An Authorization header for a call from service `caller` to `audience`'s

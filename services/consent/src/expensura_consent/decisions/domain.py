@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from expensura_consent.grounds.domain import GroundRecord
@@ -24,6 +24,7 @@ from expensura_events.catalog.consent import (
     LegalGroundInvoked,
     LegalGroundRevoked,
 )
+from expensura_events.contracts.decisions import RELEASE_WITHIN_SECONDS
 from expensura_events.envelope import EventEnvelope
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restriction_rules import Restriction, permits
@@ -32,6 +33,7 @@ from expensura_events.vocabulary import CollectionChannel, Purpose
 NO_BASIS = "no valid consent and no legal ground"
 ASK_AGAIN = "the purpose changed since consent was given: ask again"
 NO_CATEGORIES = "name at least one data category"
+RELEASE_WITHIN = timedelta(seconds=RELEASE_WITHIN_SECONDS)
 
 
 class DecisionNotFound(LookupError):
@@ -44,6 +46,55 @@ class Decision:
     reason: str
     consent_id: UUID | None = None
     ground: GroundRecord | None = None
+
+
+class ReleaseRefused(Exception):
+    """The decision cannot be redeemed for this release: nothing may leave."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A recorded decision as a grant to release values: what it was decided for, and
+    whether it was redeemed already."""
+
+    decision_id: UUID
+    subject_id: str
+    purpose: Purpose
+    recipient: str | None
+    categories: frozenset[str]
+    fields: frozenset[str] | None
+    allowed: bool
+    decided_at: datetime
+    released_at: datetime | None
+
+
+@enforces("SHR-1", "RGT-4")
+def check_redemption(
+    grant: Grant | None,
+    subject_id: str,
+    recipient: str,
+    categories: set[str],
+    fields: set[str],
+    now: datetime,
+) -> Grant:
+    """A decision releases values once, within RELEASE_WITHIN of being made, for exactly
+    the subject and recipient it was made for and no more fields or categories than it
+    named. (Whether consent still allows it now is decided again by the caller.)"""
+    if grant is None:
+        raise ReleaseRefused("no such decision")
+    if not grant.allowed:
+        raise ReleaseRefused("the decision did not allow it")
+    if grant.released_at is not None:
+        raise ReleaseRefused("the decision was already released once")
+    if now - grant.decided_at > RELEASE_WITHIN:
+        raise ReleaseRefused(f"the grant expired ({RELEASE_WITHIN_SECONDS} s after the decision)")
+    if grant.subject_id != subject_id or grant.recipient != recipient:
+        raise ReleaseRefused("the decision is for another subject or recipient")
+    if grant.fields is None:
+        raise ReleaseRefused("the decision named no fields to release")
+    if not fields <= grant.fields or not categories <= grant.categories:
+        raise ReleaseRefused("wider than decided: more fields or categories than the decision")
+    return grant
 
 
 @dataclass(frozen=True)

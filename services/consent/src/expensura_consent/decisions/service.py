@@ -20,7 +20,15 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.decisions import store
-from expensura_consent.decisions.domain import AsOf, DecisionNotFound, basis_as_of, decide
+from expensura_consent.decisions.domain import (
+    AsOf,
+    Decision,
+    DecisionNotFound,
+    ReleaseRefused,
+    basis_as_of,
+    check_redemption,
+    decide,
+)
 from expensura_consent.decisions.store import RecordedDecision
 from expensura_consent.grounds import store as grounds
 from expensura_consent.records import store as records
@@ -40,11 +48,12 @@ class Question:
     categories: frozenset[str]
     recipient: str | None
     requester: str
+    fields: frozenset[str] | None = None  # a grant for these fields (a disclosure)
 
 
-async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecision:
-    """Decide and record the decision in the caller's transaction, holding the records it
-    relied on until that transaction ends (see the module's note)."""
+async def _decide_now(conn: AsyncConnection, question: Question) -> tuple[Decision, datetime]:
+    """The decision as of now, with the records it relies on locked FOR SHARE until the
+    caller's transaction ends (see the module's note)."""
     consents = await records.consents_of(
         conn, question.subject_id, question.purpose, for_share=True
     )
@@ -63,6 +72,13 @@ async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecisi
         invocations,
         stopped,
     )
+    return decision, now
+
+
+async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecision:
+    """Decide and record the decision in the caller's transaction, holding the records it
+    relied on until that transaction ends (see the module's note)."""
+    decision, now = await _decide_now(conn, question)
     recorded = RecordedDecision(
         decision_id=uuid4(),
         subject_id=question.subject_id,
@@ -71,13 +87,60 @@ async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecisi
         decided_at=now,
         decision=decision,
     )
-    await store.insert(conn, recorded, set(question.categories), question.requester)
+    await store.insert(
+        conn, recorded, set(question.categories), question.requester, question.fields
+    )
     return recorded
 
 
 async def make_decision(rt: ServiceRuntime, question: Question) -> RecordedDecision:
     async with rt.engine.begin() as conn:
         return await decide_in(conn, question)
+
+
+@dataclass(frozen=True)
+class ReleaseAsk:
+    """What identity is about to release under a decision."""
+
+    subject_id: str
+    recipient: str
+    categories: frozenset[str]
+    fields: frozenset[str]
+
+
+async def redeem(rt: ServiceRuntime, decision_id: UUID, ask: ReleaseAsk) -> RecordedDecision:
+    """Redeem a decision as the grant for one release: once, in time, no wider than
+    decided (`check_redemption`), and only if consent, deciding again now with the records
+    locked, still allows it. The answer is the decision as of now. Raises ReleaseRefused;
+    a refusal changes nothing (the grant stays unused)."""
+    async with rt.engine.begin() as conn:
+        grant = check_redemption(
+            await store.grant_for_update(conn, decision_id),
+            ask.subject_id,
+            ask.recipient,
+            set(ask.categories),
+            set(ask.fields),
+            utcnow(),
+        )
+        question = Question(
+            subject_id=grant.subject_id,
+            purpose=grant.purpose,
+            categories=grant.categories,
+            recipient=grant.recipient,
+            requester="identity",
+        )
+        again, now = await _decide_now(conn, question)
+        if not again.allowed:
+            raise ReleaseRefused(f"no longer allowed: {again.reason}")
+        await store.mark_released(conn, decision_id, now)
+    return RecordedDecision(
+        decision_id=decision_id,
+        subject_id=grant.subject_id,
+        purpose=grant.purpose,
+        recipient=grant.recipient,
+        decided_at=now,
+        decision=again,
+    )
 
 
 async def decision(rt: ServiceRuntime, decision_id: UUID) -> RecordedDecision:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_consent.decisions.domain import Decision
+from expensura_consent.decisions.domain import Decision, Grant, ReleaseRefused
 from expensura_consent.grounds import store as grounds
 from expensura_consent.tables import decisions
 from expensura_events.vocabulary import Purpose
@@ -33,6 +33,7 @@ async def insert(
     recorded: RecordedDecision,
     categories: set[str],
     requester: str,
+    fields: frozenset[str] | None = None,
 ) -> None:
     d = recorded.decision
     await conn.execute(
@@ -48,6 +49,7 @@ async def insert(
             consent_id=d.consent_id,
             invocation_id=d.ground.invocation_id if d.ground else None,
             decided_at=recorded.decided_at,
+            fields=None if fields is None else sorted(fields),
         )
     )
 
@@ -68,3 +70,35 @@ async def get(conn: AsyncConnection, decision_id: UUID) -> RecordedDecision | No
         decided_at=row.decided_at,
         decision=Decision(row.allowed, row.reason, consent_id=row.consent_id, ground=ground),
     )
+
+
+async def grant_for_update(conn: AsyncConnection, decision_id: UUID) -> Grant | None:
+    """The decision as a grant, locked until the transaction ends: two redemptions of one
+    decision are serialised, so only one can release."""
+    row = (
+        await conn.execute(select(t).where(t.c.decision_id == decision_id).with_for_update())
+    ).one_or_none()
+    if row is None:
+        return None
+    return Grant(
+        decision_id=row.decision_id,
+        subject_id=row.subject_id,
+        purpose=Purpose(row.purpose),
+        recipient=row.recipient,
+        categories=frozenset(row.categories),
+        fields=None if row.fields is None else frozenset(row.fields),
+        allowed=row.allowed,
+        decided_at=row.decided_at,
+        released_at=row.released_at,
+    )
+
+
+async def mark_released(conn: AsyncConnection, decision_id: UUID, at: datetime) -> None:
+    """Compare-and-set: unused → released (the row is locked by grant_for_update)."""
+    done = await conn.execute(
+        update(t)
+        .where(t.c.decision_id == decision_id, t.c.released_at.is_(None))
+        .values(released_at=at)
+    )
+    if done.rowcount != 1:
+        raise ReleaseRefused("the decision was already released once")

@@ -11,13 +11,19 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from expensura_consent.decisions import service
-from expensura_consent.decisions.domain import Decision, DecisionNotFound
+from expensura_consent.decisions.domain import Decision, DecisionNotFound, ReleaseRefused
 from expensura_consent.decisions.store import RecordedDecision
 from expensura_events.auth import Principal
-from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut, DecisionRequest
+from expensura_events.contracts.decisions import (
+    Basis,
+    BasisKind,
+    DecisionOut,
+    DecisionRequest,
+    ReleaseRequest,
+)
 from expensura_events.fields import Identifier, Instant
 from expensura_events.vocabulary import Purpose, StaffRole
-from expensura_events.web.auth import Runtime, staff_with
+from expensura_events.web.auth import Runtime, callers, staff_with
 from expensura_events.web.problems import Problem
 
 # Services call these from inside; the API gateway does not route /internal outside.
@@ -65,21 +71,62 @@ def _out(recorded: RecordedDecision) -> DecisionOut:
     )
 
 
-@router.post("/internal/decisions")
-async def make_decision(body: DecisionRequest, rt: Runtime) -> DecisionOut:
+class NotTheRequester(Problem):
+    status, title = 403, "The requester is not the calling service"
+
+
+class ReleaseRefusedProblem(Problem):
+    status, title = 403, "Release refused"
+
+
+@router.post("/internal/decisions", responses={403: {}})
+async def make_decision(
+    body: DecisionRequest,
+    rt: Runtime,
+    caller: Annotated[str, callers("sharing-gateway")],
+) -> DecisionOut:
     """May S's data of categories C be used for purpose P (and disclosed to R)? Write the
-    decision id into the event that records what you then did."""
+    decision id into the event that records what you then did. With `fields`, the decision
+    is also a grant identity may redeem, once, for those fields."""
+    if body.requester != caller:
+        raise NotTheRequester(f"{caller} asked as {body.requester}.")
     question = service.Question(
         subject_id=body.subject_id,
         purpose=body.purpose,
         categories=frozenset(c.value for c in body.categories),
         recipient=body.recipient,
-        requester=body.requester,
+        requester=caller,
+        fields=None if body.fields is None else frozenset(body.fields),
     )
     return _out(await service.make_decision(rt, question))
 
 
-@router.get("/internal/decisions/{decision_id}", responses={404: {}})
+@router.post(
+    "/internal/decisions/{decision_id}/release",
+    responses={403: {}},
+    dependencies=[callers("identity")],
+)
+async def redeem_decision(decision_id: UUID, body: ReleaseRequest, rt: Runtime) -> DecisionOut:
+    """Identity, about to release values under this decision: may it, now? Once, within
+    seconds of the decision, no wider than decided, and only if still allowed; the answer
+    is the decision as of now (its basis is the one to record)."""
+    ask = service.ReleaseAsk(
+        subject_id=body.subject_id,
+        recipient=body.recipient,
+        categories=frozenset(c.value for c in body.categories),
+        fields=frozenset(body.fields),
+    )
+    try:
+        return _out(await service.redeem(rt, decision_id, ask))
+    except ReleaseRefused as exc:
+        raise ReleaseRefusedProblem(str(exc)) from None
+
+
+@router.get(
+    "/internal/decisions/{decision_id}",
+    responses={404: {}},
+    dependencies=[callers("sharing-gateway", "identity")],
+)
 async def get_decision(decision_id: UUID, rt: Runtime) -> DecisionOut:
     try:
         return _out(await service.decision(rt, decision_id))

@@ -11,12 +11,16 @@ from pydantic import BaseModel
 from expensura_consent.subjects import service
 from expensura_consent.subjects.domain import SubjectNotKnown
 from expensura_events.fields import Identifier
-from expensura_events.web.auth import Runtime
+from expensura_events.web.auth import EVERY_SERVICE, Runtime, callers
 from expensura_events.web.problems import Problem
 
 # Internal: an operator's and the other services' view (ids and dates only); the API gateway
 # does not route /internal to the internet.
-router = APIRouter(prefix="/internal/known-subjects", tags=["internal"])
+router = APIRouter(
+    prefix="/internal/known-subjects",
+    tags=["internal"],
+    dependencies=[callers(*EVERY_SERVICE)],  # an operator runs with any service's credentials
+)
 
 
 class KnownSubject(BaseModel):
