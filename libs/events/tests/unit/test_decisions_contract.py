@@ -116,7 +116,10 @@ def test_a_request_is_sent_with_the_field_names_consent_expects() -> None:
         "purpose": Purpose.MARKETING.value,
         "categories": [DataCategory.CONTACT.value],
         "recipient": None,
+        "fields": None,
         "requester": "sharing-gateway",
     }
     with pytest.raises(ValidationError):
         DecisionRequest.model_validate(request.model_dump() | {"categories": []})
+    with pytest.raises(ValidationError):  # field names are names, not text
+        DecisionRequest.model_validate(request.model_dump() | {"fields": ["e-mail; drop"]})
