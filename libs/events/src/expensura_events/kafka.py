@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from expensura_events.topology import TOPIC_PARTITIONS, events_topic
+
+SECURITY_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
+SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,38 @@ class KafkaSettings:
     metadata_max_age_ms: int = 5_000
     request_timeout_ms: int = 10_000
     topic_namespace: str = ""
+    # Broker security for real clusters (deploy/: SASL_SSL with SCRAM-SHA-512, each service
+    # its own user and ACLs); the local broker speaks PLAINTEXT.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"security_protocol must be one of {sorted(SECURITY_PROTOCOLS)}")
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise ValueError(f"sasl_mechanism must be one of {sorted(SASL_MECHANISMS)}")
+            if not (self.sasl_username and self.sasl_password):
+                raise ValueError("SASL needs a user name and a password")
+
+    def connection(self) -> dict[str, Any]:
+        """The client options every producer, consumer and admin client connects with."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        if self.security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        return options
 
     def topic(self, service: str) -> str:
         return events_topic(service, self.topic_namespace)
@@ -36,7 +73,7 @@ class KafkaSettings:
 
 def new_producer(cfg: KafkaSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=cfg.bootstrap_servers,
+        **cfg.connection(),
         acks="all",
         linger_ms=1,
         request_timeout_ms=cfg.request_timeout_ms,
@@ -48,7 +85,7 @@ def new_producer(cfg: KafkaSettings) -> AIOKafkaProducer:
 def new_consumer(cfg: KafkaSettings, topics: list[str], group_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=cfg.bootstrap_servers,
+        **cfg.connection(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -64,9 +101,7 @@ def new_consumer(cfg: KafkaSettings, topics: list[str], group_id: str) -> AIOKaf
 
 
 async def existing_topics(cfg: KafkaSettings) -> set[str]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=cfg.bootstrap_servers, request_timeout_ms=cfg.request_timeout_ms
-    )
+    admin = AIOKafkaAdminClient(**cfg.connection(), request_timeout_ms=cfg.request_timeout_ms)
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -79,7 +114,7 @@ async def end_offsets(cfg: KafkaSettings, topic: str) -> dict[int, int] | None:
     does not exist. Tansu under-reports end offsets of partitions written in batches, but
     never reports 0 for a partition that holds records: compare only against 0."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=cfg.bootstrap_servers,
+        **cfg.connection(),
         group_id=None,
         enable_auto_commit=False,
         request_timeout_ms=cfg.request_timeout_ms,
@@ -99,9 +134,7 @@ async def ensure_topics(
     cfg: KafkaSettings, topics: list[str], partitions: int = TOPIC_PARTITIONS
 ) -> list[str]:
     """Create the topics that do not exist; return the ones created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=cfg.bootstrap_servers, request_timeout_ms=cfg.request_timeout_ms
-    )
+    admin = AIOKafkaAdminClient(**cfg.connection(), request_timeout_ms=cfg.request_timeout_ms)
     await admin.start()
     try:
         missing = [t for t in topics if t not in set(await admin.list_topics())]

@@ -36,6 +36,12 @@ class ServiceSettings(BaseSettings):
     )
     topic_namespace: str = Field(default="", description="prefix of topics and consumer groups")
     workers: bool = Field(default=True, description="run the relay and projections in-process")
+    # Broker security (EXPENSURA_KAFKA_*): PLAINTEXT locally, SASL_SSL/SCRAM in a cluster.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
@@ -56,4 +62,9 @@ class ServiceSettings(BaseSettings):
             session_timeout_ms=self.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
             topic_namespace=self.topic_namespace,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
         )
