@@ -146,3 +146,38 @@ async def test_from_request_to_certificate_and_a_late_chase_cannot_undo_it(
         assert events.count(ErasureRequested) == 1 and events.count(ErasureCertificateIssued) == 1
     finally:
         await rt.close()
+
+
+@pytest.mark.obligation("RGT-3")
+async def test_no_certificate_while_the_key_store_still_holds_the_key_and_the_chase_finishes(
+    provisioned: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between the erasure request and the shredding leaves the key: every store
+    confirms, yet no certificate says "key destroyed" until the key store agrees."""
+    rt = runtime(provisioned, cooling_off_seconds=0)
+    try:
+        subject = await _subject(rt)
+        request = await service.cancel_account(rt, subject)
+        stopped = await service.stop_processing(rt, request)
+        assert stopped is not None
+
+        async def crashed_before_shredding(*_: object) -> None:
+            return None
+
+        with monkeypatch.context() as patched:
+            patched.setattr(service, "_shred", crashed_before_shredding)
+            await service.request_erasure(rt, stopped)
+        assert await rt.keys.get(subject) is not None
+        for name in ERASURE_PARTICIPANTS:
+            await _confirm(rt, subject, request.request_id, name)
+        assert await _state(rt, request.request_id) is CancellationState.ERASING
+        assert ErasureCertificateIssued not in await _events(rt, request.request_id)
+        async with rt.engine.connect() as conn:
+            erasing = await store.latest(conn, subject)
+        assert erasing is not None
+        await service.chase_stores(rt, erasing)  # the worker's next round
+        assert await rt.keys.get(subject) is None
+        assert await _state(rt, request.request_id) is CancellationState.CERTIFIED
+        assert (await _events(rt, request.request_id)).count(ErasureCertificateIssued) == 1
+    finally:
+        await rt.close()

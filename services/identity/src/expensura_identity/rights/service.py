@@ -312,10 +312,22 @@ async def chase_stores(rt: ServiceRuntime, request: CancellationRecord) -> None:
     """Stores that have not confirmed in time are asked again; after the last attempt the
     request is escalated to a person."""
     settings = identity_settings(rt)
+    async with rt.engine.connect() as conn:
+        complete = not missing_confirmations(
+            await store.confirmed_services(conn, request.request_id)
+        )
+    if complete:
+        # Every store confirmed but no certificate: the key was not destroyed when the last
+        # confirmation came (a crash between the erasure request and the shredding, or a
+        # fast store). Finish the shredding (idempotent), then certify from the key store.
+        await _shred(rt, request)
+        async with rt.engine.begin() as conn:
+            await _certify_if_complete(rt, conn, request.request_id, request.subject_id, None)
+        return
     async with rt.engine.begin() as conn:
         missing = missing_confirmations(await store.confirmed_services(conn, request.request_id))
         if not missing:
-            return  # the certificate is on its way
+            return  # completed meanwhile: the next round certifies
         action = chase(request.attempts, settings.erasure_max_attempts)
         attempts = request.attempts + (1 if action is CancellationAction.ASK_AGAIN else 0)
         to = await store.transition(
@@ -349,29 +361,45 @@ async def confirm_erasure(rt: ServiceRuntime, conn: AsyncConnection, event: Even
         payload.retained,
         event.event_id,
     )
-    confirmed = await store.confirmed_services(conn, payload.request_id)
-    if missing_confirmations(confirmed) or await store.certificate(conn, payload.request_id):
+    await _certify_if_complete(rt, conn, payload.request_id, event.subject_id, event.event_id)
+
+
+@enforces("RGT-3")
+async def _certify_if_complete(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    request_id: UUID,
+    subject_id: str,
+    causation_id: UUID | None,
+) -> None:
+    """Issue the certificate once every store confirmed and the key store no longer holds
+    the subject's key: what the certificate states is read, not assumed."""
+    confirmed = await store.confirmed_services(conn, request_id)
+    if missing_confirmations(confirmed) or await store.certificate(conn, request_id):
         return
+    if await rt.keys.get(subject_id) is not None:
+        log.warning("rights.certificate_waits_for_key_destruction", request_id=str(request_id))
+        return  # the chase finishes the shredding, then certifies
     services = sorted(confirmed)
-    request = await store.for_update(conn, payload.request_id)
+    request = await store.for_update(conn, request_id)
     [issued] = await rt.append(
         conn,
         [
             rt.envelope(
                 ErasureCertificateIssued(
-                    request_id=payload.request_id, services=services, key_destroyed=True
+                    request_id=request_id, services=services, key_destroyed=True
                 ),
-                stream_id=cancellation_stream(payload.request_id),
-                subject_id=event.subject_id,
+                stream_id=cancellation_stream(request_id),
+                subject_id=subject_id,
                 actor=Actor.system("identity"),
                 purpose=Purpose.LEGAL_COMPLIANCE,
                 legal_basis=ERASURE_BASIS,
-                causation_id=event.event_id,
+                causation_id=causation_id,
             )
         ],
     )
     await store.insert_certificate(
-        conn, Certificate(payload.request_id, event.subject_id, utcnow(), services, issued.event_id)
+        conn, Certificate(request_id, subject_id, utcnow(), services, issued.event_id)
     )
     # The certificate records what happened whatever the request's row says; the row
     # follows when the table allows (it always does for a request that asked for erasure).
@@ -380,7 +408,7 @@ async def confirm_erasure(rt: ServiceRuntime, conn: AsyncConnection, event: Even
     else:
         log.warning(
             "rights.certified_out_of_order",
-            request_id=str(payload.request_id),
+            request_id=str(request_id),
             state=request.state.value if request else None,
         )
 
