@@ -102,8 +102,10 @@ def signer_of(stack: LocalStack, service: str) -> EventSigner:
     return EventSigner.from_base64(service, stack.env[service]["EXPENSURA_EVENT_SIGNING_KEY"])
 
 
-def workers(url: str) -> dict[str, Any]:
-    projections: dict[str, Any] = httpx.get(f"{url}/internal/workers").json()["projections"]
+def workers(url: str, operator: httpx.Auth) -> dict[str, Any]:
+    projections: dict[str, Any] = httpx.get(f"{url}/internal/workers", auth=operator).json()[
+        "projections"
+    ]
     return projections
 
 
@@ -127,7 +129,7 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     victim = sign_up(url["identity"])
 
     async def contact_of(subject: str) -> httpx.Response:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(auth=fresh_stack.operator) as client:
             return await client.get(f"{url['incident']}/internal/notification-contacts/{subject}")
 
     async def projected() -> dict[str, Any] | None:
@@ -252,10 +254,12 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
 
     async def all_counted() -> bool:
         for service, names in IDENTITY_FOLLOWERS.items():
-            status = workers(url[service])
+            status = workers(url[service], fresh_stack.operator)
             if any(status[n]["rejected"] != identity_feed for n in names):
                 return False
-        certificates = workers(url["identity"])["erasure-certificates"]["rejected"]
+        certificates = workers(url["identity"], fresh_stack.operator)["erasure-certificates"][
+            "rejected"
+        ]
         return bool(certificates == {**identity_feed, "unsigned": 2, "wrong-signer": 2})
 
     await eventually(all_counted, timeout=60, what="every forgery refused by every follower")
@@ -285,7 +289,7 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     # The replayed sign-up counted as what its record says it is: a duplicate.
     inbox = "SELECT count(*) FROM projection_inbox WHERE event_id = :e"
     assert await scalar(fresh_stack, "incident", inbox, e=uuid.UUID(replay_id)) == 0
-    contacts_status = workers(url["incident"])["notification-contacts"]
+    contacts_status = workers(url["incident"], fresh_stack.operator)["notification-contacts"]
     assert contacts_status["duplicates"] >= 1
     assert contacts_status["dead_lettered"] == contacts_status["dead_letters"] == 5
 
