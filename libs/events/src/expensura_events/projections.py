@@ -77,6 +77,9 @@ class Projection(ABC):
     # Read models skip events about erased subjects, so that they never come back (not even
     # through a rebuild). Process managers of the erasure itself must still see them.
     follows_erased_subjects: ClassVar[bool] = False
+    # The event types it applies, when it wants only a few of its sources' many: the others
+    # are verified (a forgery is still parked) but neither decrypted nor put in the inbox.
+    event_types: ClassVar[frozenset[str] | None] = None
 
     @abstractmethod
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
@@ -190,11 +193,14 @@ class Outcome:
 
 
 def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
-    """The delivery with the event id of its verified record; raises `RejectedEvent`."""
+    """The delivery with the event id and type of its verified record; raises
+    `RejectedEvent`."""
     data = mapper.verifier.verify(
         delivery.source, delivery.record, delivery.signature, delivery.key_id
     )
-    return dataclasses.replace(delivery, event_id=str(data["event_id"]))
+    return dataclasses.replace(
+        delivery, event_id=str(data["event_id"]), event_type=str(data.get("event_type"))
+    )
 
 
 def unverified(delivery: Delivery) -> Delivery:
@@ -267,6 +273,8 @@ async def _apply_in_order(
                 outcome.parked.append((letter, exc))
                 outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
                 continue
+            if projection.event_types is not None and d.event_type not in projection.event_types:
+                continue  # genuine, but nothing this projection applies
             try:
                 async with conn.begin_nested() if isolate else contextlib.nullcontext():
                     applied = await apply_once(
@@ -458,12 +466,12 @@ class LogFeed(Protocol):
 class LocalLogFeed:
     """The service's own log, read from its own database."""
 
-    def __init__(self, engine: AsyncEngine, source: str) -> None:
-        self.engine, self.source = engine, source
+    def __init__(self, engine: AsyncEngine, source: str, event_types: Sequence[str] = ()) -> None:
+        self.engine, self.source, self.event_types = engine, source, tuple(event_types)
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         async with self.engine.connect() as conn:
-            return await EventStore.read_records(conn, after_seq, limit)
+            return await EventStore.read_records(conn, after_seq, limit, self.event_types)
 
 
 class HttpLogFeed:
@@ -475,14 +483,19 @@ class HttpLogFeed:
         base_url: str,
         source: str,
         headers: Callable[[], dict[str, str]] = dict,
+        event_types: Sequence[str] = (),
     ) -> None:
         self.client, self.base_url, self.source = client, base_url.rstrip("/"), source
         self.headers = headers  # fresh per page: the reader's service token (a minute each)
+        self.event_types = list(event_types)  # only these types (all when empty)
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
+        params: dict[str, Any] = {"after": after_seq, "limit": limit}
+        if self.event_types:
+            params["event_type"] = self.event_types
         resp = await self.client.get(
             f"{self.base_url}/internal/log",
-            params={"after": after_seq, "limit": limit},
+            params=params,
             headers=self.headers(),
         )
         resp.raise_for_status()

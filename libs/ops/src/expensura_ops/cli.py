@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import sys
@@ -18,14 +19,22 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from expensura_events.checkpoints import CHECKPOINT_WITNESSED, WitnessReport
 from expensura_events.db_errors import error_summary, is_unavailable
 from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, SingleLine
-from expensura_events.projections import Projection, RebuildOutcome, rebuild
+from expensura_events.projections import (
+    HttpLogFeed,
+    LogFeed,
+    Projection,
+    RebuildOutcome,
+    rebuild,
+)
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
+from expensura_events.witnessing import check_witnesses
 from expensura_ops.deadletters_cli import app as dead_letters_app
 from expensura_ops.deadletters_cli import runtime_for
 from expensura_ops.services import all_projections, command_groups, find_projection
@@ -102,7 +111,8 @@ def log_verify(
         list[str] | None, typer.Argument(help="services to verify (default: all five)")
     ] = None,
 ) -> None:
-    """Recompute each service's hash chain; name the first broken link. Exit 1 if any."""
+    """Recompute each service's hash chain and check it against the checkpoints its peers
+    witnessed; name the first broken link and every rewritten history. Exit 1 if any."""
     names = service or [s.name.value for s in SERVICES]
     broken = asyncio.run(_verify(names))
     raise typer.Exit(1 if broken else 0)
@@ -110,7 +120,8 @@ def log_verify(
 
 async def _verify(names: list[str]) -> bool:
     broken = False
-    table = Table("service", "events", "head", "result")
+    table = Table("service", "events", "head", "chain", "witnessed")
+    findings: list[str] = []
     for name in names:
         rt = _runtime(name)
         try:
@@ -121,20 +132,63 @@ async def _verify(names: list[str]) -> bool:
                     result = await verify_log(
                         conn, progress=lambda n, t=task: progress.advance(t, n)
                     )
+            async with httpx.AsyncClient(timeout=30) as client:
+                report, gathered = await check_witnesses(
+                    rt.engine, rt.mapper.verifier, name, _witness_feeds(rt, name, client)
+                )
         finally:
             await rt.close()
         if result.ok:
-            table.add_row(name, str(result.checked), result.head_hash[:16], "[green]intact")
+            chain = "[green]intact"
         else:
             broken = True
-            table.add_row(
-                name,
-                str(result.checked),
-                result.head_hash[:16],
-                f"[red]BROKEN at sequence {result.first_broken}: {result.reason}",
-            )
+            chain = f"[red]BROKEN at sequence {result.first_broken}: {result.reason}"
+        if not report.ok:
+            broken = True
+            findings += [f"{name}: {f.message}" for f in report.findings]
+        table.add_row(
+            name,
+            str(result.checked),
+            result.head_hash[:16],
+            chain,
+            _witnessed(report, gathered.unreachable, gathered.refused),
+        )
     console.print(table)
+    for line in findings:
+        console.print(f"[red]{escape(line)}", soft_wrap=True)
     return broken
+
+
+def _witness_feeds(rt: ServiceRuntime, name: str, client: httpx.AsyncClient) -> list[LogFeed]:
+    """Each peer's witness records through its own `/internal/log` (with this service's
+    token): the peers' databases are theirs, and the operator of one service need not hold
+    credentials for the others'."""
+    return [
+        HttpLogFeed(
+            client,
+            rt.settings.service_urls[peer],
+            peer,
+            functools.partial(rt.service_identity.headers_for, peer),
+            (CHECKPOINT_WITNESSED,),
+        )
+        for peer in (s.name.value for s in SERVICES)
+        if peer != name and peer in rt.settings.service_urls
+    ]
+
+
+def _witnessed(report: WitnessReport, unreachable: dict[str, str], refused: dict[str, int]) -> str:
+    peers = [w for w in report.witnesses if not w.endswith(" itself")]
+    if not report.ok:
+        text = f"[red]REWRITTEN ({len(report.findings)} findings below)"
+    elif peers:
+        text = f"[green]{report.confirmed} checkpoints up to {report.latest} by {', '.join(peers)}"
+    else:
+        text = "[yellow]no peer witnessed a checkpoint"
+    if unreachable:
+        text += f"[yellow]; not read: {', '.join(sorted(unreachable))}"
+    if refused:
+        text += f"[yellow]; unsigned records refused: {sum(refused.values())}"
+    return text
 
 
 @projections_app.command("list")
