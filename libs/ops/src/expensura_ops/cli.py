@@ -120,8 +120,9 @@ def log_verify(
 
 async def _verify(names: list[str]) -> bool:
     broken = False
-    table = Table("service", "events", "head", "chain", "witnessed")
+    table = Table("service", "events", "head", "chain", "witnesses")
     findings: list[str] = []
+    details: list[str] = []
     for name in names:
         rt = _runtime(name)
         try:
@@ -151,9 +152,12 @@ async def _verify(names: list[str]) -> bool:
             str(result.checked),
             result.head_hash[:16],
             chain,
-            _witnessed(report, gathered.unreachable, gathered.refused),
+            _witnessed(report),
         )
+        details.append(_witness_details(name, report, gathered.unreachable, gathered.refused))
     console.print(table)
+    for line in details:
+        console.print(escape(line), soft_wrap=True)
     for line in findings:
         console.print(f"[red]{escape(line)}", soft_wrap=True)
     return broken
@@ -176,18 +180,28 @@ def _witness_feeds(rt: ServiceRuntime, name: str, client: httpx.AsyncClient) -> 
     ]
 
 
-def _witnessed(report: WitnessReport, unreachable: dict[str, str], refused: dict[str, int]) -> str:
-    peers = [w for w in report.witnesses if not w.endswith(" itself")]
+def _witnessed(report: WitnessReport) -> str:
     if not report.ok:
-        text = f"[red]REWRITTEN ({len(report.findings)} findings below)"
-    elif peers:
-        text = f"[green]{report.confirmed} checkpoints up to {report.latest} by {', '.join(peers)}"
+        return "[red]REWRITTEN"
+    return "[green]agree" if report.confirmed else "[yellow]none"
+
+
+def _witness_details(
+    name: str, report: WitnessReport, unreachable: dict[str, str], refused: dict[str, int]
+) -> str:
+    """One line per service under the table (never wrapped: it is what an operator greps)."""
+    peers = [w for w in report.witnesses if not w.endswith(" itself")]
+    if peers:
+        text = (
+            f"{name}: {report.compared} witnessed checkpoints compared, {report.confirmed} "
+            f"agree (up to sequence {report.latest}); witnesses: {', '.join(peers)}"
+        )
     else:
-        text = "[yellow]no peer witnessed a checkpoint"
+        text = f"{name}: no peer witnessed a checkpoint of this chain"
     if unreachable:
-        text += f"[yellow]; not read: {', '.join(sorted(unreachable))}"
+        text += f"; not read: {', '.join(f'{p} ({why})' for p, why in sorted(unreachable.items()))}"
     if refused:
-        text += f"[yellow]; unsigned records refused: {sum(refused.values())}"
+        text += f"; records that failed verification, ignored: {sum(refused.values())}"
     return text
 
 
