@@ -51,6 +51,7 @@ from expensura_events.authenticity import (
     claimed_event_id,
     fallback_event_id,
 )
+from expensura_events.checkpoints import CHAIN_EVIDENCE_TYPES
 from expensura_events.cipher import DataKey
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
@@ -79,6 +80,7 @@ class Projection(ABC):
     follows_erased_subjects: ClassVar[bool] = False
     # The event types it applies, when it wants only a few of its sources' many: the others
     # are verified (a forgery is still parked) but neither decrypted nor put in the inbox.
+    # None: every type except checkpoints and witness records (see `wants`).
     event_types: ClassVar[frozenset[str] | None] = None
 
     @abstractmethod
@@ -209,6 +211,15 @@ def unverified(delivery: Delivery) -> Delivery:
     return dataclasses.replace(delivery, event_id=fallback_event_id(delivery.record, claim))
 
 
+def wants(projection: Projection | type[Projection], event_type: str | None) -> bool:
+    """Whether `projection` applies records of this (verified) type. Checkpoints and
+    witness records are evidence about chains, not business: only a projection that names
+    them sees them, so read models neither count them nor keep an inbox row per record."""
+    if projection.event_types is not None:
+        return event_type in projection.event_types
+    return event_type not in CHAIN_EVIDENCE_TYPES
+
+
 SpanFor = Callable[[Delivery], contextlib.AbstractContextManager[Any]]
 
 
@@ -273,7 +284,7 @@ async def _apply_in_order(
                 outcome.parked.append((letter, exc))
                 outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
                 continue
-            if projection.event_types is not None and d.event_type not in projection.event_types:
+            if not wants(projection, d.event_type):
                 continue  # genuine, but nothing this projection applies
             try:
                 async with conn.begin_nested() if isolate else contextlib.nullcontext():

@@ -73,3 +73,20 @@ def test_witnesses_that_saw_different_hashes_for_one_sequence_conflict_and_both_
 def test_findings_come_in_sequence_order() -> None:
     report = compare(H, 10, [Witnessed("loans", 8, OTHER), Witnessed("consent", 2, OTHER)])
     assert [f.sequence for f in report.findings] == [2, 8]
+
+
+def test_only_the_witness_sees_checkpoints_and_nobody_applies_witness_records() -> None:
+    from expensura_events.privacy.lifecycle import SubjectLifecycle
+    from expensura_events.projections import wants
+    from expensura_events.witnessing import chain_witness
+
+    witness = chain_witness("identity")
+    assert wants(witness, "platform.ChainCheckpoint")
+    assert not wants(witness, "platform.CheckpointWitnessed")  # never witness a witness
+    assert not wants(witness, "identity.AccountOpened")
+    assert "identity" not in witness.sources
+    assert set(witness.sources) == {"consent", "loans", "sharing-gateway", "incident"}
+    # read models follow business records only
+    assert wants(SubjectLifecycle, "rights.ErasureRequested")
+    assert not wants(SubjectLifecycle, "platform.ChainCheckpoint")
+    assert not wants(SubjectLifecycle, "platform.CheckpointWitnessed")
