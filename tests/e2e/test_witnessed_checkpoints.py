@@ -149,6 +149,9 @@ async def test_a_rewritten_history_with_every_hash_recomputed_is_caught_through_
     assert untouched.returncode == 0, untouched.stdout + untouched.stderr
     assert "intact" in untouched.stdout and "rewritten" not in untouched.stdout
     assert "witnesses: consent, loans" in untouched.stdout
+    # identity's configuration cannot vouch for another chain: its peers witnessed that one
+    other = fresh_stack.cli("log", "verify", "consent", check=False)
+    assert other.returncode == 2 and "configures identity" in other.stdout + other.stderr
 
     signer = EventSigner.from_base64(
         "identity", fresh_stack.env["identity"]["EXPENSURA_EVENT_SIGNING_KEY"]

@@ -105,17 +105,20 @@ async def checkpoint_once(rt: ServiceLog) -> EventEnvelope | None:
 
 
 async def checkpoint_worker(rt: Any, stop: asyncio.Event) -> None:
-    """Checkpoint every `checkpoint_interval_seconds` while the service runs."""
+    """Checkpoint every `checkpoint_interval_seconds` while the service runs: the first one
+    an interval after start, as every later one (a start is not a reason to checkpoint)."""
     interval = float(rt.settings.checkpoint_interval_seconds)
     while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
         try:
             await checkpoint_once(rt)
         except StreamVersionConflict:
             pass  # another process of the service checkpointed this head
         except Exception as exc:  # the database is away: try again next time
             log.warning("checkpoint.failed", service=rt.name, **error_fields(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
 
 
 @enforces("SEC-3")

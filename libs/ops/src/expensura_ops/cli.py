@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from expensura_events.authenticity import EventSigner, PublicKeys
 from expensura_events.checkpoints import CHECKPOINT_WITNESSED, WitnessReport
 from expensura_events.db_errors import error_summary, is_unavailable
 from expensura_events.envelope import Actor
@@ -32,6 +34,7 @@ from expensura_events.projections import (
 )
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
 from expensura_events.witnessing import check_witnesses
@@ -113,9 +116,43 @@ def log_verify(
 ) -> None:
     """Recompute each service's hash chain and check it against the checkpoints its peers
     witnessed; name the first broken link and every rewritten history. Exit 1 if any."""
-    names = service or [s.name.value for s in SERVICES]
+    names = _services_to_verify(service)
     broken = asyncio.run(_verify(names))
     raise typer.Exit(1 if broken else 0)
+
+
+def _services_to_verify(named: list[str] | None) -> list[str]:
+    """Every service of the local stack, or the one the environment configures.
+
+    The environment (`EXPENSURA_DATABASE_URL`, …) is one service's configuration: verifying
+    another name with it would compare this chain with what the peers witnessed of that
+    other one. Which service it is follows from its event-signing key."""
+    if not os.environ.get("EXPENSURA_DATABASE_URL"):
+        return named or [s.name.value for s in SERVICES]
+    configured = _configured_service()
+    if configured is None:
+        if not named:
+            raise typer.BadParameter("name the service (configured by environment)")
+        return named
+    if named and set(named) != {configured}:
+        raise typer.BadParameter(
+            f"the environment configures {configured}; run with each service's own "
+            "configuration to verify it"
+        )
+    return [configured]
+
+
+def _configured_service() -> str | None:
+    """The service whose published event key matches the environment's signing key."""
+    try:
+        settings = ServiceSettings()  # from the environment
+        if not settings.event_signing_key:
+            return None
+        kid = EventSigner.from_base64("?", settings.event_signing_key).key_id
+        found = PublicKeys.from_base64(settings.event_public_keys).lookup(kid)
+    except (ValidationError, ValueError):
+        return None
+    return found[0] if found else None
 
 
 async def _verify(names: list[str]) -> bool:
