@@ -51,6 +51,7 @@ from expensura_events.authenticity import (
     claimed_event_id,
     fallback_event_id,
 )
+from expensura_events.checkpoints import CHAIN_EVIDENCE_TYPES
 from expensura_events.cipher import DataKey
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
@@ -77,6 +78,10 @@ class Projection(ABC):
     # Read models skip events about erased subjects, so that they never come back (not even
     # through a rebuild). Process managers of the erasure itself must still see them.
     follows_erased_subjects: ClassVar[bool] = False
+    # The event types it applies, when it wants only a few of its sources' many: the others
+    # are verified (a forgery is still parked) but neither decrypted nor put in the inbox.
+    # None: every type except checkpoints and witness records (see `wants`).
+    event_types: ClassVar[frozenset[str] | None] = None
 
     @abstractmethod
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
@@ -190,17 +195,29 @@ class Outcome:
 
 
 def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
-    """The delivery with the event id of its verified record; raises `RejectedEvent`."""
+    """The delivery with the event id and type of its verified record; raises
+    `RejectedEvent`."""
     data = mapper.verifier.verify(
         delivery.source, delivery.record, delivery.signature, delivery.key_id
     )
-    return dataclasses.replace(delivery, event_id=str(data["event_id"]))
+    return dataclasses.replace(
+        delivery, event_id=str(data["event_id"]), event_type=str(data.get("event_type"))
+    )
 
 
 def unverified(delivery: Delivery) -> Delivery:
     """A refused delivery, under an id it can be parked with (see `fallback_event_id`)."""
     claim = claimed_event_id(delivery.record) or delivery.event_id
     return dataclasses.replace(delivery, event_id=fallback_event_id(delivery.record, claim))
+
+
+def wants(projection: Projection | type[Projection], event_type: str | None) -> bool:
+    """Whether `projection` applies records of this (verified) type. Checkpoints and
+    witness records are evidence about chains, not business: only a projection that names
+    them sees them, so read models neither count them nor keep an inbox row per record."""
+    if projection.event_types is not None:
+        return event_type in projection.event_types
+    return event_type not in CHAIN_EVIDENCE_TYPES
 
 
 SpanFor = Callable[[Delivery], contextlib.AbstractContextManager[Any]]
@@ -267,6 +284,8 @@ async def _apply_in_order(
                 outcome.parked.append((letter, exc))
                 outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
                 continue
+            if not wants(projection, d.event_type):
+                continue  # genuine, but nothing this projection applies
             try:
                 async with conn.begin_nested() if isolate else contextlib.nullcontext():
                     applied = await apply_once(
@@ -458,12 +477,12 @@ class LogFeed(Protocol):
 class LocalLogFeed:
     """The service's own log, read from its own database."""
 
-    def __init__(self, engine: AsyncEngine, source: str) -> None:
-        self.engine, self.source = engine, source
+    def __init__(self, engine: AsyncEngine, source: str, event_types: Sequence[str] = ()) -> None:
+        self.engine, self.source, self.event_types = engine, source, tuple(event_types)
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         async with self.engine.connect() as conn:
-            return await EventStore.read_records(conn, after_seq, limit)
+            return await EventStore.read_records(conn, after_seq, limit, self.event_types)
 
 
 class HttpLogFeed:
@@ -475,14 +494,19 @@ class HttpLogFeed:
         base_url: str,
         source: str,
         headers: Callable[[], dict[str, str]] = dict,
+        event_types: Sequence[str] = (),
     ) -> None:
         self.client, self.base_url, self.source = client, base_url.rstrip("/"), source
         self.headers = headers  # fresh per page: the reader's service token (a minute each)
+        self.event_types = list(event_types)  # only these types (all when empty)
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
+        params: dict[str, Any] = {"after": after_seq, "limit": limit}
+        if self.event_types:
+            params["event_type"] = self.event_types
         resp = await self.client.get(
             f"{self.base_url}/internal/log",
-            params={"after": after_seq, "limit": limit},
+            params=params,
             headers=self.headers(),
         )
         resp.raise_for_status()

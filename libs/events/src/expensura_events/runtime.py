@@ -48,6 +48,7 @@ from expensura_events.store import EventStore
 from expensura_events.topology import ServiceSpec
 from expensura_events.tracing import current_trace_context
 from expensura_events.vocabulary import Purpose
+from expensura_events.witnessing import chain_witness, checkpoint_worker
 
 log = structlog.get_logger("expensura.runtime")
 
@@ -115,6 +116,7 @@ class ServiceRuntime:
         )
         projections = [make() for make in definition.projections]
         projections.append(SubjectLifecycle(self, definition.projections, definition.erase_subject))
+        projections.append(chain_witness(spec.name.value))
         for projection in projections:
             projection.bind(self)
         self.runners: list[ProjectionRunner] = [
@@ -219,6 +221,9 @@ class ServiceRuntime:
 
     def start_workers(self) -> None:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="relay"))
+        self._tasks.append(
+            asyncio.create_task(checkpoint_worker(self, self._stop), name="checkpoints")
+        )
         for worker in self.definition.workers:
             self._tasks.append(
                 asyncio.create_task(
@@ -254,13 +259,14 @@ class ServiceRuntime:
     def feeds(self, projection: Projection, client: httpx.AsyncClient) -> list[LogFeed]:
         """Where a rebuild reads each source: its own log locally, others over HTTP."""
         return [
-            LocalLogFeed(self.engine, src)
+            LocalLogFeed(self.engine, src, sorted(projection.event_types or ()))
             if src == self.name
             else HttpLogFeed(
                 client,
                 self.settings.service_urls[src],
                 src,
                 functools.partial(self.service_identity.headers_for, src),
+                sorted(projection.event_types or ()),
             )
             for src in projection.sources
         ]

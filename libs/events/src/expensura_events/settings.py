@@ -29,6 +29,12 @@ class ServiceSettings(BaseSettings):
         default_factory=dict,
         description="service → base64 raw Ed25519 public keys its events may be signed with",
     )
+    # How often the service signs and publishes its chain head, if the log moved
+    # (witnessing.py); the other services witness it. A rewrite after the last witnessed
+    # checkpoint is what `log verify` cannot see, so keep it short.
+    checkpoint_interval_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="seconds between chain checkpoints"
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"

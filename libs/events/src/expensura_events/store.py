@@ -8,7 +8,7 @@ outbox relay can follow the log by sequence without ever skipping a late commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text
@@ -166,26 +166,31 @@ class EventStore:
         return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
 
     @staticmethod
-    async def read_records(conn: AsyncConnection, after_seq: int, limit: int) -> list[StoredRecord]:
-        """The log as stored (ciphertext), in sequence order: the feed others follow."""
-        rows = (
-            await conn.execute(
-                select(
-                    event_log.c.seq,
-                    event_log.c.event_id,
-                    event_log.c.event_type,
-                    event_log.c.stream_id,
-                    event_log.c.subject_id,
-                    event_log.c.record,
-                    event_log.c.hash,
-                    event_log.c.signature,
-                    event_log.c.signing_key_id,
-                )
-                .where(event_log.c.seq > after_seq)
-                .order_by(event_log.c.seq)
-                .limit(limit)
+    async def read_records(
+        conn: AsyncConnection, after_seq: int, limit: int, event_types: Sequence[str] = ()
+    ) -> list[StoredRecord]:
+        """The log as stored (ciphertext), in sequence order: the feed others follow.
+
+        `event_types`: only records of these types (all when empty)."""
+        query = (
+            select(
+                event_log.c.seq,
+                event_log.c.event_id,
+                event_log.c.event_type,
+                event_log.c.stream_id,
+                event_log.c.subject_id,
+                event_log.c.record,
+                event_log.c.hash,
+                event_log.c.signature,
+                event_log.c.signing_key_id,
             )
-        ).all()
+            .where(event_log.c.seq > after_seq)
+            .order_by(event_log.c.seq)
+            .limit(limit)
+        )
+        if event_types:
+            query = query.where(event_log.c.event_type.in_(list(event_types)))
+        rows = (await conn.execute(query)).all()
         return [
             StoredRecord(
                 r.seq,
@@ -209,6 +214,17 @@ class EventStore:
             )
         ).one_or_none()
         return (row.seq, row.hash) if row else (0, GENESIS)
+
+    @staticmethod
+    async def hashes_at(conn: AsyncConnection, sequences: Iterable[int]) -> dict[int, bytes]:
+        """The stored chain hash at each of `sequences` the log has."""
+        wanted = sorted(set(sequences))
+        if not wanted:
+            return {}
+        rows = await conn.execute(
+            select(event_log.c.seq, event_log.c.hash).where(event_log.c.seq.in_(wanted))
+        )
+        return {r.seq: r.hash for r in rows}
 
 
 async def verify_log(

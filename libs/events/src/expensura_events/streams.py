@@ -28,3 +28,14 @@ def subject_key_stream(subject_id: str) -> str:
 def retention_stream(subject_id: str, hold: str) -> str:
     """The end of one of a subject's retention holds (`platform.RetentionHoldEnded`)."""
     return f"retention-{subject_id}-{hold}"
+
+
+CHECKPOINT_STREAM = "chain-checkpoints"
+"""The service's own `platform.ChainCheckpoint`s: one stream, so that two processes of one
+service cannot both checkpoint the same head (the second's expected version is stale)."""
+
+
+def witness_stream(source: str, checkpoint_event_id: UUID) -> str:
+    """This service's `platform.CheckpointWitnessed` of one of `source`'s checkpoints, once
+    (a redelivery or a rebuild finds the stream begun)."""
+    return f"witness-{source}-{checkpoint_event_id}"

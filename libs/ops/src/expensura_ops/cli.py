@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -18,14 +20,24 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from expensura_events.authenticity import EventSigner, PublicKeys
+from expensura_events.checkpoints import CHECKPOINT_WITNESSED, WitnessReport
 from expensura_events.db_errors import error_summary, is_unavailable
 from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, SingleLine
-from expensura_events.projections import Projection, RebuildOutcome, rebuild
+from expensura_events.projections import (
+    HttpLogFeed,
+    LogFeed,
+    Projection,
+    RebuildOutcome,
+    rebuild,
+)
 from expensura_events.registry import REGISTRY
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
+from expensura_events.witnessing import check_witnesses
 from expensura_ops.deadletters_cli import app as dead_letters_app
 from expensura_ops.deadletters_cli import runtime_for
 from expensura_ops.services import all_projections, command_groups, find_projection
@@ -102,15 +114,52 @@ def log_verify(
         list[str] | None, typer.Argument(help="services to verify (default: all five)")
     ] = None,
 ) -> None:
-    """Recompute each service's hash chain; name the first broken link. Exit 1 if any."""
-    names = service or [s.name.value for s in SERVICES]
+    """Recompute each service's hash chain and check it against the checkpoints its peers
+    witnessed; name the first broken link and every rewritten history. Exit 1 if any."""
+    names = _services_to_verify(service)
     broken = asyncio.run(_verify(names))
     raise typer.Exit(1 if broken else 0)
 
 
+def _services_to_verify(named: list[str] | None) -> list[str]:
+    """Every service of the local stack, or the one the environment configures.
+
+    The environment (`EXPENSURA_DATABASE_URL`, …) is one service's configuration: verifying
+    another name with it would compare this chain with what the peers witnessed of that
+    other one. Which service it is follows from its event-signing key."""
+    if not os.environ.get("EXPENSURA_DATABASE_URL"):
+        return named or [s.name.value for s in SERVICES]
+    configured = _configured_service()
+    if configured is None:
+        if not named:
+            raise typer.BadParameter("name the service (configured by environment)")
+        return named
+    if named and set(named) != {configured}:
+        raise typer.BadParameter(
+            f"the environment configures {configured}; run with each service's own "
+            "configuration to verify it"
+        )
+    return [configured]
+
+
+def _configured_service() -> str | None:
+    """The service whose published event key matches the environment's signing key."""
+    try:
+        settings = ServiceSettings()  # from the environment
+        if not settings.event_signing_key:
+            return None
+        kid = EventSigner.from_base64("?", settings.event_signing_key).key_id
+        found = PublicKeys.from_base64(settings.event_public_keys).lookup(kid)
+    except (ValidationError, ValueError):
+        return None
+    return found[0] if found else None
+
+
 async def _verify(names: list[str]) -> bool:
     broken = False
-    table = Table("service", "events", "head", "result")
+    table = Table("service", "events", "head", "chain", "witnesses")
+    findings: list[str] = []
+    details: list[str] = []
     for name in names:
         rt = _runtime(name)
         try:
@@ -121,20 +170,76 @@ async def _verify(names: list[str]) -> bool:
                     result = await verify_log(
                         conn, progress=lambda n, t=task: progress.advance(t, n)
                     )
+            async with httpx.AsyncClient(timeout=30) as client:
+                report, gathered = await check_witnesses(
+                    rt.engine, rt.mapper.verifier, name, _witness_feeds(rt, name, client)
+                )
         finally:
             await rt.close()
         if result.ok:
-            table.add_row(name, str(result.checked), result.head_hash[:16], "[green]intact")
+            chain = "[green]intact"
         else:
             broken = True
-            table.add_row(
-                name,
-                str(result.checked),
-                result.head_hash[:16],
-                f"[red]BROKEN at sequence {result.first_broken}: {result.reason}",
-            )
+            chain = f"[red]BROKEN at sequence {result.first_broken}: {result.reason}"
+        if not report.ok:
+            broken = True
+            findings += [f"{name}: {f.message}" for f in report.findings]
+        table.add_row(
+            name,
+            str(result.checked),
+            result.head_hash[:16],
+            chain,
+            _witnessed(report),
+        )
+        details.append(_witness_details(name, report, gathered.unreachable, gathered.refused))
     console.print(table)
+    for line in details:
+        console.print(escape(line), soft_wrap=True)
+    for line in findings:
+        console.print(f"[red]{escape(line)}", soft_wrap=True)
     return broken
+
+
+def _witness_feeds(rt: ServiceRuntime, name: str, client: httpx.AsyncClient) -> list[LogFeed]:
+    """Each peer's witness records through its own `/internal/log` (with this service's
+    token): the peers' databases are theirs, and the operator of one service need not hold
+    credentials for the others'."""
+    return [
+        HttpLogFeed(
+            client,
+            rt.settings.service_urls[peer],
+            peer,
+            functools.partial(rt.service_identity.headers_for, peer),
+            (CHECKPOINT_WITNESSED,),
+        )
+        for peer in (s.name.value for s in SERVICES)
+        if peer != name and peer in rt.settings.service_urls
+    ]
+
+
+def _witnessed(report: WitnessReport) -> str:
+    if not report.ok:
+        return "[red]REWRITTEN"
+    return "[green]agree" if report.confirmed else "[yellow]none"
+
+
+def _witness_details(
+    name: str, report: WitnessReport, unreachable: dict[str, str], refused: dict[str, int]
+) -> str:
+    """One line per service under the table (never wrapped: it is what an operator greps)."""
+    peers = [w for w in report.witnesses if not w.endswith(" itself")]
+    if peers:
+        text = (
+            f"{name}: {report.compared} witnessed checkpoints compared, {report.confirmed} "
+            f"agree (up to sequence {report.latest}); witnesses: {', '.join(peers)}"
+        )
+    else:
+        text = f"{name}: no peer witnessed a checkpoint of this chain"
+    if unreachable:
+        text += f"; not read: {', '.join(f'{p} ({why})' for p, why in sorted(unreachable.items()))}"
+    if refused:
+        text += f"; records that failed verification, ignored: {sum(refused.values())}"
+    return text
 
 
 @projections_app.command("list")

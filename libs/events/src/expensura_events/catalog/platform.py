@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import Field
 
@@ -35,3 +37,31 @@ class RetentionHoldEnded(DomainEvent):
 
     hold: str = Field(max_length=100)
     reason: str = Field(max_length=500)
+
+
+HEAD_HASH = r"^[0-9a-f]{64}$"
+
+
+@event_type("platform.ChainCheckpoint", source="platform")
+class ChainCheckpoint(DomainEvent):
+    """The service's chain head as it was at `at`: the hash of its log at `sequence`.
+
+    Appended (and so signed and published) by the service's checkpoint worker when its log
+    moved since its last checkpoint; the other services witness it (see
+    `expensura_events.checkpoints`)."""
+
+    sequence: int = Field(ge=0)
+    head_hash: str = Field(pattern=HEAD_HASH)
+    at: datetime
+
+
+@event_type("platform.CheckpointWitnessed", source="platform")
+class CheckpointWitnessed(DomainEvent):
+    """This service saw `source`'s signed checkpoint: `source`'s log had `head_hash` at
+    `sequence`. A rewrite of `source`'s history shows as a mismatch with this record."""
+
+    source: str = Field(max_length=100)
+    sequence: int = Field(ge=0)
+    head_hash: str = Field(pattern=HEAD_HASH)
+    at: datetime
+    checkpoint_event_id: UUID

@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from pydantic import BaseModel
 
 from expensura_events.deadletters import open_dead_letters
+from expensura_events.fields import Identifier
 from expensura_events.privacy.access import subject_records
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.settings import ServiceSettings
@@ -141,13 +142,16 @@ def create_app(
         rt: Runtime,
         after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+        event_type: Annotated[list[Identifier] | None, Query(max_length=20)] = None,
     ) -> LogPage:
         """The log as stored (personal fields stay encrypted), in sequence order.
 
         Other services follow it to rebuild their read models; it is not for partners.
+        `event_type` (repeatable) keeps only records of those types: `expensura log verify`
+        reads only the checkpoints a peer witnessed.
         """
         async with rt.engine.connect() as conn:
-            records = await EventStore.read_records(conn, after, limit)
+            records = await EventStore.read_records(conn, after, limit, event_type or ())
             head, _ = await EventStore.head(conn)
         return LogPage(
             head=head,

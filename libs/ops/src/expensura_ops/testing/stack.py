@@ -53,6 +53,11 @@ CHEAP_HASHING = {
     "EXPENSURA_PASSWORD_HASH_PARALLELISM": "1",
 }
 
+# Chain checkpoints an hour apart: on the session's shared stack, a checkpoint (and its
+# witness records in every peer's log) landing inside a test that asserts "the log did not
+# move" would fail it by chance. Tests of checkpoints start their services with a short one.
+RARE_CHECKPOINTS = {"EXPENSURA_CHECKPOINT_INTERVAL_SECONDS": "3600"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -148,6 +153,7 @@ class LocalStack:
             ports=self.ports,
             extra_env=FAST_KAFKA
             | CHEAP_HASHING
+            | RARE_CHECKPOINTS
             | {"EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url}
             | dict(extra_env or {}),
         )
