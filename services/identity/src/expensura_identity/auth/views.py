@@ -45,7 +45,13 @@ class RefreshRefusedProblem(Problem):
 
 
 def client_address(request: Request) -> str:
+    """The client's address: the peer, or the address the configured gateway forwarded
+    (uvicorn rewrites the peer only for proxies named in EXPENSURA_FORWARDED_ALLOW_IPS)."""
     return request.client.host if request.client else "unknown"
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:300]
 
 
 @router.post("/v1/sessions", responses={401: {}, 429: {}, 503: {}})
