@@ -326,7 +326,8 @@ async def sign_in_user(rt: ServiceRuntime, email: str, password: str, client: st
             amr=["pwd"],
             access_ttl=settings.access_token_ttl_seconds,
             refresh_ttl=settings.refresh_token_ttl_seconds,
-            family_expires_at=session_end(rt, PrincipalKind.USER, utcnow()),
+            family_started_at=(started := utcnow()),
+            family_expires_at=session_end(rt, PrincipalKind.USER, started),
         )
         await rt.append(
             conn,

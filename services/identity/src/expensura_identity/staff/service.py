@@ -270,7 +270,8 @@ async def second_factor(
                     amr=["pwd", "otp"],
                     access_ttl=settings.access_token_ttl_seconds,
                     refresh_ttl=settings.refresh_token_ttl_seconds,
-                    family_expires_at=auth.session_end(rt, PrincipalKind.STAFF, utcnow()),
+                    family_started_at=(started := utcnow()),
+                    family_expires_at=auth.session_end(rt, PrincipalKind.STAFF, started),
                 )
                 events: list[DomainEvent] = [
                     SignedIn(
