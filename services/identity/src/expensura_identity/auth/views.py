@@ -50,10 +50,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def user_agent(request: Request) -> str:
-    return request.headers.get("user-agent", "")[:300]
-
-
 @router.post("/v1/sessions", responses={401: {}, 429: {}, 503: {}})
 async def sign_in(body: SignInRequest, request: Request, rt: Runtime) -> Tokens:
     """Sign in with e-mail and password; get a short-lived access token and a refresh token."""

@@ -23,7 +23,6 @@ from expensura_identity.auth.domain import (
     TooManyAttempts,
     WrongCredentials,
 )
-from expensura_identity.auth.views import client_address, user_agent
 from expensura_identity.staff import service
 from expensura_identity.staff.domain import (
     RECOVERY_CODE,
@@ -144,6 +143,16 @@ class NotFound(Problem):
 
 class TooManyAttemptsProblem(Problem):
     status, title = 429, "Too many failed sign-ins"
+
+
+def client_address(request: Request) -> str:
+    """As in auth/views.py: the peer, or what a gateway in EXPENSURA_FORWARDED_ALLOW_IPS
+    forwarded (features do not import each other's views)."""
+    return request.client.host if request.client else "unknown"
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:300]
 
 
 LOCKED = "Ask an administrator to unlock it."
