@@ -52,6 +52,12 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
+    # The gateways whose X-Forwarded-For the service believes (addresses or networks,
+    # comma-separated); none by default: the peer is the client. web/proxies.py turns it
+    # into uvicorn's options, which the launcher passes.
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="trusted gateway addresses/networks, comma-separated"
+    )
     # Service identity (service_identity.py): this service's Ed25519 seed, and every
     # caller's published public keys. Absent keys fail closed: internal routes refuse all.
     service_key: str | None = Field(default=None, description="base64 Ed25519 seed")

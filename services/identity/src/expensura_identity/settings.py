@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pydantic import Field
+
 from expensura_events.settings import ServiceSettings
 
 
 class IdentitySettings(ServiceSettings):
     access_token_ttl_seconds: int = 600
+    # A refresh token's own lifetime (rotation issues a new one) ...
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # ... and the absolute cap of its family, from the sign-in, whatever the rotations: a
+    # leaked refresh token outlives neither. Staff get one working day; users a month.
+    user_session_max_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    staff_session_max_seconds: int = Field(default=10 * 3600, ge=60, le=24 * 3600)
     # Throttle: this many failed sign-ins per account (or per client address) in the window.
     sign_in_failures_allowed: int = 5
     # Many users can share one address (carrier NAT), so the per-address limit is looser.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -58,16 +59,35 @@ refresh_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # The family's sign-in and its absolute end (the cap of its principal kind): every
+    # rotation copies both, so no chain of refreshes outlives the cap.
+    Column("family_started_at", DateTime(timezone=True), nullable=False),
+    Column("family_expires_at", DateTime(timezone=True), nullable=False),
+    Index("refresh_tokens_principal", "principal_id"),
 )
 
-# One row per failed (or still unproven) sign-in, per throttle key: a keyed hash of the
-# claimed account, or of the client address.
-sign_in_attempts = Table(
-    "sign_in_attempts",
+# The sign-in throttle: per key (a keyed hash of the claimed account, or of the client
+# address), the failures counted in the window that started at `window_start`. Raised by one
+# atomic statement that refuses at the limit (auth/store.py, `count_attempt`).
+sign_in_throttle = Table(
+    "sign_in_throttle",
     metadata,
-    Column("key", LargeBinary, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("sign_in_attempts_key_at", "key", "at"),
+    Column("key", LargeBinary, primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+
+# A staff sign-in's second step: the challenge, stored by hash, consumed once, and bound to
+# the client that proved the password (a keyed hash of its address and user agent).
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("challenge_hash", LargeBinary, primary_key=True),
+    Column("staff_id", Text, nullable=False),
+    Column("client_binding", LargeBinary, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
 # --- profile: anonymous interactions and the device index ---------------------------------
@@ -125,6 +145,11 @@ staff_members = Table(
     Column("failed_attempts", Integer, nullable=False),
     Column("locked_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # An administrator disabled the account: no sign-in, no refresh, until re-enabled.
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    # The last TOTP time step accepted (unix time // 30): a code of this step or an earlier
+    # one is refused, so a code works once.
+    Column("last_totp_step", BigInteger, nullable=True),
 )
 
 # --- rights: cancellation requests, erasure confirmations, certificates --------------------

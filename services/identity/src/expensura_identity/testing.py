@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from expensura_events.envelope import utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_identity.auth import service as auth
 from expensura_identity.auth.domain import PrincipalKind
@@ -24,5 +25,6 @@ async def staff_token(rt: ServiceRuntime, subject: str, roles: Sequence[str], *,
             amr=["pwd", "otp"] if mfa else ["pwd"],
             access_ttl=600,
             refresh_ttl=3600,
+            family_expires_at=auth.session_end(rt, PrincipalKind.STAFF, utcnow()),
         )
     return pair.access_token

@@ -3,6 +3,7 @@ check the customer first, and the customer's view of who read their data."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -20,9 +21,12 @@ def _enrolled(idp: httpx.Client, email: str) -> tuple[str, list[str]]:
     first = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD}).json()
     enrol = {"authorization": f"Bearer {first['enrolment_token']}"}
     secret = idp.post("/v1/staff/me/totp", headers=enrol).json()["secret"]
-    codes = idp.post(
-        "/v1/staff/me/totp/confirm", headers=enrol, json={"code": pyotp.TOTP(secret).now()}
-    ).json()["recovery_codes"]
+    # Enrol with the previous step's code (still accepted): a code works once, so the
+    # sign-in that follows can use the current one.
+    previous = pyotp.TOTP(secret).at(time.time() - 30)
+    codes = idp.post("/v1/staff/me/totp/confirm", headers=enrol, json={"code": previous}).json()[
+        "recovery_codes"
+    ]
     return secret, codes
 
 
@@ -159,3 +163,50 @@ def test_unknown_and_locked_staff_look_like_a_wrong_password_until_it_is_proven(
     assert unknown.status_code == wrong.status_code == locked_wrong.status_code == 401
     assert unknown.json() == wrong.json() == locked_wrong.json()
     assert sign_in(email, PASSWORD).status_code == 423  # only the right password learns it
+
+
+@pytest.mark.obligation("SEC-2")
+def test_administrators_disable_and_re_enable_staff_and_a_disabled_session_is_gone(
+    stack: LocalStack, idp: httpx.Client
+) -> None:
+    admin = _admin(stack, idp)
+    email, staff_id = _staff(idp, admin, "privacy-officer")
+    secret, _ = _enrolled(idp, email)
+    tokens = _with_mfa(idp, email, code=pyotp.TOTP(secret).now()).json()
+    own = {"authorization": f"Bearer {tokens['access_token']}"}
+    # a staff member who is not an administrator cannot disable anyone
+    assert idp.post(f"/v1/staff/{staff_id}/disable", headers=own).status_code == 403
+    assert idp.post(f"/v1/staff/{staff_id}/disable", headers=admin).status_code == 200
+    assert idp.post(f"/v1/staff/{staff_id}/disable", headers=admin).status_code == 409
+    refreshed = idp.post("/v1/sessions/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 401
+    signed_in = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD})
+    assert signed_in.status_code == 423
+    assert idp.post(f"/v1/staff/{staff_id}/enable", headers=admin).status_code == 200
+    assert (
+        idp.put(
+            f"/v1/staff/{staff_id}/roles", headers=admin, json={"roles": ["customer-service"]}
+        ).status_code
+        == 200
+    )
+    assert idp.post(f"/v1/staff/{staff_id}/totp/reset", headers=admin).status_code == 200
+    again = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD}).json()
+    assert again["enrolment_token"] and again["challenge"] is None  # enrols again
+    assert idp.delete(f"/v1/staff/{staff_id}/sessions", headers=admin).status_code == 200
+
+
+@pytest.mark.obligation("SEC-2")
+def test_a_challenge_presented_by_another_user_agent_is_refused(
+    stack: LocalStack, idp: httpx.Client
+) -> None:
+    admin = _admin(stack, idp)
+    email, _ = _staff(idp, admin, "risk-analyst")
+    secret, _ = _enrolled(idp, email)
+    challenge = idp.post("/v1/staff/sessions", json={"email": email, "password": PASSWORD}).json()[
+        "challenge"
+    ]
+    answer = {"challenge": challenge, "code": pyotp.TOTP(secret).now()}
+    relayed = idp.post("/v1/staff/sessions/mfa", json=answer, headers={"user-agent": "relay/1"})
+    assert relayed.status_code == 401
+    assert idp.post("/v1/staff/sessions/mfa", json=answer).status_code == 200
+    assert idp.post("/v1/staff/sessions/mfa", json=answer).status_code == 401  # replayed

@@ -11,7 +11,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from expensura_events.catalog.identity_staff import CustomerIdentityCheckFailed, StaffLockedOut
+from expensura_events.catalog.identity_staff import (
+    CustomerIdentityCheckFailed,
+    StaffLockedOut,
+    StaffSecondFactorRefused,
+)
 from expensura_events.catalog.platform import PersonalDataAccessed
 from expensura_events.envelope import Actor
 from expensura_events.runtime import ServiceRuntime
@@ -64,11 +68,11 @@ async def test_parallel_wrong_codes_lock_the_account_once_at_the_threshold(
     email, staff_id, secret, codes = await _enrolled(rt, StaffRole.SECURITY_OFFICER)
     challenge = await _challenge(rt, email)
     outcomes = await asyncio.gather(
-        *(staff.second_factor(rt, challenge, _wrong(secret), None) for _ in range(20)),
+        *(staff.second_factor(rt, challenge, _wrong(secret), None, CLIENT) for _ in range(50)),
         return_exceptions=True,
     )
     # Five wrong codes count and lock; the rest find the account locked.
-    assert Counter(type(o) for o in outcomes) == {WrongCredentials: 5, AccountLocked: 15}
+    assert Counter(type(o) for o in outcomes) == {WrongCredentials: 5, AccountLocked: 45}
     async with rt.engine.connect() as conn:
         row = (
             await conn.execute(select(staff_members).where(staff_members.c.staff_id == staff_id))
@@ -76,13 +80,15 @@ async def test_parallel_wrong_codes_lock_the_account_once_at_the_threshold(
         stream = await rt.store.read_stream(conn, staff_stream(staff_id))
     assert row.failed_attempts == 5 and row.locked_at is not None
     assert [type(e.payload) for e in stream].count(StaffLockedOut) == 1
+    refusals = [e.payload for e in stream if isinstance(e.payload, StaffSecondFactorRefused)]
+    assert [r.reason for r in refusals] == ["wrong-code"] * 5  # each counted one is logged
     with pytest.raises(AccountLocked):  # even the right code, until an administrator unlocks
-        await staff.second_factor(rt, challenge, pyotp.TOTP(secret).now(), None)
+        await staff.second_factor(rt, challenge, pyotp.TOTP(secret).now(), None, CLIENT)
     await staff.unlock(rt, staff_id, "staff-admin")
-    pair = await staff.second_factor(rt, challenge, None, codes[0])
+    pair = await staff.second_factor(rt, challenge, None, codes[0], CLIENT)
     assert pair.access_token
     with pytest.raises(WrongCredentials):  # a recovery code works once
-        await staff.second_factor(rt, challenge, None, codes[0])
+        await staff.second_factor(rt, await _challenge(rt, email), None, codes[0], CLIENT)
 
 
 @pytest.mark.obligation("USE-4", "SEC-2", "SEC-3")

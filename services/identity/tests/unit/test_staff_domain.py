@@ -37,7 +37,11 @@ from expensura_identity.staff.domain import (
     new_recovery_codes,
     pseudonym,
     role_for,
+    second_factor_refusal,
     staff_stream,
+    state_of,
+    step_usable,
+    totp_step_of,
     transition,
 )
 
@@ -97,6 +101,9 @@ def test_the_staff_lock_moves_only_as_its_table_says(
         (StaffState.ACTIVE, StaffAction.LOCK_OUT): StaffState.LOCKED,
         (StaffState.LOCKED, StaffAction.UNLOCK): StaffState.ACTIVE,
         (StaffState.ACTIVE, StaffAction.UNLOCK): StaffState.ACTIVE,  # resets the count
+        (StaffState.ACTIVE, StaffAction.DISABLE): StaffState.DISABLED,
+        (StaffState.LOCKED, StaffAction.DISABLE): StaffState.DISABLED,
+        (StaffState.DISABLED, StaffAction.ENABLE): StaffState.ACTIVE,  # unlocked too
     }
     assert legal == STAFF_TRANSITIONS
     if (state, action) in legal:
@@ -177,6 +184,55 @@ def test_a_wrong_code_and_a_wrong_recovery_code_prove_nothing() -> None:
     code = new_recovery_codes()[0]
     proven = check_second_factor(SECRET, [hash_code(code)], wrong, code, at=NOW)
     assert proven is not None and proven.method == "recovery" and proven.remaining_codes == []
+
+
+def test_a_disabled_account_is_disabled_whether_or_not_it_was_locked() -> None:
+    assert state_of(locked=False, disabled=False) is StaffState.ACTIVE
+    assert state_of(locked=True, disabled=False) is StaffState.LOCKED
+    assert state_of(locked=True, disabled=True) is StaffState.DISABLED
+    assert state_of(locked=False, disabled=True) is StaffState.DISABLED
+
+
+STEP = int(NOW.timestamp()) // 30
+
+
+@pytest.mark.obligation("SEC-2")
+def test_a_totp_code_names_its_step() -> None:
+    assert totp_step_of(SECRET, _code(NOW), NOW) == STEP
+    assert totp_step_of(SECRET, _code(NOW - timedelta(seconds=30)), NOW) == STEP - 1
+    assert totp_step_of(SECRET, _code(NOW + timedelta(seconds=30)), NOW) == STEP + 1
+    assert totp_step_of(SECRET, _code(NOW - timedelta(seconds=60)), NOW) is None
+
+
+@pytest.mark.obligation("SEC-2")
+def test_a_step_is_usable_only_after_the_last_one_accepted() -> None:
+    assert step_usable(STEP, None)
+    assert step_usable(STEP, STEP - 1)
+    assert not step_usable(STEP, STEP)  # the same code again
+    assert not step_usable(STEP - 1, STEP)  # an older code, still inside the drift window
+
+
+@pytest.mark.obligation("SEC-2")
+def test_a_used_totp_code_proves_nothing_the_second_time_nor_does_an_older_one() -> None:
+    code = _code(NOW)
+    first = check_second_factor(SECRET, [], code, None, at=NOW)
+    assert first is not None and first.totp_step == STEP
+    assert check_second_factor(SECRET, [], code, None, at=NOW, last_step=STEP) is None
+    older = _code(NOW - timedelta(seconds=30))
+    assert check_second_factor(SECRET, [], older, None, at=NOW, last_step=STEP) is None
+    newer = _code(NOW + timedelta(seconds=30))
+    proven = check_second_factor(SECRET, [], newer, None, at=NOW, last_step=STEP)
+    assert proven is not None and proven.totp_step == STEP + 1
+    # the refusal says why: a right code of a used step is a replay, not a typo
+    assert second_factor_refusal(SECRET, code, NOW) == "code-reused"
+    wrong = "000000" if code != "000000" else "111111"
+    assert second_factor_refusal(SECRET, wrong, NOW) == "wrong-code"
+    assert second_factor_refusal(SECRET, None, NOW) == "wrong-code"
+    # a recovery code still works when the TOTP code is a replay; it has no step
+    rc = new_recovery_codes()[0]
+    by_recovery = check_second_factor(SECRET, [hash_code(rc)], code, rc, at=NOW, last_step=STEP)
+    assert by_recovery is not None and by_recovery.method == "recovery"
+    assert by_recovery.totp_step is None
 
 
 def test_recovery_codes_are_eight_fresh_codes_in_the_accepted_form() -> None:

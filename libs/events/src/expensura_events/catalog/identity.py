@@ -46,6 +46,17 @@ class RefreshTokenReuseDetected(DomainEvent):
     session_id: UUID
 
 
+@event_type("identity.SessionRefreshRefused", source="identity")
+class SessionRefreshRefused(DomainEvent):
+    """A known refresh token was refused: revoked, expired, past its session's absolute cap,
+    or its principal may no longer sign in (closed, locked, disabled). A leaked token
+    presented after any of these shows here."""
+
+    session_id: UUID
+    principal_kind: str = Field(max_length=20)
+    reason: str = Field(max_length=100)
+
+
 @event_type("identity.SignedOut", source="identity")
 class SignedOut(DomainEvent):
     session_id: UUID

@@ -3,7 +3,8 @@ is throttled, and the errors a sign-in ends in. Pure: no framework, no database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,9 +16,8 @@ from pydantic import BaseModel
 from expensura_events.obligations import enforces
 from expensura_identity.accounts.domain import lookup_key, normalise_email
 
-# A staff sign-in's second step is bound to the first by this short-lived token; its own
-# audience keeps it from ever being accepted as an access token.
-MFA_AUDIENCE = "expensura-identity-mfa"
+# A staff sign-in's second step is bound to the first by a short-lived challenge: an opaque
+# token stored by hash, consumed once, by the client that proved the password.
 MFA_CHALLENGE_TTL = timedelta(minutes=5)
 
 
@@ -40,7 +40,8 @@ class TooManyAttempts(Exception):
 
 
 class RefreshRefused(Exception):
-    """Unknown, expired or revoked refresh token."""
+    """Unknown, expired or revoked refresh token, a session past its cap, or a principal
+    who may no longer sign in."""
 
 
 class RefreshReuse(Exception):
@@ -52,7 +53,8 @@ class RefreshReuse(Exception):
 
 
 class ChallengeInvalid(Exception):
-    """The MFA challenge expired, was forged, or is not one."""
+    """The MFA challenge expired, was used already, was started by another client, or is not
+    one."""
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,89 @@ def access_claims(
     }
 
 
-def mfa_challenge_claims(issuer: str, staff_id: str, now: datetime) -> dict[str, Any]:
-    """What the password step hands to the second step: who passed it, for five minutes."""
-    return {
-        "iss": issuer,
-        "aud": MFA_AUDIENCE,
-        "sub": staff_id,
-        "iat": now,
-        "exp": now + MFA_CHALLENGE_TTL,
-    }
+# --- session lifetimes ------------------------------------------------------------------------
+
+
+class RefreshRefusal(StrEnum):
+    """Why a known refresh token was refused (the reason of identity.SessionRefreshRefused)."""
+
+    REVOKED = "revoked"
+    EXPIRED = "expired"  # the token's own lifetime
+    SESSION_CAP = "session-cap"  # the family's absolute end
+    PRINCIPAL_GONE = "principal-gone"
+    ACCOUNT_CLOSED = "account-closed"
+    STAFF_LOCKED = "staff-locked"
+    STAFF_DISABLED = "staff-disabled"
+
+
+@enforces("SEC-2")
+def session_cap(kind: str, *, user_max_seconds: int, staff_max_seconds: int) -> timedelta:
+    """A session's absolute lifetime from its sign-in, by principal kind: staff one working
+    day, users as configured. Any kind not named gets the shorter."""
+    if kind == PrincipalKind.USER.value:
+        return timedelta(seconds=user_max_seconds)
+    return timedelta(seconds=min(staff_max_seconds, user_max_seconds))
+
+
+def refresh_expiry(now: datetime, ttl_seconds: int, family_expires_at: datetime) -> datetime:
+    """A new refresh token's end: its own lifetime, never past its family's."""
+    return min(now + timedelta(seconds=ttl_seconds), family_expires_at)
+
+
+@enforces("SEC-2")
+def token_refusal(
+    now: datetime, *, revoked: bool, expires_at: datetime, family_expires_at: datetime
+) -> RefreshRefusal | None:
+    """Why a stored refresh token no longer works, if it does not: revoked, past its own
+    end, or past its family's cap (checked apart, so that tokens stored before a cap was
+    lowered end at the cap too)."""
+    if revoked:
+        return RefreshRefusal.REVOKED
+    if now >= family_expires_at:
+        return RefreshRefusal.SESSION_CAP
+    if now >= expires_at:
+        return RefreshRefusal.EXPIRED
+    return None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A principal as they are now, read again at every refresh."""
+
+    refusal: RefreshRefusal | None  # None: they may still hold a session
+    roles: list[str]
+
+
+def roles_on_refresh(amr: Sequence[str], current_roles: Sequence[str]) -> list[str]:
+    """The roles a rotated token carries: the principal's roles now, not those of the
+    sign-in; a session that never passed the second factor (a staff enrolment token)
+    carries none."""
+    return sorted(current_roles) if "otp" in amr else []
+
+
+# --- the MFA challenge --------------------------------------------------------------------------
+
+
+def client_binding(master_key: str, client: str, user_agent: str) -> bytes:
+    """What an MFA challenge is bound to: a keyed hash of the client's address (as the
+    configured gateway forwards it) and its user agent. The challenge works only for the
+    client that proved the password."""
+    return lookup_key(master_key, "mfa-client", f"{client}\n{user_agent}")
+
+
+@enforces("SEC-2")
+def challenge_refusal(
+    now: datetime, *, used: bool, expires_at: datetime, bound_to: bytes, presented_by: bytes
+) -> str | None:
+    """Why a stored challenge cannot be answered, if it cannot: it was answered already (a
+    replay), it expired, or another client presents it."""
+    if used:
+        return "challenge-replayed"
+    if now >= expires_at:
+        return "challenge-expired"
+    if not hmac.compare_digest(bound_to, presented_by):
+        return "challenge-other-client"
+    return None
 
 
 # --- throttling ---------------------------------------------------------------------------
@@ -142,8 +218,7 @@ def client_throttle_key(master_key: str, client: str) -> bytes:
     return lookup_key(master_key, "client", client)
 
 
-@enforces("SEC-2")
-def over_limit(counts: Mapping[bytes, int], limits: Mapping[bytes, int]) -> bool:
-    """True if any key (the account, the client address) reached its limit of failures
-    within the window: the attempt is refused before any password is checked."""
-    return any(counts.get(key, 0) >= limit for key, limit in limits.items())
+def retry_after(window_start: datetime, window_seconds: int, now: datetime) -> int:
+    """Seconds until a full key's window ends (at least one)."""
+    end = window_start + timedelta(seconds=window_seconds)
+    return max(1, int((end - now).total_seconds() + 0.999))

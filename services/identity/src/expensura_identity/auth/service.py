@@ -6,10 +6,15 @@ work and answer for an unknown account as for a wrong password. What differs is 
 wrong password does to a known account (users: an event; staff: the lock-out count) and
 what a proven password leads to (users: tokens; staff: the second factor).
 
-The throttle's check and count are one step: under an advisory lock per key, an attempt is
-counted as a failure *before* its password is checked, and taken back only once the
-password is proven. So N parallel guesses cannot all pass a count that none of them has
-raised yet, and a crash between the two steps counts against the guesser.
+The throttle's check and count are one statement per key (account, then client address):
+an attempt is counted as a failure *before* its password is checked, and taken back only
+once the password is proven; at the limit the statement counts nothing and the attempt is
+refused. The counter's row stays locked until the attempt's transaction ends, so N parallel
+guesses queue on it and each sees the count the one before left; a crash between the two
+steps counts against the guesser.
+
+Sessions are refresh-token families with an absolute end set at sign-in by the principal's
+kind; every rotation keeps it and re-reads the principal (status, roles).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import base64
 import hashlib
 import os
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
@@ -28,12 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from expensura_events.auth import AUDIENCE, ISSUER
 from expensura_events.catalog.identity import (
     RefreshTokenReuseDetected,
+    SessionRefreshRefused,
     SignedIn,
     SignedOut,
     SignInRefused,
 )
 from expensura_events.cipher import MasterKey
-from expensura_events.envelope import Actor, utcnow
+from expensura_events.envelope import Actor, DomainEvent, utcnow
 from expensura_events.obligations import enforces
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.signing import SigningKey
@@ -43,9 +50,10 @@ from expensura_identity.accounts.domain import AccountStatus, email_lookup
 from expensura_identity.accounts.store import AccountRecord
 from expensura_identity.auth import store
 from expensura_identity.auth.domain import (
-    MFA_AUDIENCE,
+    MFA_CHALLENGE_TTL,
     ChallengeInvalid,
     PrincipalKind,
+    RefreshRefusal,
     RefreshRefused,
     RefreshReuse,
     TokenPair,
@@ -53,10 +61,14 @@ from expensura_identity.auth.domain import (
     WrongCredentials,
     access_claims,
     account_throttle_key,
+    challenge_refusal,
     client_throttle_key,
-    mfa_challenge_claims,
-    over_limit,
+    refresh_expiry,
+    retry_after,
+    roles_on_refresh,
+    session_cap,
     sessions_stream,
+    token_refusal,
 )
 from expensura_identity.settings import identity_settings
 
@@ -101,26 +113,29 @@ async def authenticate(
     settings = identity_settings(rt)
     account_key = account_throttle_key(settings.master_key, principals.kind, email)
     client_key = client_throttle_key(settings.master_key, client)
-    limits = {
-        account_key: settings.sign_in_failures_allowed,
-        client_key: settings.sign_in_failures_per_client,
-    }
+    window = settings.sign_in_window_seconds
     at = utcnow()
     async with rt.engine.begin() as conn:
-        await store.lock_keys(conn, list(limits))
-        counts = await store.recent_attempts(
-            conn, list(limits), at - timedelta(seconds=settings.sign_in_window_seconds)
-        )
-        if over_limit(counts, limits):
-            raise TooManyAttempts(retry_after=settings.sign_in_window_seconds)
-        await store.add_attempt(conn, list(limits), at)  # a failure until the password is proven
+        # Account first, then client: one order for every attempt (account and client keys
+        # are hashed in separate contexts), so two attempts never wait for each other in a
+        # circle. A refusal raises here and rolls back the count it already took.
+        for key, limit in (
+            (account_key, settings.sign_in_failures_allowed),
+            (client_key, settings.sign_in_failures_per_client),
+        ):
+            counted = await store.count_attempt(
+                conn, key, limit=limit, now=at, window_seconds=window
+            )
+            if not counted.admitted:
+                raise TooManyAttempts(retry_after(counted.window_start, window, at))
+        # counted as a failure until the password is proven
         found = await principals.find(rt, conn, email)
     # Unknown accounts verify against a dummy hash: the same work, the same answer.
     proven = await rt.passwords.verify(found.password_hash if found else None, password)
     async with rt.engine.begin() as conn:
         if found is not None and proven:
             await store.clear_attempts(conn, account_key)
-            await store.remove_attempt(conn, client_key, at)
+            await store.remove_attempt(conn, client_key)
             return found
         if found is not None:
             await principals.wrong_password(rt, conn, found)
@@ -142,6 +157,17 @@ async def published_keys(rt: ServiceRuntime) -> dict[str, Any]:
     return await store.published_keys(rt.engine, master_key(rt))
 
 
+def session_end(rt: ServiceRuntime, kind: PrincipalKind, started_at: datetime) -> datetime:
+    """When a session signed in now ends at the latest, whatever its rotations."""
+    settings = identity_settings(rt)
+    cap = session_cap(
+        kind.value,
+        user_max_seconds=settings.user_session_max_seconds,
+        staff_max_seconds=settings.staff_session_max_seconds,
+    )
+    return started_at + cap
+
+
 async def issue(
     conn: AsyncConnection,
     key: SigningKey,
@@ -152,10 +178,13 @@ async def issue(
     amr: Sequence[str],
     access_ttl: int,
     refresh_ttl: int,
+    family_expires_at: datetime,
     family_id: UUID | None = None,
+    family_started_at: datetime | None = None,
 ) -> TokenPair:
     """A new access token and refresh token (in the caller's transaction). Used by app-user
-    sign-in, staff sign-in and rotation alike."""
+    sign-in, staff sign-in and rotation alike: a new family starts now; a rotation passes
+    its family's id, start and end, which the new token keeps."""
     family = family_id or uuid4()
     refresh = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     now = utcnow()
@@ -168,8 +197,12 @@ async def issue(
         roles=roles,
         amr=amr,
         issued_at=now,
-        expires_at=now + timedelta(seconds=refresh_ttl),
+        expires_at=refresh_expiry(now, refresh_ttl, family_expires_at),
+        family_started_at=family_started_at or now,
+        family_expires_at=family_expires_at,
     )
+    # No access token outlives its session either.
+    access_ttl = max(1, min(access_ttl, int((family_expires_at - now).total_seconds())))
     claims = access_claims(
         issuer=ISSUER,
         audience=AUDIENCE,
@@ -185,30 +218,57 @@ async def issue(
     return TokenPair(access, refresh, access_ttl, family)
 
 
-def mfa_challenge(key: SigningKey, staff_id: str) -> str:
-    """The token that carries a proven password to the second step."""
-    claims = mfa_challenge_claims(ISSUER, staff_id, utcnow())
-    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
+async def new_challenge(conn: AsyncConnection, staff_id: str, binding: bytes) -> str:
+    """The opaque token that carries a proven password to the second step: stored by hash,
+    bound to the client, good for five minutes and one successful answer."""
+    challenge = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    now = utcnow()
+    await store.insert_challenge(
+        conn,
+        token_hash(challenge),
+        staff_id=staff_id,
+        binding=binding,
+        issued_at=now,
+        expires_at=now + MFA_CHALLENGE_TTL,
+    )
+    return challenge
 
 
-def challenged_staff(key: SigningKey, challenge: str) -> str:
-    """The staff id an MFA challenge was issued to. Raises ChallengeInvalid."""
-    try:
-        claims = jwt.decode(
-            challenge,
-            key.private_key.public_key(),
-            algorithms=["EdDSA"],
-            audience=MFA_AUDIENCE,
-            issuer=ISSUER,
-        )
-    except jwt.PyJWTError:
-        raise ChallengeInvalid() from None
-    return str(claims["sub"])
+@dataclass(frozen=True)
+class OpenChallenge:
+    """A stored challenge as the second step finds it: whose, and why it cannot be answered
+    (None: it can, once)."""
+
+    staff_id: str
+    refusal: str | None
 
 
-async def revoke_principal(conn: AsyncConnection, principal_id: str) -> None:
-    """Sign a principal out everywhere (account cancelled)."""
-    await store.revoke_principal(conn, principal_id, utcnow())
+async def open_challenge(conn: AsyncConnection, challenge: str, binding: bytes) -> OpenChallenge:
+    """The challenge, locked until the transaction ends (parallel answers to one challenge
+    queue here). Raises ChallengeInvalid if it was never issued."""
+    record = await store.challenge_for_update(conn, token_hash(challenge))
+    if record is None:
+        raise ChallengeInvalid()
+    refusal = challenge_refusal(
+        utcnow(),
+        used=record.used_at is not None,
+        expires_at=record.expires_at,
+        bound_to=record.client_binding,
+        presented_by=binding,
+    )
+    return OpenChallenge(record.staff_id, refusal)
+
+
+async def consume_challenge(conn: AsyncConnection, challenge: str) -> None:
+    """The challenge is answered: it works no more (in the transaction that issues tokens)."""
+    if not await store.consume_challenge(conn, token_hash(challenge), utcnow()):
+        raise ChallengeInvalid()
+
+
+async def revoke_principal(conn: AsyncConnection, principal_id: str) -> int:
+    """Sign a principal out everywhere (account cancelled, staff locked out or disabled);
+    how many sessions were live."""
+    return await store.revoke_principal(conn, principal_id, utcnow())
 
 
 # --- app users ------------------------------------------------------------------------------
@@ -266,6 +326,8 @@ async def sign_in_user(rt: ServiceRuntime, email: str, password: str, client: st
             amr=["pwd"],
             access_ttl=settings.access_token_ttl_seconds,
             refresh_ttl=settings.refresh_token_ttl_seconds,
+            family_started_at=(started := utcnow()),
+            family_expires_at=session_end(rt, PrincipalKind.USER, started),
         )
         await rt.append(
             conn,
@@ -286,31 +348,48 @@ async def sign_in_user(rt: ServiceRuntime, email: str, password: str, client: st
     return pair
 
 
+@enforces("SEC-2")
 async def refresh(rt: ServiceRuntime, refresh_token: str) -> TokenPair:
     """A new pair for a refresh token, which works once: reuse revokes the whole family
-    (and is recorded). Raises RefreshRefused, RefreshReuse."""
+    (and is recorded). The new pair keeps the family's absolute end, and carries the
+    principal's roles as they are now; a principal who may no longer sign in (closed,
+    locked, disabled) loses the family instead. Every refusal of a known token is recorded.
+    Raises RefreshRefused, RefreshReuse."""
     settings = identity_settings(rt)
     key = await signing_key(rt)
-    reuse: RefreshReuse | None = None
+    hashed = token_hash(refresh_token)
+    refused: RefreshRefused | RefreshReuse | None = None
     async with rt.engine.begin() as conn:
-        row = await store.refresh_for_update(conn, token_hash(refresh_token))
+        named = await store.refresh_principal(conn, hashed)
+        if named is None:
+            raise RefreshRefused("unknown refresh token")
+        kind, principal_id = named
+        # The principal first, then the token: the order revocations take too.
+        current = await store.standing(conn, kind, principal_id)
+        row = await store.refresh_for_update(conn, hashed)
+        if row is None:
+            raise RefreshRefused("unknown refresh token")
         now = utcnow()
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
-            raise RefreshRefused("unknown, expired or revoked refresh token")
-        if row.used_at is not None:
+        reason = token_refusal(
+            now,
+            revoked=row.revoked_at is not None,
+            expires_at=row.expires_at,
+            family_expires_at=row.family_expires_at,
+        )
+        if reason is None and row.used_at is not None:
             await store.revoke_family(conn, row.family_id, now)
-            reuse = RefreshReuse(row.family_id, row.principal_id)
-            await rt.append(
+            refused = RefreshReuse(row.family_id, row.principal_id)
+            await _session_event(rt, conn, row, RefreshTokenReuseDetected(session_id=row.family_id))
+        elif (reason := reason or current.refusal) is not None:
+            await store.revoke_family(conn, row.family_id, now)
+            refused = RefreshRefused(_REFUSALS[reason])
+            await _session_event(
+                rt,
                 conn,
-                [
-                    rt.envelope(
-                        RefreshTokenReuseDetected(session_id=row.family_id),
-                        stream_id=sessions_stream(row.principal_id),
-                        subject_id=row.principal_id,
-                        actor=Actor.system("identity"),
-                        purpose=Purpose.SECURITY,
-                    )
-                ],
+                row,
+                SessionRefreshRefused(
+                    session_id=row.family_id, principal_kind=kind, reason=reason.value
+                ),
             )
         else:
             await store.mark_used(conn, row.token_hash, now)
@@ -319,15 +398,45 @@ async def refresh(rt: ServiceRuntime, refresh_token: str) -> TokenPair:
                 key,
                 kind=row.principal_kind,
                 subject=row.principal_id,
-                roles=row.roles,
+                roles=roles_on_refresh(row.amr, current.roles),
                 amr=row.amr,
                 access_ttl=settings.access_token_ttl_seconds,
                 refresh_ttl=settings.refresh_token_ttl_seconds,
                 family_id=row.family_id,
+                family_started_at=row.family_started_at,
+                family_expires_at=row.family_expires_at,
             )
-    if reuse is not None:  # raised after the commit: the revocation and its event stay
-        raise reuse
+    if refused is not None:  # raised after the commit: the revocation and its event stay
+        raise refused
     return pair
+
+
+_REFUSALS: dict[RefreshRefusal, str] = {
+    RefreshRefusal.REVOKED: "revoked refresh token",
+    RefreshRefusal.EXPIRED: "expired refresh token",
+    RefreshRefusal.SESSION_CAP: "the session reached its maximum lifetime",
+    RefreshRefusal.PRINCIPAL_GONE: "unknown refresh token",
+    RefreshRefusal.ACCOUNT_CLOSED: "the account is closed",
+    RefreshRefusal.STAFF_LOCKED: "the account is locked",
+    RefreshRefusal.STAFF_DISABLED: "the account is disabled",
+}
+
+
+async def _session_event(
+    rt: ServiceRuntime, conn: AsyncConnection, row: store.RefreshRecord, event: DomainEvent
+) -> None:
+    await rt.append(
+        conn,
+        [
+            rt.envelope(
+                event,
+                stream_id=sessions_stream(row.principal_id),
+                subject_id=row.principal_id,
+                actor=Actor.system("identity"),
+                purpose=Purpose.SECURITY,
+            )
+        ],
+    )
 
 
 async def sign_out(rt: ServiceRuntime, kind: ActorKind, principal_id: str, session: UUID) -> None:

@@ -45,6 +45,8 @@ class RefreshRefusedProblem(Problem):
 
 
 def client_address(request: Request) -> str:
+    """The client's address: the peer, or the address the configured gateway forwarded
+    (uvicorn rewrites the peer only for proxies named in EXPENSURA_FORWARDED_ALLOW_IPS)."""
     return request.client.host if request.client else "unknown"
 
 

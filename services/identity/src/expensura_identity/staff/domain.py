@@ -1,9 +1,11 @@
 """Staff access rules (SEC-2, SEC-3, USE-4). Pure: no framework, no database.
 
 - Least privilege: each role may read customer data for some purposes only.
-- An account locks after five wrong passwords or codes; an administrator unlocks it.
-- The second factor is a TOTP code (one step either side of now) or a single-use recovery
-  code; recovery codes are kept only as hashes.
+- An account locks after five wrong passwords or codes; an administrator unlocks it. An
+  administrator can also disable and re-enable it.
+- The second factor is a TOTP code (one step either side of now, and only a step later than
+  the last one accepted: a code works once) or a single-use recovery code; recovery codes are
+  kept only as hashes.
 - A customer look-up first confirms the customer's identity from details they give.
 - The customer sees who read their data as a stable pseudonym, never the staff id.
 """
@@ -16,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import pyotp
@@ -41,6 +43,7 @@ ROLE_PURPOSES: dict[StaffRole, frozenset[Purpose]] = {
 MAX_FAILED_ATTEMPTS = 5
 RECOVERY_CODES = 8
 TOTP_WINDOW = 1  # accept the code of the previous and the next 30-second step (clock drift)
+TOTP_STEP_SECONDS = 30
 RECOVERY_CODE = r"^ *[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{8} *$"  # as issued: hex-hex
 TOTP_ISSUER = "Expensura staff"
 
@@ -58,6 +61,14 @@ class NoSuchStaff(Exception):
 
 class AccountLocked(Exception):
     """Answered only to someone who proved the password (or holds a challenge)."""
+
+
+class AccountDisabled(AccountLocked):
+    """Disabled by an administrator: answered like a lock, to the same callers."""
+
+
+class CannotChangeOwnAccount(Exception):
+    """An administrator may not disable, demote or reset themselves (another one must)."""
 
 
 class IllegalTransition(Exception):
@@ -82,18 +93,30 @@ class IdentityNotConfirmed(Exception):
 class StaffState(StrEnum):
     ACTIVE = "active"
     LOCKED = "locked"
+    DISABLED = "disabled"
 
 
 class StaffAction(StrEnum):
     LOCK_OUT = "lock-out"  # the failure limit was reached
     UNLOCK = "unlock"  # an administrator; on an active account it only resets the count
+    DISABLE = "disable"  # an administrator; every session is revoked
+    ENABLE = "enable"  # an administrator; with a fresh count
 
 
 STAFF_TRANSITIONS: Mapping[tuple[StaffState, StaffAction], StaffState] = {
     (StaffState.ACTIVE, StaffAction.LOCK_OUT): StaffState.LOCKED,
     (StaffState.LOCKED, StaffAction.UNLOCK): StaffState.ACTIVE,
     (StaffState.ACTIVE, StaffAction.UNLOCK): StaffState.ACTIVE,
+    (StaffState.ACTIVE, StaffAction.DISABLE): StaffState.DISABLED,
+    (StaffState.LOCKED, StaffAction.DISABLE): StaffState.DISABLED,
+    (StaffState.DISABLED, StaffAction.ENABLE): StaffState.ACTIVE,
 }
+
+
+def state_of(locked: bool, disabled: bool) -> StaffState:
+    if disabled:
+        return StaffState.DISABLED
+    return StaffState.LOCKED if locked else StaffState.ACTIVE
 
 
 def transition(state: StaffState, action: StaffAction) -> StaffState:
@@ -146,9 +169,31 @@ def enrol(state: Enrolment, action: EnrolmentAction) -> Enrolment:
 # --- the second factor --------------------------------------------------------------------------
 
 
-def totp_matches(secret: str, code: str, at: datetime | None = None) -> bool:
-    """The code of `secret`'s 30-second step at `at` (default now), or of either neighbour."""
-    return pyotp.TOTP(secret).verify(code, for_time=at, valid_window=TOTP_WINDOW)
+def totp_step_of(secret: str, code: str, at: datetime | None = None) -> int | None:
+    """The 30-second step (unix time // 30) whose code this is: the step at `at` (default
+    now) or either neighbour; None if it is none of them."""
+    totp = pyotp.TOTP(secret)
+    now = int((at or datetime.now(UTC)).timestamp()) // TOTP_STEP_SECONDS
+    matched = None
+    for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):  # all three: constant time
+        if hmac.compare_digest(totp.at(step * TOTP_STEP_SECONDS), code):
+            matched = step
+    return matched
+
+
+@enforces("SEC-2")
+def step_usable(step: int, last_step: int | None) -> bool:
+    """One-time means once: a step is accepted only if it is later than the last accepted
+    one, so neither the same code nor an older one works again."""
+    return last_step is None or step > last_step
+
+
+def totp_matches(
+    secret: str, code: str, at: datetime | None = None, last_step: int | None = None
+) -> bool:
+    """The code is of a step near `at` and later than the last one accepted."""
+    step = totp_step_of(secret, code, at)
+    return step is not None and step_usable(step, last_step)
 
 
 def new_totp_secret() -> str:
@@ -173,6 +218,7 @@ def hash_code(code: str) -> str:
 class SecondFactor:
     method: str  # "otp" or "recovery": the SignedIn event's method after "pwd"
     remaining_codes: list[str]  # the recovery-code hashes still unused
+    totp_step: int | None = None  # the step now used up (a TOTP code), to store
 
 
 @enforces("SEC-2")
@@ -182,14 +228,26 @@ def check_second_factor(
     code: str | None,
     recovery_code: str | None,
     at: datetime | None = None,
+    last_step: int | None = None,
 ) -> SecondFactor | None:
-    """The proven second factor, or None. A TOTP code is tried first; a recovery code is
-    used up (removed from the stored hashes) by proving it."""
-    if code is not None and totp_matches(secret, code, at):
-        return SecondFactor("otp", list(stored_codes))
+    """The proven second factor, or None. A TOTP code is tried first, and proves nothing if
+    its step is not later than `last_step`; a recovery code is used up (removed from the
+    stored hashes) by proving it."""
+    if code is not None:
+        step = totp_step_of(secret, code, at)
+        if step is not None and step_usable(step, last_step):
+            return SecondFactor("otp", list(stored_codes), step)
     if recovery_code is not None and (used := hash_code(recovery_code)) in stored_codes:
         return SecondFactor("recovery", [c for c in stored_codes if c != used])
     return None
+
+
+def second_factor_refusal(secret: str, code: str | None, at: datetime | None = None) -> str:
+    """Why a second step that proved nothing was refused (the event's reason): a right code
+    of a step used already is a replay, anything else a wrong code."""
+    if code is not None and totp_step_of(secret, code, at) is not None:
+        return "code-reused"
+    return "wrong-code"
 
 
 # --- staff members ------------------------------------------------------------------------------

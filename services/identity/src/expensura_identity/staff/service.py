@@ -1,25 +1,34 @@
 """Staff use cases: creating staff, the two-step sign-in with lock-out, TOTP enrolment,
-unlocking, customer look-ups that confirm the customer first (USE-4), and the customer's
+what administrators do to staff accounts (unlock, disable, re-enable, roles, TOTP reset,
+revoking sessions), customer look-ups that confirm the customer first (USE-4), and the customer's
 view of who read their data. Called by the staff routes and the first-admin CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity import SignedIn
 from expensura_events.catalog.identity_staff import (
     CustomerIdentityCheckFailed,
+    StaffDisabled,
     StaffLockedOut,
     StaffMemberCreated,
     StaffRecoveryCodeUsed,
+    StaffReenabled,
+    StaffRolesChanged,
+    StaffSecondFactorRefused,
+    StaffSessionsRevoked,
     StaffTotpEnrolled,
+    StaffTotpReset,
     StaffUnlocked,
 )
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.envelope import Actor, DomainEvent, utcnow
+from expensura_events.obligations import enforces
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.streams import access_stream
 from expensura_events.vocabulary import ActorKind, Purpose, StaffRole
@@ -30,12 +39,15 @@ from expensura_identity.auth.domain import (
     PrincipalKind,
     TokenPair,
     WrongCredentials,
+    client_binding,
 )
 from expensura_identity.settings import identity_settings
 from expensura_identity.staff import store
 from expensura_identity.staff.domain import (
     AccessLogLine,
+    AccountDisabled,
     AccountLocked,
+    CannotChangeOwnAccount,
     CustomerNotFound,
     EnrolmentAction,
     IdentityNotConfirmed,
@@ -55,16 +67,16 @@ from expensura_identity.staff.domain import (
     new_totp_secret,
     provisioning_uri,
     role_for,
+    second_factor_refusal,
     staff_stream,
     totp_key_context,
-    totp_matches,
+    totp_step_of,
     transition,
 )
 from expensura_identity.staff.store import StaffRecord
 
-# Staff sessions: the second factor's refresh token lasts a working day; the enrolment
-# token (password only) lasts ten minutes and can do nothing but enrol.
-STAFF_REFRESH_TTL = 8 * 3600
+# Staff sessions end at the staff cap (identity's settings); the enrolment token (password
+# only) lasts ten minutes, its session too, and can do nothing but enrol.
 ENROLMENT_TTL = 600
 
 
@@ -128,18 +140,21 @@ async def create_staff(
 
 
 async def count_failure(rt: ServiceRuntime, conn: AsyncConnection, staff_id: str) -> None:
-    """A wrong password or code: counted atomically; at the limit the account locks, once."""
+    """A wrong password or code: counted atomically; at the limit the account locks, once,
+    and every session it has is revoked."""
     attempts = await store.count_failure(conn, staff_id)
     if attempts is None or not locks_out(attempts):
         return  # locked already (counting stops at the lock), or below the limit
     transition(StaffState.ACTIVE, StaffAction.LOCK_OUT)
     if await store.lock(conn, staff_id, utcnow()):
+        sessions = await auth.revoke_principal(conn, staff_id)
         await _record(
             rt,
             conn,
             staff_id,
             _system(),
             StaffLockedOut(staff_id=staff_id, failed_attempts=attempts),
+            StaffSessionsRevoked(staff_id=staff_id, reason="locked-out", sessions=sessions),
         )
 
 
@@ -169,76 +184,117 @@ class PasswordStep:
     enrolment_token: str | None = None
 
 
-async def sign_in(rt: ServiceRuntime, email: str, password: str, client: str) -> PasswordStep:
-    """Step one, the password. Raises TooManyAttempts, WrongCredentials (unknown e-mail,
-    wrong password, and a locked account with a wrong password alike), AccountLocked (only
-    after a correct password)."""
-    staff = await auth.authenticate(rt, StaffMembers(), email, password, client)
+def _refuse_if_barred(staff: StaffRecord) -> None:
+    if staff.state is StaffState.DISABLED:
+        raise AccountDisabled()
     if staff.state is StaffState.LOCKED:
         raise AccountLocked()
-    key = await auth.signing_key(rt)
-    if staff.totp_enrolled:
-        return PasswordStep(challenge=auth.mfa_challenge(key, staff.staff_id))
+
+
+async def sign_in(
+    rt: ServiceRuntime, email: str, password: str, client: str, user_agent: str = ""
+) -> PasswordStep:
+    """Step one, the password. The challenge is bound to the client (its address and user
+    agent). Raises TooManyAttempts, WrongCredentials (unknown e-mail, wrong password, and a
+    locked account with a wrong password alike), AccountLocked, AccountDisabled (only after
+    a correct password)."""
+    staff = await auth.authenticate(rt, StaffMembers(), email, password, client)
+    _refuse_if_barred(staff)
+    binding = client_binding(rt.settings.master_key, client, user_agent)
     async with rt.engine.begin() as conn:
+        if staff.totp_enrolled:
+            return PasswordStep(challenge=await auth.new_challenge(conn, staff.staff_id, binding))
         pair = await auth.issue(
             conn,
-            key,
+            await auth.signing_key(rt),
             kind=PrincipalKind.STAFF.value,
             subject=staff.staff_id,
             roles=[],
             amr=["pwd"],
             access_ttl=ENROLMENT_TTL,
             refresh_ttl=ENROLMENT_TTL,
+            family_expires_at=utcnow() + timedelta(seconds=ENROLMENT_TTL),
         )
     return PasswordStep(enrolment_token=pair.access_token)
 
 
+@enforces("SEC-2")
 async def second_factor(
-    rt: ServiceRuntime, challenge: str, code: str | None, recovery_code: str | None
+    rt: ServiceRuntime,
+    challenge: str,
+    code: str | None,
+    recovery_code: str | None,
+    client: str,
+    user_agent: str = "",
 ) -> TokenPair:
-    """Step two: the TOTP code or a single-use recovery code → tokens with MFA. Raises
-    ChallengeInvalid, AccountLocked, WrongCredentials (counted toward the lock-out)."""
+    """Step two: the TOTP code or a single-use recovery code → tokens with MFA. The
+    challenge is answered once, by the client it was issued to; a TOTP code works once (its
+    step must be later than the last one used). Every refusal is recorded. Raises
+    ChallengeInvalid, AccountLocked, AccountDisabled, WrongCredentials (counted toward the
+    lock-out)."""
     settings = identity_settings(rt)
     key = await auth.signing_key(rt)
-    staff_id = auth.challenged_staff(key, challenge)
     master = auth.master_key(rt)
+    binding = client_binding(settings.master_key, client, user_agent)
+    refused: Exception | None = None
     async with rt.engine.begin() as conn:
+        opened = await auth.open_challenge(conn, challenge, binding)
+        staff_id = opened.staff_id
         staff = await store.for_update(conn, staff_id)
         if staff is None or staff.totp_secret_wrapped is None:
             raise ChallengeInvalid()
-        if staff.state is StaffState.LOCKED:
-            raise AccountLocked()
-        secret = master.unwrap(totp_key_context(staff_id), staff.totp_secret_wrapped).decode()
-        proven = check_second_factor(secret, staff.recovery_codes, code, recovery_code)
-        if proven is None:
-            await count_failure(rt, conn, staff_id)
+        if opened.refusal is not None:
+            refused = ChallengeInvalid()
+            await _record(rt, conn, staff_id, _system(), _refused(staff_id, opened.refusal))
         else:
-            await store.passed_second_factor(conn, staff_id, proven.remaining_codes)
-            pair = await auth.issue(
-                conn,
-                key,
-                kind=PrincipalKind.STAFF.value,
-                subject=staff_id,
-                roles=staff.roles,
-                amr=["pwd", "otp"],
-                access_ttl=settings.access_token_ttl_seconds,
-                refresh_ttl=STAFF_REFRESH_TTL,
+            _refuse_if_barred(staff)
+            secret = master.unwrap(totp_key_context(staff_id), staff.totp_secret_wrapped).decode()
+            proven = check_second_factor(
+                secret, staff.recovery_codes, code, recovery_code, last_step=staff.last_totp_step
             )
-            events: list[DomainEvent] = [
-                SignedIn(
-                    principal_kind=PrincipalKind.STAFF.value,
-                    session_id=pair.session_id,
-                    methods=["pwd", proven.method],
+            if proven is None or not await store.passed_second_factor(
+                conn, staff_id, proven.remaining_codes, proven.totp_step
+            ):
+                refused = WrongCredentials()
+                reason = second_factor_refusal(secret, code)
+                await _record(rt, conn, staff_id, _system(), _refused(staff_id, reason))
+                await count_failure(rt, conn, staff_id)
+            else:
+                await auth.consume_challenge(conn, challenge)
+                pair = await auth.issue(
+                    conn,
+                    key,
+                    kind=PrincipalKind.STAFF.value,
+                    subject=staff_id,
+                    roles=staff.roles,
+                    amr=["pwd", "otp"],
+                    access_ttl=settings.access_token_ttl_seconds,
+                    refresh_ttl=settings.refresh_token_ttl_seconds,
+                    family_started_at=(started := utcnow()),
+                    family_expires_at=auth.session_end(rt, PrincipalKind.STAFF, started),
                 )
-            ]
-            if proven.method == "recovery":
-                events.append(
-                    StaffRecoveryCodeUsed(staff_id=staff_id, remaining=len(proven.remaining_codes))
-                )
-            await _record(rt, conn, staff_id, Actor(kind=ActorKind.STAFF, id=staff_id), *events)
-    if proven is None:  # raised after the commit: the failure stays counted
-        raise WrongCredentials()
+                events: list[DomainEvent] = [
+                    SignedIn(
+                        principal_kind=PrincipalKind.STAFF.value,
+                        session_id=pair.session_id,
+                        methods=["pwd", proven.method],
+                    )
+                ]
+                if proven.method == "recovery":
+                    events.append(
+                        StaffRecoveryCodeUsed(
+                            staff_id=staff_id, remaining=len(proven.remaining_codes)
+                        )
+                    )
+                staff_actor = Actor(kind=ActorKind.STAFF, id=staff_id)
+                await _record(rt, conn, staff_id, staff_actor, *events)
+    if refused is not None:  # raised after the commit: the failure and its event stay
+        raise refused
     return pair
+
+
+def _refused(staff_id: str, reason: str) -> StaffSecondFactorRefused:
+    return StaffSecondFactorRefused(staff_id=staff_id, reason=reason)
 
 
 # --- TOTP enrolment ---------------------------------------------------------------------------
@@ -278,9 +334,11 @@ async def confirm_totp(rt: ServiceRuntime, staff_id: str, code: str) -> list[str
             raise IllegalTransition("no enrolment started")
         context = totp_key_context(staff_id)
         secret = auth.master_key(rt).unwrap(context, staff.totp_secret_wrapped).decode()
-        if not totp_matches(secret, code):
+        step = totp_step_of(secret, code)
+        if step is None:
             raise WrongCredentials()
-        if not await store.confirm_enrolment(conn, staff_id, [hash_code(c) for c in codes]):
+        hashes = [hash_code(c) for c in codes]
+        if not await store.confirm_enrolment(conn, staff_id, hashes, step):
             raise IllegalTransition("enrolled meanwhile")
         await _record(
             rt,
@@ -292,16 +350,115 @@ async def confirm_totp(rt: ServiceRuntime, staff_id: str, code: str) -> list[str
     return codes
 
 
+def _administrator(administrator: str) -> Actor:
+    return Actor(kind=ActorKind.STAFF, id=administrator, role=StaffRole.ADMINISTRATOR.value)
+
+
+async def _barred(
+    rt: ServiceRuntime, conn: AsyncConnection, staff_id: str, admin: Actor, reason: str
+) -> None:
+    """Every session of the staff member ends now, and the log says why."""
+    sessions = await auth.revoke_principal(conn, staff_id)
+    await _record(
+        rt,
+        conn,
+        staff_id,
+        admin,
+        StaffSessionsRevoked(staff_id=staff_id, reason=reason, sessions=sessions),
+    )
+
+
 async def unlock(rt: ServiceRuntime, staff_id: str, administrator: str) -> None:
-    """An administrator unlocks an account (and resets its count). Raises NoSuchStaff."""
+    """An administrator unlocks an account (and resets its count). Raises NoSuchStaff,
+    IllegalTransition (a disabled account is re-enabled, not unlocked)."""
     async with rt.engine.begin() as conn:
         staff = await store.for_update(conn, staff_id)
         if staff is None:
             raise NoSuchStaff(staff_id)
         transition(staff.state, StaffAction.UNLOCK)
         await store.unlock(conn, staff_id)  # the row is locked: no one moved it meanwhile
-        admin = Actor(kind=ActorKind.STAFF, id=administrator, role=StaffRole.ADMINISTRATOR.value)
-        await _record(rt, conn, staff_id, admin, StaffUnlocked(staff_id=staff_id))
+        await _record(
+            rt, conn, staff_id, _administrator(administrator), StaffUnlocked(staff_id=staff_id)
+        )
+
+
+async def _for_administrator(
+    conn: AsyncConnection, staff_id: str, administrator: str
+) -> StaffRecord:
+    """The staff member an administrator acts on, row-locked; never the administrator
+    themselves (another administrator must)."""
+    if staff_id == administrator:
+        raise CannotChangeOwnAccount()
+    staff = await store.for_update(conn, staff_id)
+    if staff is None:
+        raise NoSuchStaff(staff_id)
+    return staff
+
+
+async def disable(rt: ServiceRuntime, staff_id: str, administrator: str) -> None:
+    """No sign-in and no refresh until re-enabled; every session is revoked now. Raises
+    NoSuchStaff, CannotChangeOwnAccount, IllegalTransition (disabled already)."""
+    admin = _administrator(administrator)
+    async with rt.engine.begin() as conn:
+        staff = await _for_administrator(conn, staff_id, administrator)
+        transition(staff.state, StaffAction.DISABLE)
+        await store.disable(conn, staff_id, utcnow())
+        await _record(rt, conn, staff_id, admin, StaffDisabled(staff_id=staff_id))
+        await _barred(rt, conn, staff_id, admin, "disabled")
+
+
+async def enable(rt: ServiceRuntime, staff_id: str, administrator: str) -> None:
+    """A disabled account may sign in again (unlocked, with a fresh count). Raises
+    NoSuchStaff, CannotChangeOwnAccount, IllegalTransition (not disabled)."""
+    async with rt.engine.begin() as conn:
+        staff = await _for_administrator(conn, staff_id, administrator)
+        transition(staff.state, StaffAction.ENABLE)
+        await store.enable(conn, staff_id)
+        await _record(
+            rt, conn, staff_id, _administrator(administrator), StaffReenabled(staff_id=staff_id)
+        )
+
+
+async def change_roles(
+    rt: ServiceRuntime, staff_id: str, roles: list[StaffRole], administrator: str
+) -> None:
+    """New roles: access tokens issued from now on, including every session's next refresh,
+    carry them. Raises NoSuchStaff, CannotChangeOwnAccount."""
+    async with rt.engine.begin() as conn:
+        staff = await _for_administrator(conn, staff_id, administrator)
+        new = sorted({r.value for r in roles})
+        await store.set_roles(conn, staff_id, new)
+        await _record(
+            rt,
+            conn,
+            staff_id,
+            _administrator(administrator),
+            StaffRolesChanged(
+                staff_id=staff_id,
+                previous_roles=[StaffRole(r) for r in sorted(staff.roles)],
+                roles=[StaffRole(r) for r in new],
+            ),
+        )
+
+
+async def reset_totp(rt: ServiceRuntime, staff_id: str, administrator: str) -> None:
+    """A lost authenticator: the secret and recovery codes go, every session is revoked, and
+    the staff member enrols again at their next sign-in. Raises NoSuchStaff,
+    CannotChangeOwnAccount."""
+    admin = _administrator(administrator)
+    async with rt.engine.begin() as conn:
+        await _for_administrator(conn, staff_id, administrator)
+        await store.reset_totp(conn, staff_id)
+        await _record(rt, conn, staff_id, admin, StaffTotpReset(staff_id=staff_id))
+        await _barred(rt, conn, staff_id, admin, "totp-reset")
+
+
+async def revoke_sessions(rt: ServiceRuntime, staff_id: str, administrator: str) -> None:
+    """Every session of the staff member ends now (a suspected leak). Raises NoSuchStaff."""
+    async with rt.engine.begin() as conn:
+        if await store.for_update(conn, staff_id) is None:
+            raise NoSuchStaff(staff_id)
+        await _barred(rt, conn, staff_id, _administrator(administrator), "administrator")
 
 
 # --- customer look-ups and the access log ---------------------------------------------------------

@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_identity.staff.domain import Enrolment, StaffEmailTaken, StaffState, enrolment_of
+from expensura_identity.staff.domain import (
+    Enrolment,
+    StaffEmailTaken,
+    StaffState,
+    enrolment_of,
+    state_of,
+)
 from expensura_identity.tables import staff_members
 
 
@@ -26,6 +32,8 @@ class StaffRecord:
     recovery_codes: list[str]
     failed_attempts: int
     locked_at: datetime | None
+    disabled_at: datetime | None = None
+    last_totp_step: int | None = None
 
     @property
     def principal_id(self) -> str:
@@ -33,7 +41,7 @@ class StaffRecord:
 
     @property
     def state(self) -> StaffState:
-        return StaffState.ACTIVE if self.locked_at is None else StaffState.LOCKED
+        return state_of(self.locked_at is not None, self.disabled_at is not None)
 
     @property
     def enrolment(self) -> Enrolment:
@@ -51,6 +59,8 @@ def _record(row: Row[Any]) -> StaffRecord:
         list(r["recovery_codes"]),
         r["failed_attempts"],
         r["locked_at"],
+        r["disabled_at"],
+        r["last_totp_step"],
     )
 
 
@@ -100,11 +110,15 @@ async def for_update(conn: AsyncConnection, staff_id: str) -> StaffRecord | None
 
 async def count_failure(conn: AsyncConnection, staff_id: str) -> int | None:
     """One more wrong password or code, counted atomically; the count after it, or None if
-    the account is locked already (counting stops at the lock)."""
+    the account is locked or disabled already (counting stops at the lock)."""
     attempts: int | None = (
         await conn.execute(
             update(staff_members)
-            .where(staff_members.c.staff_id == staff_id, staff_members.c.locked_at.is_(None))
+            .where(
+                staff_members.c.staff_id == staff_id,
+                staff_members.c.locked_at.is_(None),
+                staff_members.c.disabled_at.is_(None),
+            )
             .values(failed_attempts=staff_members.c.failed_attempts + 1)
             .returning(staff_members.c.failed_attempts)
         )
@@ -133,13 +147,60 @@ async def unlock(conn: AsyncConnection, staff_id: str) -> bool:
 
 
 async def passed_second_factor(
-    conn: AsyncConnection, staff_id: str, remaining_codes: list[str]
-) -> None:
-    """A proven second factor: the count starts again; a used recovery code is gone."""
+    conn: AsyncConnection, staff_id: str, remaining_codes: list[str], totp_step: int | None
+) -> bool:
+    """A proven second factor: the count starts again; a used recovery code is gone; a TOTP
+    code's step is the last one accepted. A compare-and-set on that step: False if a code of
+    this step or a later one was accepted meanwhile."""
+    step = staff_members.c.last_totp_step
+    changed = await conn.execute(
+        update(staff_members)
+        .where(
+            staff_members.c.staff_id == staff_id,
+            true() if totp_step is None else or_(step.is_(None), step < totp_step),
+        )
+        .values(
+            failed_attempts=0,
+            recovery_codes=remaining_codes,
+            last_totp_step=step if totp_step is None else totp_step,
+        )
+    )
+    return changed.rowcount == 1
+
+
+async def disable(conn: AsyncConnection, staff_id: str, at: datetime) -> bool:
+    """active|locked → disabled; False if disabled already or no such staff member."""
+    changed = await conn.execute(
+        update(staff_members)
+        .where(staff_members.c.staff_id == staff_id, staff_members.c.disabled_at.is_(None))
+        .values(disabled_at=at)
+    )
+    return changed.rowcount == 1
+
+
+async def enable(conn: AsyncConnection, staff_id: str) -> bool:
+    """disabled → active, unlocked, with a fresh count; False if it was not disabled."""
+    changed = await conn.execute(
+        update(staff_members)
+        .where(staff_members.c.staff_id == staff_id, staff_members.c.disabled_at.is_not(None))
+        .values(disabled_at=None, locked_at=None, failed_attempts=0)
+    )
+    return changed.rowcount == 1
+
+
+async def set_roles(conn: AsyncConnection, staff_id: str, roles: list[str]) -> None:
+    await conn.execute(
+        update(staff_members).where(staff_members.c.staff_id == staff_id).values(roles=roles)
+    )
+
+
+async def reset_totp(conn: AsyncConnection, staff_id: str) -> None:
+    """enrolled|started|none → none: no secret, no recovery codes. The last step stays: a
+    new secret's codes are new steps anyway, and an old code must not come back."""
     await conn.execute(
         update(staff_members)
         .where(staff_members.c.staff_id == staff_id)
-        .values(failed_attempts=0, recovery_codes=remaining_codes)
+        .values(totp_secret_wrapped=None, totp_enrolled=False, recovery_codes=[])
     )
 
 
@@ -168,8 +229,11 @@ async def start_enrolment(conn: AsyncConnection, staff_id: str, secret_wrapped: 
     return changed.rowcount == 1
 
 
-async def confirm_enrolment(conn: AsyncConnection, staff_id: str, code_hashes: list[str]) -> bool:
-    """started → enrolled; False if it was not started (or enrolled already)."""
+async def confirm_enrolment(
+    conn: AsyncConnection, staff_id: str, code_hashes: list[str], totp_step: int
+) -> bool:
+    """started → enrolled; False if it was not started (or enrolled already). The code that
+    confirmed it is used up like any other."""
     changed = await conn.execute(
         update(staff_members)
         .where(
@@ -177,6 +241,6 @@ async def confirm_enrolment(conn: AsyncConnection, staff_id: str, code_hashes: l
             staff_members.c.totp_enrolled.is_(False),
             staff_members.c.totp_secret_wrapped.is_not(None),
         )
-        .values(totp_enrolled=True, recovery_codes=code_hashes)
+        .values(totp_enrolled=True, recovery_codes=code_hashes, last_totp_step=totp_step)
     )
     return changed.rowcount == 1

@@ -3,6 +3,8 @@ customer look-ups that check the customer first (USE-4), and the subject's acces
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -24,7 +26,9 @@ from expensura_identity.auth.domain import (
 from expensura_identity.staff import service
 from expensura_identity.staff.domain import (
     RECOVERY_CODE,
+    AccountDisabled,
     AccountLocked,
+    CannotChangeOwnAccount,
     CustomerNotFound,
     IdentityNotConfirmed,
     IllegalTransition,
@@ -141,7 +145,26 @@ class TooManyAttemptsProblem(Problem):
     status, title = 429, "Too many failed sign-ins"
 
 
+def client_address(request: Request) -> str:
+    """As in auth/views.py: the peer, or what a gateway in EXPENSURA_FORWARDED_ALLOW_IPS
+    forwarded (features do not import each other's views)."""
+    return request.client.host if request.client else "unknown"
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:300]
+
+
 LOCKED = "Ask an administrator to unlock it."
+DISABLED = "An administrator disabled it."
+
+
+class RolesChange(BaseModel):
+    roles: Annotated[list[StaffRole], Field(min_length=1, max_length=5)]
+
+
+class Conflict(Problem):
+    status, title = 409, "Not in a state that allows this"
 
 
 @router.post("/v1/staff", status_code=201, responses={409: {}})
@@ -160,15 +183,18 @@ async def staff_sign_in(body: StaffSignIn, request: Request, rt: Runtime) -> Mfa
     staff without TOTP get a token that can only enrol it. An unknown e-mail, a wrong
     password and a locked account with a wrong password get the same 401; a locked account
     is answered 423 only after the correct password."""
-    client = request.client.host if request.client else "unknown"
     try:
-        step = await service.sign_in(rt, body.email, body.password, client)
+        step = await service.sign_in(
+            rt, body.email, body.password, client_address(request), user_agent(request)
+        )
     except TooManyAttempts as exc:
         raise TooManyAttemptsProblem(
             "Wait before trying again.", retry_after=exc.retry_after
         ) from None
     except WrongCredentials:
         raise BadCredentials("Check them and try again.") from None
+    except AccountDisabled:
+        raise Locked(DISABLED) from None
     except AccountLocked:
         raise Locked(LOCKED) from None
     return MfaNeeded(
@@ -177,12 +203,25 @@ async def staff_sign_in(body: StaffSignIn, request: Request, rt: Runtime) -> Mfa
 
 
 @router.post("/v1/staff/sessions/mfa", responses={401: {}, 423: {}})
-async def staff_second_factor(body: MfaAnswer, rt: Runtime) -> Tokens:
-    """Step two: the TOTP code (or a single-use recovery code) → tokens with MFA."""
+async def staff_second_factor(body: MfaAnswer, request: Request, rt: Runtime) -> Tokens:
+    """Step two: the TOTP code (or a single-use recovery code) → tokens with MFA. The
+    challenge works once, from the client (address and user agent) that proved the
+    password; a TOTP code works once."""
     try:
-        pair = await service.second_factor(rt, body.challenge, body.code, body.recovery_code)
+        pair = await service.second_factor(
+            rt,
+            body.challenge,
+            body.code,
+            body.recovery_code,
+            client_address(request),
+            user_agent(request),
+        )
     except ChallengeInvalid:
-        raise BadCredentials("The challenge expired or is invalid; sign in again.") from None
+        raise BadCredentials(
+            "The challenge expired, was used, or came from elsewhere; sign in again."
+        ) from None
+    except AccountDisabled:
+        raise Locked(DISABLED) from None
     except AccountLocked:
         raise Locked(LOCKED) from None
     except WrongCredentials:
@@ -221,15 +260,77 @@ async def confirm_totp(body: TotpConfirm, caller: CurrentPrincipal, rt: Runtime)
     return RecoveryCodes(recovery_codes=codes)
 
 
-@router.post("/v1/staff/{staff_id}/unlock", responses={404: {}})
-async def unlock(
-    staff_id: Annotated[Identifier, Path()], admin: Administrator, rt: Runtime
-) -> StaffCreated:
-    try:
+StaffId = Annotated[Identifier, Path()]
+
+
+def _acted_on(staff_id: str) -> StaffCreated:
+    return StaffCreated(staff_id=staff_id)
+
+
+@router.post("/v1/staff/{staff_id}/unlock", responses={404: {}, 409: {}})
+async def unlock(staff_id: StaffId, admin: Administrator, rt: Runtime) -> StaffCreated:
+    """Unlock an account locked by wrong passwords or codes (`identity.StaffUnlocked`)."""
+    async with _administering(staff_id):
         await service.unlock(rt, staff_id, admin.id)
+    return _acted_on(staff_id)
+
+
+@router.post("/v1/staff/{staff_id}/disable", responses={403: {}, 404: {}, 409: {}})
+async def disable(staff_id: StaffId, admin: Administrator, rt: Runtime) -> StaffCreated:
+    """No sign-in and no refresh until re-enabled; every session is revoked now
+    (`identity.StaffDisabled`, `identity.StaffSessionsRevoked`)."""
+    async with _administering(staff_id):
+        await service.disable(rt, staff_id, admin.id)
+    return _acted_on(staff_id)
+
+
+@router.post("/v1/staff/{staff_id}/enable", responses={403: {}, 404: {}, 409: {}})
+async def enable(staff_id: StaffId, admin: Administrator, rt: Runtime) -> StaffCreated:
+    """Re-enable a disabled account (`identity.StaffReenabled`)."""
+    async with _administering(staff_id):
+        await service.enable(rt, staff_id, admin.id)
+    return _acted_on(staff_id)
+
+
+@router.put("/v1/staff/{staff_id}/roles", responses={403: {}, 404: {}})
+async def change_roles(
+    staff_id: StaffId, body: RolesChange, admin: Administrator, rt: Runtime
+) -> StaffCreated:
+    """Replace the roles; each session carries the new ones from its next refresh
+    (`identity.StaffRolesChanged`)."""
+    async with _administering(staff_id):
+        await service.change_roles(rt, staff_id, body.roles, admin.id)
+    return _acted_on(staff_id)
+
+
+@router.post("/v1/staff/{staff_id}/totp/reset", responses={403: {}, 404: {}})
+async def reset_totp(staff_id: StaffId, admin: Administrator, rt: Runtime) -> StaffCreated:
+    """A lost authenticator: the secret and recovery codes go and every session is revoked;
+    the staff member enrols again (`identity.StaffTotpReset`)."""
+    async with _administering(staff_id):
+        await service.reset_totp(rt, staff_id, admin.id)
+    return _acted_on(staff_id)
+
+
+@router.delete("/v1/staff/{staff_id}/sessions", responses={404: {}})
+async def revoke_sessions(staff_id: StaffId, admin: Administrator, rt: Runtime) -> StaffCreated:
+    """Revoke every session of the staff member (`identity.StaffSessionsRevoked`)."""
+    async with _administering(staff_id):
+        await service.revoke_sessions(rt, staff_id, admin.id)
+    return _acted_on(staff_id)
+
+
+@asynccontextmanager
+async def _administering(staff_id: str) -> AsyncIterator[None]:
+    """The answers every administrator route shares."""
+    try:
+        yield
     except NoSuchStaff:
         raise NotFound(f"No staff member {staff_id}.") from None
-    return StaffCreated(staff_id=staff_id)
+    except CannotChangeOwnAccount:
+        raise Forbidden("Another administrator must do this to your own account.") from None
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from None
 
 
 @router.post("/v1/staff/lookups", responses={403: {}, 404: {}})
