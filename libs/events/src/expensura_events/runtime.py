@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.auth import JWKS_PATH, TokenVerifier
 from expensura_events.authenticity import EventSigner, EventVerifier, PublicKeys
-from expensura_events.cipher import FieldCipher, MasterKey
+from expensura_events.cipher import FieldCipher, MasterKeys
 from expensura_events.db import EVENTSTORE_VERSIONS, engine_for
 from expensura_events.envelope import (
     Actor,
@@ -96,7 +96,10 @@ class ServiceRuntime:
         self.keys: KeyStore = (
             keys
             if keys is not None
-            else PostgresKeyStore(self.keystore_engine, MasterKey.from_base64(s.master_key))
+            else PostgresKeyStore(
+                self.keystore_engine,
+                MasterKeys.from_base64(s.master_key, s.previous_master_key),
+            )
         )
         self.mapper: EventMapper = EventMapper(
             FieldCipher(self.keys),

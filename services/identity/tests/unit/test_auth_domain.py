@@ -25,7 +25,7 @@ from expensura_identity.auth.domain import (
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-MASTER = "bWFzdGVyIGtleSBmb3IgdW5pdCB0ZXN0cyBvbmx5IQ=="
+MASTER = "bWFzdGVyIGtleSBmb3IgdW5pdCB0ZXN0cyBvbmx5ISE="  # 32 bytes, as a master key must be
 
 
 def _claims(**overrides: object) -> dict[str, object]:
@@ -107,7 +107,8 @@ def test_throttle_keys_are_keyed_per_principal_kind_and_ignore_the_spelling() ->
     staff = account_throttle_key(MASTER, PrincipalKind.STAFF, "ann@example.com")
     assert staff != user  # a customer and a staff member with one address: two throttles
     assert client_throttle_key(MASTER, "203.0.113.7") != client_throttle_key(MASTER, "203.0.113.8")
-    assert user != account_throttle_key("b3RoZXI=", PrincipalKind.USER, "ann@example.com")
+    other = "YW5vdGhlciBtYXN0ZXIga2V5LCAzMiBieXRlcyBvayE="  # another 32-byte master key
+    assert user != account_throttle_key(other, PrincipalKind.USER, "ann@example.com")
 
 
 def test_a_principals_sessions_have_a_stream_of_their_own() -> None:

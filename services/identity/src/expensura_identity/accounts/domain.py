@@ -12,6 +12,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from expensura_events.catalog.identity import AccountOpened
+from expensura_events.cipher import LOOKUP_HMAC, MasterKey
 from expensura_events.contacts import CONTACT_FIELDS
 from expensura_events.contracts.decisions import DecisionOut
 from expensura_events.obligations import enforces
@@ -75,8 +76,10 @@ def open_account(cmd: OpenAccount) -> AccountOpened:
 
 
 def lookup_key(master_key: str, purpose: str, value: str) -> bytes:
-    """A keyed hash of `value` for one purpose: finds a row, reveals nothing without the key."""
-    secret = hashlib.sha256(f"expensura-lookup:{purpose}:".encode() + master_key.encode())
+    """A keyed hash of `value` for one purpose: finds a row, reveals nothing without the key.
+    Keyed by the master key's look-up sub-key, never the master key itself."""
+    root = MasterKey.from_base64(master_key).subkey(LOOKUP_HMAC)
+    secret = hmac.new(root, f"expensura-lookup:{purpose}".encode(), hashlib.sha256)
     return hmac.new(secret.digest(), value.encode(), hashlib.sha256).digest()
 
 

@@ -18,6 +18,7 @@ from expensura_events.catalog.identity_staff import (
     StaffTotpEnrolled,
     StaffUnlocked,
 )
+from expensura_events.cipher import PSEUDONYM, TOTP_SECRETS
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.envelope import Actor, DomainEvent, utcnow
 from expensura_events.runtime import ServiceRuntime
@@ -201,7 +202,7 @@ async def second_factor(
     settings = identity_settings(rt)
     key = await auth.signing_key(rt)
     staff_id = auth.challenged_staff(key, challenge)
-    master = auth.master_key(rt)
+    master = auth.master_key(rt).key_wrap(TOTP_SECRETS)
     async with rt.engine.begin() as conn:
         staff = await store.for_update(conn, staff_id)
         if staff is None or staff.totp_secret_wrapped is None:
@@ -254,7 +255,9 @@ async def start_totp(rt: ServiceRuntime, staff_id: str) -> TotpSetup:
     """A new TOTP secret for an authenticator app (shown once). Raises NoSuchStaff,
     IllegalTransition (enrolled already)."""
     secret = new_totp_secret()
-    wrapped = auth.master_key(rt).wrap(totp_key_context(staff_id), secret.encode())
+    wrapped = (
+        auth.master_key(rt).key_wrap(TOTP_SECRETS).wrap(totp_key_context(staff_id), secret.encode())
+    )
     async with rt.engine.begin() as conn:
         state = await store.enrolment(conn, staff_id)
         if state is None:
@@ -277,7 +280,12 @@ async def confirm_totp(rt: ServiceRuntime, staff_id: str, code: str) -> list[str
         if staff.totp_secret_wrapped is None:  # not started: enrol() refused it already
             raise IllegalTransition("no enrolment started")
         context = totp_key_context(staff_id)
-        secret = auth.master_key(rt).unwrap(context, staff.totp_secret_wrapped).decode()
+        secret = (
+            auth.master_key(rt)
+            .key_wrap(TOTP_SECRETS)
+            .unwrap(context, staff.totp_secret_wrapped)
+            .decode()
+        )
         if not totp_matches(secret, code):
             raise WrongCredentials()
         if not await store.confirm_enrolment(conn, staff_id, [hash_code(c) for c in codes]):
@@ -375,7 +383,7 @@ async def my_access_log(rt: ServiceRuntime, subject_id: str) -> list[AccessLogLi
     """Who read the subject's data. Reading this log is not itself logged: it shows only
     facts about others' reads, to the person they concern, and logging it would add an
     entry on every look."""
-    secret = rt.settings.master_key.encode()
+    secret = auth.master_key(rt).subkey(PSEUDONYM)
     async with rt.engine.connect() as conn:
         events = await rt.store.read_subject(conn, subject_id)
     return access_log(events, secret)
