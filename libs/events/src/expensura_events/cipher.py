@@ -57,11 +57,17 @@ K = TypeVar("K", bound=DataKeys)
 # with a label), so a look-up hash, a pseudonym or a token key reveals nothing about the
 # key that wraps subjects' data keys, and no key is used for two algorithms.
 DATA_KEY_WRAP = "data-key-wrap"
+SERVICE_SECRET_WRAP = "service-secret-wrap"
+# A service's own secrets: random keys kept in the key store (`keystore.ServiceSecrets`),
+# wrapped by the service-secret-wrap sub-key, so they survive a master-key rotation.
 LOOKUP_HMAC = "lookup-hmac"
 PSEUDONYM = "pseudonym"
 TOKEN_KEYS = "token-keys"
 TOTP_SECRETS = "totp-secrets"
-SUBKEY_LABELS = frozenset({DATA_KEY_WRAP, LOOKUP_HMAC, PSEUDONYM, TOKEN_KEYS, TOTP_SECRETS})
+SERVICE_SECRET_LABELS = frozenset({LOOKUP_HMAC, PSEUDONYM, TOKEN_KEYS, TOTP_SECRETS})
+# Every label is also a sub-key of the master (HKDF), for a caller holding only the master
+# key (consent's receipt-signing keys until it takes its token-keys secret from the store).
+SUBKEY_LABELS = frozenset({DATA_KEY_WRAP, SERVICE_SECRET_WRAP}) | SERVICE_SECRET_LABELS
 
 
 class KeyWrap:

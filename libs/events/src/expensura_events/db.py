@@ -135,6 +135,8 @@ async def grant_keystore(keystore_owner_url: str, role: str, *, may_destroy: boo
             await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{r}"'))
             await conn.execute(text(f'GRANT SELECT, INSERT ON subject_keys TO "{r}"'))
             await conn.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON subject_keys FROM "{r}"'))
+            # its own secrets only: row-level security on the owner column (keystore_0003)
+            await conn.execute(text(f'GRANT SELECT, INSERT ON service_secrets TO "{r}"'))
             verb = "GRANT" if may_destroy else "REVOKE"
             prep = "TO" if may_destroy else "FROM"
             await conn.execute(

@@ -25,9 +25,17 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from expensura_events.cipher import DataKey, MasterKey, MasterKeys, SubjectErased
+from expensura_events.cipher import (
+    SERVICE_SECRET_LABELS,
+    SERVICE_SECRET_WRAP,
+    DataKey,
+    KeyWrap,
+    MasterKey,
+    MasterKeys,
+    SubjectErased,
+)
 from expensura_events.envelope import utcnow
-from expensura_events.tables import subject_keys
+from expensura_events.tables import service_secrets, subject_keys
 
 
 class KeyStore(Protocol):
@@ -149,12 +157,93 @@ class PostgresKeyStore:
         return bool(destroyed)
 
 
+class ServiceSecrets:
+    """This service's own secrets in the key store: a random 32-byte key per label, created
+    on first use, wrapped by the master key's service-secret-wrap sub-key. The database shows
+    a service only the rows its role owns; a rotation re-wraps them, so a secret (and every
+    look-up hash or wrap made with it) stays the same across master keys."""
+
+    def __init__(self, engine: AsyncEngine, master: MasterKey | MasterKeys) -> None:
+        self._engine = engine
+        self._keys = master if isinstance(master, MasterKeys) else MasterKeys(master)
+        self._cache: dict[str, bytes] = {}
+
+    async def get(self, label: str) -> bytes:
+        if label not in SERVICE_SECRET_LABELS:
+            raise ValueError(f"unknown service secret {label!r}")
+        if label in self._cache:
+            return self._cache[label]
+        current = self._keys.current
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(service_secrets)
+                .values(
+                    label=label,
+                    kek_id=current.kek_id,
+                    wrapped=current.key_wrap(SERVICE_SECRET_WRAP).wrap(
+                        _secret_context(label), os.urandom(32)
+                    ),
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["owner", "label"])
+            )
+            row = (
+                await conn.execute(
+                    select(service_secrets.c.kek_id, service_secrets.c.wrapped).where(
+                        service_secrets.c.label == label,
+                        service_secrets.c.owner == func.current_user(),
+                    )
+                )
+            ).one()
+        wrap = self._keys.by_id(row.kek_id).key_wrap(SERVICE_SECRET_WRAP)
+        secret = wrap.unwrap(_secret_context(label), row.wrapped)
+        self._cache[label] = secret
+        return secret
+
+    async def key_wrap(self, label: str) -> KeyWrap:
+        return KeyWrap(await self.get(label))
+
+
+def _secret_context(label: str) -> str:
+    return f"service-secret:{label}"
+
+
 _KEY_COLUMNS = (
     subject_keys.c.subject_id,
     subject_keys.c.key_id,
     subject_keys.c.kek_id,
     subject_keys.c.wrapped_key,
 )
+
+
+async def _rotate_service_secrets(owner_engine: AsyncEngine, keys: MasterKeys) -> Rotation:
+    """The services' own secrets first: few rows, one transaction."""
+    current = keys.current
+    done = Rotation()
+    async with owner_engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(service_secrets).where(service_secrets.c.kek_id != current.kek_id)
+            )
+        ).all()
+        for row in rows:
+            context = _secret_context(row.label)
+            old = keys.by_id(row.kek_id).key_wrap(SERVICE_SECRET_WRAP)
+            secret = old.unwrap(context, row.wrapped)
+            moved = await conn.scalar(
+                text("SELECT rewrap_service_secret(:o, :l, :old_kek, :old, :new_kek, :new)"),
+                {
+                    "o": row.owner,
+                    "l": row.label,
+                    "old_kek": row.kek_id,
+                    "old": row.wrapped,
+                    "new_kek": current.kek_id,
+                    "new": current.key_wrap(SERVICE_SECRET_WRAP).wrap(context, secret),
+                },
+            )
+            done.rewrapped += 1 if moved else 0
+            done.skipped += 0 if moved else 1
+    return done
 
 
 @dataclass
@@ -184,7 +273,7 @@ async def rotate_master(
     neither current nor previous stops the rotation (`UnknownMasterKey`): nothing is lost,
     but the operator must say which key that was."""
     current = keys.current
-    done = Rotation()
+    done = await _rotate_service_secrets(owner_engine, keys)
     after = ""
     while True:
         async with owner_engine.connect() as conn:

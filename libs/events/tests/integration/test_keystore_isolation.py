@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from expensura_events.cipher import (
+    LOOKUP_HMAC,
+    PSEUDONYM,
     FieldCipher,
     MasterKey,
     MasterKeys,
@@ -27,8 +30,8 @@ from expensura_events.cipher import (
 from expensura_events.db import engine_for, new_engine, with_database
 from expensura_events.db_errors import sqlstate
 from expensura_events.envelope import REDACTED
-from expensura_events.keystore import PostgresKeyStore, rotate_master
-from expensura_events.tables import subject_keys
+from expensura_events.keystore import PostgresKeyStore, ServiceSecrets, rotate_master
+from expensura_events.tables import service_secrets, subject_keys
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
 from expensura_ops.testing.stack import LocalStack
 
@@ -118,22 +121,25 @@ async def test_grants_every_service_select_and_insert_and_only_identity_destroy(
     async with engines["owner"].connect() as conn:
         for spec in SERVICES:
             role = spec.db_role
-            privileges = {
-                p: await conn.scalar(
-                    text("SELECT has_table_privilege(:r, 'subject_keys', :p)"), {"r": role, "p": p}
-                )
-                for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
-            }
-            assert privileges == {
-                "SELECT": True,
-                "INSERT": True,
-                "UPDATE": False,
-                "DELETE": False,
-                "TRUNCATE": False,
-            }, role
+            for table in ("subject_keys", "service_secrets"):
+                privileges = {
+                    p: await conn.scalar(
+                        text("SELECT has_table_privilege(:r, :t, :p)"),
+                        {"r": role, "t": table, "p": p},
+                    )
+                    for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+                }
+                assert privileges == {
+                    "SELECT": True,
+                    "INSERT": True,
+                    "UPDATE": False,
+                    "DELETE": False,
+                    "TRUNCATE": False,
+                }, (role, table)
             for fn, expected in (
                 ("destroy_subject_key(text)", spec.name.value == "identity"),
                 ("rewrap_subject_key(text, text, bytea, text, bytea)", False),
+                ("rewrap_service_secret(text, text, text, bytea, text, bytea)", False),
             ):
                 assert (
                     await conn.scalar(
@@ -223,6 +229,52 @@ async def test_a_copied_key_cannot_be_written_back_after_erasure(
         await identity.get_or_create(s)
 
 
+async def test_a_service_reads_and_creates_only_its_own_secrets(
+    stack: LocalStack, engines: dict[str, AsyncEngine]
+) -> None:
+    identity_secret = await ServiceSecrets(engines["identity"], master(stack)).get(LOOKUP_HMAC)
+    loans_secret = await ServiceSecrets(engines["loans"], master(stack)).get(LOOKUP_HMAC)
+    assert loans_secret != identity_secret and len(identity_secret) == 32
+    # stable: another process of the same service gets the same secret
+    assert await ServiceSecrets(engines["identity"], master(stack)).get(LOOKUP_HMAC) == (
+        identity_secret
+    )
+    identity_role = make_url(stack.settings("identity").keystore_url).username
+    async with engines["loans"].connect() as conn:
+        owners = set((await conn.execute(select(service_secrets.c.owner))).scalars())
+    assert owners and identity_role not in owners  # row-level security: its own rows only
+    planted = master(stack).wrap("x", os.urandom(32))
+    assert (
+        await refused(  # nor can it plant a secret for another service
+            engines["loans"],
+            "INSERT INTO service_secrets (owner, label, kek_id, wrapped, created_at)"
+            " VALUES (:o, 'pseudonym', 'k', :w, now())",
+            o=identity_role,
+            w=planted,
+        )
+        == REFUSED
+    )
+    for sql in (
+        "UPDATE service_secrets SET wrapped = :w",
+        "DELETE FROM service_secrets WHERE owner <> :w",
+    ):
+        value = planted if "UPDATE" in sql else "nobody"
+        assert await refused(engines["identity"], sql, w=value) == REFUSED
+        assert await refused(engines["owner"], sql, w=value) == REFUSED  # the trigger
+    assert (
+        await refused(
+            engines["identity"],
+            "SELECT rewrap_service_secret(:o, 'lookup-hmac', 'a', :w, 'b', :w)",
+            o=identity_role,
+            w=planted,
+        )
+        == REFUSED
+    )
+    assert await ServiceSecrets(engines["identity"], master(stack)).get(LOOKUP_HMAC) == (
+        identity_secret
+    )
+
+
 async def test_a_live_key_is_never_rewritten_in_place(
     stack: LocalStack, engines: dict[str, AsyncEngine]
 ) -> None:
@@ -283,6 +335,10 @@ async def _rotate_under_traffic(
     new_raw = os.urandom(32)
     new = MasterKey(new_raw)
     before = PostgresKeyStore(engines["identity"], old)
+    secrets = {
+        name: await ServiceSecrets(engines[name], old).get(PSEUDONYM)
+        for name in ("identity", "loans")
+    }
     subjects = [subject() for _ in range(60)]
     keys = await before.get_or_create_many(set(subjects))
     sealed = {
@@ -331,6 +387,8 @@ async def _rotate_under_traffic(
     assert "re-wrapped 0 keys" in ran.stdout and "no key needs the old master key" in ran.stdout
 
     after = PostgresKeyStore(engines["identity"], new)  # the old master key is forgotten
+    for name, secret in secrets.items():  # services' secrets moved, and are the same
+        assert await ServiceSecrets(engines[name], new).get(PSEUDONYM) == secret
     for s in subjects[:-5]:
         assert await after.get(s) == keys[s]
     for s in created:

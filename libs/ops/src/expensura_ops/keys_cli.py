@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from expensura_events.cipher import MasterKey, MasterKeys
 from expensura_events.db import new_engine
 from expensura_events.keystore import Rotation, rotate_master
-from expensura_events.tables import subject_keys
+from expensura_events.tables import service_secrets, subject_keys
 
 app = typer.Typer(help="The master key and subjects' data keys.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -63,7 +63,8 @@ def rotate_master_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 500,
 ) -> None:
-    """Re-wrap every subject's data key under the new master key, while services run.
+    """Re-wrap every subject's data key, and every service's secrets, under the new master
+    key, while services run.
 
     Run it once every service accepts both keys (docs/operations.md, "Keys"). Safe to stop
     and run again; it exits 0 only when no key is left under another master key."""
@@ -71,7 +72,7 @@ def rotate_master_command(
     keys = MasterKeys(new, previous=_old_key(new, old_key_file))
     done, left = asyncio.run(_rotate(keystore_url, keys, batch_size))
     console.print(
-        f"re-wrapped {done.rewrapped} keys under master key {new.kek_id}; "
+        f"re-wrapped {done.rewrapped} keys and service secrets under master key {new.kek_id}; "
         f"{done.skipped} destroyed or moved meanwhile, left as they were"
     )
     if left:
@@ -84,13 +85,16 @@ async def _rotate(url: str, keys: MasterKeys, batch_size: int) -> tuple[Rotation
     engine = new_engine(url)
     try:
         done = await rotate_master(engine, keys, batch_size=batch_size)
+        new = keys.current.kek_id
         async with engine.connect() as conn:
-            left = await conn.scalar(
+            keys_left = await conn.scalar(
                 select(func.count()).where(
-                    subject_keys.c.wrapped_key.is_not(None),
-                    subject_keys.c.kek_id != keys.current.kek_id,
+                    subject_keys.c.wrapped_key.is_not(None), subject_keys.c.kek_id != new
                 )
             )
-        return done, int(left or 0)
+            secrets_left = await conn.scalar(
+                select(func.count()).where(service_secrets.c.kek_id != new)
+            )
+        return done, int(keys_left or 0) + int(secrets_left or 0)
     finally:
         await engine.dispose()

@@ -25,7 +25,7 @@ from expensura_identity.auth.domain import (
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-MASTER = "bWFzdGVyIGtleSBmb3IgdW5pdCB0ZXN0cyBvbmx5ISE="  # 32 bytes, as a master key must be
+LOOKUP_SECRET = b"look-up secret for unit tests!!!!"  # identity's lookup-hmac secret
 
 
 def _claims(**overrides: object) -> dict[str, object]:
@@ -101,13 +101,15 @@ def test_a_sign_in_is_refused_once_any_key_reached_its_limit() -> None:
 
 
 def test_throttle_keys_are_keyed_per_principal_kind_and_ignore_the_spelling() -> None:
-    user = account_throttle_key(MASTER, PrincipalKind.USER, "Ann@Example.com ")
-    assert user == account_throttle_key(MASTER, PrincipalKind.USER, "ann@example.com")
-    assert user == email_lookup(MASTER, "ann@example.com")  # the key sign-up looks up
-    staff = account_throttle_key(MASTER, PrincipalKind.STAFF, "ann@example.com")
+    user = account_throttle_key(LOOKUP_SECRET, PrincipalKind.USER, "Ann@Example.com ")
+    assert user == account_throttle_key(LOOKUP_SECRET, PrincipalKind.USER, "ann@example.com")
+    assert user == email_lookup(LOOKUP_SECRET, "ann@example.com")  # the key sign-up looks up
+    staff = account_throttle_key(LOOKUP_SECRET, PrincipalKind.STAFF, "ann@example.com")
     assert staff != user  # a customer and a staff member with one address: two throttles
-    assert client_throttle_key(MASTER, "203.0.113.7") != client_throttle_key(MASTER, "203.0.113.8")
-    other = "YW5vdGhlciBtYXN0ZXIga2V5LCAzMiBieXRlcyBvayE="  # another 32-byte master key
+    assert client_throttle_key(LOOKUP_SECRET, "203.0.113.7") != client_throttle_key(
+        LOOKUP_SECRET, "203.0.113.8"
+    )
+    other = b"another look-up secret, 32 bytes"
     assert user != account_throttle_key(other, PrincipalKind.USER, "ann@example.com")
 
 

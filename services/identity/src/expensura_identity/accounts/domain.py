@@ -12,7 +12,6 @@ from enum import StrEnum
 from uuid import UUID
 
 from expensura_events.catalog.identity import AccountOpened
-from expensura_events.cipher import LOOKUP_HMAC, MasterKey
 from expensura_events.contacts import CONTACT_FIELDS
 from expensura_events.contracts.decisions import DecisionOut
 from expensura_events.obligations import enforces
@@ -75,16 +74,16 @@ def open_account(cmd: OpenAccount) -> AccountOpened:
 # --- finding an account without storing its address ------------------------------------
 
 
-def lookup_key(master_key: str, purpose: str, value: str) -> bytes:
+def lookup_key(lookup_secret: bytes, purpose: str, value: str) -> bytes:
     """A keyed hash of `value` for one purpose: finds a row, reveals nothing without the key.
-    Keyed by the master key's look-up sub-key, never the master key itself."""
-    root = MasterKey.from_base64(master_key).subkey(LOOKUP_HMAC)
-    secret = hmac.new(root, f"expensura-lookup:{purpose}".encode(), hashlib.sha256)
+    Keyed by identity's look-up secret (`rt.secrets`, label lookup-hmac), never the master
+    key: that secret survives a master-key rotation, so stored look-ups stay valid."""
+    secret = hmac.new(lookup_secret, f"expensura-lookup:{purpose}".encode(), hashlib.sha256)
     return hmac.new(secret.digest(), value.encode(), hashlib.sha256).digest()
 
 
-def email_lookup(master_key: str, email: str) -> bytes:
-    return lookup_key(master_key, "email", normalise_email(email))
+def email_lookup(lookup_secret: bytes, email: str) -> bytes:
+    return lookup_key(lookup_secret, "email", normalise_email(email))
 
 
 # --- releasing contact details to a partner ------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.envelope import Actor, LegalBasis
 from expensura_events.runtime import ServiceRuntime
@@ -49,7 +50,7 @@ async def sign_up(rt: ServiceRuntime, email: str, phone: str | None, password: s
         await store.insert(
             conn,
             account_id,
-            email_lookup(rt.settings.master_key, email),
+            email_lookup(await rt.secrets.get(LOOKUP_HMAC), email),
             password_hash,
             envelope.occurred_at,
         )

@@ -129,17 +129,17 @@ def mfa_challenge_claims(issuer: str, staff_id: str, now: datetime) -> dict[str,
 # --- throttling ---------------------------------------------------------------------------
 
 
-def account_throttle_key(master_key: str, kind: PrincipalKind, email: str) -> bytes:
+def account_throttle_key(lookup_secret: bytes, kind: PrincipalKind, email: str) -> bytes:
     """The throttle key of the account an attempt claims, whether or not it exists. App
     users keep the key their sign-up lookup uses; staff have a key of their own, so that a
     customer and a staff member with one address do not throttle each other."""
     if kind is PrincipalKind.USER:
-        return lookup_key(master_key, "email", normalise_email(email))
-    return lookup_key(master_key, f"sign-in:{kind.value}", normalise_email(email))
+        return lookup_key(lookup_secret, "email", normalise_email(email))
+    return lookup_key(lookup_secret, f"sign-in:{kind.value}", normalise_email(email))
 
 
-def client_throttle_key(master_key: str, client: str) -> bytes:
-    return lookup_key(master_key, "client", client)
+def client_throttle_key(lookup_secret: bytes, client: str) -> bytes:
+    return lookup_key(lookup_secret, "client", client)
 
 
 @enforces("SEC-2")

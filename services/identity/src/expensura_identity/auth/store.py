@@ -12,22 +12,22 @@ from uuid import UUID
 from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from expensura_events.cipher import MasterKey
+from expensura_events.cipher import KeyWrap
 from expensura_events.signing import SigningKey, SigningKeys
 from expensura_identity.tables import refresh_tokens, sign_in_attempts, signing_keys
 
 # --- signing keys ---------------------------------------------------------------------------
 
 
-def _keys(engine: AsyncEngine, master: MasterKey) -> SigningKeys:
+def _keys(engine: AsyncEngine, master: KeyWrap) -> SigningKeys:
     return SigningKeys(engine, master, signing_keys, usage="jwt-signing")
 
 
-async def active_key(engine: AsyncEngine, master: MasterKey) -> SigningKey:
+async def active_key(engine: AsyncEngine, master: KeyWrap) -> SigningKey:
     return await _keys(engine, master).active()
 
 
-async def published_keys(engine: AsyncEngine, master: MasterKey) -> dict[str, Any]:
+async def published_keys(engine: AsyncEngine, master: KeyWrap) -> dict[str, Any]:
     return await _keys(engine, master).jwks()
 
 

@@ -18,7 +18,7 @@ from expensura_events.catalog.identity_staff import (
     StaffTotpEnrolled,
     StaffUnlocked,
 )
-from expensura_events.cipher import PSEUDONYM, TOTP_SECRETS
+from expensura_events.cipher import LOOKUP_HMAC, PSEUDONYM, TOTP_SECRETS
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.envelope import Actor, DomainEvent, utcnow
 from expensura_events.runtime import ServiceRuntime
@@ -102,7 +102,7 @@ async def create_staff(
         await store.insert(
             conn,
             staff_id,
-            email_lookup(rt.settings.master_key, email),
+            email_lookup(await rt.secrets.get(LOOKUP_HMAC), email),
             password_hash,
             [r.value for r in roles],
             utcnow(),
@@ -153,7 +153,8 @@ class StaffMembers:
     async def find(
         self, rt: ServiceRuntime, conn: AsyncConnection, email: str
     ) -> StaffRecord | None:
-        return await store.by_email(conn, email_lookup(rt.settings.master_key, email))
+        lookup = email_lookup(await rt.secrets.get(LOOKUP_HMAC), email)
+        return await store.by_email(conn, lookup)
 
     async def wrong_password(
         self, rt: ServiceRuntime, conn: AsyncConnection, found: StaffRecord
@@ -202,7 +203,7 @@ async def second_factor(
     settings = identity_settings(rt)
     key = await auth.signing_key(rt)
     staff_id = auth.challenged_staff(key, challenge)
-    master = auth.master_key(rt).key_wrap(TOTP_SECRETS)
+    master = await rt.secrets.key_wrap(TOTP_SECRETS)
     async with rt.engine.begin() as conn:
         staff = await store.for_update(conn, staff_id)
         if staff is None or staff.totp_secret_wrapped is None:
@@ -255,8 +256,8 @@ async def start_totp(rt: ServiceRuntime, staff_id: str) -> TotpSetup:
     """A new TOTP secret for an authenticator app (shown once). Raises NoSuchStaff,
     IllegalTransition (enrolled already)."""
     secret = new_totp_secret()
-    wrapped = (
-        auth.master_key(rt).key_wrap(TOTP_SECRETS).wrap(totp_key_context(staff_id), secret.encode())
+    wrapped = (await rt.secrets.key_wrap(TOTP_SECRETS)).wrap(
+        totp_key_context(staff_id), secret.encode()
     )
     async with rt.engine.begin() as conn:
         state = await store.enrolment(conn, staff_id)
@@ -281,8 +282,7 @@ async def confirm_totp(rt: ServiceRuntime, staff_id: str, code: str) -> list[str
             raise IllegalTransition("no enrolment started")
         context = totp_key_context(staff_id)
         secret = (
-            auth.master_key(rt)
-            .key_wrap(TOTP_SECRETS)
+            (await rt.secrets.key_wrap(TOTP_SECRETS))
             .unwrap(context, staff.totp_secret_wrapped)
             .decode()
         )
@@ -383,7 +383,7 @@ async def my_access_log(rt: ServiceRuntime, subject_id: str) -> list[AccessLogLi
     """Who read the subject's data. Reading this log is not itself logged: it shows only
     facts about others' reads, to the person they concern, and logging it would add an
     entry on every look."""
-    secret = auth.master_key(rt).subkey(PSEUDONYM)
+    secret = await rt.secrets.get(PSEUDONYM)
     async with rt.engine.connect() as conn:
         events = await rt.store.read_subject(conn, subject_id)
     return access_log(events, secret)
