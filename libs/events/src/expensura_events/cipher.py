@@ -1,10 +1,10 @@
 """Field encryption with per-subject data keys, and crypto-shredding (no storage here).
 
 Envelope encryption: each data subject has a 256-bit data key; it is stored wrapped
-(AES-GCM) by a master key from configuration. Destroying the wrapped key makes every copy
-of that subject's personal fields unreadable wherever it was copied (log, Kafka, backups),
-while the stored bytes, and so the hash chain, stay exactly as they were. Where the keys
-live is `keystore.py`'s concern; the cipher only needs to look them up.
+(AES-GCM) by a sub-key of the master key from configuration. Destroying the wrapped key
+makes every copy of that subject's personal fields unreadable wherever it was copied (log,
+Kafka, backups), while the stored bytes, and so the hash chain, stay exactly as they were.
+Where the keys live is `keystore.py`'s concern; the cipher only needs to look them up.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from expensura_events.envelope import REDACTED
 from expensura_events.obligations import enforces
@@ -51,25 +53,100 @@ class DataKeys(Protocol):
 K = TypeVar("K", bound=DataKeys)
 
 
+# The master key is never used as a key itself: each use has its own sub-key (HKDF-SHA256
+# with a label), so a look-up hash, a pseudonym or a token key reveals nothing about the
+# key that wraps subjects' data keys, and no key is used for two algorithms.
+DATA_KEY_WRAP = "data-key-wrap"
+SERVICE_SECRET_WRAP = "service-secret-wrap"
+# A service's own secrets: random keys kept in the key store (`keystore.ServiceSecrets`),
+# wrapped by the service-secret-wrap sub-key, so they survive a master-key rotation.
+LOOKUP_HMAC = "lookup-hmac"
+PSEUDONYM = "pseudonym"
+TOKEN_KEYS = "token-keys"
+TOTP_SECRETS = "totp-secrets"
+SERVICE_SECRET_LABELS = frozenset({LOOKUP_HMAC, PSEUDONYM, TOKEN_KEYS, TOTP_SECRETS})
+# Every label is also a sub-key of the master (HKDF), for a caller holding only the master
+# key (consent's receipt-signing keys until it takes its token-keys secret from the store).
+SUBKEY_LABELS = frozenset({DATA_KEY_WRAP, SERVICE_SECRET_WRAP}) | SERVICE_SECRET_LABELS
+
+
+class KeyWrap:
+    """AES-GCM wrapping under one sub-key; `context` (the AAD) binds a wrap to its owner."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def wrap(self, context: str, secret: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, secret, context.encode())
+
+    def unwrap(self, context: str, wrapped: bytes) -> bytes:
+        return self._aead.decrypt(wrapped[:12], wrapped[12:], context.encode())
+
+
 class MasterKey:
-    """The key-encryption key. Its id is a fingerprint, so rotation can tell keys apart."""
+    """The root of every configured key. Its id is a fingerprint, so rotation can tell
+    master keys apart; `wrap`/`unwrap` use the data-key-wrap sub-key."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError("the master key must be 32 bytes (base64 in configuration)")
-        self._aead = AESGCM(key)
+        self._key = key
         self.kek_id = hashlib.sha256(b"expensura-kek" + key).hexdigest()[:16]
+        self._data_keys = self.key_wrap(DATA_KEY_WRAP)
 
     @classmethod
     def from_base64(cls, value: str) -> MasterKey:
         return cls(base64.b64decode(value))
 
+    def subkey(self, label: str) -> bytes:
+        """The 32-byte sub-key for one use (one of `SUBKEY_LABELS`)."""
+        if label not in SUBKEY_LABELS:
+            raise ValueError(f"unknown sub-key label {label!r}")
+        hkdf = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"expensura:" + label.encode())
+        return hkdf.derive(self._key)
+
+    def key_wrap(self, label: str) -> KeyWrap:
+        return KeyWrap(self.subkey(label))
+
     def wrap(self, subject_id: str, data_key: bytes) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, data_key, subject_id.encode())
+        return self._data_keys.wrap(subject_id, data_key)
 
     def unwrap(self, subject_id: str, wrapped: bytes) -> bytes:
-        return self._aead.decrypt(wrapped[:12], wrapped[12:], subject_id.encode())
+        return self._data_keys.unwrap(subject_id, wrapped)
+
+
+class MasterKeys:
+    """The current master key and, during a rotation, the previous one: new wraps use the
+    current key; a stored wrap is opened with the key its `kek_id` names."""
+
+    def __init__(self, current: MasterKey, previous: MasterKey | None = None) -> None:
+        self.current = current
+        self.previous = previous
+        self._by_id = {current.kek_id: current}
+        if previous is not None:
+            self._by_id.setdefault(previous.kek_id, previous)
+
+    @classmethod
+    def from_base64(cls, current: str, previous: str | None = None) -> MasterKeys:
+        return cls(
+            MasterKey.from_base64(current),
+            MasterKey.from_base64(previous) if previous else None,
+        )
+
+    def by_id(self, kek_id: str) -> MasterKey:
+        try:
+            return self._by_id[kek_id]
+        except KeyError:
+            raise UnknownMasterKey(kek_id) from None
+
+
+class UnknownMasterKey(Exception):
+    """A key was wrapped by a master key this process was not given."""
+
+    def __init__(self, kek_id: str) -> None:
+        super().__init__(f"no configured master key has id {kek_id}")
+        self.kek_id = kek_id
 
 
 class FieldCipher(Generic[K]):

@@ -124,14 +124,24 @@ async def grant_service_role(owner_url: str, role: str) -> None:
         await engine.dispose()
 
 
-async def grant_keystore(keystore_owner_url: str, role: str) -> None:
-    """Services may create and destroy subjects' keys; nothing else in the key store."""
+async def grant_keystore(keystore_owner_url: str, role: str, *, may_destroy: bool = False) -> None:
+    """A service may read subjects' keys and create new ones, never change one (no UPDATE,
+    no DELETE: keystore_0002 also refuses a write-back by trigger). Destroying is the
+    erasure path's alone (`may_destroy`), through the `destroy_subject_key` function."""
     engine = new_engine(keystore_owner_url)
     r = _ident(role)
     try:
         async with engine.begin() as conn:
             await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{r}"'))
-            await conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON subject_keys TO "{r}"'))
+            await conn.execute(text(f'GRANT SELECT, INSERT ON subject_keys TO "{r}"'))
+            await conn.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON subject_keys FROM "{r}"'))
+            # its own secrets only: row-level security on the owner column (keystore_0003)
+            await conn.execute(text(f'GRANT SELECT, INSERT ON service_secrets TO "{r}"'))
+            verb = "GRANT" if may_destroy else "REVOKE"
+            prep = "TO" if may_destroy else "FROM"
+            await conn.execute(
+                text(f'{verb} EXECUTE ON FUNCTION destroy_subject_key(text) {prep} "{r}"')
+            )
     finally:
         await engine.dispose()
 

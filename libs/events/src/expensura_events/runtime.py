@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.auth import JWKS_PATH, TokenVerifier
 from expensura_events.authenticity import EventSigner, EventVerifier, PublicKeys
-from expensura_events.cipher import FieldCipher, MasterKey
+from expensura_events.cipher import FieldCipher, MasterKeys
 from expensura_events.db import EVENTSTORE_VERSIONS, engine_for
 from expensura_events.envelope import (
     Actor,
@@ -28,7 +28,7 @@ from expensura_events.envelope import (
     new_event_id,
 )
 from expensura_events.kafka import broker_reachable
-from expensura_events.keystore import KeyStore, PostgresKeyStore
+from expensura_events.keystore import KeyStore, PostgresKeyStore, ServiceSecrets
 from expensura_events.mapper import EventMapper
 from expensura_events.passwords import HashingCost, PasswordHashing
 from expensura_events.privacy.access import record_access
@@ -94,11 +94,12 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self.engine: AsyncEngine = engine_for(s.database_url)
         self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=5)
+        masters = MasterKeys.from_base64(s.master_key, s.previous_master_key)
         self.keys: KeyStore = (
-            keys
-            if keys is not None
-            else PostgresKeyStore(self.keystore_engine, MasterKey.from_base64(s.master_key))
+            keys if keys is not None else PostgresKeyStore(self.keystore_engine, masters)
         )
+        # This service's own secrets (look-up HMAC, pseudonym, token-key, TOTP wrapping keys).
+        self.secrets = ServiceSecrets(self.keystore_engine, masters)
         self.mapper: EventMapper = EventMapper(
             FieldCipher(self.keys),
             verifier=EventVerifier(PublicKeys.from_base64(s.event_public_keys)),

@@ -19,7 +19,12 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = Field(description="the service's own database (its app role)")
     keystore_url: str = Field(description="the key store's database (local KMS)")
-    master_key: str = Field(description="base64 of the 32-byte key-encryption key")
+    master_key: str = Field(description="base64 of the 32-byte master key (root of sub-keys)")
+    # Set only while the master key is rotated (`expensura keys rotate-master`): keys still
+    # wrapped by it stay readable, new ones are wrapped by `master_key`.
+    previous_master_key: str | None = Field(
+        default=None, description="base64 of the other master key accepted during a rotation"
+    )
     # Without a signing key the service appends nothing (see authenticity.py); without public
     # keys its projections refuse every record: both fail closed.
     event_signing_key: str | None = Field(

@@ -1,4 +1,5 @@
-"""Ed25519 signing keys kept in a service's database, private halves wrapped by the master key.
+"""Ed25519 signing keys kept in a service's database, private halves wrapped by the master
+key's token-keys sub-key.
 
 Identity signs access tokens with them; consent signs consent receipts. Public halves are
 published as a JWKS so that anyone can verify without asking us.
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from expensura_events.cipher import MasterKey
+from expensura_events.cipher import TOKEN_KEYS, KeyWrap, MasterKey
 from expensura_events.envelope import new_event_id, utcnow
 
 
@@ -40,8 +41,13 @@ class SigningKey:
 
 
 class SigningKeys:
-    def __init__(self, engine: AsyncEngine, master: MasterKey, table: Table, usage: str) -> None:
-        self.engine, self.master, self.table, self.usage = engine, master, table, usage
+    def __init__(
+        self, engine: AsyncEngine, master: MasterKey | KeyWrap, table: Table, usage: str
+    ) -> None:
+        """`master`: the service's token-keys secret (`ServiceSecrets`), which outlives a
+        master-key rotation; or the master key, whose token-keys sub-key does not."""
+        self.engine, self.table, self.usage = engine, table, usage
+        self.master = master.key_wrap(TOKEN_KEYS) if isinstance(master, MasterKey) else master
         self._lock = zlib.crc32(f"signing:{table.name}".encode())  # stable across processes
 
     def _aad(self, kid: str) -> str:

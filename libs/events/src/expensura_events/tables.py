@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 
 metadata = MetaData()
@@ -106,6 +107,19 @@ subject_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=True),  # NULL once destroyed
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("destroyed_at", DateTime(timezone=True), nullable=True),
+)
+
+# Each service's own secrets (look-up HMAC key, pseudonym key, token-key and TOTP wrapping
+# keys): random, wrapped by the master key, so they outlive a master-key rotation. A service's
+# role sees only its own rows (row-level security on `owner`, which defaults to the role).
+service_secrets = Table(
+    "service_secrets",
+    keystore_metadata,
+    Column("owner", Text, primary_key=True, server_default=text("current_user")),
+    Column("label", Text, primary_key=True),
+    Column("kek_id", Text, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 # Subjects whose processing stopped (cancellation) or who were erased, in every service.

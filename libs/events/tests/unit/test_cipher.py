@@ -9,8 +9,20 @@ from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from expensura_events.cipher import ALGORITHM, ENC_MARK, FieldCipher, MasterKey
+from expensura_events.cipher import (
+    ALGORITHM,
+    DATA_KEY_WRAP,
+    ENC_MARK,
+    SUBKEY_LABELS,
+    TOKEN_KEYS,
+    TOTP_SECRETS,
+    FieldCipher,
+    MasterKey,
+    MasterKeys,
+    UnknownMasterKey,
+)
 from expensura_events.envelope import REDACTED
 from expensura_events.keystore import InMemoryKeyStore
 
@@ -107,3 +119,45 @@ def test_the_master_key_comes_from_32_bytes_of_base64() -> None:
     assert MasterKey(raw).kek_id != MasterKey(os.urandom(32)).kek_id
     with pytest.raises(ValueError, match="32 bytes"):
         MasterKey(os.urandom(16))
+
+
+def test_each_use_of_the_master_key_has_its_own_sub_key_never_the_master_itself() -> None:
+    raw = os.urandom(32)
+    master = MasterKey(raw)
+    subkeys = {label: master.subkey(label) for label in SUBKEY_LABELS}
+    assert len(set(subkeys.values())) == len(SUBKEY_LABELS)  # pairwise distinct
+    assert raw not in subkeys.values()
+    assert all(len(k) == 32 for k in subkeys.values())
+    assert MasterKey(raw).subkey(DATA_KEY_WRAP) == subkeys[DATA_KEY_WRAP]  # deterministic
+    assert MasterKey(os.urandom(32)).subkey(DATA_KEY_WRAP) != subkeys[DATA_KEY_WRAP]
+    with pytest.raises(ValueError, match="unknown sub-key"):
+        master.subkey("anything-else")
+
+
+def test_a_wrap_opens_only_under_the_sub_key_that_made_it() -> None:
+    raw = os.urandom(32)
+    master = MasterKey(raw)
+    secret = os.urandom(32)
+    as_token_key = master.key_wrap(TOKEN_KEYS).wrap("ctx", secret)
+    assert master.key_wrap(TOKEN_KEYS).unwrap("ctx", as_token_key) == secret
+    with pytest.raises(InvalidTag):
+        master.key_wrap(TOTP_SECRETS).unwrap("ctx", as_token_key)
+    with pytest.raises(InvalidTag):
+        master.unwrap("ctx", as_token_key)  # the data-key wrap is another sub-key
+    with pytest.raises(InvalidTag):
+        AESGCM(raw).decrypt(as_token_key[:12], as_token_key[12:], b"ctx")  # nor the master
+
+
+def test_master_keys_open_a_wrap_by_the_master_key_it_names() -> None:
+    old, new = MasterKey(os.urandom(32)), MasterKey(os.urandom(32))
+    keys = MasterKeys(new, previous=old)
+    assert keys.current is new
+    assert keys.by_id(old.kek_id) is old and keys.by_id(new.kek_id) is new
+    with pytest.raises(UnknownMasterKey):
+        MasterKeys(new).by_id(old.kek_id)  # once the rotation is over, the old key is gone
+    encoded = MasterKeys.from_base64(
+        base64.b64encode(b"n" * 32).decode(), base64.b64encode(b"o" * 32).decode()
+    )
+    assert encoded.current.kek_id == MasterKey(b"n" * 32).kek_id
+    assert encoded.previous is not None and encoded.previous.kek_id == MasterKey(b"o" * 32).kek_id
+    assert MasterKeys.from_base64(base64.b64encode(b"n" * 32).decode()).previous is None

@@ -40,6 +40,7 @@ from expensura_events.topology import SERVICES
 from expensura_events.witnessing import check_witnesses
 from expensura_ops.deadletters_cli import app as dead_letters_app
 from expensura_ops.deadletters_cli import runtime_for
+from expensura_ops.keys_cli import app as keys_app
 from expensura_ops.services import all_projections, command_groups, find_projection
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ app.add_typer(log_app, name="log")
 app.add_typer(projections_app, name="projections")
 app.add_typer(subject_app, name="subject")
 app.add_typer(relay_app, name="relay")
+app.add_typer(keys_app, name="keys")
 projections_app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="identity, consent, …")]

@@ -67,6 +67,12 @@ def event_signing_keys_from(var_dir: Path) -> dict[str, str]:
     return keys
 
 
+# The erasure path: identity's rights service shreds a subject, and `expensura subject
+# shred | release-hold` run as identity. No other service's role may destroy a key, so
+# compromising one of them cannot erase anyone.
+KEY_DESTROYERS = frozenset({"identity"})
+
+
 async def provision(
     admin_url: str,
     bootstrap_servers: str,
@@ -107,7 +113,11 @@ async def provision(
         owner_url = with_database(admin_url, database)
         await upgrade(owner_url, definition.version_locations)
         await grant_service_role(owner_url, spec.db_role)
-        await grant_keystore(with_database(admin_url, keystore_db), spec.db_role)
+        await grant_keystore(
+            with_database(admin_url, keystore_db),
+            spec.db_role,
+            may_destroy=spec.name.value in KEY_DESTROYERS,
+        )
         env[spec.name.value] = {
             "EXPENSURA_DATABASE_URL": with_database(admin_url, database, spec.db_role, password),
             "EXPENSURA_KEYSTORE_URL": with_database(admin_url, keystore_db, spec.db_role, password),

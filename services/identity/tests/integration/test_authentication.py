@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from expensura_events.catalog.identity import SignInRefused
 from expensura_events.catalog.identity_staff import StaffLockedOut
+from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import StaffRole
@@ -145,7 +146,7 @@ async def test_parallel_wrong_staff_passwords_meet_the_shared_throttle_first(
         WrongCredentials: allowed,
         TooManyAttempts: PARALLEL - allowed,
     }
-    key = account_throttle_key(rt.settings.master_key, PrincipalKind.STAFF, email)
+    key = account_throttle_key(await rt.secrets.get(LOOKUP_HMAC), PrincipalKind.STAFF, email)
     assert await _attempts(rt, key) == allowed
     assert await _staff_row(rt, staff_id) == (MAX_FAILED_ATTEMPTS, True)
 
@@ -166,7 +167,7 @@ async def test_parallel_wrong_user_passwords_are_counted_exactly_then_throttled(
         WrongCredentials: allowed,
         TooManyAttempts: PARALLEL - allowed,
     }
-    master = rt.settings.master_key
+    master = await rt.secrets.get(LOOKUP_HMAC)
     assert await _attempts(rt, account_throttle_key(master, PrincipalKind.USER, email)) == allowed
     assert await _attempts(rt, client_throttle_key(master, client)) == allowed
     refused = await _events(rt, sessions_stream(str(opened.account_id)))
@@ -187,7 +188,7 @@ async def test_a_proven_password_forgives_the_accounts_failures_but_not_the_addr
             await auth.sign_in_user(rt, email, "a wrong password!", client)
     pair = await auth.sign_in_user(rt, email, PASSWORD, client)
     assert pair.access_token and pair.refresh_token
-    master = rt.settings.master_key
+    master = await rt.secrets.get(LOOKUP_HMAC)
     assert await _attempts(rt, account_throttle_key(master, PrincipalKind.USER, email)) == 0
     assert await _attempts(rt, client_throttle_key(master, client)) == 3
 
@@ -218,5 +219,5 @@ async def test_an_unknown_account_is_checked_against_a_dummy_hash_and_refused_al
     unknown = _email("nobody")
     with pytest.raises(WrongCredentials):
         await auth.sign_in_user(rt, unknown, "a wrong password!", client)
-    key = account_throttle_key(rt.settings.master_key, PrincipalKind.USER, unknown)
+    key = account_throttle_key(await rt.secrets.get(LOOKUP_HMAC), PrincipalKind.USER, unknown)
     assert await _attempts(rt, key) == 1

@@ -17,6 +17,7 @@ from expensura_events.catalog.identity_staff import (
     StaffSecondFactorRefused,
 )
 from expensura_events.catalog.platform import PersonalDataAccessed
+from expensura_events.cipher import PSEUDONYM
 from expensura_events.envelope import Actor
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.streams import access_stream
@@ -123,7 +124,7 @@ async def test_a_look_up_confirms_the_customer_first_and_every_outcome_is_record
     assert isinstance(read, PersonalDataAccessed)
     assert read.categories == ["pd:Contact"] and read.fields == ["email", "phone"]
     [line] = await staff.my_access_log(rt, customer)
-    assert line.who == pseudonym(rt.settings.master_key.encode(), agent)
+    assert line.who == pseudonym(await rt.secrets.get(PSEUDONYM), agent)
     assert (line.role, line.purpose, line.case_reference) == (
         "customer-service",
         "customer-care",

@@ -31,7 +31,7 @@ from expensura_identity.auth.domain import (
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-MASTER = "bWFzdGVyIGtleSBmb3IgdW5pdCB0ZXN0cyBvbmx5IQ=="
+LOOKUP_SECRET = b"look-up secret for unit tests!!!!"  # identity's lookup-hmac secret
 
 
 def _claims(**overrides: object) -> dict[str, object]:
@@ -78,17 +78,17 @@ def test_signed_claims_verify_as_every_service_verifies_them() -> None:
 
 # --- the MFA challenge --------------------------------------------------------------------------
 
-ALICE = client_binding(MASTER, "203.0.113.7", "Mozilla/5.0 (X11)")
+ALICE = client_binding(LOOKUP_SECRET, "203.0.113.7", "Mozilla/5.0 (X11)")
 
 
 @pytest.mark.obligation("SEC-2")
 def test_a_challenge_is_bound_to_the_address_and_user_agent_that_started_it() -> None:
-    assert client_binding(MASTER, "203.0.113.7", "Mozilla/5.0 (X11)") == ALICE
-    assert client_binding(MASTER, "203.0.113.8", "Mozilla/5.0 (X11)") != ALICE
-    assert client_binding(MASTER, "203.0.113.7", "curl/8.0") != ALICE
+    assert client_binding(LOOKUP_SECRET, "203.0.113.7", "Mozilla/5.0 (X11)") == ALICE
+    assert client_binding(LOOKUP_SECRET, "203.0.113.8", "Mozilla/5.0 (X11)") != ALICE
+    assert client_binding(LOOKUP_SECRET, "203.0.113.7", "curl/8.0") != ALICE
     # the separator keeps address and agent apart: no shifting one into the other
-    assert client_binding(MASTER, "a", "bc") != client_binding(MASTER, "ab", "c")
-    assert client_binding("b3RoZXI=", "203.0.113.7", "Mozilla/5.0 (X11)") != ALICE
+    assert client_binding(LOOKUP_SECRET, "a", "bc") != client_binding(LOOKUP_SECRET, "ab", "c")
+    assert client_binding(b"another secret", "203.0.113.7", "Mozilla/5.0 (X11)") != ALICE
 
 
 @pytest.mark.obligation("SEC-2")
@@ -108,7 +108,7 @@ def test_a_challenge_is_answered_once_in_five_minutes_by_its_own_client() -> Non
     assert refusal() is None
     assert refusal(used=True) == "challenge-replayed"
     assert refusal(expires_at=NOW) == "challenge-expired"
-    other = client_binding(MASTER, "198.51.100.1", "Mozilla/5.0 (X11)")
+    other = client_binding(LOOKUP_SECRET, "198.51.100.1", "Mozilla/5.0 (X11)")
     assert refusal(presented_by=other) == "challenge-other-client"
     # a replay is named a replay whoever presents it, however late
     assert refusal(used=True, expires_at=NOW, presented_by=other) == "challenge-replayed"
@@ -180,13 +180,16 @@ def test_a_full_key_is_retried_when_its_window_ends() -> None:
 
 
 def test_throttle_keys_are_keyed_per_principal_kind_and_ignore_the_spelling() -> None:
-    user = account_throttle_key(MASTER, PrincipalKind.USER, "Ann@Example.com ")
-    assert user == account_throttle_key(MASTER, PrincipalKind.USER, "ann@example.com")
-    assert user == email_lookup(MASTER, "ann@example.com")  # the key sign-up looks up
-    staff = account_throttle_key(MASTER, PrincipalKind.STAFF, "ann@example.com")
+    user = account_throttle_key(LOOKUP_SECRET, PrincipalKind.USER, "Ann@Example.com ")
+    assert user == account_throttle_key(LOOKUP_SECRET, PrincipalKind.USER, "ann@example.com")
+    assert user == email_lookup(LOOKUP_SECRET, "ann@example.com")  # the key sign-up looks up
+    staff = account_throttle_key(LOOKUP_SECRET, PrincipalKind.STAFF, "ann@example.com")
     assert staff != user  # a customer and a staff member with one address: two throttles
-    assert client_throttle_key(MASTER, "203.0.113.7") != client_throttle_key(MASTER, "203.0.113.8")
-    assert user != account_throttle_key("b3RoZXI=", PrincipalKind.USER, "ann@example.com")
+    assert client_throttle_key(LOOKUP_SECRET, "203.0.113.7") != client_throttle_key(
+        LOOKUP_SECRET, "203.0.113.8"
+    )
+    other = b"another look-up secret, 32 bytes"
+    assert user != account_throttle_key(other, PrincipalKind.USER, "ann@example.com")
 
 
 def test_a_principals_sessions_have_a_stream_of_their_own() -> None:

@@ -74,14 +74,16 @@ def open_account(cmd: OpenAccount) -> AccountOpened:
 # --- finding an account without storing its address ------------------------------------
 
 
-def lookup_key(master_key: str, purpose: str, value: str) -> bytes:
-    """A keyed hash of `value` for one purpose: finds a row, reveals nothing without the key."""
-    secret = hashlib.sha256(f"expensura-lookup:{purpose}:".encode() + master_key.encode())
+def lookup_key(lookup_secret: bytes, purpose: str, value: str) -> bytes:
+    """A keyed hash of `value` for one purpose: finds a row, reveals nothing without the key.
+    Keyed by identity's look-up secret (`rt.secrets`, label lookup-hmac), never the master
+    key: that secret survives a master-key rotation, so stored look-ups stay valid."""
+    secret = hmac.new(lookup_secret, f"expensura-lookup:{purpose}".encode(), hashlib.sha256)
     return hmac.new(secret.digest(), value.encode(), hashlib.sha256).digest()
 
 
-def email_lookup(master_key: str, email: str) -> bytes:
-    return lookup_key(master_key, "email", normalise_email(email))
+def email_lookup(lookup_secret: bytes, email: str) -> bytes:
+    return lookup_key(lookup_secret, "email", normalise_email(email))
 
 
 # --- releasing contact details to a partner ------------------------------------------------

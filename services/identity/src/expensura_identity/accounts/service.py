@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from expensura_events.catalog.identity import DataReleaseRefused
+from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.contracts.decisions import ReleaseRequest
 from expensura_events.envelope import Actor, LegalBasis
@@ -52,7 +53,7 @@ async def sign_up(rt: ServiceRuntime, email: str, phone: str | None, password: s
         await store.insert(
             conn,
             account_id,
-            email_lookup(rt.settings.master_key, email),
+            email_lookup(await rt.secrets.get(LOOKUP_HMAC), email),
             password_hash,
             envelope.occurred_at,
         )

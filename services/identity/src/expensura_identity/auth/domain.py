@@ -180,11 +180,11 @@ def roles_on_refresh(amr: Sequence[str], current_roles: Sequence[str]) -> list[s
 # --- the MFA challenge --------------------------------------------------------------------------
 
 
-def client_binding(master_key: str, client: str, user_agent: str) -> bytes:
+def client_binding(lookup_secret: bytes, client: str, user_agent: str) -> bytes:
     """What an MFA challenge is bound to: a keyed hash of the client's address (as the
     configured gateway forwards it) and its user agent. The challenge works only for the
     client that proved the password."""
-    return lookup_key(master_key, "mfa-client", f"{client}\n{user_agent}")
+    return lookup_key(lookup_secret, "mfa-client", f"{client}\n{user_agent}")
 
 
 @enforces("SEC-2")
@@ -205,17 +205,17 @@ def challenge_refusal(
 # --- throttling ---------------------------------------------------------------------------
 
 
-def account_throttle_key(master_key: str, kind: PrincipalKind, email: str) -> bytes:
+def account_throttle_key(lookup_secret: bytes, kind: PrincipalKind, email: str) -> bytes:
     """The throttle key of the account an attempt claims, whether or not it exists. App
     users keep the key their sign-up lookup uses; staff have a key of their own, so that a
     customer and a staff member with one address do not throttle each other."""
     if kind is PrincipalKind.USER:
-        return lookup_key(master_key, "email", normalise_email(email))
-    return lookup_key(master_key, f"sign-in:{kind.value}", normalise_email(email))
+        return lookup_key(lookup_secret, "email", normalise_email(email))
+    return lookup_key(lookup_secret, f"sign-in:{kind.value}", normalise_email(email))
 
 
-def client_throttle_key(master_key: str, client: str) -> bytes:
-    return lookup_key(master_key, "client", client)
+def client_throttle_key(lookup_secret: bytes, client: str) -> bytes:
+    return lookup_key(lookup_secret, "client", client)
 
 
 def retry_after(window_start: datetime, window_seconds: int, now: datetime) -> int:

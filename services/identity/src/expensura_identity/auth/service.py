@@ -39,7 +39,7 @@ from expensura_events.catalog.identity import (
     SignedOut,
     SignInRefused,
 )
-from expensura_events.cipher import MasterKey
+from expensura_events.cipher import LOOKUP_HMAC, TOKEN_KEYS, KeyWrap
 from expensura_events.envelope import Actor, DomainEvent, utcnow
 from expensura_events.obligations import enforces
 from expensura_events.runtime import ServiceRuntime
@@ -100,8 +100,9 @@ class Principals(Protocol[C]):
         ...
 
 
-def master_key(rt: ServiceRuntime) -> MasterKey:
-    return MasterKey.from_base64(rt.settings.master_key)
+async def token_keys(rt: ServiceRuntime) -> KeyWrap:
+    """What wraps identity's token-signing keys: its token-keys secret in the key store."""
+    return await rt.secrets.key_wrap(TOKEN_KEYS)
 
 
 @enforces("SEC-2")
@@ -111,8 +112,9 @@ async def authenticate(
     """The principal whose password this is. Raises TooManyAttempts (before any password
     is checked) or WrongCredentials (unknown account and wrong password alike)."""
     settings = identity_settings(rt)
-    account_key = account_throttle_key(settings.master_key, principals.kind, email)
-    client_key = client_throttle_key(settings.master_key, client)
+    lookup_secret = await rt.secrets.get(LOOKUP_HMAC)
+    account_key = account_throttle_key(lookup_secret, principals.kind, email)
+    client_key = client_throttle_key(lookup_secret, client)
     window = settings.sign_in_window_seconds
     at = utcnow()
     async with rt.engine.begin() as conn:
@@ -150,11 +152,11 @@ def token_hash(token: str) -> bytes:
 
 
 async def signing_key(rt: ServiceRuntime) -> SigningKey:
-    return await store.active_key(rt.engine, master_key(rt))
+    return await store.active_key(rt.engine, await token_keys(rt))
 
 
 async def published_keys(rt: ServiceRuntime) -> dict[str, Any]:
-    return await store.published_keys(rt.engine, master_key(rt))
+    return await store.published_keys(rt.engine, await token_keys(rt))
 
 
 def session_end(rt: ServiceRuntime, kind: PrincipalKind, started_at: datetime) -> datetime:
@@ -283,7 +285,8 @@ class AppUsers:
     async def find(
         self, rt: ServiceRuntime, conn: AsyncConnection, email: str
     ) -> AccountRecord | None:
-        return await accounts_store.by_email(conn, email_lookup(rt.settings.master_key, email))
+        lookup = email_lookup(await rt.secrets.get(LOOKUP_HMAC), email)
+        return await accounts_store.by_email(conn, lookup)
 
     async def wrong_password(
         self, rt: ServiceRuntime, conn: AsyncConnection, found: AccountRecord

@@ -13,7 +13,7 @@ from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from expensura_events.cipher import MasterKey
+from expensura_events.cipher import KeyWrap
 from expensura_events.signing import SigningKey, SigningKeys
 from expensura_identity.accounts.domain import AccountStatus
 from expensura_identity.auth.domain import PrincipalKind, RefreshRefusal, Standing
@@ -29,15 +29,15 @@ from expensura_identity.tables import (
 # --- signing keys ---------------------------------------------------------------------------
 
 
-def _keys(engine: AsyncEngine, master: MasterKey) -> SigningKeys:
+def _keys(engine: AsyncEngine, master: KeyWrap) -> SigningKeys:
     return SigningKeys(engine, master, signing_keys, usage="jwt-signing")
 
 
-async def active_key(engine: AsyncEngine, master: MasterKey) -> SigningKey:
+async def active_key(engine: AsyncEngine, master: KeyWrap) -> SigningKey:
     return await _keys(engine, master).active()
 
 
-async def published_keys(engine: AsyncEngine, master: MasterKey) -> dict[str, Any]:
+async def published_keys(engine: AsyncEngine, master: KeyWrap) -> dict[str, Any]:
     return await _keys(engine, master).jwks()
 
 

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity_profile import DeviceRegistered, FeedbackReceived
+from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.contacts import Contact, contact_categories, current_contact
 from expensura_events.envelope import Actor, LegalBasis, utcnow
 from expensura_events.obligations import enforces
@@ -65,7 +66,7 @@ async def correct_contact(
     async with rt.engine.begin() as conn:
         if email is not None:
             await accounts_store.set_email_lookup(
-                conn, UUID(subject_id), email_lookup(rt.settings.master_key, email)
+                conn, UUID(subject_id), email_lookup(await rt.secrets.get(LOOKUP_HMAC), email)
             )
         await rt.append(
             conn,

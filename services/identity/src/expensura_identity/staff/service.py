@@ -26,6 +26,7 @@ from expensura_events.catalog.identity_staff import (
     StaffTotpReset,
     StaffUnlocked,
 )
+from expensura_events.cipher import LOOKUP_HMAC, PSEUDONYM, TOTP_SECRETS
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.envelope import Actor, DomainEvent, utcnow
 from expensura_events.obligations import enforces
@@ -113,7 +114,7 @@ async def create_staff(
         await store.insert(
             conn,
             staff_id,
-            email_lookup(rt.settings.master_key, email),
+            email_lookup(await rt.secrets.get(LOOKUP_HMAC), email),
             password_hash,
             [r.value for r in roles],
             utcnow(),
@@ -167,7 +168,8 @@ class StaffMembers:
     async def find(
         self, rt: ServiceRuntime, conn: AsyncConnection, email: str
     ) -> StaffRecord | None:
-        return await store.by_email(conn, email_lookup(rt.settings.master_key, email))
+        lookup = email_lookup(await rt.secrets.get(LOOKUP_HMAC), email)
+        return await store.by_email(conn, lookup)
 
     async def wrong_password(
         self, rt: ServiceRuntime, conn: AsyncConnection, found: StaffRecord
@@ -200,7 +202,7 @@ async def sign_in(
     a correct password)."""
     staff = await auth.authenticate(rt, StaffMembers(), email, password, client)
     _refuse_if_barred(staff)
-    binding = client_binding(rt.settings.master_key, client, user_agent)
+    binding = client_binding(await rt.secrets.get(LOOKUP_HMAC), client, user_agent)
     async with rt.engine.begin() as conn:
         if staff.totp_enrolled:
             return PasswordStep(challenge=await auth.new_challenge(conn, staff.staff_id, binding))
@@ -234,8 +236,8 @@ async def second_factor(
     lock-out)."""
     settings = identity_settings(rt)
     key = await auth.signing_key(rt)
-    master = auth.master_key(rt)
-    binding = client_binding(settings.master_key, client, user_agent)
+    master = await rt.secrets.key_wrap(TOTP_SECRETS)
+    binding = client_binding(await rt.secrets.get(LOOKUP_HMAC), client, user_agent)
     refused: Exception | None = None
     async with rt.engine.begin() as conn:
         opened = await auth.open_challenge(conn, challenge, binding)
@@ -310,7 +312,9 @@ async def start_totp(rt: ServiceRuntime, staff_id: str) -> TotpSetup:
     """A new TOTP secret for an authenticator app (shown once). Raises NoSuchStaff,
     IllegalTransition (enrolled already)."""
     secret = new_totp_secret()
-    wrapped = auth.master_key(rt).wrap(totp_key_context(staff_id), secret.encode())
+    wrapped = (await rt.secrets.key_wrap(TOTP_SECRETS)).wrap(
+        totp_key_context(staff_id), secret.encode()
+    )
     async with rt.engine.begin() as conn:
         state = await store.enrolment(conn, staff_id)
         if state is None:
@@ -333,7 +337,11 @@ async def confirm_totp(rt: ServiceRuntime, staff_id: str, code: str) -> list[str
         if staff.totp_secret_wrapped is None:  # not started: enrol() refused it already
             raise IllegalTransition("no enrolment started")
         context = totp_key_context(staff_id)
-        secret = auth.master_key(rt).unwrap(context, staff.totp_secret_wrapped).decode()
+        secret = (
+            (await rt.secrets.key_wrap(TOTP_SECRETS))
+            .unwrap(context, staff.totp_secret_wrapped)
+            .decode()
+        )
         step = totp_step_of(secret, code)
         if step is None:
             raise WrongCredentials()
@@ -532,7 +540,7 @@ async def my_access_log(rt: ServiceRuntime, subject_id: str) -> list[AccessLogLi
     """Who read the subject's data. Reading this log is not itself logged: it shows only
     facts about others' reads, to the person they concern, and logging it would add an
     entry on every look."""
-    secret = rt.settings.master_key.encode()
+    secret = await rt.secrets.get(PSEUDONYM)
     async with rt.engine.connect() as conn:
         events = await rt.store.read_subject(conn, subject_id)
     return access_log(events, secret)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from expensura_events.cipher import MasterKey
+from expensura_events.cipher import TOKEN_KEYS
 from expensura_events.envelope import utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.signing import SigningKeys
@@ -37,10 +37,11 @@ class IssuedToken:
     scope: str
 
 
-def signing_keys(rt: ServiceRuntime) -> SigningKeys:
+async def signing_keys(rt: ServiceRuntime) -> SigningKeys:
+    """Private halves wrapped by the gateway's token-keys secret from the key store."""
     return SigningKeys(
         rt.engine,
-        MasterKey.from_base64(rt.settings.master_key),
+        await rt.secrets.key_wrap(TOKEN_KEYS),
         partner_signing_keys,
         usage="partner-token",
     )
@@ -61,7 +62,7 @@ async def issue_token(
     scopes = grant(credential.scopes, scope)
     ttl = gateway_settings(rt).partner_token_ttl_seconds
     claims = token_claims(credential, kind, scopes, now, ttl)
-    key = await signing_keys(rt).active()
+    key = await (await signing_keys(rt)).active()
     signed = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     return IssuedToken(access_token=signed, expires_in=ttl, scope=claims["scope"])
 
@@ -69,7 +70,7 @@ async def issue_token(
 async def authenticate(rt: ServiceRuntime, raw_token: str, nonce: str, timestamp: int) -> Partner:
     """The calling partner. Raises InvalidClient, StaleRequest or Replayed; a request that
     fails here has done nothing but use its nonce."""
-    jwks = await signing_keys(rt).jwks()
+    jwks = await (await signing_keys(rt)).jwks()
     keys = {k.key_id: k.key for k in jwt.PyJWKSet.from_dict(jwks).keys}
     try:
         kid = jwt.get_unverified_header(raw_token).get("kid")
