@@ -26,7 +26,7 @@ from expensura_consent.records.domain import (
     withdraw,
 )
 from expensura_consent.tables import receipt_signing_keys
-from expensura_events.cipher import MasterKey
+from expensura_events.cipher import TOKEN_KEYS
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.signing import SigningKeys
@@ -146,10 +146,12 @@ async def expire_due(rt: ServiceRuntime) -> int:
         return len(due)
 
 
-def receipt_keys(rt: ServiceRuntime) -> SigningKeys:
+async def receipt_keys(rt: ServiceRuntime) -> SigningKeys:
+    """Private halves wrapped by consent's token-keys secret from the key store (it
+    survives a master-key rotation, as the gateway's and identity's do)."""
     return SigningKeys(
         rt.engine,
-        MasterKey.from_base64(rt.settings.master_key),
+        await rt.secrets.key_wrap(TOKEN_KEYS),
         receipt_signing_keys,
         usage="consent-receipt",
     )
@@ -166,11 +168,11 @@ async def receipt(rt: ServiceRuntime, subject_id: str, consent_id: UUID) -> Rece
         {"event": e.event_type.split(".")[-1], "at": e.occurred_at.isoformat()} for e in events
     ]
     claims = receipts.receipt_claims(record, history)
-    return Receipt(receipts.sign(claims, await receipt_keys(rt).active()), claims)
+    return Receipt(receipts.sign(claims, await (await receipt_keys(rt)).active()), claims)
 
 
 async def public_keys(rt: ServiceRuntime) -> dict[str, Any]:
-    return await receipt_keys(rt).jwks()
+    return await (await receipt_keys(rt)).jwks()
 
 
 async def verify_receipt(rt: ServiceRuntime, token: str) -> dict[str, Any]:
