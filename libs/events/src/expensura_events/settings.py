@@ -11,10 +11,25 @@ from expensura_events.topology import SERVICES
 
 
 def _default_peers() -> dict[str, str]:
-    return {s.name.value: f"http://127.0.0.1:{s.port}" for s in SERVICES}
+    return {s.name.value: f"http://127.0.0.1:{s.internal_port}" for s in SERVICES}
 
 
-class ServiceSettings(BaseSettings):
+class ListenerSettings(BaseSettings):
+    """Where `expensura serve` listens: the public listener (only the gateways reach it)
+    and the internal one (other services, Prometheus) of the same app (web/listeners.py).
+    Apart from the rest, so that they are read before the service's own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPENSURA_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="0.0.0.0 in the cluster")
+    port: int = Field(default=8080, ge=1, le=65535, description="the public listener")
+    internal_port: int = Field(default=8081, ge=1, le=65535, description="the internal one")
+    # Addresses whose X-Forwarded-For the public listener believes (the gateways'); "*" in
+    # the cluster, where nothing but a gateway reaches that port.
+    forwarded_allow_ips: str = "127.0.0.1"
+
+
+class ServiceSettings(ListenerSettings):
     model_config = SettingsConfigDict(env_prefix="EXPENSURA_", extra="ignore")
 
     database_url: str = Field(description="the service's own database (its app role)")
@@ -38,6 +53,7 @@ class ServiceSettings(BaseSettings):
     workers: bool = Field(default=True, description="run the relay and projections in-process")
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    # Where peers answer: their internal listeners (`expensura serve`, web/listeners.py).
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
     # Service identity (service_identity.py): this service's Ed25519 seed, and every
