@@ -57,13 +57,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_app(app: ASGIApp, where: Listening) -> int:
-    """Serve `app` on both listeners until SIGINT/SIGTERM; 0, 1 if a listener failed, or 3
-    if the app's startup failed (uvicorn's code for it)."""
-    sockets = {
-        Listener.PUBLIC: bind(where.host, where.port),
-        Listener.INTERNAL: bind(where.host, where.internal_port),
-    }
+async def serve_app(
+    app: ASGIApp, where: Listening, *, stopping: asyncio.Event | None = None
+) -> int:
+    """Serve `app` on both listeners until SIGINT/SIGTERM (or `stopping` is set); 0, 1 if a
+    listener failed, or 3 if the app's startup failed (uvicorn's code for it)."""
+    public = bind(where.host, where.port)
+    try:
+        internal = bind(where.host, where.internal_port)
+    except OSError:
+        public.close()
+        raise
+    sockets = {Listener.PUBLIC: public, Listener.INTERNAL: internal}
     configs = {
         # Only the public listener believes X-Forwarded-For: the gateways set it there;
         # peers call the internal one directly.
@@ -109,7 +114,9 @@ async def serve_app(app: ASGIApp, where: Listening) -> int:
         # One server stopping (a signal, or a failure) stops the other: a service half
         # served would pass one port's probes while failing its peers.
         log.info("listening", public=where.port, internal=where.internal_port, host=where.host)
-        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        told = asyncio.create_task((stopping or asyncio.Event()).wait())
+        await asyncio.wait([*running, told], return_when=asyncio.FIRST_COMPLETED)
+        told.cancel()
         stop(signal.SIGTERM)
         outcomes = await asyncio.gather(*running, return_exceptions=True)
     finally:
