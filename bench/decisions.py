@@ -112,11 +112,11 @@ async def measure_decisions(
     async def health(client: httpx.AsyncClient, i: int) -> None:
         (await client.get("/healthz")).raise_for_status()
 
-    await _load(decide, consent.url, concurrency, 1.0)  # warm-up
+    await _load(decide, consent.internal_url, concurrency, 1.0)  # warm-up
     say(f"decisions: {concurrency} concurrent clients for {seconds:.0f} s, then the baseline")
-    baseline = await _load(health, consent.url, concurrency, seconds)
+    baseline = await _load(health, consent.internal_url, concurrency, seconds)
     allowed = 0
-    decisions = await _load(decide, consent.url, concurrency, seconds)
+    decisions = await _load(decide, consent.internal_url, concurrency, seconds)
     stack.stop_all()
     return DecisionResult(
         concurrency, subjects, decisions, baseline, allowed / max(decisions.requests, 1)

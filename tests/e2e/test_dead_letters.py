@@ -55,7 +55,7 @@ async def test_a_poisoned_sign_up_is_parked_later_contacts_arrive_and_nothing_pr
 ) -> None:
     fresh_stack.start("identity")
     fresh_stack.start("incident")
-    idp, inc = fresh_stack.processes["identity"].url, fresh_stack.processes["incident"].url
+    idp, inc = fresh_stack.processes["identity"].url, fresh_stack.processes["incident"].internal_url
     emails = [f"user-{uuid.uuid4().hex[:10]}@example.com" for _ in range(6)]
     before = [sign_up(idp, e) for e in emails[:3]]
 
@@ -171,7 +171,7 @@ async def test_a_parked_sign_up_applies_when_retried_after_the_fix(
 ) -> None:
     fresh_stack.start("identity")
     fresh_stack.start("incident")
-    idp, inc = fresh_stack.processes["identity"].url, fresh_stack.processes["incident"].url
+    idp, inc = fresh_stack.processes["identity"].url, fresh_stack.processes["incident"].internal_url
     owner = create_async_engine(fresh_stack.database_url("incident", admin=True))
     async with owner.begin() as conn:  # a defect in the read model that refuses one address
         await conn.execute(

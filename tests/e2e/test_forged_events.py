@@ -126,11 +126,14 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     for name in ("identity", "incident", "loans"):
         fresh_stack.start(name)
     url = {n: fresh_stack.processes[n].url for n in ("identity", "incident", "loans")}
+    inside = {n: fresh_stack.processes[n].internal_url for n in ("identity", "incident", "loans")}
     victim = sign_up(url["identity"])
 
     async def contact_of(subject: str) -> httpx.Response:
         async with httpx.AsyncClient(auth=fresh_stack.operator) as client:
-            return await client.get(f"{url['incident']}/internal/notification-contacts/{subject}")
+            return await client.get(
+                f"{inside['incident']}/internal/notification-contacts/{subject}"
+            )
 
     async def projected() -> dict[str, Any] | None:
         resp = await contact_of(victim)
@@ -254,10 +257,10 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
 
     async def all_counted() -> bool:
         for service, names in IDENTITY_FOLLOWERS.items():
-            status = workers(url[service], fresh_stack.operator)
+            status = workers(inside[service], fresh_stack.operator)
             if any(status[n]["rejected"] != identity_feed for n in names):
                 return False
-        certificates = workers(url["identity"], fresh_stack.operator)["erasure-certificates"][
+        certificates = workers(inside["identity"], fresh_stack.operator)["erasure-certificates"][
             "rejected"
         ]
         return bool(certificates == {**identity_feed, "unsigned": 2, "wrong-signer": 2})
@@ -289,7 +292,7 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     # The replayed sign-up counted as what its record says it is: a duplicate.
     inbox = "SELECT count(*) FROM projection_inbox WHERE event_id = :e"
     assert await scalar(fresh_stack, "incident", inbox, e=uuid.UUID(replay_id)) == 0
-    contacts_status = workers(url["incident"], fresh_stack.operator)["notification-contacts"]
+    contacts_status = workers(inside["incident"], fresh_stack.operator)["notification-contacts"]
     assert contacts_status["duplicates"] >= 1
     assert contacts_status["dead_lettered"] == contacts_status["dead_letters"] == 5
 

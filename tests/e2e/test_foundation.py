@@ -34,7 +34,7 @@ def new_account(url: str, *, email: str | None = None, phone: str | None = "+141
 
 async def consent_sees(stack: LocalStack, subjects: list[str]) -> dict[str, int]:
     """How many identity events the consent service applied per subject (all must be known)."""
-    consent = stack.processes["consent"].url
+    consent = stack.processes["consent"].internal_url
     out = {}
     async with httpx.AsyncClient(auth=stack.operator) as client:
         for s in subjects:
@@ -95,7 +95,8 @@ async def test_relay_killed_between_commit_and_publish_loses_nothing_and_applies
     # … consent received all 50 and applied each event exactly once
     async def consumed_all() -> dict[str, int] | None:
         stats = httpx.get(
-            f"{fresh_stack.processes['consent'].url}/internal/workers", auth=fresh_stack.operator
+            f"{fresh_stack.processes['consent'].internal_url}/internal/workers",
+            auth=fresh_stack.operator,
         ).json()
         counts = stats["projections"]["known-subjects"]
         return counts if counts["applied"] + counts["duplicates"] == 50 else None
@@ -164,6 +165,7 @@ async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_c
     isolated_stack.start("identity")
     isolated_stack.start("consent")
     idp = isolated_stack.processes["identity"].url
+    inside = isolated_stack.processes["identity"].internal_url
     before = [new_account(idp) for _ in range(10)]
     await eventually(lambda: _all_projected(isolated_stack, before), what="first projection")
 
@@ -173,7 +175,7 @@ async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_c
         # The relay checks the broker every second, so by the time a test could read the
         # empty topic it may already be republishing: what it must show is that it noticed.
         async with httpx.AsyncClient(timeout=5, auth=isolated_stack.operator) as client:
-            workers = (await client.get(f"{idp}/internal/workers")).json()
+            workers = (await client.get(f"{inside}/internal/workers")).json()
         return bool(workers["relay"]["republished_from_start"] >= 1)
 
     await eventually(loss_noticed, what="the relay to notice the broker lost its data")
@@ -271,20 +273,27 @@ async def _status(url: str, code: int) -> bool:
 
 
 async def test_every_service_serves_health_readiness_and_openapi(stack: LocalStack) -> None:
+    """Probes on both listeners; the API document on the internal one only (the gateways
+    never route it, and the public listener does not serve it either)."""
     async with httpx.AsyncClient() as client:
         for name in (s.name.value for s in SERVICES):
             sp = stack.processes[name]
-            assert (await client.get(f"{sp.url}/healthz")).json()["status"] == "ok"
-            ready = await client.get(f"{sp.url}/readyz")
-            assert ready.status_code == 200 and ready.json()["service"] == name
-            doc = (await client.get(f"{sp.url}/openapi.json")).json()
+            for url in (sp.url, sp.internal_url):
+                assert (await client.get(f"{url}/healthz")).json()["status"] == "ok"
+                ready = await client.get(f"{url}/readyz")
+                assert ready.status_code == 200 and ready.json()["service"] == name
+            doc = (await client.get(f"{sp.internal_url}/openapi.json")).json()
             assert doc["openapi"].startswith("3.") and "/healthz" in doc["paths"]
+            for path in ("/openapi.json", "/docs"):
+                hidden = await client.get(f"{sp.url}{path}")
+                assert hidden.status_code == 404, (name, path)
+                assert hidden.headers["content-type"] == "application/problem+json"
 
 
 async def test_bad_input_is_a_problem_json_and_changes_nothing(stack: LocalStack) -> None:
-    idp = stack.processes["identity"].url
+    idp, inside = stack.processes["identity"].url, stack.processes["identity"].internal_url
     async with httpx.AsyncClient(auth=stack.operator) as client:
-        head_before = (await client.get(f"{idp}/internal/log?limit=1")).json()["head"]
+        head_before = (await client.get(f"{inside}/internal/log?limit=1")).json()["head"]
         for body in (
             {"email": "not-an-address", "password": "long enough pw"},
             {"email": "a@example.com", "phone": "0800", "password": "long enough pw"},
@@ -301,7 +310,7 @@ async def test_bad_input_is_a_problem_json_and_changes_nothing(stack: LocalStack
             headers={"content-type": "application/json"},
         )
         assert huge.status_code == 413
-        assert (await client.get(f"{idp}/internal/log?limit=1")).json()["head"] == head_before
+        assert (await client.get(f"{inside}/internal/log?limit=1")).json()["head"] == head_before
         email = f"dup-{uuid.uuid4().hex[:6]}@example.com"
         new_account(idp, email=email)
         dup = await client.post(

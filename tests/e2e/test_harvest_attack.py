@@ -21,7 +21,7 @@ INITIAL_VERSION = "1"  # consent publishes it on first start
 
 def _refusals(stack: LocalStack, subject: str) -> list[dict[str, Any]]:
     page = httpx.get(
-        f"{stack.processes['identity'].url}/internal/log",
+        f"{stack.processes['identity'].internal_url}/internal/log",
         params={"limit": 5000},
         auth=stack.operator,
     ).json()["events"]
@@ -38,7 +38,7 @@ def _release(
 ) -> httpx.Response:
     headers = {} if caller is None else stack.service_headers("identity", caller=caller)
     return httpx.get(
-        f"{stack.processes['identity'].url}/internal/subjects/{subject}/disclosable",
+        f"{stack.processes['identity'].internal_url}/internal/subjects/{subject}/disclosable",
         params={"fields": ["email", "phone"], "decision_id": decision_id, "recipient": recipient},
         headers=headers,
     )
@@ -49,7 +49,7 @@ def _decide(
 ) -> httpx.Response:
     headers = {} if caller is None else stack.service_headers("consent", caller=caller)
     return httpx.post(
-        f"{stack.processes['consent'].url}/internal/decisions",
+        f"{stack.processes['consent'].internal_url}/internal/decisions",
         json={
             "subject_id": subject,
             "purpose": "credit-assessment",

@@ -1,7 +1,8 @@
 """Every /internal route of every running service refuses a caller that cannot prove it is
 one of the services the route names: no token, a stranger's key, a token for another
 service, and a service not on the list. Read from the running services' own OpenAPI
-documents, so a route the code table missed would show up here."""
+documents (served on their internal listeners), so a route the code table missed would show
+up here. And none of them is served on the public listener, whoever asks."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def test_every_internal_route_refuses_every_caller_it_does_not_name(
     names = [s.name.value for s in SERVICES]
     checked = 0
     for name in names:
-        url = stack.processes[name].url
+        url = stack.processes[name].internal_url
         served = httpx.get(f"{url}/openapi.json").json()["paths"]
         for path, operations in served.items():
             if not path.startswith("/internal"):
@@ -66,5 +67,33 @@ async def test_every_internal_route_refuses_every_caller_it_does_not_name(
                 )
                 assert passed.status_code != 401, (name, method, path)
                 assert "may not call this route" not in passed.text, (name, method, path)
+                checked += 1
+    assert checked >= 12
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_no_internal_route_is_served_on_the_public_listener(stack: LocalStack) -> None:
+    names = [s.name.value for s in SERVICES]
+    checked = 0
+    for name in names:
+        sp = stack.processes[name]
+        served = httpx.get(f"{sp.internal_url}/openapi.json").json()["paths"]
+        internal = [p for p in served if p.startswith("/internal")]
+        assert internal, name  # every service has at least its log feed
+        for path in internal:
+            for method in served[path]:
+                target = _concrete(path)
+                for caller in names:  # whatever service token comes with it
+                    resp = httpx.request(
+                        method.upper(),
+                        f"{sp.url}{target}",
+                        headers=stack.service_headers(name, caller=caller),
+                        json={},
+                    )
+                    assert resp.status_code == 404, (name, method, path, caller)
+                    assert resp.headers["content-type"] == "application/problem+json"
+                # and the same path on the internal listener is there (401 without a token)
+                inside = httpx.request(method.upper(), f"{sp.internal_url}{target}", json={})
+                assert inside.status_code == 401, (name, method, path)
                 checked += 1
     assert checked >= 12

@@ -22,6 +22,7 @@ async def test_profiling_only_with_consent_and_withdrawal_removes_the_profile(
 ) -> None:
     idp = stack.processes["identity"].url
     consent = stack.processes["consent"].url
+    consent_inside = stack.processes["consent"].internal_url
     subject, auth = tokens.user(stack)
     # no consent: signing in builds nothing
     assert httpx.get(f"{idp}/v1/me/personalisation-profile", headers=auth).status_code == 404
@@ -36,7 +37,7 @@ async def test_profiling_only_with_consent_and_withdrawal_removes_the_profile(
     assert withdrawn.status_code == 200
     # the decision is refused at once (asked as the one service consent answers) …
     decision = httpx.post(
-        f"{consent}/internal/decisions",
+        f"{consent_inside}/internal/decisions",
         json={
             "subject_id": subject,
             "purpose": "personalisation",

@@ -37,7 +37,9 @@ async def known_to_consent(stack: LocalStack, subjects: list[str]) -> dict[str, 
     out = {}
     async with httpx.AsyncClient(auth=stack.operator) as client:
         for s in subjects:
-            resp = await client.get(f"{stack.processes['consent'].url}/internal/known-subjects/{s}")
+            resp = await client.get(
+                f"{stack.processes['consent'].internal_url}/internal/known-subjects/{s}"
+            )
             if resp.status_code != 200:
                 return None
             out[s] = resp.json()["identity_events"]
@@ -69,15 +71,15 @@ async def test_after_the_stack_and_its_broker_restart_the_whole_log_is_republish
     stack.start_agency()
     stack.start("identity")
     stack.start("consent")
-    idp = stack.processes["identity"].url
-    logged = await logged_event_ids(idp, stack.operator)
+    idp, inside = stack.processes["identity"].url, stack.processes["identity"].internal_url
+    logged = await logged_event_ids(inside, stack.operator)
 
     async def republished() -> bool:
         messages = await topic_messages(own_broker.bootstrap_servers, topic)
         return {h["event_id"].decode() for _, _, h in messages} == logged
 
     await eventually(republished, timeout=60, what="every logged event on the topic again")
-    relay = httpx.get(f"{idp}/internal/workers", auth=stack.operator).json()["relay"]
+    relay = httpx.get(f"{inside}/internal/workers", auth=stack.operator).json()["relay"]
     assert relay["republished_from_start"] >= 1
 
     after = [sign_up(idp) for _ in range(3)]
@@ -107,7 +109,7 @@ async def test_a_database_restart_under_load_answers_201_or_503_and_loses_nothin
     await stack.provision()
     try:
         stack.start("identity")
-        idp = stack.processes["identity"].url
+        idp, inside = stack.processes["identity"].url, stack.processes["identity"].internal_url
         answers: list[tuple[int, str | None, str | None]] = []
         stop = asyncio.Event()
 
@@ -168,8 +170,8 @@ async def test_a_database_restart_under_load_answers_201_or_503_and_loses_nothin
 
         async def relay_caught_up() -> bool:  # it took its lock again on a new session
             async with httpx.AsyncClient(auth=stack.operator) as client:
-                head = (await client.get(f"{idp}/internal/log?limit=1")).json()["head"]
-                relay = (await client.get(f"{idp}/internal/workers")).json()["relay"]
+                head = (await client.get(f"{inside}/internal/log?limit=1")).json()["head"]
+                relay = (await client.get(f"{inside}/internal/workers")).json()["relay"]
             return bool(relay["last_seq"] == head)
 
         await eventually(relay_caught_up, what="the relay publishing again")

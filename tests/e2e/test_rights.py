@@ -32,7 +32,7 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
     idp = stack.processes["identity"].url
     email = f"export-{uuid.uuid4().hex[:8]}@example.com"
     subject, auth = _sign_up_and_in(idp, email, "+14155550111")
-    consent = stack.processes["consent"].url
+    consent = stack.processes["consent"].internal_url
 
     async def projected() -> bool:
         return (
@@ -58,9 +58,11 @@ async def test_export_gathers_what_every_service_holds_in_one_file(stack: LocalS
         digest = delivered.headers["x-content-sha256"]
         assert hashlib.sha256(delivered.content).hexdigest() == digest
     # the request and the delivery are events; so is every service's read for the export
-    log = httpx.get(f"{idp}/internal/log", params={"limit": 5000}, auth=stack.operator).json()[
-        "events"
-    ]
+    log = httpx.get(
+        f"{stack.processes['identity'].internal_url}/internal/log",
+        params={"limit": 5000},
+        auth=stack.operator,
+    ).json()["events"]
     mine = [e["event_type"] for e in log if e["subject_id"] == subject]
     assert mine.count("rights.DataExportRequested") == 2
     assert mine.count("rights.DataExportDelivered") == 2
@@ -98,7 +100,7 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     assert verified.json()["state"] == "verified", verified.text
     kept_email = f"kept-{uuid.uuid4().hex[:8]}@example.com"
     kept, _ = _sign_up_and_in(idp, kept_email, "+14155550998")
-    consent = fresh_stack.processes["consent"].url
+    consent = fresh_stack.processes["consent"].internal_url
 
     async def projected() -> bool:
         return all(

@@ -35,7 +35,7 @@ def _free(port: int) -> bool:
 def _offset() -> int:
     for _ in range(50):
         offset = random.randrange(2000, 20000, 10)
-        ports = [s.port + offset for s in SERVICES]
+        ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
         ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
         if all(p < 65536 and _free(p) for p in ports):
             return offset
@@ -79,13 +79,15 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         # backgrounded shell that ignores it (make would then ignore it too)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    ports = [s.port + offset for s in SERVICES]
+    ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
     ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset, 8190 + offset]
     try:
-        for spec in SERVICES:
+        for spec in SERVICES:  # both listeners of each service
             _wait(f"http://127.0.0.1:{spec.port + offset}/readyz")
+            _wait(f"http://127.0.0.1:{spec.internal_port + offset}/readyz")
         identity = f"http://127.0.0.1:{SERVICES[0].port + offset}"
         consent = f"http://127.0.0.1:{SERVICES[1].port + offset}"
+        consent_inside = f"http://127.0.0.1:{SERVICES[1].internal_port + offset}"
         resp = httpx.post(
             f"{identity}/v1/accounts",
             json={"email": "first-user@example.com", "password": "correct horse battery staple"},
@@ -98,8 +100,11 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
             own["EXPENSURA_SERVICE_KEY"],
             json.loads(own["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
         )
-        known = f"{consent}/internal/known-subjects/{resp.json()['account_id']}"
+        known = f"{consent_inside}/internal/known-subjects/{resp.json()['account_id']}"
         assert httpx.get(known).status_code == 401  # and not without them
+        # and never on the public listener, whatever the caller sends
+        public_known = known.replace(consent_inside, consent)
+        assert httpx.get(public_known, headers=operator.headers_for("consent")).status_code == 404
         _wait(known, timeout=30, headers=lambda: operator.headers_for("consent"))
         # a fresh stack has a policy version in force, for apps to name in consents
         assert httpx.get(f"{consent}/v1/policy-versions/current").json()["version"] == "1"

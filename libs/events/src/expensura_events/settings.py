@@ -11,10 +11,28 @@ from expensura_events.topology import SERVICES
 
 
 def _default_peers() -> dict[str, str]:
-    return {s.name.value: f"http://127.0.0.1:{s.port}" for s in SERVICES}
+    return {s.name.value: f"http://127.0.0.1:{s.internal_port}" for s in SERVICES}
 
 
-class ServiceSettings(BaseSettings):
+class ListenerSettings(BaseSettings):
+    """Where `expensura serve` listens: the public listener (only the gateways reach it)
+    and the internal one (other services, Prometheus) of the same app (web/listeners.py).
+    Apart from the rest, so that they are read before the service's own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPENSURA_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="0.0.0.0 in the cluster")
+    port: int = Field(default=8080, ge=1, le=65535, description="the public listener")
+    internal_port: int = Field(default=8081, ge=1, le=65535, description="the internal one")
+    # The gateways whose X-Forwarded-For the public listener believes (addresses or
+    # networks, comma-separated); none by default: the peer is the client. web/proxies.py
+    # turns it into uvicorn's options.
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="trusted gateway addresses/networks, comma-separated"
+    )
+
+
+class ServiceSettings(ListenerSettings):
     model_config = SettingsConfigDict(env_prefix="EXPENSURA_", extra="ignore")
 
     database_url: str = Field(description="the service's own database (its app role)")
@@ -55,14 +73,9 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_cafile: str | None = None
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    # Where peers answer: their internal listeners (`expensura serve`, web/listeners.py).
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
-    # The gateways whose X-Forwarded-For the service believes (addresses or networks,
-    # comma-separated); none by default: the peer is the client. web/proxies.py turns it
-    # into uvicorn's options, which the launcher passes.
-    forwarded_allow_ips: str | None = Field(
-        default=None, description="trusted gateway addresses/networks, comma-separated"
-    )
     # Service identity (service_identity.py): this service's Ed25519 seed, and every
     # caller's published public keys. Absent keys fail closed: internal routes refuse all.
     service_key: str | None = Field(default=None, description="base64 Ed25519 seed")

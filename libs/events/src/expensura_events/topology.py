@@ -21,8 +21,13 @@ class ServiceName(StrEnum):
 @dataclass(frozen=True)
 class ServiceSpec:
     name: ServiceName
-    port: int
+    port: int  # the public listener
     module: str  # importable package of the service
+
+    @property
+    def internal_port(self) -> int:
+        """The internal listener (`/internal/*`, what peers read), beside the public one."""
+        return self.port + INTERNAL_PORT_OFFSET
 
     @property
     def database(self) -> str:
@@ -56,6 +61,8 @@ def topic_source(topic: str) -> str:
     """The source service of a topic named by `events_topic`."""
     return topic.rsplit(".", 2)[-2]
 
+
+INTERNAL_PORT_OFFSET = 100  # the local stack's internal ports: 8201…8205
 
 TOPIC_PARTITIONS = 8  # fixed at creation: Tansu cannot add partitions later
 

@@ -30,7 +30,7 @@ async def test_rebuild_through_the_cli_replays_another_services_log_over_http(
                 },
             )
             ids.append(resp.json()["account_id"])
-        consent_url = fresh_stack.processes["consent"].url
+        consent_url = fresh_stack.processes["consent"].internal_url
 
         async def projected() -> bool:
             return (await client.get(f"{consent_url}/internal/known-subjects/count")).json()[

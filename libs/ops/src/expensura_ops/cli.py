@@ -110,6 +110,41 @@ def run() -> None:
     raise typer.Exit(run_local_stack())
 
 
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="identity, consent, loans, …")],
+    host: Annotated[str | None, typer.Option(help="default: EXPENSURA_HOST")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="the public listener; default: EXPENSURA_PORT")
+    ] = None,
+    internal_port: Annotated[
+        int | None,
+        typer.Option(help="the internal listener; default: EXPENSURA_INTERNAL_PORT"),
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
+) -> None:
+    """Run one service: its public API on one port, `/internal/*` on another, one process."""
+    from uvicorn.importer import import_from_string
+
+    from expensura_events.settings import ListenerSettings
+    from expensura_events.topology import service as service_spec
+    from expensura_events.web.proxies import uvicorn_proxy_options
+    from expensura_ops.serve import Listening, serve_app
+
+    spec = service_spec(service)  # KeyError names the known services
+    configured = ListenerSettings()
+    where = Listening(
+        host=host or configured.host,
+        port=port or configured.port,
+        internal_port=internal_port or configured.internal_port,
+        proxy_options=uvicorn_proxy_options(configured),
+        access_log=access_log,
+    )
+    if where.port == where.internal_port:
+        raise typer.BadParameter("the public and internal listeners need two ports")
+    raise typer.Exit(asyncio.run(serve_app(import_from_string(spec.asgi_app), where)))
+
+
 @log_app.command("verify")
 def log_verify(
     service: Annotated[
@@ -436,3 +471,7 @@ def describe_failure(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {exc}"  # names a service's URL, never a body
     hint = " (a dependency is unavailable; retry later)" if is_unavailable(exc) else ""
     return error_summary(exc) + hint
+
+
+if __name__ == "__main__":  # `python -m expensura_ops.cli`, as the stacks start services
+    main()

@@ -81,20 +81,24 @@ async def provision(
     event_signing_keys: Mapping[str, str] | None = None,
     namespace: str = "",
     ports: Mapping[str, int] | None = None,
+    internal_ports: Mapping[str, int] | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Create and migrate every database, create the topics, return each service's env.
 
     `namespace` prefixes database names so several stacks (test runs) share one server.
     `event_signing_keys` (service → base64 Ed25519 seed) are generated when not given; each
-    service gets its own seed and every service the public keys of all.
+    service gets its own seed and every service the public keys of all. `ports` and
+    `internal_ports` are each service's two listeners (`expensura serve`); peers are called
+    on the internal one.
     """
     signing_keys = dict(event_signing_keys or new_event_signing_keys())
     public_keys = json.dumps(event_public_keys(signing_keys))
     password = os.environ.get("EXPENSURA_DB_PASSWORD", DEV_ROLE_PASSWORD)
     definitions = service_definitions()
     ports = {s.name.value: s.port for s in SERVICES} | dict(ports or {})
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    internal = {s.name.value: s.internal_port for s in SERVICES} | dict(internal_ports or {})
+    urls = {s.name.value: f"http://127.0.0.1:{internal[s.name.value]}" for s in SERVICES}
 
     keystore_db = namespace + KEYSTORE_DATABASE
     await ensure_database(admin_url, keystore_db)
@@ -127,6 +131,7 @@ async def provision(
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "EXPENSURA_SERVICE_URLS": json.dumps(urls),
             "EXPENSURA_PORT": str(ports[spec.name.value]),
+            "EXPENSURA_INTERNAL_PORT": str(internal[spec.name.value]),
             "EXPENSURA_TOPIC_NAMESPACE": namespace,
             "EXPENSURA_SERVICE_KEY": service_keys[spec.name.value],
             "EXPENSURA_SERVICE_PUBLIC_KEYS": service_public_keys,

@@ -39,6 +39,7 @@ def run_local_stack() -> int:
                 master_key=master_key,
                 event_signing_keys=signing_keys,
                 ports={s.name.value: s.port for s in services},
+                internal_ports={s.name.value: s.internal_port for s in services},
                 extra_env={"EXPENSURA_VERIFICATION_AGENCY_URL": f"http://127.0.0.1:{agency_port}"},
             )
         )

@@ -18,7 +18,7 @@ async def test_no_consent_operation_answers_with_a_server_error(stack: LocalStac
     _, user = tokens.user(stack)
     staff = await tokens.staff(stack, *StaffRole)
     assert_no_server_errors(
-        stack.processes["consent"].url,
+        stack.processes["consent"],
         [
             ANONYMOUS,
             JUNK_TOKEN,

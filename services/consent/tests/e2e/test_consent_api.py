@@ -31,6 +31,10 @@ def _consent_url(stack: LocalStack) -> str:
     return stack.processes["consent"].url
 
 
+def _inside_url(stack: LocalStack) -> str:
+    return stack.processes["consent"].internal_url
+
+
 def _decide(
     client: httpx.Client,
     subject: str,
@@ -54,24 +58,30 @@ def _decide(
 
 @pytest.fixture
 def consent(stack: LocalStack) -> httpx.Client:
-    # internal calls as the one service that asks for decisions
+    """The public listener: the app's and staff's API."""
+    return httpx.Client(base_url=_consent_url(stack), timeout=10)
+
+
+@pytest.fixture
+def inside(stack: LocalStack) -> httpx.Client:
+    """The internal listener, as the one service that asks for decisions."""
     return httpx.Client(
-        base_url=_consent_url(stack), timeout=10, auth=stack.as_service("sharing-gateway")
+        base_url=_inside_url(stack), timeout=10, auth=stack.as_service("sharing-gateway")
     )
 
 
 @pytest.mark.obligation("USE-7", "RGT-4")
 def test_marketing_needs_consent_and_withdrawal_takes_effect_at_once(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
     subject, auth = tokens.user(stack)
-    before = _decide(consent, subject)
+    before = _decide(inside, subject)
     assert before["allowed"] is False and before["basis"]["kind"] == "none"
     given = consent.post("/v1/me/consents", json=MARKETING, headers=auth)
     assert given.status_code == 201, given.text
     record = given.json()
     assert record["status"] == "dpv:ConsentGiven" and record["valid_for_processing"]
-    allowed = _decide(consent, subject)
+    allowed = _decide(inside, subject)
     assert allowed["allowed"] and allowed["basis"] == {
         "kind": "consent",
         "consent_id": record["consent_id"],
@@ -81,20 +91,22 @@ def test_marketing_needs_consent_and_withdrawal_takes_effect_at_once(
     }
     withdrawn = consent.delete(f"/v1/me/consents/{record['consent_id']}", headers=auth)
     assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "dpv:ConsentWithdrawn"
-    assert _decide(consent, subject)["allowed"] is False
+    assert _decide(inside, subject)["allowed"] is False
     # the decision ids are recorded: a caller's event can point at one
-    looked_up = consent.get(f"/internal/decisions/{allowed['decision_id']}").json()
+    looked_up = inside.get(f"/internal/decisions/{allowed['decision_id']}").json()
     assert looked_up["allowed"] is True
 
 
 @pytest.mark.obligation("RGT-4")
 async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalStack) -> None:
     subject, auth = tokens.user(stack)
-    url = _consent_url(stack)
-    async with httpx.AsyncClient(
-        base_url=url, timeout=30, auth=stack.as_service("sharing-gateway")
-    ) as client:
-        record = (await client.post("/v1/me/consents", json=MARKETING, headers=auth)).json()
+    async with (
+        httpx.AsyncClient(base_url=_consent_url(stack), timeout=30) as public,
+        httpx.AsyncClient(
+            base_url=_inside_url(stack), timeout=30, auth=stack.as_service("sharing-gateway")
+        ) as client,
+    ):
+        record = (await public.post("/v1/me/consents", json=MARKETING, headers=auth)).json()
         results: list[tuple[float, bool]] = []
         stop = asyncio.Event()
 
@@ -114,7 +126,7 @@ async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalS
 
         firing = [asyncio.create_task(fire()) for _ in range(8)]
         await asyncio.sleep(0.5)
-        resp = await client.delete(f"/v1/me/consents/{record['consent_id']}", headers=auth)
+        resp = await public.delete(f"/v1/me/consents/{record['consent_id']}", headers=auth)
         acknowledged = time.monotonic()
         assert resp.status_code == 200
         await asyncio.sleep(0.5)
@@ -128,7 +140,7 @@ async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalS
 
 @pytest.mark.obligation("USE-11")
 async def test_processing_without_consent_needs_a_recorded_ground_and_is_reported(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
     subject, _ = tokens.user(stack)
     officer = await tokens.staff(stack, "privacy-officer")
@@ -143,7 +155,7 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
         "reason": "Production order in case 2026-117",
         "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     }
-    no_ground = _decide(consent, subject, "dispute-resolution", ["pd:Contact"], court)
+    no_ground = _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)
     assert no_ground["allowed"] is False
     # refused without a privacy officer with MFA, and for malformed grounds
     assert consent.post("/v1/legal-grounds", json=request).status_code == 401
@@ -161,12 +173,12 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
         assert resp.status_code == 422, resp.text
     invoked = consent.post("/v1/legal-grounds", json=request, headers=officer)
     assert invoked.status_code == 201, invoked.text
-    decision = _decide(consent, subject, "dispute-resolution", ["pd:Contact"], court)
+    decision = _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)
     assert decision["allowed"] and decision["basis"]["ground"] == "criminal-investigation"
     assert decision["basis"]["evidence_reference"] == request["evidence_reference"]
     # outside its scope: another recipient, another category
-    assert not _decide(consent, subject, "dispute-resolution", ["pd:Contact"], "press")["allowed"]
-    assert not _decide(consent, subject, "dispute-resolution", ["pd:OfficialID"], court)["allowed"]
+    assert not _decide(inside, subject, "dispute-resolution", ["pd:Contact"], "press")["allowed"]
+    assert not _decide(inside, subject, "dispute-resolution", ["pd:OfficialID"], court)["allowed"]
     by_ground = consent.get("/v1/legal-grounds/report", headers=officer).json()
     assert by_ground["counts"]["criminal-investigation"] >= 1
     by_requester = consent.get(
@@ -177,16 +189,16 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
         f"/v1/legal-grounds/{invoked.json()['invocation_id']}", headers=officer
     )
     assert revoked.json()["revoked"] is True
-    assert not _decide(consent, subject, "dispute-resolution", ["pd:Contact"], court)["allowed"]
+    assert not _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)["allowed"]
 
 
 @pytest.mark.obligation("RUL-1", "SHR-4")
 def test_unknown_purposes_and_a_sale_purpose_do_not_exist(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
     subject, auth = tokens.user(stack)
     for purpose in ("sale", "rent", "whatever"):
-        resp = consent.post(
+        resp = inside.post(
             "/internal/decisions",
             json={
                 "subject_id": subject,
@@ -205,10 +217,10 @@ def test_unknown_purposes_and_a_sale_purpose_do_not_exist(
 
 
 def test_control_characters_and_naive_times_are_a_422_not_a_500(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
     for path in ("/internal/known-subjects/a%00b", "/internal/known-subjects/a%0Ab"):
-        resp = consent.get(path)
+        resp = inside.get(path)
         assert resp.status_code == 422, resp.text
         assert resp.headers["content-type"] == "application/problem+json"
     _, auth = tokens.user(stack)
@@ -270,14 +282,14 @@ async def test_a_signed_receipt_anyone_can_verify(stack: LocalStack, consent: ht
 
 @pytest.mark.obligation("RGT-4")
 async def test_expired_consent_stops_allowing_and_is_logged(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
     subject, auth = tokens.user(stack)
     expires = datetime.now(UTC) + timedelta(seconds=2)
     record = consent.post(
         "/v1/me/consents", json=MARKETING | {"expires_at": expires.isoformat()}, headers=auth
     ).json()
-    assert _decide(consent, subject)["allowed"]
+    assert _decide(inside, subject)["allowed"]
 
     async def expired() -> bool:
         return consent.get("/v1/me/consents", headers=auth).json()[0]["status"] == (
@@ -285,8 +297,8 @@ async def test_expired_consent_stops_allowing_and_is_logged(
         )
 
     await eventually(expired, timeout=20, what="the consent to expire")
-    assert not _decide(consent, subject)["allowed"]
-    log = consent.get("/internal/log", params={"limit": 5000}).json()["events"]
+    assert not _decide(inside, subject)["allowed"]
+    log = inside.get("/internal/log", params={"limit": 5000}).json()["events"]
     assert any(
         e["event_type"] == "consent.ConsentExpired" and e["subject_id"] == subject for e in log
     )
@@ -341,13 +353,16 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
 ) -> None:
     fresh_stack.start("identity")
     fresh_stack.start("consent")
-    consent = httpx.Client(
-        base_url=fresh_stack.processes["consent"].url, timeout=10, auth=fresh_stack.operator
+    consent = httpx.Client(base_url=fresh_stack.processes["consent"].url, timeout=10)
+    inside = httpx.Client(
+        base_url=fresh_stack.processes["consent"].internal_url,
+        timeout=10,
+        auth=fresh_stack.operator,
     )
     subjects = [tokens.user(fresh_stack)[0] for _ in range(7)]
 
     async def known() -> bool:
-        return consent.get("/internal/known-subjects/count").json()["subjects"] == 7
+        return inside.get("/internal/known-subjects/count").json()["subjects"] == 7
 
     await eventually(known, what="consent to know every user")
     assert consent.get("/v1/policy-versions/current").json()["version"] == INITIAL_VERSION
@@ -364,7 +379,7 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
     assert consent.post("/v1/policy-versions", json=policy, headers=officer).status_code == 409
 
     def notices() -> list[str]:
-        log = consent.get("/internal/log", params={"limit": 5000}).json()["events"]
+        log = inside.get("/internal/log", params={"limit": 5000}).json()["events"]
         return [
             e["subject_id"]
             for e in log
@@ -382,9 +397,7 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
 
 @pytest.mark.obligation("POL-2")
 async def test_refusing_a_policy_version_starts_account_cancellation(stack: LocalStack) -> None:
-    consent = httpx.Client(
-        base_url=_consent_url(stack), timeout=10, auth=stack.as_service("sharing-gateway")
-    )
+    consent = httpx.Client(base_url=_consent_url(stack), timeout=10)
     idp = stack.processes["identity"].url
     officer = await tokens.staff(stack, "privacy-officer")
     version = f"v-{uuid.uuid4().hex[:6]}"
@@ -427,9 +440,9 @@ async def test_refusing_a_policy_version_starts_account_cancellation(stack: Loca
 
 
 def test_a_fresh_stack_has_the_policy_text_as_version_1_published_by_the_system(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
-    log = consent.get("/internal/log", params={"limit": 5000}).json()["events"]
+    log = inside.get("/internal/log", params={"limit": 5000}).json()["events"]
     published = [
         json.loads(e["record"]) for e in log if e["event_type"] == "consent.PolicyVersionPublished"
     ]
@@ -443,7 +456,7 @@ def test_a_fresh_stack_has_the_policy_text_as_version_1_published_by_the_system(
 
 
 async def test_consent_refuses_an_unpublished_version_and_unknown_recipients(
-    stack: LocalStack, consent: httpx.Client
+    stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
     subject, auth = tokens.user(stack)
     bureau = await tokens.recipient(stack, "credit-bureau")
@@ -453,7 +466,7 @@ async def test_consent_refuses_an_unpublished_version_and_unknown_recipients(
         "recipients": [bureau],
         "policy_version": INITIAL_VERSION,
     }
-    head = consent.get("/internal/log", params={"limit": 1}).json()["head"]
+    head = inside.get("/internal/log", params={"limit": 1}).json()["head"]
     for bad in (
         {"policy_version": "never-published-7"},
         {"recipients": ["no-such-partner"]},
@@ -464,7 +477,7 @@ async def test_consent_refuses_an_unpublished_version_and_unknown_recipients(
         assert resp.headers["content-type"] == "application/problem+json"
     # nothing was recorded: no consent row, no consent event about the subject
     assert consent.get("/v1/me/consents", headers=auth).json() == []
-    later = consent.get("/internal/log", params={"after": head, "limit": 5000}).json()["events"]
+    later = inside.get("/internal/log", params={"after": head, "limit": 5000}).json()["events"]
     assert not [e for e in later if e["subject_id"] == subject]
     # what exists is accepted: a published version, a registered partner, and the public
     assert consent.post("/v1/me/consents", json=credit, headers=auth).status_code == 201

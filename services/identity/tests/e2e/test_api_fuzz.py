@@ -18,7 +18,7 @@ async def test_no_identity_operation_answers_with_a_server_error(stack: LocalSta
     _, user = tokens.user(stack)  # a real user's token, so requests reach past authentication
     staff = await tokens.staff(stack, *StaffRole)  # every role, with MFA
     assert_no_server_errors(
-        stack.processes["identity"].url,
+        stack.processes["identity"],
         [
             ANONYMOUS,
             JUNK_TOKEN,

@@ -16,7 +16,7 @@ PASSWORD = "correct horse battery staple"
 
 def _log_after(stack: LocalStack, head: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = httpx.get(
-        f"{stack.processes['identity'].url}/internal/log",
+        f"{stack.processes['identity'].internal_url}/internal/log",
         params={"after": head, "limit": 5000},
         auth=stack.operator,
     ).json()["events"]
@@ -24,7 +24,7 @@ def _log_after(stack: LocalStack, head: int) -> list[dict[str, Any]]:
 
 
 def _head(stack: LocalStack) -> int:
-    url = f"{stack.processes['identity'].url}/internal/log"
+    url = f"{stack.processes['identity'].internal_url}/internal/log"
     return int(httpx.get(url, params={"limit": 1}, auth=stack.operator).json()["head"])
 
 

@@ -18,26 +18,33 @@ IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
 
 @pytest.fixture
 def idp(stack: LocalStack) -> httpx.Client:
-    # `auth`: an operator's service token on /internal paths (only there)
-    return httpx.Client(base_url=stack.processes["identity"].url, timeout=10, auth=stack.operator)
+    """Identity's public listener."""
+    return httpx.Client(base_url=stack.processes["identity"].url, timeout=10)
 
 
-def _head(idp: httpx.Client) -> int:
-    return int(idp.get("/internal/log", params={"limit": 1}).json()["head"])
+@pytest.fixture
+def inside(stack: LocalStack) -> httpx.Client:
+    """Identity's internal listener, with an operator's service token on /internal paths."""
+    sp = stack.processes["identity"]
+    return httpx.Client(base_url=sp.internal_url, timeout=10, auth=stack.operator)
+
+
+def _head(inside: httpx.Client) -> int:
+    return int(inside.get("/internal/log", params={"limit": 1}).json()["head"])
 
 
 @pytest.mark.obligation("COL-1", "COL-4")
 def test_devices_keep_the_idfa_only_with_tracking_permission(
-    idp: httpx.Client, stack: LocalStack
+    idp: httpx.Client, inside: httpx.Client, stack: LocalStack
 ) -> None:
     _, auth = tokens.user(stack)
     device = {"model": "iPhone16,2", "os_version": "iOS 20.1", "app_version": "4.2.0"}
-    head = _head(idp)
+    head = _head(inside)
     refused = idp.post(
         "/v1/me/devices", headers=auth, json=device | {"tracking_allowed": False, "idfa": IDFA}
     )
     assert refused.status_code == 422 and "tracking" in refused.json()["detail"]
-    assert _head(idp) == head  # nothing stored
+    assert _head(inside) == head  # nothing stored
     plain = idp.post("/v1/me/devices", headers=auth, json=device | {"tracking_allowed": False})
     tracked = idp.post(
         "/v1/me/devices", headers=auth, json=device | {"tracking_allowed": True, "idfa": IDFA}
@@ -88,7 +95,9 @@ def test_interactions_are_stored_without_any_identifier(
 
 
 @pytest.mark.obligation("USE-9")
-def test_feedback_is_kept_and_reading_it_is_logged(idp: httpx.Client, stack: LocalStack) -> None:
+def test_feedback_is_kept_and_reading_it_is_logged(
+    idp: httpx.Client, inside: httpx.Client, stack: LocalStack
+) -> None:
     subject, auth = tokens.user(stack)
     sent = idp.post(
         "/v1/me/feedback",
@@ -99,7 +108,7 @@ def test_feedback_is_kept_and_reading_it_is_logged(idp: httpx.Client, stack: Loc
     assert [f["message"] for f in idp.get("/v1/me/feedback", headers=auth).json()] == [
         "The repayment screen is confusing"
     ]
-    log = idp.get("/internal/log", params={"limit": 5000}).json()["events"]
+    log = inside.get("/internal/log", params={"limit": 5000}).json()["events"]
     mine = [e["event_type"] for e in log if e["subject_id"] == subject]
     assert "identity.FeedbackReceived" in mine and "platform.PersonalDataAccessed" in mine
     assert (
@@ -126,7 +135,7 @@ async def test_a_correction_is_an_event_every_projection_follows(
     )
     assert old.status_code == 401
     # another service's copy follows the event
-    incident = stack.processes["incident"].url
+    incident = stack.processes["incident"].internal_url
     wanted = hashlib.sha256(new_email.encode()).hexdigest()
 
     async def followed() -> bool:

@@ -125,8 +125,10 @@ def test_malformed_id_and_card_numbers_are_refused_and_nothing_is_recorded(
     stack: LocalStack,
 ) -> None:
     _, auth = tokens.user(stack)
-    idp = stack.processes["identity"].url
-    head = httpx.get(f"{idp}/internal/log", params={"limit": 1}, auth=stack.operator).json()["head"]
+    idp, inside = stack.processes["identity"].url, stack.processes["identity"].internal_url
+    head = httpx.get(f"{inside}/internal/log", params={"limit": 1}, auth=stack.operator).json()[
+        "head"
+    ]
     good_id, good_card = id_number(), bank_card()
     bad_id = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
     bad_card = good_card[:-1] + str((int(good_card[-1]) + 1) % 10)
@@ -136,7 +138,7 @@ def test_malformed_id_and_card_numbers_are_refused_and_nothing_is_recorded(
         assert resp.headers["content-type"] == "application/problem+json"
     assert _submit(stack, auth, "13800138000").status_code == 422
     assert (
-        httpx.get(f"{idp}/internal/log", params={"limit": 1}, auth=stack.operator).json()["head"]
+        httpx.get(f"{inside}/internal/log", params={"limit": 1}, auth=stack.operator).json()["head"]
         == head
     )
     assert httpx.post(f"{idp}/v1/me/verification", json={}).status_code == 401

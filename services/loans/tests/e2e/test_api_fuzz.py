@@ -16,6 +16,6 @@ from expensura_ops.testing.stack import LocalStack
 def test_no_loans_operation_answers_with_a_server_error(stack: LocalStack) -> None:
     _, user = tokens.user(stack)
     assert_no_server_errors(
-        stack.processes["loans"].url,
+        stack.processes["loans"],
         [ANONYMOUS, JUNK_TOKEN, static("user", user), as_service(stack, "identity", "loans")],
     )

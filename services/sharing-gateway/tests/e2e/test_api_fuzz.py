@@ -30,7 +30,7 @@ async def test_no_gateway_operation_answers_with_a_server_error(stack: LocalStac
         scopes=[*purposes, "inbound"],
     )
     assert_no_server_errors(
-        stack.processes["sharing-gateway"].url,
+        stack.processes["sharing-gateway"],
         [
             ANONYMOUS,
             JUNK_TOKEN,

@@ -137,7 +137,7 @@ def _consent(
 
 def _gateway_log(stack: LocalStack) -> list[dict[str, Any]]:
     items = httpx.get(
-        f"{stack.processes['sharing-gateway'].url}/internal/log",
+        f"{stack.processes['sharing-gateway'].internal_url}/internal/log",
         params={"limit": 5000},
         auth=stack.operator,
     ).json()["events"]
@@ -171,7 +171,7 @@ async def test_a_credit_bureau_gets_only_its_fields_on_consent_and_the_log_says_
     assert made[0]["actor"]["id"] == bureau.partner_id
     # identity logged the read, with the partner as the actor
     idp_log = httpx.get(
-        f"{stack.processes['identity'].url}/internal/log",
+        f"{stack.processes['identity'].internal_url}/internal/log",
         params={"limit": 5000},
         auth=stack.operator,
     ).json()["events"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from expensura_events.settings import ServiceSettings
+from expensura_events.settings import ListenerSettings
 
 
 class UntrustworthyProxySetting(ValueError):
@@ -35,7 +35,7 @@ def trusted_gateways(setting: str | None) -> list[str]:
     return names
 
 
-def uvicorn_proxy_options(settings: ServiceSettings) -> dict[str, Any]:
+def uvicorn_proxy_options(settings: ListenerSettings) -> dict[str, Any]:
     """The keyword arguments of `uvicorn.Config` (or `uvicorn.run`) that make the service
     believe X-Forwarded-For/-Proto from the configured gateways only, and from no one when
     none is configured. Raises UntrustworthyProxySetting."""
@@ -45,7 +45,7 @@ def uvicorn_proxy_options(settings: ServiceSettings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": ",".join(gateways)}
 
 
-def uvicorn_proxy_args(settings: ServiceSettings) -> list[str]:
+def uvicorn_proxy_args(settings: ListenerSettings) -> list[str]:
     """The same as command-line arguments of `python -m uvicorn`."""
     options = uvicorn_proxy_options(settings)
     if not options["proxy_headers"]:

@@ -80,6 +80,7 @@ def run_stack(
     out = output or sys.stdout
     extra = dict(extra_processes or {})
     _check_ports_free({spec.name.value: spec.port for spec in services})
+    _check_ports_free({f"{spec.name.value} internal": spec.internal_port for spec in services})
 
     embedded: postgres.EmbeddedPostgres | None = None
     stop_postgres = False
@@ -123,8 +124,10 @@ def run_stack(
             base = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}  # admin creds
             processes: dict[str, tuple[str, dict[str, str]]] = {}
             for spec in services:
-                argv = [python, "-m", "uvicorn", spec.asgi_app, "--host", HOST]
-                argv += ["--port", str(spec.port)]
+                # Both listeners of the service in one process (expensura_ops.serve).
+                argv = [python, "-m", "expensura_ops.cli", "serve", spec.name.value]
+                argv += ["--host", HOST, "--port", str(spec.port)]
+                argv += ["--internal-port", str(spec.internal_port)]
                 env = {**base, **environments.get(spec.name.value, {})}
                 processes[spec.name.value] = (shlex.join(argv), env)
             for name, (argv, env) in extra.items():
@@ -358,8 +361,9 @@ def _print_summary(
     table.add_column("where", overflow="fold")  # fold, not "…": URLs and paths must stay whole
     table.add_column("notes", overflow="fold")
     for spec in services:
-        base = f"http://{HOST}:{spec.port}"
-        table.add_row(spec.name.value, base, f"API docs: {base}/docs")
+        inside = f"http://{HOST}:{spec.internal_port}"
+        table.add_row(spec.name.value, f"http://{HOST}:{spec.port}", "public API")
+        table.add_row("", inside, f"internal: /internal/*, API docs at {inside}/docs")
     table.add_row(
         "PostgreSQL",
         postgres.display_url(admin_url),

@@ -1,6 +1,7 @@
 """schemathesis over a running service's OpenAPI document: no input may cause a 5xx.
 
-Every operation of the document is exercised, with:
+Every operation of the document (served on the internal listener, and describing both) is
+exercised on each listener that serves it (expensura_events.web.listeners), with:
 - schemathesis' own generation, valid data (positive) and schema-violating data (negative),
   for path, query, header and body parameters alike;
 - hostile text poured into a string of the request (body, path, query or header): NUL and
@@ -32,7 +33,8 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from expensura_ops.testing.stack import LocalStack
+from expensura_events.web.listeners import Listener, listeners_of
+from expensura_ops.testing.stack import LocalStack, ServiceProcess
 
 Headers = dict[str, str]
 """Extra request headers: the principal's authorization and whatever it must send fresh."""
@@ -229,9 +231,11 @@ def _describe(case: Any, poisoned: str | None) -> str:
 
 @dataclass
 class _Target:
-    """One operation of one running service, and where to record what it answered."""
+    """One operation of one running service on one of its listeners, and where to record
+    what it answered."""
 
     operation: Any
+    listener: Listener
     base_url: str
     principals: Sequence[Principal]
     session: requests.Session
@@ -239,7 +243,7 @@ class _Target:
 
     @property
     def label(self) -> str:
-        return str(self.operation.label)
+        return f"{self.operation.label} on {self.listener}"
 
     def send(self, case: Any, who: Principal, poisoned: str | None) -> int | None:
         """Send the case as `who`; record a 5xx, a dropped connection or a 2xx body that
@@ -271,24 +275,33 @@ class _Target:
         return status
 
 
+def _base_urls(service: ServiceProcess) -> dict[Listener, str]:
+    return {Listener.PUBLIC: service.url, Listener.INTERNAL: service.internal_url}
+
+
 def fuzz_service(
-    base_url: str,
+    service: ServiceProcess,
     principals: Sequence[Principal],
     *,
     max_examples: int = 8,
     sweep_examples: int = 2,
     only: Callable[[str], bool] | None = None,
 ) -> FuzzReport:
-    """Exercise every operation of the service's document; return what was found."""
-    schema: Any = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    """Exercise every operation of the service's document on every listener that serves
+    it (the shared ones, such as `/v1/me/data`, on both); return what was found."""
+    urls = _base_urls(service)
+    schema: Any = schemathesis.openapi.from_url(f"{urls[Listener.INTERNAL]}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     if only is not None:
         operations = [o for o in operations if only(o.label)]
-    report = FuzzReport(operations=len(operations))
-    session = requests.Session()  # one kept-alive connection: a dropped one shows
+    placed = [(o, listener) for o in operations for listener in listeners_of(o.path)]
+    report = FuzzReport(operations=len(placed))
+    sessions = {listener: requests.Session() for listener in Listener}  # one connection each
     started = time.monotonic()
-    for operation in operations:
-        target = _Target(operation, base_url, principals, session, report)
+    for operation, listener in placed:
+        target = _Target(
+            operation, listener, urls[listener], principals, sessions[listener], report
+        )
         _random_phase(target, max_examples)
         _sweep_phase(target, sweep_examples)
     report.seconds = time.monotonic() - started
@@ -351,20 +364,30 @@ def _sweep_phase(target: _Target, examples: int) -> None:
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 
 
-def documented_operations(base_url: str) -> int:
-    """How many operations the service's OpenAPI document lists, counted from the JSON."""
-    paths = requests.get(f"{base_url}/openapi.json", timeout=10).json()["paths"]
-    return sum(1 for item in paths.values() for method in item if method in HTTP_METHODS)
+def documented_operations(service: ServiceProcess) -> int:
+    """How many (operation, listener) pairs the service's OpenAPI document implies,
+    counted from the JSON: each operation once per listener that serves its path."""
+    url = f"{service.internal_url}/openapi.json"
+    paths = requests.get(url, timeout=10).json()["paths"]
+    return sum(
+        len(listeners_of(path))
+        for path, item in paths.items()
+        for method in item
+        if method in HTTP_METHODS
+    )
 
 
 def assert_no_server_errors(
-    base_url: str, principals: Sequence[Principal], *, max_examples: int = 8
+    service: ServiceProcess, principals: Sequence[Principal], *, max_examples: int = 8
 ) -> FuzzReport:
-    """Fuzz every operation; fail listing every 5xx, dropped connection and 2xx body that
-    does not match its schema, or if any documented operation was never reached."""
-    report = fuzz_service(base_url, principals, max_examples=max_examples)
+    """Fuzz every operation on both listeners; fail listing every 5xx, dropped connection
+    and 2xx body that does not match its schema, or if any documented operation was never
+    reached on a listener that serves it."""
+    report = fuzz_service(service, principals, max_examples=max_examples)
     print(report.summary())  # shown with -s, and kept in the report on failure
-    assert report.operations == documented_operations(base_url)
+    assert report.operations == documented_operations(service)
+    # both listeners were exercised: the public API and the internal routes
+    assert {label.rsplit(" on ", 1)[1] for label in report.exercised} == set(Listener)
     assert len(report.exercised) == report.operations, report.summary()
     assert not report.server_errors, report.summary()
     assert not report.nonconforming, report.summary()

@@ -92,10 +92,23 @@ class ServiceProcess:
     port: int
     proc: subprocess.Popen[bytes]
     log_path: Path
+    internal_port: int | None = None  # None: a process with one listener (the agency)
 
     @property
     def url(self) -> str:
+        """The public listener: the API the gateways route to."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def internal_url(self) -> str:
+        """The internal listener: `/internal/*`, the API documents, what peers read."""
+        if self.internal_port is None:
+            raise AttributeError(f"{self.name} has no internal listener")
+        return f"http://127.0.0.1:{self.internal_port}"
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url] if self.internal_port is None else [self.url, self.internal_url]
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to flush or clean up."""
@@ -140,6 +153,9 @@ class LocalStack:
             {s.name.value: free_port() for s in SERVICES} | {AGENCY: free_port()}
         )
     )
+    internal_ports: dict[str, int] = field(
+        default_factory=lambda: {s.name.value: free_port() for s in SERVICES}
+    )
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
@@ -151,6 +167,7 @@ class LocalStack:
             event_signing_keys=self.event_signing_keys,
             namespace=self.namespace,
             ports=self.ports,
+            internal_ports=self.internal_ports,
             extra_env=FAST_KAFKA
             | CHEAP_HASHING
             | RARE_CHECKPOINTS
@@ -192,7 +209,8 @@ class LocalStack:
     def as_service(self, caller: str | None) -> httpx.Auth:
         """httpx auth for calls to internal routes as service `caller` (None: as the
         service each request is sent to), a fresh token per request, /internal paths only."""
-        by_port = {port: name for name, port in self.ports.items() if name in self.env}
+        listeners = [*self.ports.items(), *self.internal_ports.items()]
+        by_port = {port: name for name, port in listeners if name in self.env}
         return _OperatorAuth(
             lambda port: self.service_headers(by_port[port], caller=caller or by_port[port])
         )
@@ -215,38 +233,41 @@ class LocalStack:
         return with_database(self.admin_url, self.namespace + service(name).database)
 
     def start(self, name: str, *, wait: bool = True, **env: str) -> ServiceProcess:
+        """Start service `name` as `expensura serve` runs it: both listeners, one process."""
         if name == "identity" and AGENCY not in self.processes:
             self.start_agency()
-        return self._spawn(name, service(name).asgi_app, wait=wait, **env)
+        internal_port = self.internal_ports[name]
+        argv = [sys.executable, "-m", "expensura_ops.cli", "serve", name, "--host", "127.0.0.1"]
+        argv += ["--port", str(self.ports[name]), "--internal-port", str(internal_port)]
+        return self._spawn(name, argv, wait=wait, internal_port=internal_port, **env)
 
     def start_agency(self) -> ServiceProcess:
         """The sandbox verification agency identity talks to (as `make run` starts it)."""
-        return self._spawn(AGENCY, AGENCY_APP, wait=True, ready_path="/sandbox/state")
+        argv = [sys.executable, "-m", "uvicorn", AGENCY_APP, "--host", "127.0.0.1"]
+        argv += ["--port", str(self.ports[AGENCY])]
+        return self._spawn(AGENCY, argv, wait=True, ready_path="/sandbox/state")
 
     def _spawn(
-        self, name: str, asgi_app: str, *, wait: bool, ready_path: str = "/readyz", **env: str
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        wait: bool,
+        ready_path: str = "/readyz",
+        internal_port: int | None = None,
+        **env: str,
     ) -> ServiceProcess:
         port = self.ports[name]
         log_path = self.workdir / f"{name}-{port}-{len(self.processes)}.log"
         self.workdir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                asgi_app,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            [*argv, "--no-access-log"],
             env=self.service_env(name, **env) if name in self.env else {**os.environ, **env},
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        sp = ServiceProcess(name, port, proc, log_path)
+        sp = ServiceProcess(name, port, proc, log_path, internal_port)
         self.processes[name] = sp
         if wait:
             self.wait_ready(sp, path=ready_path)
@@ -260,13 +281,18 @@ class LocalStack:
 
     @staticmethod
     def wait_ready(sp: ServiceProcess, timeout: float = 60.0, path: str = "/readyz") -> None:
+        """Until every listener of the process answers `path` with 200."""
         deadline = time.monotonic() + timeout
+        waiting = list(sp.urls)
         while time.monotonic() < deadline:
             if sp.proc.poll() is not None:
                 raise RuntimeError(f"{sp.name} exited ({sp.proc.returncode}):\n{sp.log()}")
             try:
-                if httpx.get(f"{sp.url}{path}", timeout=2).status_code == 200:
-                    return
+                if httpx.get(f"{waiting[0]}{path}", timeout=2).status_code == 200:
+                    waiting.pop(0)
+                    if not waiting:
+                        return
+                    continue
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
