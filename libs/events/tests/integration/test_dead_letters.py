@@ -182,7 +182,9 @@ async def test_an_unavailable_database_fails_the_batch_and_parks_nothing(
                     )
             await super().apply(conn, event)
 
-    runner = ProjectionRunner(inc.engine, inc.mapper, StartingUp(), fast_kafka(inc), "test-restart")
+    starting_up = StartingUp()
+    starting_up.bind(inc)
+    runner = ProjectionRunner(inc.engine, inc.mapper, starting_up, fast_kafka(inc), "test-restart")
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
