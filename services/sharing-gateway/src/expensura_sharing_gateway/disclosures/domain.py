@@ -180,7 +180,7 @@ def decide(
         fields=planned.fields,
         decision_id=decision.decision_id,
         decided_at=decision.decided_at,
-        basis=decision.basis.model_dump(mode="json"),
+        basis=decision.basis.recorded(),
         agreement_id=UUID(planned.agreement.agreement_id),
         case_reference=ask.case_reference,
     )
