@@ -105,7 +105,7 @@ async def test_no_plaintext_personal_value_in_any_dump_topic_log_or_span(
 
 def test_the_search_finds_every_stored_form_of_a_value() -> None:
     """The search is not blind: a value as text, JSON-escaped, or in a dumped bytea."""
-    value = f"case-{uuid.uuid4().hex[:8]} \"quoted\""
+    value = f'case-{uuid.uuid4().hex[:8]} "quoted"'
     values = {value: "a case reference"}
     for form in personal.encodings(value):
         assert personal.find_plaintext(values, [("x", b"..." + form + b"...")])

@@ -232,7 +232,9 @@ async def test_a_rebuild_parks_the_poison_and_a_failed_rebuild_leaves_the_read_m
 
     # the same rebuild again, but identity's feed fails half-way: nothing changes
     with pytest.raises(httpx.ConnectError):
-        await rebuild(inc.engine, inc.mapper, contacts_projection(inc), [FailingFeed(feed)], batch=2)
+        await rebuild(
+            inc.engine, inc.mapper, contacts_projection(inc), [FailingFeed(feed)], batch=2
+        )
     assert await contacts(inc) == good
     [letter] = await letters(inc)
     assert (letter.status, letter.attempts) == ("parked", 1)  # the failed rebuild left no trace
@@ -294,7 +296,9 @@ async def test_a_rebuild_after_the_fix_applies_and_resolves_a_parked_event(
     owner = await refuse_blocked_addresses(fresh_stack)
     [blocked] = await sign_ups(idp, ["blocked-2@example.com"])
     feed = LocalLogFeed(idp.engine, "identity")
-    assert len((await rebuild(inc.engine, inc.mapper, contacts_projection(inc), [feed])).parked) == 1
+    assert (
+        len((await rebuild(inc.engine, inc.mapper, contacts_projection(inc), [feed])).parked) == 1
+    )
     async with owner.begin() as conn:
         await conn.execute(text("DROP TRIGGER refuse_blocked ON notification_contacts"))
     await owner.dispose()

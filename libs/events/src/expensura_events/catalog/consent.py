@@ -19,7 +19,9 @@ Evidence = Annotated[
     str, PersonalData(DataCategory.LEGAL_CASE, Grade.SENSITIVE), Field(min_length=3, max_length=500)
 ]
 GroundReason = Annotated[
-    str, PersonalData(DataCategory.LEGAL_CASE, Grade.SENSITIVE), Field(min_length=3, max_length=1000)
+    str,
+    PersonalData(DataCategory.LEGAL_CASE, Grade.SENSITIVE),
+    Field(min_length=3, max_length=1000),
 ]
 RevocationReason = Annotated[
     str, PersonalData(DataCategory.LEGAL_CASE, Grade.PERSONAL), Field(max_length=1000)

@@ -53,7 +53,9 @@ class Finding:
         return f"{self.where}: {self.what} {self.value!r}"
 
 
-def find_plaintext(values: Mapping[str, str], sources: Iterable[tuple[str, bytes]]) -> list[Finding]:
+def find_plaintext(
+    values: Mapping[str, str], sources: Iterable[tuple[str, bytes]]
+) -> list[Finding]:
     """Every (source, value) pair where a value appears in a source's bytes."""
     forms = {value: encodings(value) for value in values}
     found: list[Finding] = []

@@ -31,9 +31,9 @@ def contact_hmac_key(master_key: str) -> bytes:
     """Incident's key for comparing addresses: HKDF-SHA256 of the master key under its own
     label, so that the digest is useless without the key and the master key is never used
     raw. (When the key store serves per-purpose sub-keys, this is the one to point there.)"""
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=CONTACT_HMAC_LABEL
-    ).derive(base64.b64decode(master_key))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CONTACT_HMAC_LABEL).derive(
+        base64.b64decode(master_key)
+    )
 
 
 def where(subject_id: str) -> str:
@@ -42,7 +42,9 @@ def where(subject_id: str) -> str:
 
 async def keep(rt: ServiceRuntime, conn: AsyncConnection, update: ContactUpdate) -> None:
     """Store the update's values sealed with the subject's key, and the e-mail's digest."""
-    sealed = await seal(rt.mapper.cipher, update.subject_id, where(update.subject_id), update.values)
+    sealed = await seal(
+        rt.mapper.cipher, update.subject_id, where(update.subject_id), update.values
+    )
     email = update.values.get("email")
     digest = None if email is None else email_hmac(contact_hmac_key(rt.settings.master_key), email)
     await store.apply_update(conn, update, sealed, digest)

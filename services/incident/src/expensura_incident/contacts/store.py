@@ -46,8 +46,9 @@ async def sealed_values(conn: AsyncConnection, subject_id: str) -> dict[str, Any
     """The subject's sealed boxes by field name (None where unknown), or None."""
     row = (
         await conn.execute(
-            select(notification_contacts.c.email_sealed, notification_contacts.c.phone_sealed)
-            .where(notification_contacts.c.subject_id == subject_id)
+            select(
+                notification_contacts.c.email_sealed, notification_contacts.c.phone_sealed
+            ).where(notification_contacts.c.subject_id == subject_id)
         )
     ).one_or_none()
     return None if row is None else {"email": row.email_sealed, "phone": row.phone_sealed}
