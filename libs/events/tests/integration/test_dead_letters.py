@@ -2,8 +2,9 @@
 
 The poison is an `identity.AccountOpened` whose e-mail holds a NUL character: the incident
 service's `notification-contacts` projection refuses to keep it (no notice could reach it).
-A defect of the database itself is a trigger that refuses some addresses. It is appended to identity's log directly, as a bug or an attacker with write
-access to the log would.
+A defect of the database itself is a trigger that refuses some addresses. The poison is
+appended to identity's log directly, as a bug or an attacker with write access to the log
+would.
 """
 
 from __future__ import annotations

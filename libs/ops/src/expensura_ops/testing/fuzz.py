@@ -12,8 +12,8 @@ Every operation of the document is exercised, with:
 
 Every 5xx and every dropped connection is collected, not raised at once, so one run reports
 them all; a 2xx body must match the operation's response schema; no answer may name another
-service's local address (a partner must never learn an internal URL from an error). Generation is derandomized,
-so a run is reproducible.
+service's local address (a partner must never learn an internal URL from an error).
+Generation is derandomized, so a run is reproducible.
 """
 
 from __future__ import annotations
