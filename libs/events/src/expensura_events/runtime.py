@@ -206,6 +206,7 @@ class ServiceRuntime:
         categories: Sequence[str],
         case_reference: str | None = None,
         legal_basis: LegalBasis | None = None,
+        decision_id: UUID | None = None,
     ) -> EventEnvelope:
         """Every read of personal data is itself an event (SEC-3, RUL-1)."""
         return await record_access(
@@ -218,6 +219,7 @@ class ServiceRuntime:
             categories=categories,
             case_reference=case_reference,
             legal_basis=legal_basis,
+            decision_id=decision_id,
         )
 
     def start_workers(self) -> None:

@@ -134,6 +134,10 @@ class DataCategory(StrEnum):
     DEVICE_BASED = "pd:DeviceBased"
     AUTHENTICATION = "pd:Authentication"
     IDENTITY_VERIFICATION = "pd:IdentityVerification"
+    # A court, arbitration, investigation or complaint case the subject is part of, and the
+    # evidence for processing on a legal ground. No DPV pd: term covers it (pd:Criminal is
+    # narrower), so the term is ours.
+    LEGAL_CASE = "expensura:LegalCase"
 
 
 @enforces("COL-4")

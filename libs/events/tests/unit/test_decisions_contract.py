@@ -37,7 +37,9 @@ def test_a_consent_basis_is_the_consent_with_its_id_as_reference() -> None:
 
 
 @pytest.mark.parametrize("ground", [g for g in LegalGround if g is not LegalGround.CONSENT])
-def test_a_legal_ground_basis_is_the_ground_with_its_evidence(ground: LegalGround) -> None:
+def test_a_legal_ground_basis_is_the_ground_with_its_invocation_never_its_evidence(
+    ground: LegalGround,
+) -> None:
     basis = Basis.model_validate(
         {
             "kind": "legal-ground",
@@ -47,7 +49,11 @@ def test_a_legal_ground_basis_is_the_ground_with_its_evidence(ground: LegalGroun
             "evidence_reference": "sha256:court-order",
         }
     )
-    assert basis.legal_basis() == LegalBasis(ground=ground, reference="sha256:court-order")
+    # the evidence is free text about the subject's case: it travels sealed in the
+    # invocation's event, never in an envelope's basis or a disclosure's record (SEC-1)
+    assert basis.legal_basis() == LegalBasis(ground=ground, reference=f"invocation:{INVOCATION_ID}")
+    assert "evidence_reference" not in basis.recorded()
+    assert basis.recorded()["invocation_id"] == str(INVOCATION_ID)
 
 
 def test_a_ground_without_evidence_has_no_reference_not_the_word_none() -> None:

@@ -310,6 +310,7 @@ def projections_rebuild(name: str) -> None:
 
 async def _rebuild(service: str, projection: Projection) -> RebuildOutcome:
     rt = _runtime(service)
+    projection.bind(rt)  # as the runtime binds its own (incident's contacts seal with its keys)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             with _progress() as progress:

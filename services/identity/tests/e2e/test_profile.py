@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from expensura_ops.testing import tokens
+from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.stack import LocalStack, eventually
 
@@ -124,6 +123,7 @@ async def test_a_correction_is_an_event_every_projection_follows(
     before = idp.get("/v1/me", headers=auth).json()
     assert before["email"]["channel"] == "provided-by-user"
     new_email = f"corrected-{uuid.uuid4().hex[:8]}@example.com"
+    personal.record("a corrected e-mail", new_email)
     corrected = idp.patch("/v1/me/contact-details", headers=auth, json={"email": new_email})
     assert corrected.status_code == 200 and corrected.json()["email"]["value"] == new_email
     assert idp.get("/v1/me", headers=auth).json()["phone"]["value"] == "+14155550188"
@@ -136,13 +136,14 @@ async def test_a_correction_is_an_event_every_projection_follows(
     assert old.status_code == 401
     # another service's copy follows the event
     incident = stack.processes["incident"].internal_url
-    wanted = hashlib.sha256(new_email.encode()).hexdigest()
 
     async def followed() -> bool:
-        resp = httpx.get(
-            f"{incident}/internal/notification-contacts/{subject}", auth=stack.operator
+        resp = httpx.post(
+            f"{incident}/internal/notification-contacts/{subject}/email-check",
+            json={"email": new_email},
+            auth=stack.operator,
         )
-        return resp.status_code == 200 and resp.json()["email_sha256"] == wanted
+        return resp.status_code == 200 and resp.json()["matches"]
 
     await eventually(followed, what="the incident service to follow the correction")
     bad = idp.patch("/v1/me/contact-details", headers=auth, json={"phone": "555-0100"})

@@ -10,7 +10,7 @@ import httpx
 import pyotp
 import pytest
 
-from expensura_ops.testing import tokens
+from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.stack import LocalStack
 
 PASSWORD = "a long staff password 2026"
@@ -74,6 +74,7 @@ def test_customer_service_needs_mfa_and_the_customers_details_and_the_read_is_vi
     )
     admin = _admin(stack, idp)
     agent_email, _ = _staff(idp, admin, "customer-service")
+    personal.record("a staff look-up's case reference", "CASE-2026-881")
     lookup = {
         "account_id": customer,
         "case_reference": "CASE-2026-881",

@@ -9,7 +9,7 @@ import pytest
 
 from expensura_events.topology import events_topic
 from expensura_identity.verification.domain import valid_bank_card, valid_id_number
-from expensura_ops.testing import tokens
+from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.stack import AGENCY, LocalStack, eventually, topic_messages
 
@@ -45,11 +45,15 @@ def _submit(stack: LocalStack, auth: dict[str, str], mobile: str, **extra: str) 
     )
 
 
+LOAN_AMOUNT_CENTS = 4_736_291  # distinctive: the last test searches every store for it
+personal.record("a loan amount", LOAN_AMOUNT_CENTS)
+
+
 def _apply(stack: LocalStack, auth: dict[str, str]) -> int:
     return httpx.post(
         f"{stack.processes['loans'].url}/v1/loan-applications",
         headers=auth,
-        json={"amount_cents": 500_000, "term_months": 12},
+        json={"amount_cents": LOAN_AMOUNT_CENTS, "term_months": 12},
     ).status_code
 
 

@@ -6,8 +6,10 @@ so the payloads are exactly what a reader gets after crypto-shredding.
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from expensura_consent.subjects.projection import KnownSubjects
@@ -16,6 +18,7 @@ from expensura_events.catalog.identity_profile import ContactDetailsCorrected
 from expensura_events.cipher import DataKey, FieldCipher
 from expensura_events.contacts import Contact, current_contact
 from expensura_events.envelope import REDACTED, Actor, DomainEvent, EventEnvelope, new_event_id
+from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.mapper import EventMapper
 from expensura_events.vocabulary import CollectionChannel, Purpose
 from expensura_incident.contacts.projection import NotificationContacts
@@ -99,6 +102,13 @@ async def test_projections_apply_a_redacted_sign_up_without_failing_or_keeping_t
     opened = await _read(OPENED, key_destroyed=True)
     consent, incident = _Recorder(), _Recorder()
     await KnownSubjects().apply(consent, opened)  # type: ignore[arg-type]
-    await NotificationContacts().apply(incident, opened)  # type: ignore[arg-type]
+    contacts = NotificationContacts()
+    contacts.bind(
+        SimpleNamespace(
+            mapper=SimpleNamespace(cipher=FieldCipher(InMemoryKeyStore())),
+            settings=SimpleNamespace(master_key=base64.b64encode(bytes(32)).decode()),
+        )
+    )
+    await contacts.apply(incident, opened)  # type: ignore[arg-type]
     assert consent.params[0]["channel"] == CHANNEL.value
     assert REDACTED not in incident.params[0].values()

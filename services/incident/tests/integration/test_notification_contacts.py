@@ -1,9 +1,10 @@
 """The notification-contacts projection against a real database: it keeps exactly what
-the shared contact fold says, event after event, and the operator's check shows a digest."""
+the shared contact fold says, event after event, sealed with the subject's key, and the
+operator's check shows a keyed digest."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,7 +19,7 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import CollectionChannel, Purpose
 from expensura_incident.app import service_definition
 from expensura_incident.contacts import service
-from expensura_incident.contacts.domain import UnknownSubject
+from expensura_incident.contacts.domain import UnknownSubject, email_hmac
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.tables import notification_contacts
 from expensura_ops.testing.stack import LocalStack
@@ -60,7 +61,7 @@ def _event(subject: str, payload: DomainEvent) -> EventEnvelope:
     )
 
 
-@pytest.mark.obligation("RGT-2")
+@pytest.mark.obligation("RGT-2", "SEC-1")
 async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
     rt: ServiceRuntime,
 ) -> None:
@@ -81,6 +82,7 @@ async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
         _event(subject, ContactDetailsCorrected.model_construct(phone=REDACTED, channel=channel)),
     ]
     projection = NotificationContacts()
+    projection.bind(rt)
     for event in events:
         async with rt.engine.begin() as conn:
             await projection.apply(conn, event)
@@ -90,10 +92,18 @@ async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
                 select(notification_contacts).where(notification_contacts.c.subject_id == subject)
             )
         ).one()
-    assert {"email": row.email, "phone": row.phone} == current_contact(events).as_values()
+    stored = json.dumps(row._asdict(), default=str)
+    assert "ann@example" not in stored and "+14155550100" not in stored  # sealed, SEC-1
+    assert await service.contacts_of(rt, subject) == current_contact(events).as_values()
     assert row.updated_from_event == events[-1].event_id
     check = await service.contact_check(rt, subject)
-    assert check.email_sha256 == hashlib.sha256(b"ann@example.org").hexdigest()
+    key = service.contact_hmac_key(rt.settings.master_key)
+    assert check.email_hmac == email_hmac(key, "ann@example.org")
     assert check.phone_present
+    assert await service.email_check(rt, subject, "ann@example.org")
+    assert not await service.email_check(rt, subject, "ann@example.com")
     with pytest.raises(UnknownSubject):
         await service.contact_check(rt, str(uuid.uuid4()))
+    # crypto-shredding reaches this copy: with the key destroyed nothing opens
+    await rt.keys.destroy(subject)
+    assert set((await service.contacts_of(rt, subject)).values()) == {REDACTED}

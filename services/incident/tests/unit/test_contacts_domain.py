@@ -3,9 +3,11 @@ events, and what an operator may see."""
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import os
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -13,10 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity import AccountOpened, SignedIn
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
+from expensura_events.cipher import ENC_MARK, FieldCipher
 from expensura_events.envelope import REDACTED, Actor, DomainEvent, EventEnvelope, new_event_id
+from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.vocabulary import CollectionChannel, Purpose
-from expensura_incident.contacts.domain import contact_check, contact_update
+from expensura_incident.contacts.domain import (
+    UnusableContact,
+    contact_update,
+    email_hmac,
+    email_matches,
+)
 from expensura_incident.contacts.projection import NotificationContacts
+from expensura_incident.contacts.service import contact_hmac_key
 
 SUBJECT = str(uuid.uuid4())
 AT = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -82,23 +92,52 @@ class _Recorder:
         self.params.append(statement.compile().params)
 
 
-@pytest.mark.obligation("RGT-2")
-async def test_the_projection_upserts_exactly_the_values_the_fold_takes() -> None:
+def _projection(keys: InMemoryKeyStore, master_key: str) -> NotificationContacts:
+    projection = NotificationContacts()
+    projection.bind(
+        SimpleNamespace(
+            mapper=SimpleNamespace(cipher=FieldCipher(keys)),
+            settings=SimpleNamespace(master_key=master_key),
+        )
+    )
+    return projection
+
+
+@pytest.mark.obligation("RGT-2", "SEC-1")
+async def test_the_projection_upserts_exactly_the_values_the_fold_takes_sealed() -> None:
     recorder = _Recorder()
     conn = cast(AsyncConnection, recorder)
+    master = base64.b64encode(os.urandom(32)).decode()
+    keys = InMemoryKeyStore()
+    projection = _projection(keys, master)
     opened = _event(_opened("ann@example.com", REDACTED))
     signed_in = SignedIn(principal_kind="user", session_id=uuid.uuid4(), methods=["pwd"])
-    await NotificationContacts().apply(conn, opened)
-    await NotificationContacts().apply(conn, _event(signed_in))
+    await projection.apply(conn, opened)
+    await projection.apply(conn, _event(signed_in))
     [params] = recorder.params
-    assert params["email"] == "ann@example.com" and "phone" not in params
+    assert "email" not in params and "phone" not in params and "phone_sealed" not in params
+    assert "ann@example.com" not in repr(params)
+    box = params["email_sealed"]
+    assert box[ENC_MARK] and box["kid"] == str((await keys.get(SUBJECT)).key_id)  # type: ignore[union-attr]
+    opened_box = await FieldCipher(keys).decrypt_fields(
+        SUBJECT, f"notification_contacts:{SUBJECT}", {"email": box}
+    )
+    assert opened_box == {"email": "ann@example.com"}
+    assert params["email_hmac"] == email_hmac(contact_hmac_key(master), "ann@example.com")
     assert params["subject_id"] == SUBJECT and params["updated_from_event"] == opened.event_id
 
 
-def test_an_operator_sees_a_digest_of_the_address_never_the_address() -> None:
-    event_id = uuid.uuid4()
-    check = contact_check(SUBJECT, "ann@example.com", "+14155550100", event_id, AT)
-    assert check.email_sha256 == hashlib.sha256(b"ann@example.com").hexdigest()
-    assert check.phone_present and "ann@" not in repr(check) and "+1415" not in repr(check)
-    empty = contact_check(SUBJECT, None, None, event_id, AT)
-    assert empty.email_sha256 is None and not empty.phone_present
+def test_an_address_is_compared_by_a_keyed_digest_never_a_bare_hash() -> None:
+    key = contact_hmac_key(base64.b64encode(os.urandom(32)).decode())
+    other = contact_hmac_key(base64.b64encode(os.urandom(32)).decode())
+    digest = email_hmac(key, "ann@example.com")
+    assert email_matches(key, digest, "ann@example.com")
+    assert not email_matches(key, digest, "ann@example.org")
+    assert not email_matches(key, None, "ann@example.com")
+    assert email_hmac(other, "ann@example.com") != digest  # useless without the key
+    assert "ann@" not in digest and len(digest) == 64
+
+
+def test_a_contact_with_control_characters_is_refused_not_kept() -> None:
+    with pytest.raises(UnusableContact):
+        contact_update(_event(_opened("ann\x00@example.com", None)))

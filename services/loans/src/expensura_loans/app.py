@@ -7,6 +7,7 @@ from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_loans.applications.projection import VerifiedSubjects
+from expensura_loans.applications.service import seal_legacy_amounts
 from expensura_loans.applications.views import router as applications_router
 from expensura_loans.erasure import erase_loans_state
 from expensura_loans.settings import LoansSettings
@@ -17,6 +18,7 @@ service_definition = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[applications_router],
     projections=[VerifiedSubjects],
+    workers=[seal_legacy_amounts],
     settings_class=LoansSettings,
     erase_subject=erase_loans_state,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
@@ -15,13 +16,16 @@ verified_subjects = Table(
     Column("verified_at", DateTime(timezone=True), nullable=False),
 )
 
-# Service state: the applications loans received.
+# Service state: the applications loans received. The amount is credit data about the
+# applicant: it is kept sealed with their key (SEC-1), so crypto-shredding reaches it.
+# `amount_cents` is only where rows from before sealing wait for `seal_legacy_amounts`.
 loan_applications = Table(
     "loan_applications",
     metadata,
     Column("application_id", Uuid, primary_key=True),
     Column("subject_id", Text, nullable=False, index=True),
-    Column("amount_cents", BigInteger, nullable=False),
+    Column("amount_cents", BigInteger, nullable=True),
+    Column("amount_sealed", JSONB, nullable=True),
     Column("term_months", Integer, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )

@@ -3,6 +3,7 @@ service layer applies it, the refusal committed, the terms stored as numbers, er
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,7 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.tables import event_log
 from expensura_events.vocabulary import Purpose
 from expensura_loans.app import service_definition as loans
-from expensura_loans.applications import store
+from expensura_loans.applications import service, store
 from expensura_loans.applications.domain import LoanTerms, VerificationRequired
 from expensura_loans.applications.projection import VerifiedSubjects
 from expensura_loans.applications.service import apply_for_loan
@@ -85,7 +86,7 @@ async def test_an_unverified_applicant_is_refused_and_the_refusal_is_committed(
         assert await store.applications_of(conn, subject) == []
 
 
-@pytest.mark.obligation("USE-1")
+@pytest.mark.obligation("USE-1", "SEC-1")
 async def test_once_identity_verified_the_applicant_the_application_is_received(
     rt: ServiceRuntime,
 ) -> None:
@@ -94,21 +95,34 @@ async def test_once_identity_verified_the_applicant_the_application_is_received(
         await VerifiedSubjects().apply(conn, verified(subject))
     application = await apply_for_loan(rt, subject, LoanTerms(9_999_999, 120))
 
+    [stored] = await service.applications_of(rt, subject)
     async with rt.engine.connect() as conn:
-        [stored] = await store.applications_of(conn, subject)
         types: dict[str, str] = dict(
             (
                 await conn.execute(
                     text(
                         "SELECT column_name, data_type FROM information_schema.columns "
                         "WHERE table_name = 'loan_applications' "
-                        "AND column_name IN ('amount_cents', 'term_months')"
+                        "AND column_name IN ('amount_sealed', 'term_months')"
                     )
                 )
             ).all()
         )
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT amount_cents, amount_sealed::text FROM loan_applications "
+                    "WHERE application_id = :id"
+                ),
+                {"id": application.application_id},
+            )
+        ).one()
     assert stored == application and stored.terms == LoanTerms(9_999_999, 120)
-    assert types == {"amount_cents": "bigint", "term_months": "integer"}
+    assert types == {"amount_sealed": "jsonb", "term_months": "integer"}
+    # the amount is sealed with the applicant's key (SEC-1): no plaintext copy
+    assert row.amount_cents is None and "9999999" not in row.amount_sealed
+    await rt.keys.destroy(subject)
+    assert await service.applications_of(rt, subject) == []  # crypto-shredded
     assert await logged(rt, subject) == [
         ("loans.LoanApplicationReceived", f"application-{application.application_id}")
     ]
@@ -123,10 +137,38 @@ async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntim
         await apply_for_loan(rt, subject, LoanTerms(50_000, 6))
     async with rt.engine.begin() as conn:
         assert await erase_loans_state(conn, erased) == {"loan_applications": 2}
-    async with rt.engine.connect() as conn:
-        assert await store.applications_of(conn, erased) == []
-        assert len(await store.applications_of(conn, kept)) == 1
+    assert await service.applications_of(rt, erased) == []
+    assert len(await service.applications_of(rt, kept)) == 1
 
 
 def test_the_runtime_carries_loans_typed_settings(rt: ServiceRuntime) -> None:
     assert isinstance(loans_settings(rt), LoansSettings)
+
+
+async def test_amounts_stored_in_plaintext_before_sealing_are_sealed_at_start(
+    rt: ServiceRuntime,
+) -> None:
+    subject = str(uuid.uuid4())
+    application_id = uuid.uuid4()
+    async with rt.engine.begin() as conn:  # a row as loans_0002 left it
+        await conn.execute(
+            text(
+                "INSERT INTO loan_applications (application_id, subject_id, amount_cents, "
+                "term_months, received_at) VALUES (:id, :s, 7654321, 24, now())"
+            ),
+            {"id": application_id, "s": subject},
+        )
+    await service.seal_legacy_amounts(rt, asyncio.Event())
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT amount_cents, amount_sealed::text FROM loan_applications "
+                    "WHERE application_id = :id"
+                ),
+                {"id": application_id},
+            )
+        ).one()
+    assert row.amount_cents is None and "7654321" not in row.amount_sealed
+    [opened] = await service.applications_of(rt, subject)
+    assert opened.terms == LoanTerms(7_654_321, 24)

@@ -6,6 +6,7 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
+from expensura_sharing_gateway.disclosures.service import seal_legacy_case_references
 from expensura_sharing_gateway.disclosures.views import router as disclosures_router
 from expensura_sharing_gateway.erasure import erase_gateway_state
 from expensura_sharing_gateway.partner_auth.views import router as auth_router
@@ -20,6 +21,7 @@ service_definition = ServiceDefinition(
     "agreements, minimised disclosures on consent or legal ground, statistics.",
     migrations=Path(__file__).parent / "migrations",
     routers=[auth_router, partners_router, disclosures_router, statistics_router, transfers_router],
+    workers=[seal_legacy_case_references],
     settings_class=GatewaySettings,
     erase_subject=erase_gateway_state,
 )

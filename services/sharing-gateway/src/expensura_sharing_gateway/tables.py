@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 
 from expensura_events.signing import signing_key_table
 
@@ -62,7 +63,10 @@ disclosures = Table(
     Column("reason", Text, nullable=False),
     Column("ground", Text, nullable=True),
     Column("decision_id", Uuid, nullable=True),
+    # Sealed with the subject's key (SEC-1); `case_reference` holds only rows from before
+    # sealing until `seal_legacy_case_references` has sealed them.
     Column("case_reference", Text, nullable=True),
+    Column("case_reference_sealed", JSONB, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
 )
 

@@ -17,7 +17,7 @@ import pytest
 from expensura_consent.policy.service import INITIAL_VERSION
 from expensura_events.topology import events_topic
 from expensura_events.vocabulary import Purpose
-from expensura_ops.testing import tokens
+from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.stack import LocalStack, topic_messages
 from expensura_sharing_gateway.partners.domain import ALLOW_LISTS, PartnerKind
@@ -47,6 +47,7 @@ class PartnerClient:
     def disclose(
         self, subject: str, purpose: str, fields: list[str], case: str | None = None
     ) -> httpx.Response:
+        personal.record("a disclosure's case reference", case)
         resp = self.client.post(
             "/v1/disclosures",
             headers=self.headers(),

@@ -32,6 +32,7 @@ async def _disclosed(rt: ServiceRuntime, partner_id: str, subjects: int) -> None
         for _ in range(subjects):
             await disclosure_store.add(
                 conn,
+                rt.mapper.cipher,
                 DisclosureRecord(
                     disclosure_id=uuid.uuid4(),
                     subject_id=f"s-{uuid.uuid4().hex[:8]}",

@@ -259,6 +259,16 @@ def test_a_release_of_values_after_the_withdrawal_breaks_the_proof_whoever_asked
     assert not broken.holds and [m["sequence"] for m in broken.after] == [9]
 
 
+@pytest.mark.obligation("RGT-4")
+def test_a_release_names_its_decision_though_the_case_reference_is_sealed() -> None:
+    consent = str(uuid.uuid4())
+    record = _released(3, consent, NOW)
+    sealed = {"$enc": "A256GCM", "kid": "k", "iv": "aXY=", "ct": "Y3Q="}
+    record["payload"] = {"fields": ["email"], "decision_id": "d-2", "case_reference": sealed}
+    found = released_under(record, "s-1", consent)
+    assert found is not None and found["decision_id"] == "d-2"
+
+
 def test_a_legal_ground_decision_is_recorded_with_its_ground() -> None:
     ask = DisclosureAsk("s-1", Purpose.DISPUTE_RESOLUTION, ("phone",), case_reference="LOAN-77")
     planned = plan(

@@ -8,12 +8,24 @@ from uuid import UUID
 
 from pydantic import Field
 
-from expensura_events.envelope import DomainEvent
+from expensura_events.envelope import DomainEvent, PersonalData
 from expensura_events.registry import event_type
-from expensura_events.vocabulary import CollectionChannel, LegalGround, Purpose
+from expensura_events.vocabulary import CollectionChannel, DataCategory, Grade, LegalGround, Purpose
 
 Categories = Annotated[list[str], Field(min_length=1, max_length=20)]
 Recipients = Annotated[list[str], Field(max_length=20)]
+# Free text about the subject's case: sealed with their key like every personal field.
+Evidence = Annotated[
+    str, PersonalData(DataCategory.LEGAL_CASE, Grade.SENSITIVE), Field(min_length=3, max_length=500)
+]
+GroundReason = Annotated[
+    str,
+    PersonalData(DataCategory.LEGAL_CASE, Grade.SENSITIVE),
+    Field(min_length=3, max_length=1000),
+]
+RevocationReason = Annotated[
+    str, PersonalData(DataCategory.LEGAL_CASE, Grade.PERSONAL), Field(max_length=1000)
+]
 
 
 @event_type("consent.ConsentGiven", source="consent")
@@ -59,17 +71,17 @@ class LegalGroundInvoked(DomainEvent):
     invocation_id: UUID
     purpose: Purpose
     ground: LegalGround
-    evidence_reference: str = Field(min_length=3, max_length=500)
+    evidence_reference: Evidence
     categories: Categories
     recipients: Recipients = []
-    reason: str = Field(min_length=3, max_length=1000)
+    reason: GroundReason
     expires_at: datetime
 
 
 @event_type("consent.LegalGroundRevoked", source="consent")
 class LegalGroundRevoked(DomainEvent):
     invocation_id: UUID
-    reason: str = Field(max_length=1000)
+    reason: RevocationReason
 
 
 @event_type("consent.PolicyVersionPublished", source="consent")

@@ -102,5 +102,7 @@ class StaffTotpReset(DomainEvent):
 class CustomerIdentityCheckFailed(DomainEvent):
     """A look-up whose caller could not confirm the customer's details: nothing was shown."""
 
-    case_reference: str = Field(max_length=200)
+    case_reference: Annotated[
+        str, PersonalData(DataCategory.LEGAL_CASE, Grade.PERSONAL), Field(max_length=200)
+    ]
     requested_purpose: Purpose

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
 
-from expensura_events.envelope import DomainEvent
+from expensura_events.envelope import DomainEvent, PersonalData
 from expensura_events.registry import event_type
+from expensura_events.vocabulary import DataCategory, Grade
+
+# A loan amount is credit data about the applicant: sealed with their key.
+AmountCents = Annotated[int, PersonalData(DataCategory.LOAN_RECORD, Grade.SENSITIVE), Field(gt=0)]
 
 
 @event_type("loans.LoanApplicationReceived", source="loans")
 class LoanApplicationReceived(DomainEvent):
     application_id: UUID
-    amount_cents: int = Field(gt=0)
+    amount_cents: AmountCents
     term_months: int = Field(gt=0, le=120)
 
 

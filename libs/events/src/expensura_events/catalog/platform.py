@@ -8,8 +8,14 @@ from uuid import UUID
 
 from pydantic import Field
 
-from expensura_events.envelope import DomainEvent
+from expensura_events.envelope import DomainEvent, PersonalData
 from expensura_events.registry import event_type
+from expensura_events.vocabulary import DataCategory, Grade
+
+# The case a read was made for, as the reader named it: it can name the subject's affairs.
+CaseReference = Annotated[
+    str, PersonalData(DataCategory.LEGAL_CASE, Grade.PERSONAL), Field(max_length=200)
+]
 
 
 @event_type("platform.SubjectKeyDestroyed", source="platform")
@@ -23,11 +29,14 @@ class SubjectKeyDestroyed(DomainEvent):
 @event_type("platform.PersonalDataAccessed", source="platform")
 class PersonalDataAccessed(DomainEvent):
     """Someone read a subject's personal data. Who and why are in the envelope (actor,
-    purpose, legal basis); this says what was read, never the values."""
+    purpose, legal basis); this says what was read, never the values. The case reference
+    is sealed; the decision a release was made on is an identifier, readable by the
+    services that prove what left (`disclosures prove-withdrawal`)."""
 
     fields: Annotated[list[str], Field(max_length=100)]
     categories: Annotated[list[str], Field(max_length=50)]
-    case_reference: str | None = Field(default=None, max_length=200)
+    case_reference: CaseReference | None = None
+    decision_id: UUID | None = None
 
 
 @event_type("platform.RetentionHoldEnded", source="platform")

@@ -13,6 +13,9 @@ from expensura_events.registry import event_type
 from expensura_events.vocabulary import CollectionChannel, DataCategory, Grade, Purpose
 
 Fields = Annotated[list[str], Field(max_length=50)]
+CaseReference = Annotated[
+    str, PersonalData(DataCategory.LEGAL_CASE, Grade.PERSONAL), Field(max_length=200)
+]
 
 
 @event_type("sharing.PartnerRegistered", source="sharing-gateway")
@@ -59,7 +62,7 @@ class DisclosureMade(DomainEvent):
     decided_at: datetime
     basis: dict[str, Any]
     agreement_id: UUID
-    case_reference: str | None = Field(default=None, max_length=200)
+    case_reference: CaseReference | None = None
 
 
 @event_type("sharing.DisclosureRefused", source="sharing-gateway")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -70,13 +70,20 @@ class Basis(BaseModel):
     ground: LegalGround | None = None
     evidence_reference: str | None = None
 
+    def recorded(self) -> dict[str, Any]:
+        """The basis as a disclosure's event records it: without the evidence's text, which
+        stays sealed in the invocation's own event."""
+        return self.model_dump(mode="json", exclude={"evidence_reference"})
+
     def legal_basis(self) -> LegalBasis:
         """The basis as events record it: the consent (its id as the reference) or the
-        invoked ground (its evidence as the reference)."""
+        invoked ground (its invocation as the reference: the evidence is free text about the
+        subject's case, and an envelope's basis is never sealed)."""
         if self.kind is BasisKind.CONSENT and self.consent_id is not None:
             return LegalBasis(ground=LegalGround.CONSENT, reference=str(self.consent_id))
         if self.kind is BasisKind.LEGAL_GROUND and self.ground is not None:
-            return LegalBasis(ground=self.ground, reference=self.evidence_reference)
+            reference = None if self.invocation_id is None else f"invocation:{self.invocation_id}"
+            return LegalBasis(ground=self.ground, reference=reference)
         raise NoLegalBasis(f"a decision with basis {self.kind.value!r} has no legal basis")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,10 +29,14 @@ def access_record(
     categories: Sequence[str],
     case_reference: str | None = None,
     legal_basis: LegalBasis | None = None,
+    decision_id: UUID | None = None,
 ) -> EventEnvelope:
     """The `platform.PersonalDataAccessed` event for a read: what was read, never the values."""
     event = PersonalDataAccessed(
-        fields=sorted(fields), categories=sorted(set(categories)), case_reference=case_reference
+        fields=sorted(fields),
+        categories=sorted(set(categories)),
+        case_reference=case_reference,
+        decision_id=decision_id,
     )
     return rt.envelope(
         event,
@@ -55,6 +60,7 @@ async def record_access(
     categories: Sequence[str],
     case_reference: str | None = None,
     legal_basis: LegalBasis | None = None,
+    decision_id: UUID | None = None,
 ) -> EventEnvelope:
     """Record the read in the caller's transaction (refused if the purpose is restricted)."""
     [recorded] = await rt.append(
@@ -69,6 +75,7 @@ async def record_access(
                 categories=categories,
                 case_reference=case_reference,
                 legal_basis=legal_basis,
+                decision_id=decision_id,
             )
         ],
     )

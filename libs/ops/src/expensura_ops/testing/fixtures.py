@@ -19,7 +19,23 @@ from expensura_events.db import async_url
 from expensura_ops.devstack.broker import TansuBroker
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.devstack.postgres import EmbeddedPostgres
+from expensura_ops.testing.otlp import SandboxCollector
 from expensura_ops.testing.stack import LocalStack, free_port
+
+# Every stack this session provisioned: the last test searches their logs and topics for
+# personal values (`tests/e2e/test_nothing_personal_outside_sealed_fields.py`).
+SESSION_STACKS: list[LocalStack] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "runs_last: runs after every other test of the session (it inspects them)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `runs_last` go to the end, whatever paths the run was given."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -68,15 +84,33 @@ def own_broker() -> Iterator[TansuBroker]:
 async def _new_stack(admin_url: str, bootstrap: str, workdir: Path) -> LocalStack:
     stack = LocalStack(admin_url, bootstrap, workdir)
     await stack.provision()
+    SESSION_STACKS.append(stack)
     return stack
 
 
 @pytest.fixture(scope="session")
+def span_collector() -> Iterator[SandboxCollector]:
+    """The OTLP collector the shared stack's services export their spans to."""
+    collector = SandboxCollector().start()
+    try:
+        yield collector
+    finally:
+        collector.stop()
+
+
+@pytest.fixture(scope="session")
 async def stack(
-    pg_admin_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    pg_admin_url: str,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    span_collector: SandboxCollector,
 ) -> AsyncIterator[LocalStack]:
-    """The session's shared stack: provisioned, all five services running."""
+    """The session's shared stack: provisioned, all five services running, exporting
+    their spans to `span_collector` (also when a test restarts one)."""
     s = await _new_stack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("stack"))
+    for env in s.env.values():
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = span_collector.endpoint
+        env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     s.start_all()
     try:
         yield s

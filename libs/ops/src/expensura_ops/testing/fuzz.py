@@ -12,8 +12,9 @@ exercised on each listener that serves it (expensura_events.web.listeners), with
   role and MFA, a partner with a fresh nonce and timestamp), drawn per request.
 
 Every 5xx and every dropped connection is collected, not raised at once, so one run reports
-them all; a 2xx body must match the operation's response schema. Generation is derandomized,
-so a run is reproducible.
+them all; a 2xx body must match the operation's response schema; no answer may name another
+service's local address (a partner must never learn an internal URL from an error).
+Generation is derandomized, so a run is reproducible.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ EXTREME_TIMES = (
     "2026-11-26",
 )
 _LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+# A local address with a port: the stack's services listen on 127.0.0.1, so one that is not
+# the answering service's own is an internal URL leaking to the caller.
+_LOCAL_ADDRESS = re.compile(rb"(?:127\.0\.0\.1|localhost|\[::1\]):(\d{2,5})")
 
 
 def _offsets() -> st.SearchStrategy[timezone]:
@@ -147,16 +151,18 @@ class FuzzReport:
     requests: int = 0
     server_errors: list[Finding] = field(default_factory=list)
     nonconforming: list[Finding] = field(default_factory=list)
+    internal_urls: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
     waiting: float = 0.0  # of those seconds, waiting for answers (the rest is generation)
 
     def summary(self) -> str:
-        found = [*self.server_errors, *self.nonconforming]
+        found = [*self.server_errors, *self.nonconforming, *self.internal_urls]
         lines = [
             f"{len(self.exercised)}/{self.operations} operations, {self.requests} requests, "
             f"{self.seconds:.1f}s ({self.waiting:.1f}s waiting for answers), "
             f"{len(self.server_errors)} server errors, "
-            f"{len(self.nonconforming)} responses not matching their schema"
+            f"{len(self.nonconforming)} responses not matching their schema, "
+            f"{len(self.internal_urls)} answers naming an internal address"
         ]
         return "\n".join(lines + [str(f) for f in found[:40]])
 
@@ -263,6 +269,9 @@ class _Target:
         self.report.exercised.add(self.label)
         self.report.waiting += time.monotonic() - sent
         status = int(response.status_code)
+        if leaked := internal_addresses(response.content, self.base_url):
+            outcome = f"{status} names {', '.join(leaked)}: {response.text[:200]}"
+            self.report.internal_urls.append(Finding(self.label, who.name, request, outcome))
         if status >= 500:
             outcome = f"{status} {response.text[:300]}"
             self.report.server_errors.append(Finding(self.label, who.name, request, outcome))
@@ -277,6 +286,14 @@ class _Target:
 
 def _base_urls(service: ServiceProcess) -> dict[Listener, str]:
     return {Listener.PUBLIC: service.url, Listener.INTERNAL: service.internal_url}
+
+
+def internal_addresses(body: bytes, own_url: str) -> list[str]:
+    """The local addresses in an answer other than the answering service's own."""
+    own = own_url.rsplit(":", 1)[-1].rstrip("/")
+    return sorted(
+        {m.group(0).decode() for m in _LOCAL_ADDRESS.finditer(body) if m.group(1).decode() != own}
+    )
 
 
 def fuzz_service(
@@ -380,9 +397,9 @@ def documented_operations(service: ServiceProcess) -> int:
 def assert_no_server_errors(
     service: ServiceProcess, principals: Sequence[Principal], *, max_examples: int = 8
 ) -> FuzzReport:
-    """Fuzz every operation on both listeners; fail listing every 5xx, dropped connection
-    and 2xx body that does not match its schema, or if any documented operation was never
-    reached on a listener that serves it."""
+    """Fuzz every operation on both listeners; fail listing every 5xx, dropped connection,
+    2xx body that does not match its schema and answer naming another service's address,
+    or if any documented operation was never reached on a listener that serves it."""
     report = fuzz_service(service, principals, max_examples=max_examples)
     print(report.summary())  # shown with -s, and kept in the report on failure
     assert report.operations == documented_operations(service)
@@ -391,4 +408,5 @@ def assert_no_server_errors(
     assert len(report.exercised) == report.operations, report.summary()
     assert not report.server_errors, report.summary()
     assert not report.nonconforming, report.summary()
+    assert not report.internal_urls, report.summary()
     return report

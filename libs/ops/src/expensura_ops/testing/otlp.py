@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -25,6 +26,17 @@ class CollectedSpan:
     parent_span_id: str
     kind: int
     attributes: dict[str, str]
+    # What else a span carries that could hold a value: its events' names and attributes
+    # (a recorded exception's message and stack) and its status message.
+    events: tuple[tuple[str, dict[str, str]], ...] = ()
+    status_message: str = ""
+
+    def text(self) -> str:
+        """Everything the span says, as one string (for searching it)."""
+        parts = [self.name, self.status_message, *self.attributes.values()]
+        for name, attributes in self.events:
+            parts += [name, *attributes.values()]
+        return "\n".join(parts)
 
 
 class SandboxCollector:
@@ -85,10 +97,9 @@ class SandboxCollector:
                             span_id=span.span_id.hex(),
                             parent_span_id=span.parent_span_id.hex(),
                             kind=span.kind,
-                            attributes={
-                                a.key: str(a.value.string_value or a.value.int_value)
-                                for a in span.attributes
-                            },
+                            attributes=_attributes(span.attributes),
+                            events=tuple((e.name, _attributes(e.attributes)) for e in span.events),
+                            status_message=span.status.message,
                         )
                     )
         with self._lock:
@@ -97,3 +108,7 @@ class SandboxCollector:
     def trace(self, trace_id: str) -> list[CollectedSpan]:
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id]
+
+
+def _attributes(attributes: Any) -> dict[str, str]:
+    return {a.key: str(a.value.string_value or a.value.int_value) for a in attributes}

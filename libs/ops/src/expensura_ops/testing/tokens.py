@@ -23,6 +23,7 @@ import httpx
 
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions, testing_hook
+from expensura_ops.testing import personal
 from expensura_ops.testing.stack import LocalStack, eventually
 
 PASSWORD = "correct horse battery staple"
@@ -32,6 +33,8 @@ def user(stack: LocalStack, *, phone: str | None = None) -> tuple[str, dict[str,
     """Sign up and sign in a new app user; returns (subject id, Authorization header)."""
     idp = stack.processes["identity"].url
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    personal.record("a user's e-mail", email)
+    personal.record("a user's phone", phone)
     resp = httpx.post(
         f"{idp}/v1/accounts", json={"email": email, "phone": phone, "password": PASSWORD}
     )

@@ -110,8 +110,11 @@ def ground_stream(invocation_id: UUID) -> str:
     return f"ground-{invocation_id}"
 
 
-def basis(ground: LegalGround, evidence_reference: str) -> LegalBasis:
-    return LegalBasis(ground=ground, reference=evidence_reference)
+def basis(ground: LegalGround, invocation_id: UUID) -> LegalBasis:
+    """The basis events record: the ground and the invocation that holds its evidence. The
+    evidence itself is free text about the subject's case and travels only sealed, in the
+    invocation's own event (SEC-1); an envelope's basis is never sealed."""
+    return LegalBasis(ground=ground, reference=f"invocation:{invocation_id}")
 
 
 @enforces("USE-11")

@@ -40,7 +40,7 @@ async def invoke_ground(rt: ServiceRuntime, invocation: Invocation, officer: Act
                     subject_id=invocation.subject_id,
                     actor=officer,
                     purpose=invocation.purpose,
-                    legal_basis=basis(invocation.ground, invocation.evidence_reference),
+                    legal_basis=basis(invocation.ground, invocation_id),
                 )
             ],
             expected_version=0,
@@ -69,7 +69,7 @@ async def revoke_ground(rt: ServiceRuntime, invocation_id: UUID, officer: Actor)
                         subject_id=record.subject_id,
                         actor=officer,
                         purpose=record.purpose,
-                        legal_basis=basis(record.ground, record.evidence_reference),
+                        legal_basis=basis(record.ground, invocation_id),
                     )
                 ],
             )

@@ -111,8 +111,8 @@ async def release_contact(
             purpose=decision.purpose,
             fields=wanted,
             categories=contact_categories(wanted),
-            case_reference=f"decision:{decision_id}",
             legal_basis=decision.basis.legal_basis(),
+            decision_id=decision_id,
         )
     return {f: values[f] for f in wanted}
 

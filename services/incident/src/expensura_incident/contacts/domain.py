@@ -2,11 +2,14 @@
 and what an operator may see of them. Pure: no framework, no database.
 
 The values follow identity's events through the shared fold (`expensura_events.contacts`),
-so a correction means here what it means in identity (RGT-2)."""
+so a correction means here what it means in identity (RGT-2). They are kept sealed with the
+subject's key; an address is compared through a keyed HMAC, never a bare hash (a hash of an
+e-mail address is reversed by hashing candidate addresses)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -17,6 +20,10 @@ from expensura_events.envelope import EventEnvelope
 
 class UnknownSubject(Exception):
     pass
+
+
+class UnusableContact(ValueError):
+    """A contact value no notice could be sent to (control characters): not kept."""
 
 
 @dataclass(frozen=True)
@@ -31,16 +38,25 @@ class ContactUpdate:
 
 
 def contact_update(event: EventEnvelope) -> ContactUpdate | None:
-    """The update a contact event makes; None for any other event."""
+    """The update a contact event makes; None for any other event. Raises UnusableContact
+    for a value with control characters (the runner parks the event: it is never applied)."""
     changes = contact_changes(event)
     if changes is None or event.subject_id is None:
         return None
-    return ContactUpdate(
-        event.subject_id,
-        {name: item.value for name, item in changes.items()},
-        event.event_id,
-        event.occurred_at,
-    )
+    values = {name: item.value for name, item in changes.items()}
+    for name, value in values.items():
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+            raise UnusableContact(f"the {name} holds a control character")
+    return ContactUpdate(event.subject_id, values, event.event_id, event.occurred_at)
+
+
+def email_hmac(key: bytes, email: str) -> str:
+    """The keyed digest an address is compared by (hex HMAC-SHA256)."""
+    return hmac.new(key, email.encode(), hashlib.sha256).hexdigest()
+
+
+def email_matches(key: bytes, stored: str | None, candidate: str) -> bool:
+    return stored is not None and hmac.compare_digest(stored, email_hmac(key, candidate))
 
 
 @dataclass(frozen=True)
@@ -48,23 +64,7 @@ class ContactCheck:
     """What an operator sees: enough to check that corrections arrived, not the address."""
 
     subject_id: str
-    email_sha256: str | None
+    email_hmac: str | None
     phone_present: bool
     updated_from_event: UUID
     updated_at: datetime
-
-
-def contact_check(
-    subject_id: str,
-    email: str | None,
-    phone: str | None,
-    updated_from_event: UUID,
-    updated_at: datetime,
-) -> ContactCheck:
-    return ContactCheck(
-        subject_id=subject_id,
-        email_sha256=hashlib.sha256(email.encode()).hexdigest() if email else None,
-        phone_present=phone is not None,
-        updated_from_event=updated_from_event,
-        updated_at=updated_at,
-    )

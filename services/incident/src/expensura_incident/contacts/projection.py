@@ -1,17 +1,21 @@
 """Where to reach each subject when a breach notice must go out (SEC-5, USE-10).
 
 The incident service keeps current contact details because sending notices is its job; it
-follows identity's sign-ups and corrections (RGT-2) with the same fold identity uses, and
+follows identity's sign-ups and corrections (RGT-2) with the same fold identity uses, keeps
+them sealed with the subject's key (SEC-1: crypto-shredding reaches this copy too), and
 erasure purges the row.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
-from expensura_incident.contacts import store
+from expensura_events.runtime import ServiceRuntime
+from expensura_incident.contacts import service
 from expensura_incident.contacts.domain import contact_update
 from expensura_incident.tables import notification_contacts
 
@@ -21,7 +25,10 @@ class NotificationContacts(Projection):
     sources = ("identity",)
     tables = (notification_contacts,)
 
+    def bind(self, runtime: Any) -> None:
+        self.rt: ServiceRuntime = runtime  # its key store seals what the row keeps
+
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         update = contact_update(event)
         if update is not None:
-            await store.apply_update(conn, update)
+            await service.keep(self.rt, conn, update)

@@ -1,10 +1,62 @@
-"""Notification-contact use cases: so far, the operator's check."""
+"""Notification-contact use cases: keeping a subject's contacts sealed, and the operator's
+checks."""
 
 from __future__ import annotations
 
+import base64
+import functools
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.sealing import place, seal, unseal
 from expensura_incident.contacts import store
-from expensura_incident.contacts.domain import ContactCheck, UnknownSubject
+from expensura_incident.contacts.domain import (
+    ContactCheck,
+    ContactUpdate,
+    UnknownSubject,
+    email_hmac,
+    email_matches,
+)
+from expensura_incident.tables import notification_contacts
+
+CONTACT_HMAC_LABEL = b"expensura/incident/contact-hmac/v1"
+
+
+@functools.cache
+def contact_hmac_key(master_key: str) -> bytes:
+    """Incident's key for comparing addresses: HKDF-SHA256 of the master key under its own
+    label, so that the digest is useless without the key and the master key is never used
+    raw. (When the key store serves per-purpose sub-keys, this is the one to point there.)"""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CONTACT_HMAC_LABEL).derive(
+        base64.b64decode(master_key)
+    )
+
+
+def where(subject_id: str) -> str:
+    return place(notification_contacts.name, subject_id)
+
+
+async def keep(rt: ServiceRuntime, conn: AsyncConnection, update: ContactUpdate) -> None:
+    """Store the update's values sealed with the subject's key, and the e-mail's digest."""
+    sealed = await seal(
+        rt.mapper.cipher, update.subject_id, where(update.subject_id), update.values
+    )
+    email = update.values.get("email")
+    digest = None if email is None else email_hmac(contact_hmac_key(rt.settings.master_key), email)
+    await store.apply_update(conn, update, sealed, digest)
+
+
+async def contacts_of(rt: ServiceRuntime, subject_id: str) -> dict[str, Any]:
+    """The subject's contacts opened (for sending a notice); raises UnknownSubject."""
+    async with rt.engine.connect() as conn:
+        boxes = await store.sealed_values(conn, subject_id)
+    if boxes is None:
+        raise UnknownSubject(subject_id)
+    return await unseal(rt.mapper.cipher, subject_id, where(subject_id), boxes)
 
 
 async def contact_check(rt: ServiceRuntime, subject_id: str) -> ContactCheck:
@@ -14,3 +66,9 @@ async def contact_check(rt: ServiceRuntime, subject_id: str) -> ContactCheck:
     if found is None:
         raise UnknownSubject(subject_id)
     return found
+
+
+async def email_check(rt: ServiceRuntime, subject_id: str, email: str) -> bool:
+    """Whether notices would go to this address; raises UnknownSubject."""
+    found = await contact_check(rt, subject_id)
+    return email_matches(contact_hmac_key(rt.settings.master_key), found.email_hmac, email)

@@ -1,34 +1,57 @@
-"""Notification contacts in SQL."""
+"""Notification contacts in SQL: sealed values and the e-mail's keyed digest, no plaintext."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_incident.contacts.domain import ContactCheck, ContactUpdate, contact_check
+from expensura_incident.contacts.domain import ContactCheck, ContactUpdate
 from expensura_incident.tables import notification_contacts
 
 
-async def apply_update(conn: AsyncConnection, update: ContactUpdate) -> None:
-    """Upsert the subject's row: the fields the update sets replace the stored ones, the
-    others stay; the row always records the latest contact event."""
+async def apply_update(
+    conn: AsyncConnection,
+    update: ContactUpdate,
+    sealed: dict[str, Any],
+    email_digest: str | None,
+) -> None:
+    """Upsert the subject's row: the fields the update sets (`sealed`, by field name)
+    replace the stored ones, the others stay; the row always records the latest contact
+    event."""
+    values: dict[str, Any] = {f"{name}_sealed": box for name, box in sealed.items()}
+    if email_digest is not None:
+        values["email_hmac"] = email_digest
     stmt = insert(notification_contacts).values(
         subject_id=update.subject_id,
         updated_from_event=update.event_id,
         updated_at=update.at,
-        **update.values,
+        **values,
     )
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["subject_id"],
             set_={
-                **{k: stmt.excluded[k] for k in update.values},
+                **{k: stmt.excluded[k] for k in values},
                 "updated_from_event": stmt.excluded.updated_from_event,
                 "updated_at": stmt.excluded.updated_at,
             },
         )
     )
+
+
+async def sealed_values(conn: AsyncConnection, subject_id: str) -> dict[str, Any] | None:
+    """The subject's sealed boxes by field name (None where unknown), or None."""
+    row = (
+        await conn.execute(
+            select(
+                notification_contacts.c.email_sealed, notification_contacts.c.phone_sealed
+            ).where(notification_contacts.c.subject_id == subject_id)
+        )
+    ).one_or_none()
+    return None if row is None else {"email": row.email_sealed, "phone": row.phone_sealed}
 
 
 async def check(conn: AsyncConnection, subject_id: str) -> ContactCheck | None:
@@ -39,4 +62,10 @@ async def check(conn: AsyncConnection, subject_id: str) -> ContactCheck | None:
     ).one_or_none()
     if row is None:
         return None
-    return contact_check(subject_id, row.email, row.phone, row.updated_from_event, row.updated_at)
+    return ContactCheck(
+        subject_id=subject_id,
+        email_hmac=row.email_hmac,
+        phone_present=row.phone_sealed is not None,
+        updated_from_event=row.updated_from_event,
+        updated_at=row.updated_at,
+    )

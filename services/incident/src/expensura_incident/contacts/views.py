@@ -1,4 +1,4 @@
-"""An operator's check that notices would reach the right address, without showing it."""
+"""An operator's checks that notices would reach the right address, without showing it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from expensura_events.fields import Identifier
+from expensura_events.fields import EmailAddress, Identifier
 from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
 from expensura_incident.contacts import service
@@ -23,7 +23,9 @@ router = APIRouter(
 
 class ContactCheck(BaseModel):
     subject_id: str
-    email_sha256: str | None  # compare with a known address; the address is not shown
+    # A keyed digest (HMAC-SHA256 under incident's key): it tells whether the address
+    # changed; only incident can compare it with an address (POST …/email-check).
+    email_hmac: str | None
     phone_present: bool
     updated_from_event: UUID
     updated_at: datetime
@@ -41,8 +43,28 @@ async def contact_check(subject_id: Annotated[Identifier, Path()], rt: Runtime) 
         raise Unknown(subject_id) from None
     return ContactCheck(
         subject_id=found.subject_id,
-        email_sha256=found.email_sha256,
+        email_hmac=found.email_hmac,
         phone_present=found.phone_present,
         updated_from_event=found.updated_from_event,
         updated_at=found.updated_at,
     )
+
+
+class EmailCheck(BaseModel):
+    email: EmailAddress  # in the body: a query string would carry the address into logs and spans
+
+
+class EmailCheckResult(BaseModel):
+    matches: bool
+
+
+@router.post("/{subject_id}/email-check")
+async def email_check(
+    subject_id: Annotated[Identifier, Path()], body: EmailCheck, rt: Runtime
+) -> EmailCheckResult:
+    """Whether notices to this subject would go to this address."""
+    try:
+        matches = await service.email_check(rt, subject_id, body.email)
+    except UnknownSubject:
+        raise Unknown(subject_id) from None
+    return EmailCheckResult(matches=matches)

@@ -1,12 +1,20 @@
-"""Use cases of loan applications: one transaction each, the state and its events together."""
+"""Use cases of loan applications: one transaction each, the state and its events together.
+
+The amount is kept sealed with the applicant's key (SEC-1). No query needs it in plaintext:
+the limits are checked on the request before it is sealed (`LoanTerms`), and an assessment
+reads one applicant's applications, opened here. Aggregates over amounts (RUL-3 statistics)
+would open them per subject, and an erased subject's amounts no longer count."""
 
 from __future__ import annotations
 
-from uuid import uuid4
+import asyncio
+from typing import Any
+from uuid import UUID, uuid4
 
 from expensura_events.catalog.loans import LoanApplicationRefused
-from expensura_events.envelope import Actor, utcnow
+from expensura_events.envelope import REDACTED, Actor, utcnow
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.sealing import place, seal, unseal
 from expensura_events.vocabulary import ActorKind
 from expensura_loans.applications import store
 from expensura_loans.applications.domain import (
@@ -36,7 +44,13 @@ async def apply_for_loan(
             stream = applicant_stream(applicant_id)
         else:
             stream = application_stream(application.application_id)
-            await store.add_application(conn, application)
+            await store.add_application(
+                conn,
+                application,
+                await _seal_amount(
+                    rt, applicant_id, application.application_id, terms.amount_cents
+                ),
+            )
         envelope = rt.envelope(
             event,
             stream_id=stream,
@@ -49,3 +63,62 @@ async def apply_for_loan(
     if isinstance(event, LoanApplicationRefused):
         raise VerificationRequired(event.reason)
     return application
+
+
+def _where(application_id: UUID) -> str:
+    return place("loan_applications", application_id)
+
+
+async def _seal_amount(
+    rt: ServiceRuntime, subject_id: str, application_id: UUID, amount_cents: int
+) -> dict[str, Any]:
+    sealed = await seal(
+        rt.mapper.cipher, subject_id, _where(application_id), {"amount_cents": amount_cents}
+    )
+    return sealed["amount_cents"]
+
+
+async def applications_of(rt: ServiceRuntime, subject_id: str) -> list[LoanApplication]:
+    """The subject's applications with their amounts opened; none once their key is
+    destroyed (an amount that reads as redacted is no application anyone can act on)."""
+    async with rt.engine.connect() as conn:
+        stored = await store.applications_of(conn, subject_id)
+    out: list[LoanApplication] = []
+    for row in stored:
+        amount: Any = row.legacy_amount_cents
+        if row.amount_sealed is not None:
+            opened = await unseal(
+                rt.mapper.cipher,
+                subject_id,
+                _where(row.application_id),
+                {"amount_cents": row.amount_sealed},
+            )
+            amount = opened["amount_cents"]
+        if amount is None or amount == REDACTED:
+            continue
+        out.append(
+            LoanApplication(
+                application_id=row.application_id,
+                subject_id=row.subject_id,
+                terms=LoanTerms(amount_cents=int(amount), term_months=row.term_months),
+                received_at=row.received_at,
+            )
+        )
+    return out
+
+
+async def seal_legacy_amounts(rt: ServiceRuntime, stop: asyncio.Event, batch: int = 100) -> None:
+    """A worker: seal the amounts stored in plaintext before sealing (loans_0003), then
+    stop; nothing to do once every row is sealed."""
+    while not stop.is_set():
+        async with rt.engine.begin() as conn:
+            rows = await store.with_plaintext_amounts(conn, batch)
+            for row in rows:
+                if row.legacy_amount_cents is None:
+                    continue
+                sealed = await _seal_amount(
+                    rt, row.subject_id, row.application_id, row.legacy_amount_cents
+                )
+                await store.replace_amount(conn, row.application_id, sealed)
+        if len(rows) < batch:
+            return

@@ -1,26 +1,41 @@
-"""Loans' SQL for applications: rows <-> domain records, and the verification read model."""
+"""Loans' SQL for applications: rows <-> domain records, and the verification read model.
+An amount is stored sealed; opening it is the service's (it holds the keys)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_loans.applications.domain import ApplicationStatus, LoanApplication, LoanTerms
+from expensura_loans.applications.domain import LoanApplication
 from expensura_loans.tables import loan_applications, verified_subjects
 
 
-def to_application(row: Any) -> LoanApplication:
-    return LoanApplication(
+@dataclass(frozen=True)
+class StoredApplication:
+    """A row as stored: the amount sealed (or, from before sealing, plaintext)."""
+
+    application_id: UUID
+    subject_id: str
+    amount_sealed: dict[str, Any] | None
+    legacy_amount_cents: int | None
+    term_months: int
+    received_at: datetime
+
+
+def _stored(row: Any) -> StoredApplication:
+    return StoredApplication(
         application_id=row.application_id,
         subject_id=row.subject_id,
-        terms=LoanTerms(amount_cents=row.amount_cents, term_months=row.term_months),
+        amount_sealed=row.amount_sealed,
+        legacy_amount_cents=row.amount_cents,
+        term_months=row.term_months,
         received_at=row.received_at,
-        status=ApplicationStatus.RECEIVED,
     )
 
 
@@ -42,25 +57,48 @@ async def record_verified(
     )
 
 
-async def add_application(conn: AsyncConnection, application: LoanApplication) -> None:
+async def add_application(
+    conn: AsyncConnection, application: LoanApplication, amount_sealed: dict[str, Any]
+) -> None:
     await conn.execute(
         loan_applications.insert().values(
             application_id=application.application_id,
             subject_id=application.subject_id,
-            amount_cents=application.terms.amount_cents,
+            amount_sealed=amount_sealed,
             term_months=application.terms.term_months,
             received_at=application.received_at,
         )
     )
 
 
-async def applications_of(conn: AsyncConnection, subject_id: str) -> list[LoanApplication]:
+async def applications_of(conn: AsyncConnection, subject_id: str) -> list[StoredApplication]:
     rows = await conn.execute(
         select(loan_applications)
         .where(loan_applications.c.subject_id == subject_id)
         .order_by(loan_applications.c.received_at)
     )
-    return [to_application(r) for r in rows]
+    return [_stored(r) for r in rows]
+
+
+async def with_plaintext_amounts(conn: AsyncConnection, limit: int) -> list[StoredApplication]:
+    """Rows from before sealing (locked, skipping rows another process is sealing)."""
+    rows = await conn.execute(
+        select(loan_applications)
+        .where(loan_applications.c.amount_cents.is_not(None))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_stored(r) for r in rows]
+
+
+async def replace_amount(
+    conn: AsyncConnection, application_id: UUID, amount_sealed: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(loan_applications)
+        .where(loan_applications.c.application_id == application_id)
+        .values(amount_sealed=amount_sealed, amount_cents=None)
+    )
 
 
 async def delete_applications_of(conn: AsyncConnection, subject_id: str) -> int:

@@ -180,7 +180,7 @@ def decide(
         fields=planned.fields,
         decision_id=decision.decision_id,
         decided_at=decision.decided_at,
-        basis=decision.basis.model_dump(mode="json"),
+        basis=decision.basis.recorded(),
         agreement_id=UUID(planned.agreement.agreement_id),
         case_reference=ask.case_reference,
     )
@@ -288,10 +288,19 @@ def released_under(
             "sequence": record["sequence"],
             "partner": record["actor"]["id"],
             "at": record["recorded_at"],  # when identity released the values
-            "decision_id": (p.get("case_reference") or "").removeprefix("decision:"),
+            "decision_id": released_on(p),
             "fields": p["fields"],
         }
     return None
+
+
+def released_on(payload: dict[str, Any]) -> str:
+    """The decision a release was made on: its own field, or (records from before the case
+    reference was sealed) the `decision:<id>` case reference identity wrote then."""
+    if payload.get("decision_id"):
+        return str(payload["decision_id"])
+    legacy = payload.get("case_reference")
+    return legacy.removeprefix("decision:") if isinstance(legacy, str) else ""
 
 
 def prove_withdrawal(

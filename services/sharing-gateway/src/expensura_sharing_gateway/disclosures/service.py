@@ -8,6 +8,7 @@ commit together."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -75,6 +76,7 @@ async def _refuse(
     async with rt.engine.begin() as conn:
         await store.add(
             conn,
+            rt.mapper.cipher,
             DisclosureRecord(
                 disclosure_id=event.disclosure_id,
                 subject_id=ask.subject_id,
@@ -144,6 +146,7 @@ async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> 
     async with rt.engine.begin() as conn:
         await store.add(
             conn,
+            rt.mapper.cipher,
             DisclosureRecord(
                 disclosure_id=disclosure_id,
                 subject_id=ask.subject_id,
@@ -229,7 +232,7 @@ async def accept_inbound(rt: ServiceRuntime, partner: Partner, offer: InboundOff
 async def disclosures_of(rt: ServiceRuntime, subject_id: str) -> list[DisclosureRecord]:
     """Every disclosure of the subject's data and every refused request, oldest first."""
     async with rt.engine.connect() as conn:
-        return await store.disclosures_of(conn, subject_id)
+        return await store.disclosures_of(conn, rt.mapper.cipher, subject_id)
 
 
 async def prove_no_disclosure_after_withdrawal(
@@ -251,3 +254,15 @@ async def prove_no_disclosure_after_withdrawal(
         if (released := released_under(record, subject_id, consent_id)) is not None:
             made.append(released)
     return prove_withdrawal(subject_id, consent_id, withdrawn_at, made)
+
+
+async def seal_legacy_case_references(
+    rt: ServiceRuntime, stop: asyncio.Event, batch: int = 100
+) -> None:
+    """A worker: seal the case references stored in plaintext before sealing
+    (sharing_0002), then stop; nothing to do once every row is sealed."""
+    while not stop.is_set():
+        async with rt.engine.begin() as conn:
+            done = await store.seal_legacy_case_references(conn, rt.mapper.cipher, batch)
+        if done < batch:
+            return

@@ -7,15 +7,40 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.cipher import FieldCipher, SubjectErased
+from expensura_events.sealing import place, seal, unseal
 from expensura_events.store import EventStore
 from expensura_sharing_gateway.disclosures.domain import DisclosureRecord
 from expensura_sharing_gateway.tables import disclosures
 
 
-async def add(conn: AsyncConnection, record: DisclosureRecord) -> None:
+def _where(disclosure_id: object) -> str:
+    return place(disclosures.name, disclosure_id)
+
+
+async def _sealed_case(
+    cipher: FieldCipher[Any], subject_id: str, disclosure_id: object, case_reference: str | None
+) -> dict[str, Any] | None:
+    """The case reference sealed with the subject's key (SEC-1); none is kept about an
+    erased subject (a refused request for them is still recorded)."""
+    if case_reference is None:
+        return None
+    try:
+        sealed = await seal(
+            cipher, subject_id, _where(disclosure_id), {"case_reference": case_reference}
+        )
+    except SubjectErased:
+        return None
+    return sealed["case_reference"]
+
+
+async def add(conn: AsyncConnection, cipher: FieldCipher[Any], record: DisclosureRecord) -> None:
+    sealed = await _sealed_case(
+        cipher, record.subject_id, record.disclosure_id, record.case_reference
+    )
     await conn.execute(
         disclosures.insert().values(
             disclosure_id=record.disclosure_id,
@@ -27,13 +52,13 @@ async def add(conn: AsyncConnection, record: DisclosureRecord) -> None:
             reason=record.reason,
             ground=record.ground,
             decision_id=record.decision_id,
-            case_reference=record.case_reference,
+            case_reference_sealed=sealed,
             at=record.at,
         )
     )
 
 
-def to_record(row: Any) -> DisclosureRecord:
+def to_record(row: Any, case_reference: str | None) -> DisclosureRecord:
     return DisclosureRecord(
         disclosure_id=row.disclosure_id,
         subject_id=row.subject_id,
@@ -44,16 +69,53 @@ def to_record(row: Any) -> DisclosureRecord:
         reason=row.reason,
         ground=row.ground,
         decision_id=row.decision_id,
-        case_reference=row.case_reference,
+        case_reference=case_reference,
         at=row.at,
     )
 
 
-async def disclosures_of(conn: AsyncConnection, subject_id: str) -> list[DisclosureRecord]:
+async def disclosures_of(
+    conn: AsyncConnection, cipher: FieldCipher[Any], subject_id: str
+) -> list[DisclosureRecord]:
+    """The subject's rows, case references opened (`REDACTED` once their key is gone)."""
     rows = await conn.execute(
         select(disclosures).where(disclosures.c.subject_id == subject_id).order_by(disclosures.c.at)
     )
-    return [to_record(r) for r in rows]
+    out = []
+    for r in rows:
+        case = r.case_reference  # a row from before sealing
+        if r.case_reference_sealed is not None:
+            opened = await unseal(
+                cipher,
+                subject_id,
+                _where(r.disclosure_id),
+                {"case_reference": r.case_reference_sealed},
+            )
+            case = opened["case_reference"]
+        out.append(to_record(r, case))
+    return out
+
+
+async def seal_legacy_case_references(
+    conn: AsyncConnection, cipher: FieldCipher[Any], batch: int
+) -> int:
+    """Seal up to `batch` case references stored in plaintext before sealing; how many."""
+    rows = (
+        await conn.execute(
+            select(disclosures)
+            .where(disclosures.c.case_reference.is_not(None))
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for r in rows:
+        sealed = await _sealed_case(cipher, r.subject_id, r.disclosure_id, r.case_reference)
+        await conn.execute(
+            update(disclosures)
+            .where(disclosures.c.disclosure_id == r.disclosure_id)
+            .values(case_reference=None, case_reference_sealed=sealed)
+        )
+    return len(rows)
 
 
 async def delete_disclosures_of(conn: AsyncConnection, subject_id: str) -> int:

@@ -99,7 +99,7 @@ def decide_public(
         disclosure_id=disclosure_id,
         fields=fields,
         decision_id=decision.decision_id,
-        basis=decision.basis.model_dump(mode="json"),
+        basis=decision.basis.recorded(),
     )
 
 
