@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -207,6 +208,7 @@ class ServiceRuntime:
         case_reference: str | None = None,
         legal_basis: LegalBasis | None = None,
         decision_id: UUID | None = None,
+        decided_at: datetime | None = None,
     ) -> EventEnvelope:
         """Every read of personal data is itself an event (SEC-3, RUL-1)."""
         return await record_access(
@@ -220,6 +222,7 @@ class ServiceRuntime:
             case_reference=case_reference,
             legal_basis=legal_basis,
             decision_id=decision_id,
+            decided_at=decided_at,
         )
 
     def start_workers(self) -> None:

@@ -260,6 +260,23 @@ def test_a_release_of_values_after_the_withdrawal_breaks_the_proof_whoever_asked
 
 
 @pytest.mark.obligation("RGT-4")
+def test_a_release_counts_from_when_consent_last_allowed_it() -> None:
+    """Consent re-decides at redemption with the consent locked: a release it allowed before
+    the withdrawal was recorded is before it, however late identity wrote its record; one
+    it allowed after is after."""
+    consent = str(uuid.uuid4())
+    written_late = _released(5, consent, NOW + DAY)
+    written_late["payload"] = {"fields": ["email"], "decided_at": (NOW - DAY).isoformat()}
+    allowed_late = _released(6, consent, NOW + DAY)
+    allowed_late["payload"] = {"fields": ["email"], "decided_at": NOW.isoformat()}
+    before = released_under(written_late, "s-1", consent)
+    after = released_under(allowed_late, "s-1", consent)
+    assert before is not None and after is not None
+    assert prove_withdrawal("s-1", consent, NOW, [before]).holds
+    assert not prove_withdrawal("s-1", consent, NOW, [before, after]).holds
+
+
+@pytest.mark.obligation("RGT-4")
 def test_a_release_names_its_decision_though_the_case_reference_is_sealed() -> None:
     consent = str(uuid.uuid4())
     record = _released(3, consent, NOW)

@@ -37,6 +37,9 @@ class PersonalDataAccessed(DomainEvent):
     categories: Annotated[list[str], Field(max_length=50)]
     case_reference: CaseReference | None = None
     decision_id: UUID | None = None
+    # For a release: when consent last allowed it (re-decided at redemption). A withdrawal
+    # recorded after this instant did not stop it, whenever identity wrote this record.
+    decided_at: datetime | None = None
 
 
 @event_type("platform.RetentionHoldEnded", source="platform")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,7 @@ def access_record(
     case_reference: str | None = None,
     legal_basis: LegalBasis | None = None,
     decision_id: UUID | None = None,
+    decided_at: datetime | None = None,
 ) -> EventEnvelope:
     """The `platform.PersonalDataAccessed` event for a read: what was read, never the values."""
     event = PersonalDataAccessed(
@@ -37,6 +39,7 @@ def access_record(
         categories=sorted(set(categories)),
         case_reference=case_reference,
         decision_id=decision_id,
+        decided_at=decided_at,
     )
     return rt.envelope(
         event,
@@ -61,6 +64,7 @@ async def record_access(
     case_reference: str | None = None,
     legal_basis: LegalBasis | None = None,
     decision_id: UUID | None = None,
+    decided_at: datetime | None = None,
 ) -> EventEnvelope:
     """Record the read in the caller's transaction (refused if the purpose is restricted)."""
     [recorded] = await rt.append(
@@ -76,6 +80,7 @@ async def record_access(
                 case_reference=case_reference,
                 legal_basis=legal_basis,
                 decision_id=decision_id,
+                decided_at=decided_at,
             )
         ],
     )

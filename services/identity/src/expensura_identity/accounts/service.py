@@ -113,6 +113,7 @@ async def release_contact(
             categories=contact_categories(wanted),
             legal_basis=decision.basis.legal_basis(),
             decision_id=decision_id,
+            decided_at=decision.decided_at,  # the redemption's re-decision
         )
     return {f: values[f] for f in wanted}
 

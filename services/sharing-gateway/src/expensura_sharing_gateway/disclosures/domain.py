@@ -287,7 +287,9 @@ def released_under(
             "log": "identity",
             "sequence": record["sequence"],
             "partner": record["actor"]["id"],
-            "at": record["recorded_at"],  # when identity released the values
+            # when consent last allowed it (the redemption), as for the gateway's disclosures;
+            # records without it: when identity wrote the release
+            "at": p.get("decided_at") or record["recorded_at"],
             "decision_id": released_on(p),
             "fields": p["fields"],
         }
