@@ -47,7 +47,7 @@ async def scenario(stack: LocalStack) -> None:
 
     async def incident_knows() -> bool:
         async with httpx.AsyncClient(auth=stack.operator, timeout=10) as client:
-            url = stack.processes["incident"].url
+            url = stack.processes["incident"].internal_url
             resp = await client.get(f"{url}/internal/notification-contacts/{subject}")
         return resp.status_code == 200 and resp.json()["phone_present"]
 

@@ -63,7 +63,7 @@ def _event(subject: str, payload: DomainEvent) -> EventEnvelope:
 
 @pytest.mark.obligation("RGT-2", "SEC-1")
 async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
-    rt: ServiceRuntime,
+    rt: ServiceRuntime, provisioned: LocalStack
 ) -> None:
     subject = str(uuid.uuid4())
     channel = CollectionChannel.PROVIDED_BY_USER
@@ -104,6 +104,11 @@ async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
     assert not await service.email_check(rt, subject, "ann@example.com")
     with pytest.raises(UnknownSubject):
         await service.contact_check(rt, str(uuid.uuid4()))
-    # crypto-shredding reaches this copy: with the key destroyed nothing opens
-    await rt.keys.destroy(subject)
+    # crypto-shredding reaches this copy: with the key destroyed (by the erasure path, which
+    # runs as identity: no other service may destroy a key) nothing opens
+    erasure = ServiceRuntime(service_definition, provisioned.settings("identity"))
+    try:
+        assert await erasure.keys.destroy(subject)
+    finally:
+        await erasure.close()
     assert set((await service.contacts_of(rt, subject)).values()) == {REDACTED}
