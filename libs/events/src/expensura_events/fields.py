@@ -37,6 +37,8 @@ Identifier = Annotated[
 only, and never `#` (it separates a subject from its retention hold in key names) nor `/`."""
 
 SingleLine = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=_SINGLE_LINE)]
+# A personal-data field's name as requests, agreements and decisions name it ("email").
+FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 """A name, a reference, a reason: one line of printable text."""
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=_MULTI_LINE)]

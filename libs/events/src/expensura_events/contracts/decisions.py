@@ -16,10 +16,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from expensura_events.envelope import LegalBasis
-from expensura_events.fields import Identifier
+from expensura_events.fields import FieldName, Identifier
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose
-
-FieldName = Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
 
 
 class BasisKind(StrEnum):

@@ -6,10 +6,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from expensura_events.catalog.identity import DataReleaseRefused
-from expensura_events.fields import EmailAddress, Identifier, PhoneNumber, Secret
+from expensura_events.fields import EmailAddress, FieldName, Identifier, PhoneNumber, Secret
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
@@ -18,7 +18,6 @@ from expensura_identity.accounts.clients import ConsentUnavailable
 from expensura_identity.accounts.domain import EmailTaken, InvalidAccountDetails, ReleaseRefused
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 _IDENTIFIER = TypeAdapter(Identifier)
 _FIELDS = TypeAdapter(list[FieldName])
 

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from expensura_events.fields import Identifier, ShortText, SingleLine
+from expensura_events.fields import FieldName, Identifier, ShortText, SingleLine
 from expensura_events.vocabulary import CollectionChannel, DataCategory, Purpose
 from expensura_events.web.auth import CurrentUser, Runtime
 from expensura_events.web.problems import Problem
@@ -31,9 +31,7 @@ router = APIRouter(tags=["disclosures"])
 class DisclosureRequest(BaseModel):
     subject_id: Identifier
     purpose: Purpose
-    fields: Annotated[
-        list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(min_length=1, max_length=20)
-    ]
+    fields: Annotated[list[FieldName], Field(min_length=1, max_length=20)]
     case_reference: Annotated[SingleLine, Field(max_length=200)] | None = None
 
 

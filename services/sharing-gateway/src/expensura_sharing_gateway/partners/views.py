@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from expensura_events.auth import Principal
 from expensura_events.envelope import Actor
-from expensura_events.fields import Identifier, Instant, SingleLine
+from expensura_events.fields import FieldName, Identifier, Instant, SingleLine
 from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
@@ -42,7 +42,7 @@ class NewPartner(BaseModel):
 class NewAgreement(BaseModel):
     reference: Annotated[SingleLine, Field(max_length=200)]
     purposes: Annotated[list[Purpose], Field(min_length=1, max_length=12)]
-    fields: Annotated[list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(max_length=20)]
+    fields: Annotated[list[FieldName], Field(max_length=20)]
     inbound: bool = False
     starts_at: Instant
     ends_at: Instant

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from expensura_events.auth import Principal
 from expensura_events.envelope import Actor
-from expensura_events.fields import Identifier, SingleLine
+from expensura_events.fields import FieldName, Identifier, SingleLine
 from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
@@ -52,9 +52,7 @@ class Transfer(BaseModel):
 
 class PublicRequest(BaseModel):
     subject_id: Identifier
-    fields: Annotated[
-        list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(min_length=1, max_length=10)
-    ]
+    fields: Annotated[list[FieldName], Field(min_length=1, max_length=10)]
     purpose: Purpose
 
 
