@@ -21,6 +21,7 @@ from bench.profile import DEFAULT, QUICK, Profile
 from bench.replay import measure_replay
 from bench.report import markdown, print_results
 from bench.results import Results
+from bench.signins import measure_sign_ins
 from bench.throughput import measure_throughput
 from bench.workloads import runtime
 from expensura_ops.devstack.paths import project_root
@@ -71,6 +72,8 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
             diagnostics = await measure_diagnostics(identity, profile.batch)
             say("[bold]consent decision latency[/bold]")
             decisions = await measure_decisions(stack, seconds=profile.window_s * 2, say=say)
+            say("[bold]health checks while users sign in[/bold]")
+            sign_ins = await measure_sign_ins(stack, seconds=profile.window_s * 2, say=say)
         finally:
             await identity.close()
             await consent.close()
@@ -87,6 +90,7 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
         throughput=throughput,
         diagnostics=diagnostics,
         decisions=decisions,
+        sign_ins=sign_ins,
         total_s=time.perf_counter() - started,
         load_after=os.getloadavg(),
     )

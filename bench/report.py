@@ -14,6 +14,7 @@ from bench import tables
 from bench.diagnostics import PROBE_MESSAGES
 from bench.latency import GROWTH_FACTOR, GROWTH_SLACK_MS, KEPT_UP_SHARE
 from bench.results import Results
+from bench.signins import PROBE_INTERVAL_S
 
 TEMPLATE = Path(__file__).with_name("performance.md.tmpl")
 
@@ -33,6 +34,11 @@ SECTIONS: dict[str, tuple[str, list[str], Rows]] = {
     ),
     "replay": ("Reading the log back", tables.REPLAY_HEADERS, tables.replay_rows),
     "decision": ("Consent decisions under load", tables.DECISION_HEADERS, tables.decision_rows),
+    "sign_in": (
+        "Identity's health check while users sign in",
+        tables.SIGN_IN_HEADERS,
+        tables.sign_in_rows,
+    ),
     "diagnostic": (
         "Database statements per append",
         tables.DIAGNOSTIC_HEADERS,
@@ -143,6 +149,8 @@ def fields(r: Results) -> dict[str, str]:
         "decision_subjects": str(d.subjects),
         "allowed_share": f"{d.allowed_share:.0%}",
         "probe_messages": str(PROBE_MESSAGES),
+        "sign_in_clients": str(r.sign_ins.concurrency),
+        "probe_interval_ms": f"{PROBE_INTERVAL_S * 1000:g}",
         "topic_check_p50": tables.ms(r.diagnostics.topic_check_ms["p50"]),
         "topic_check_max": tables.ms(r.diagnostics.topic_check_ms["max"]),
     }

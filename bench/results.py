@@ -10,6 +10,7 @@ from bench.infra import Machine
 from bench.latency import LatencyRun
 from bench.profile import Profile
 from bench.replay import ReplayResult
+from bench.signins import SignInResult
 from bench.throughput import ThroughputResult
 
 
@@ -25,5 +26,6 @@ class Results:
     throughput: ThroughputResult
     diagnostics: Diagnostics
     decisions: DecisionResult
+    sign_ins: SignInResult
     total_s: float
     load_after: tuple[float, float, float]

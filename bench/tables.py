@@ -136,6 +136,34 @@ def decision_rows(r: Results) -> list[list[str]]:
     ]
 
 
+SIGN_IN_HEADERS = ["GET /healthz", "probes", "p50 ms", "p99 ms", "max ms"]
+
+
+def sign_in_rows(r: Results) -> list[list[str]]:
+    s = r.sign_ins
+    rows = [
+        [what, f"{p.probes:,}", ms(p.p50_ms), ms(p.p99_ms), ms(p.max_ms)]
+        for what, p in (
+            ("alone (baseline)", s.idle),
+            (
+                f"while {s.concurrency} clients sign in ({rate(s.sign_ins_per_second)}/s, "
+                f"p50 {ms(s.sign_in_p50_ms)} ms, {s.refused} refused)",
+                s.busy,
+            ),
+        )
+    ]
+    return [
+        *rows,
+        [
+            "ratio while signing in / alone",
+            "",
+            x(s.busy.p50_ms / s.idle.p50_ms),
+            x(s.busy.p99_ms / s.idle.p99_ms),
+            x(s.busy.max_ms / s.idle.max_ms),
+        ],
+    ]
+
+
 DIAGNOSTIC_HEADERS = [
     "append path",
     "events",
@@ -220,5 +248,11 @@ def summary_lines(r: Results) -> list[str]:
         f"Projection rebuild: **{rate(r.replay.rebuild.events_per_s)} events/s**; "
         f"`log verify`: **{rate(r.replay.verify.events_per_s)} events/s** "
         f"(over {r.replay.corpus:,} events)."
+    )
+    si = r.sign_ins
+    lines.append(
+        f"Identity's `/healthz` while {si.concurrency} clients sign in (argon2id at production "
+        f"cost, {rate(si.sign_ins_per_second)} sign-ins/s): p50 **{ms(si.busy.p50_ms)} ms** "
+        f"against {ms(si.idle.p50_ms)} ms alone, a ratio of {x(si.busy.p50_ms / si.idle.p50_ms)}."
     )
     return lines
