@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.testing.events import forged_account_opened
 from expensura_identity.app import service_definition as identity
+from expensura_incident.app import service_definition as incident
 from expensura_incident.contacts.domain import email_hmac
 from expensura_incident.contacts.service import contact_hmac_key
 from expensura_ops.testing.stack import LocalStack, eventually
@@ -176,7 +177,11 @@ async def test_a_parked_sign_up_applies_when_retried_after_the_fix(
     idp, inc = fresh_stack.processes["identity"].url, fresh_stack.processes["incident"].internal_url
     owner = create_async_engine(fresh_stack.database_url("incident", admin=True))
     address = f"blocked-{uuid.uuid4().hex[:8]}@example.com"
-    digest = email_hmac(contact_hmac_key(fresh_stack.master_key), address)
+    incident_rt = ServiceRuntime(incident, fresh_stack.settings("incident"))
+    try:
+        digest = email_hmac(await contact_hmac_key(incident_rt), address)  # its own secret
+    finally:
+        await incident_rt.close()
     async with owner.begin() as conn:  # a defect in the read model that refuses one address
         await conn.execute(
             text(f"""CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -172,7 +172,7 @@ async def test_broker_restarted_with_all_data_lost_relay_republishes_consumers_c
     own_broker.restart()  # memory-only: topics, messages and group offsets are gone
 
     async def loss_noticed() -> bool:
-        # The relay checks the broker every second, so by the time a test could read the
+        # The relay checks the broker every few seconds, so by the time a test could read the
         # empty topic it may already be republishing: what it must show is that it noticed.
         async with httpx.AsyncClient(timeout=5, auth=isolated_stack.operator) as client:
             workers = (await client.get(f"{inside}/internal/workers")).json()

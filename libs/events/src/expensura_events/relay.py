@@ -72,11 +72,13 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_interval: float = 0.02,
         topic_check_interval: float = 1.0,
+        lock_check_interval: float = 1.0,
         crash_after_publish: bool = False,
     ) -> None:
         self.engine, self.kafka, self.source, self.topic = engine, kafka, source, topic
         self.batch_size, self.idle_interval = batch_size, idle_interval
         self.topic_check_interval = topic_check_interval
+        self.lock_check_interval = lock_check_interval
         # Fault drill: die after the broker acknowledged a batch but before the position is
         # saved, the worst moment for an at-least-once relay.
         self.crash_after_publish = crash_after_publish
@@ -89,7 +91,7 @@ class OutboxRelay:
         """Publish until `stop` is set; survives broker and database outages by retrying.
 
         The advisory lock lives in a database session: a database restart ends the session
-        and releases it, so the relay checks its session every `topic_check_interval` and
+        and releases it, so the relay checks its session every `lock_check_interval` and
         takes the lock again (on a new session) when it is gone.
         """
         backoff = 0.1
@@ -129,7 +131,7 @@ class OutboxRelay:
         backoff = 0.1
         lock_checked = time.monotonic()
         while not stop.is_set():
-            if time.monotonic() - lock_checked >= self.topic_check_interval:
+            if time.monotonic() - lock_checked >= self.lock_check_interval:
                 await lock_conn.execute(text("SELECT 1"))  # raises if the session (lock) is gone
                 await lock_conn.commit()
                 lock_checked = time.monotonic()

@@ -114,7 +114,11 @@ class ServiceRuntime:
             else None,
         )
         self.relay: OutboxRelay = OutboxRelay(
-            self.engine, s.kafka(), spec.name, s.kafka().topic(spec.name)
+            self.engine,
+            s.kafka(),
+            spec.name,
+            s.kafka().topic(spec.name),
+            topic_check_interval=s.relay_broker_check_seconds,
         )
         projections = [make() for make in definition.projections]
         projections.append(SubjectLifecycle(self, definition.projections, definition.erase_subject))

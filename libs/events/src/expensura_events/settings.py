@@ -58,6 +58,12 @@ class ServiceSettings(ListenerSettings):
     checkpoint_interval_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="seconds between chain checkpoints"
     )
+    # How often the relay asks the broker whether it lost the topic's data (relay.py). Each
+    # check is a new client, whose first metadata request lists every topic of the broker:
+    # cheap on a cluster's few topics, not free, so not every second.
+    relay_broker_check_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="seconds between the relay's broker checks"
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"

@@ -3,7 +3,6 @@ events, and what an operator may see."""
 
 from __future__ import annotations
 
-import base64
 import os
 import uuid
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity import AccountOpened, SignedIn
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
-from expensura_events.cipher import ENC_MARK, FieldCipher
+from expensura_events.cipher import ENC_MARK, LOOKUP_HMAC, FieldCipher
 from expensura_events.envelope import REDACTED, Actor, DomainEvent, EventEnvelope, new_event_id
 from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.vocabulary import CollectionChannel, Purpose
@@ -26,7 +25,6 @@ from expensura_incident.contacts.domain import (
     email_matches,
 )
 from expensura_incident.contacts.projection import NotificationContacts
-from expensura_incident.contacts.service import contact_hmac_key
 
 SUBJECT = str(uuid.uuid4())
 AT = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -92,12 +90,22 @@ class _Recorder:
         self.params.append(statement.compile().params)
 
 
-def _projection(keys: InMemoryKeyStore, master_key: str) -> NotificationContacts:
+class _Secrets:
+    """Stands in for the key store's service secrets: one random secret per label."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    async def get(self, label: str) -> bytes:
+        return self.values.setdefault(label, os.urandom(32))
+
+
+def _projection(keys: InMemoryKeyStore, secrets: _Secrets) -> NotificationContacts:
     projection = NotificationContacts()
     projection.bind(
         SimpleNamespace(
             mapper=SimpleNamespace(cipher=FieldCipher(keys)),
-            settings=SimpleNamespace(master_key=master_key),
+            secrets=secrets,
         )
     )
     return projection
@@ -107,9 +115,9 @@ def _projection(keys: InMemoryKeyStore, master_key: str) -> NotificationContacts
 async def test_the_projection_upserts_exactly_the_values_the_fold_takes_sealed() -> None:
     recorder = _Recorder()
     conn = cast(AsyncConnection, recorder)
-    master = base64.b64encode(os.urandom(32)).decode()
+    secrets = _Secrets()
     keys = InMemoryKeyStore()
-    projection = _projection(keys, master)
+    projection = _projection(keys, secrets)
     opened = _event(_opened("ann@example.com", REDACTED))
     signed_in = SignedIn(principal_kind="user", session_id=uuid.uuid4(), methods=["pwd"])
     await projection.apply(conn, opened)
@@ -123,13 +131,13 @@ async def test_the_projection_upserts_exactly_the_values_the_fold_takes_sealed()
         SUBJECT, f"notification_contacts:{SUBJECT}", {"email": box}
     )
     assert opened_box == {"email": "ann@example.com"}
-    assert params["email_hmac"] == email_hmac(contact_hmac_key(master), "ann@example.com")
+    key = await secrets.get(LOOKUP_HMAC)  # incident's own look-up secret, not the master key
+    assert params["email_hmac"] == email_hmac(key, "ann@example.com")
     assert params["subject_id"] == SUBJECT and params["updated_from_event"] == opened.event_id
 
 
 def test_an_address_is_compared_by_a_keyed_digest_never_a_bare_hash() -> None:
-    key = contact_hmac_key(base64.b64encode(os.urandom(32)).decode())
-    other = contact_hmac_key(base64.b64encode(os.urandom(32)).decode())
+    key, other = os.urandom(32), os.urandom(32)
     digest = email_hmac(key, "ann@example.com")
     assert email_matches(key, digest, "ann@example.com")
     assert not email_matches(key, digest, "ann@example.org")

@@ -3,14 +3,11 @@ checks."""
 
 from __future__ import annotations
 
-import base64
-import functools
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.sealing import place, seal, unseal
 from expensura_incident.contacts import store
@@ -23,17 +20,12 @@ from expensura_incident.contacts.domain import (
 )
 from expensura_incident.tables import notification_contacts
 
-CONTACT_HMAC_LABEL = b"expensura/incident/contact-hmac/v1"
 
-
-@functools.cache
-def contact_hmac_key(master_key: str) -> bytes:
-    """Incident's key for comparing addresses: HKDF-SHA256 of the master key under its own
-    label, so that the digest is useless without the key and the master key is never used
-    raw. (When the key store serves per-purpose sub-keys, this is the one to point there.)"""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CONTACT_HMAC_LABEL).derive(
-        base64.b64decode(master_key)
-    )
+async def contact_hmac_key(rt: ServiceRuntime) -> bytes:
+    """Incident's key for comparing addresses: its own look-up secret in the key store (only
+    incident's role can read it), so the digest is useless without it, and a master-key
+    rotation re-wraps the secret without changing it (the read model stays valid)."""
+    return await rt.secrets.get(LOOKUP_HMAC)
 
 
 def where(subject_id: str) -> str:
@@ -46,7 +38,7 @@ async def keep(rt: ServiceRuntime, conn: AsyncConnection, update: ContactUpdate)
         rt.mapper.cipher, update.subject_id, where(update.subject_id), update.values
     )
     email = update.values.get("email")
-    digest = None if email is None else email_hmac(contact_hmac_key(rt.settings.master_key), email)
+    digest = None if email is None else email_hmac(await contact_hmac_key(rt), email)
     await store.apply_update(conn, update, sealed, digest)
 
 
@@ -71,4 +63,4 @@ async def contact_check(rt: ServiceRuntime, subject_id: str) -> ContactCheck:
 async def email_check(rt: ServiceRuntime, subject_id: str, email: str) -> bool:
     """Whether notices would go to this address; raises UnknownSubject."""
     found = await contact_check(rt, subject_id)
-    return email_matches(contact_hmac_key(rt.settings.master_key), found.email_hmac, email)
+    return email_matches(await contact_hmac_key(rt), found.email_hmac, email)
