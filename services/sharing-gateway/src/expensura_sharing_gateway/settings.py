@@ -16,7 +16,7 @@ from expensura_events.settings import ServiceSettings
 class GatewaySettings(ServiceSettings):
     # A partner's access token lives this long; a stolen one is useless soon after.
     partner_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
-    # X-Request-Timestamp may be this far from now; with the used-once nonce it stops replay.
+    # A signature's `created` may be this far from now; with the used-once nonce it stops replay.
     request_clock_skew_seconds: int = Field(default=300, ge=5, le=3600)
     # Consent and identity answer within this, or nothing is disclosed (503).
     dependency_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
