@@ -58,6 +58,10 @@ class ServiceSettings(ListenerSettings):
     checkpoint_interval_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="seconds between chain checkpoints"
     )
+    # How often expired working rows (nonces, throttle windows) are deleted (retention.py).
+    retention_interval_seconds: float = Field(
+        default=600.0, gt=0, le=86400, description="seconds between retention purges"
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"

@@ -14,6 +14,7 @@ import structlog
 
 from expensura_events.cipher import REQUEST_SIGNING, TOKEN_KEYS
 from expensura_events.envelope import utcnow
+from expensura_events.retention import Expiry
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.signing import SigningKeys
 from expensura_sharing_gateway.partner_auth import store
@@ -34,7 +35,7 @@ from expensura_sharing_gateway.partner_auth.domain import (
     token_claims,
     verify_request,
 )
-from expensura_sharing_gateway.settings import gateway_settings
+from expensura_sharing_gateway.settings import GatewaySettings, gateway_settings
 from expensura_sharing_gateway.tables import partner_signing_keys
 
 # Refused partner requests, by reason and partner (never a subject or a body): an operator
@@ -137,3 +138,8 @@ def _refused(request: SignedRequest, exc: Exception, partner_id: str | None) -> 
         partner=partner_id,
         reason=type(exc).__name__,
     )
+
+
+def retention(settings: GatewaySettings) -> list[Expiry]:
+    """The gateway's working rows that expire: used nonces (ServiceDefinition.retention)."""
+    return [store.nonce_expiry(settings.nonce_retention_seconds)]
