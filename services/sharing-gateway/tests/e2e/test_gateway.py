@@ -322,6 +322,7 @@ async def test_partner_authentication_replay_and_revocation(stack: LocalStack) -
     assert gw.post("/v1/disclosures", auth=bureau.auth, json=body).status_code == 401
 
 
+@pytest.mark.obligation("SEC-2")
 async def test_a_captured_request_cannot_be_replayed_with_another_body_and_the_refusal_is_logged(
     stack: LocalStack,
 ) -> None:

@@ -141,6 +141,7 @@ def test_the_signature_base_is_rfc_9421s() -> None:
     ],
     ids=["changed-body", "appended-body", "changed-path", "added-query", "changed-method"],
 )
+@pytest.mark.obligation("SEC-2")
 def test_a_signed_request_sent_with_another_body_path_query_or_method_is_refused(
     sent: SignedRequest,
 ) -> None:
