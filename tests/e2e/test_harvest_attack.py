@@ -104,7 +104,7 @@ async def test_harvesting_contacts_through_identity_fails_at_every_step_and_is_l
     # the honest path works: the partner gets what the agreement and the consent allow
     disclosed = httpx.post(
         f"{stack.processes['sharing-gateway'].url}/v1/disclosures",
-        headers=bureau.headers(),
+        auth=bureau.auth,
         json={"subject_id": subject, "purpose": "credit-assessment", "fields": ["email", "phone"]},
     )
     assert disclosed.status_code == 200, disclosed.text

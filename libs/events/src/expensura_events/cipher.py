@@ -64,7 +64,11 @@ LOOKUP_HMAC = "lookup-hmac"
 PSEUDONYM = "pseudonym"
 TOKEN_KEYS = "token-keys"
 TOTP_SECRETS = "totp-secrets"
-SERVICE_SECRET_LABELS = frozenset({LOOKUP_HMAC, PSEUDONYM, TOKEN_KEYS, TOTP_SECRETS})
+# The root of the per-token keys partners sign their requests with (the sharing gateway).
+REQUEST_SIGNING = "request-signing"
+SERVICE_SECRET_LABELS = frozenset(
+    {LOOKUP_HMAC, PSEUDONYM, TOKEN_KEYS, TOTP_SECRETS, REQUEST_SIGNING}
+)
 # Every label is also a sub-key of the master (HKDF), for a caller holding only the master
 # key (consent's receipt-signing keys until it takes its token-keys secret from the store).
 SUBKEY_LABELS = frozenset({DATA_KEY_WRAP, SERVICE_SECRET_WRAP}) | SERVICE_SECRET_LABELS

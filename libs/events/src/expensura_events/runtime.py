@@ -43,6 +43,7 @@ from expensura_events.projections import (
     ProjectionRunner,
 )
 from expensura_events.relay import OutboxRelay
+from expensura_events.retention import RetentionRules, retention_worker
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
@@ -69,6 +70,8 @@ class ServiceDefinition:
     # Erase the subject from the service's own state (not its read models: those are
     # purged through Projection.purge_subject); returns rows removed per table.
     erase_subject: EraseHook | None = None
+    # Which working rows expire, from the settings (retention.py); a worker deletes them.
+    retention: RetentionRules | None = None
 
     @property
     def version_locations(self) -> list[Path]:
@@ -234,7 +237,10 @@ class ServiceRuntime:
         self._tasks.append(
             asyncio.create_task(checkpoint_worker(self, self._stop), name="checkpoints")
         )
-        for worker in self.definition.workers:
+        workers = list(self.definition.workers)
+        if self.definition.retention is not None:
+            workers.append(retention_worker(self.definition.retention))
+        for worker in workers:
             self._tasks.append(
                 asyncio.create_task(
                     worker(self, self._stop), name=getattr(worker, "__name__", "worker")

@@ -64,6 +64,10 @@ class ServiceSettings(ListenerSettings):
     relay_broker_check_seconds: float = Field(
         default=5.0, gt=0, le=300, description="seconds between the relay's broker checks"
     )
+    # How often expired working rows (nonces, throttle windows) are deleted (retention.py).
+    retention_interval_seconds: float = Field(
+        default=600.0, gt=0, le=86400, description="seconds between retention purges"
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"

@@ -33,6 +33,7 @@ from expensura_events.projections import (
     rebuild,
 )
 from expensura_events.registry import REGISTRY
+from expensura_events.retention import purge_expired
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, verify_log
@@ -41,7 +42,12 @@ from expensura_events.witnessing import check_witnesses
 from expensura_ops.deadletters_cli import app as dead_letters_app
 from expensura_ops.deadletters_cli import runtime_for
 from expensura_ops.keys_cli import app as keys_app
-from expensura_ops.services import all_projections, command_groups, find_projection
+from expensura_ops.services import (
+    all_projections,
+    command_groups,
+    find_projection,
+    service_definitions,
+)
 
 app = typer.Typer(
     help="Operate Expensura: run the stack locally, verify and replay the log.",
@@ -53,10 +59,14 @@ log_app = typer.Typer(help="The append-only, hash-chained event log.", no_args_i
 projections_app = typer.Typer(help="Read models projected from the log.", no_args_is_help=True)
 subject_app = typer.Typer(help="Data subjects' keys.", no_args_is_help=True)
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
+retention_app = typer.Typer(
+    help="Expired working rows (nonces, throttle windows).", no_args_is_help=True
+)
 app.add_typer(log_app, name="log")
 app.add_typer(projections_app, name="projections")
 app.add_typer(subject_app, name="subject")
 app.add_typer(relay_app, name="relay")
+app.add_typer(retention_app, name="retention")
 app.add_typer(keys_app, name="keys")
 projections_app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
@@ -388,6 +398,34 @@ async def _relay(service: str, crash_after_publish: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await rt.relay.run(stop)
+    finally:
+        await rt.close()
+
+
+@retention_app.command("purge")
+def retention_purge(
+    service: Annotated[
+        list[str] | None, typer.Option("--service", "-s", help="default: every service")
+    ] = None,
+) -> None:
+    """Delete the rows each service declares expired, as its retention worker does every
+    `RETENTION_INTERVAL_SECONDS` (docs/operations.md, "Retention of working rows")."""
+    declared = {n: d for n, d in service_definitions().items() if d.retention is not None}
+    unknown = set(service or ()) - set(declared)
+    if unknown:
+        raise typer.BadParameter(f"no retention declared by {', '.join(sorted(unknown))}")
+    table = Table("service", "table", "deleted")
+    for name in service or sorted(declared):
+        for table_name, deleted in asyncio.run(_purge(name)).items():
+            table.add_row(name, table_name, str(deleted))
+    console.print(table)
+
+
+async def _purge(service: str) -> dict[str, int]:
+    rt = _runtime(service)
+    try:
+        rules = rt.definition.retention
+        return await purge_expired(rt.engine, rules(rt.settings) if rules else [])
     finally:
         await rt.close()
 

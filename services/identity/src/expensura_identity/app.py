@@ -10,6 +10,7 @@ from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_identity.accounts.views import internal_router as release_router
 from expensura_identity.accounts.views import router as accounts_router
+from expensura_identity.auth.service import retention
 from expensura_identity.auth.views import router as auth_router
 from expensura_identity.erasure import erase_identity_state
 from expensura_identity.personalisation.projection import PersonalisationProfiles
@@ -42,6 +43,7 @@ service_definition = ServiceDefinition(
     projections=[ErasureCertificates, PolicyRefusals, PersonalisationProfiles],
     workers=[cancellation_worker, verification_worker],
     erase_subject=erase_identity_state,
+    retention=retention,
 )
 
 app = create_app(service_definition)

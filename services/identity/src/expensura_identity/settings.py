@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from expensura_events.settings import ServiceSettings
 
@@ -25,6 +25,9 @@ class IdentitySettings(ServiceSettings):
     # Many users can share one address (carrier NAT), so the per-address limit is looser.
     sign_in_failures_per_client: int = 50
     sign_in_window_seconds: int = 900
+    # A throttle row is deleted this long after its window started (retention.py): a row
+    # whose window has passed counts nothing, so it must only outlive the window (checked).
+    sign_in_throttle_retention_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
     # Account cancellation: the user can take it back during this period (RUL-2).
     cooling_off_seconds: int = 7 * 24 * 3600
     verification_agency_url: str = "http://127.0.0.1:8190"
@@ -34,6 +37,15 @@ class IdentitySettings(ServiceSettings):
     erasure_retry_seconds: float = 60.0
     erasure_max_attempts: int = 5
     rights_worker_interval_seconds: float = 1.0
+
+    @model_validator(mode="after")
+    def _throttle_rows_outlive_their_window(self) -> IdentitySettings:
+        if self.sign_in_throttle_retention_seconds < self.sign_in_window_seconds:
+            raise ValueError(
+                "sign_in_throttle_retention_seconds must be at least sign_in_window_seconds: "
+                "a row deleted inside its window would forget the failures it counts"
+            )
+        return self
 
 
 class _HasSettings(Protocol):

@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from expensura_events.catalog.identity import SignInRefused
 from expensura_events.catalog.identity_staff import StaffLockedOut
 from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.envelope import Actor, utcnow
+from expensura_events.retention import purge_expired
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import StaffRole
 from expensura_identity.accounts import service as accounts
+from expensura_identity.app import service_definition
 from expensura_identity.auth import service as auth
 from expensura_identity.auth import store as auth_store
 from expensura_identity.auth.domain import (
@@ -30,7 +33,7 @@ from expensura_identity.auth.domain import (
 )
 from expensura_identity.staff import service as staff
 from expensura_identity.staff.domain import MAX_FAILED_ATTEMPTS, AccountLocked, staff_stream
-from expensura_identity.tables import staff_members
+from expensura_identity.tables import sign_in_throttle, staff_members
 from expensura_ops.testing.stack import LocalStack
 
 from .conftest import runtime
@@ -221,3 +224,60 @@ async def test_an_unknown_account_is_checked_against_a_dummy_hash_and_refused_al
         await auth.sign_in_user(rt, unknown, "a wrong password!", client)
     key = account_throttle_key(await rt.secrets.get(LOOKUP_HMAC), PrincipalKind.USER, unknown)
     assert await _attempts(rt, key) == 1
+
+
+async def test_throttle_rows_past_their_retention_are_deleted_and_a_counting_window_is_kept(
+    rt: ServiceRuntime,
+) -> None:
+    """The retention worker's purge (ServiceDefinition.retention): rows whose window started
+    longer ago than the retention go, rows inside it stay and still count; repeated runs
+    over a stream of fresh failures keep the table level."""
+    assert service_definition.retention is not None
+    rules = service_definition.retention(rt.settings)
+    keep = timedelta(seconds=rt.settings.sign_in_throttle_retention_seconds)  # type: ignore[attr-defined]
+    window = rt.settings.sign_in_window_seconds  # type: ignore[attr-defined]
+    now = utcnow()
+    old = [f"old-{uuid.uuid4().hex}".encode() for _ in range(400)]
+    counting = [f"new-{uuid.uuid4().hex}".encode() for _ in range(400)]
+    async with rt.engine.begin() as conn:
+        await conn.execute(
+            insert(sign_in_throttle),
+            [
+                {"key": k, "window_start": now - keep - timedelta(seconds=1), "failures": 3}
+                for k in old
+            ]
+            + [
+                {"key": k, "window_start": now - timedelta(seconds=5), "failures": 3}
+                for k in counting
+            ],
+        )
+    deleted = await purge_expired(rt.engine, rules, now, batch=150)
+    assert deleted["sign_in_throttle"] >= 400
+
+    async def present(keys: list[bytes]) -> int:
+        async with rt.engine.connect() as conn:
+            found = await conn.execute(
+                select(sign_in_throttle.c.key).where(sign_in_throttle.c.key.in_(keys))
+            )
+        return len(found.all())
+
+    assert await present(old) == 0 and await present(counting) == 400
+    async with rt.engine.connect() as conn:  # a kept window still counts its failures
+        assert await auth_store.failures(conn, counting[0], now=now, window_seconds=window) == 3
+    # a long run: each hour 200 new keys fail once, the cleaner runs hourly
+    sizes = []
+    written: list[bytes] = []
+    for hour in range(12):
+        at = now + timedelta(hours=hour)
+        keys = [f"run-{hour}-{i}-{uuid.uuid4().hex[:6]}".encode() for i in range(200)]
+        written += keys
+        async with rt.engine.begin() as conn:
+            await conn.execute(
+                insert(sign_in_throttle),
+                [{"key": k, "window_start": at, "failures": 1} for k in keys],
+            )
+        await purge_expired(rt.engine, rules, at + timedelta(minutes=59))
+        sizes.append(await present(written))
+    hours_kept = int(keep.total_seconds()) // 3600 + 1
+    assert max(sizes) <= 200 * hours_kept, sizes
+    assert sizes[-1] == sizes[-2], sizes  # level, not growing

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
 
 from expensura_events.settings import ServiceSettings
 from expensura_identity.settings import IdentitySettings, identity_settings
@@ -25,3 +26,12 @@ def test_the_accessor_gives_identitys_settings_and_refuses_any_other() -> None:
     assert identity_settings(SimpleNamespace(settings=mine)).sign_in_failures_allowed == 5
     with pytest.raises(TypeError, match="IdentitySettings"):
         identity_settings(SimpleNamespace(settings=_settings(ServiceSettings)))
+
+
+def test_a_throttle_row_is_kept_at_least_its_window() -> None:
+    """A row deleted inside its window would forget the failures it counts."""
+    mine = _settings(IdentitySettings)
+    assert isinstance(mine, IdentitySettings)
+    assert mine.sign_in_throttle_retention_seconds >= mine.sign_in_window_seconds
+    with pytest.raises(ValidationError, match="sign_in_window_seconds"):
+        mine.model_validate(mine.model_dump() | {"sign_in_throttle_retention_seconds": 899})

@@ -9,6 +9,7 @@ from expensura_events.web.app import create_app
 from expensura_sharing_gateway.disclosures.service import seal_legacy_case_references
 from expensura_sharing_gateway.disclosures.views import router as disclosures_router
 from expensura_sharing_gateway.erasure import erase_gateway_state
+from expensura_sharing_gateway.partner_auth.service import retention
 from expensura_sharing_gateway.partner_auth.views import router as auth_router
 from expensura_sharing_gateway.partners.views import router as partners_router
 from expensura_sharing_gateway.settings import GatewaySettings
@@ -24,6 +25,7 @@ service_definition = ServiceDefinition(
     workers=[seal_legacy_case_references],
     settings_class=GatewaySettings,
     erase_subject=erase_gateway_state,
+    retention=retention,
 )
 
 app = create_app(service_definition)

@@ -36,7 +36,7 @@ async def test_no_gateway_operation_answers_with_a_server_error(stack: LocalStac
             JUNK_TOKEN,
             static("user", user),
             static("staff", staff),
-            Principal("partner", court.headers),
+            Principal("partner", dict, court.requests_auth),
             as_service(stack, "consent", "sharing-gateway"),
         ],
     )

@@ -19,6 +19,7 @@ from expensura_events.topology import events_topic
 from expensura_events.vocabulary import Purpose
 from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.dumps import pg_dump
+from expensura_ops.testing.signing import PartnerAuth, decode_key, signature_headers
 from expensura_ops.testing.stack import LocalStack, topic_messages
 from expensura_sharing_gateway.partners.domain import ALLOW_LISTS, PartnerKind
 
@@ -35,13 +36,31 @@ class PartnerClient:
     kind: str
     agreed_fields: set[str]
     token: str
+    request_key: str
     client: httpx.Client
 
-    def headers(self, nonce: str | None = None, ts: float | None = None) -> dict[str, str]:
+    @property
+    def auth(self) -> PartnerAuth:
+        """Signs each request as sent, with a fresh nonce."""
+        return PartnerAuth(self.token, decode_key(self.request_key))
+
+    def signed(
+        self, body: bytes, nonce: str | None = None, ts: float | None = None
+    ) -> dict[str, str]:
+        """The headers of a signed POST /v1/disclosures with this body, as a partner sends
+        it (and an eavesdropper captures it)."""
         return {
             "authorization": f"Bearer {self.token}",
-            "x-request-nonce": nonce or secrets.token_urlsafe(18),
-            "x-request-timestamp": str(int(ts if ts is not None else time.time())),
+            "content-type": "application/json",
+            **signature_headers(
+                decode_key(self.request_key),
+                "POST",
+                "/v1/disclosures",
+                "",
+                body,
+                nonce=nonce or secrets.token_urlsafe(18),
+                created=int(ts if ts is not None else time.time()),
+            ),
         }
 
     def disclose(
@@ -50,7 +69,7 @@ class PartnerClient:
         personal.record("a disclosure's case reference", case)
         resp = self.client.post(
             "/v1/disclosures",
-            headers=self.headers(),
+            auth=self.auth,
             json={
                 "subject_id": subject,
                 "purpose": purpose,
@@ -112,7 +131,10 @@ async def _partner(
     tok.raise_for_status()
     agreed = set(fields) if agreement else set()
     await tokens.known_to_consent(stack, partner_id)  # before a consent may name it
-    return PartnerClient(partner_id, kind, agreed, tok.json()["access_token"], gw)
+    issued = tok.json()
+    return PartnerClient(
+        partner_id, kind, agreed, issued["access_token"], issued["request_key"], gw
+    )
 
 
 def _consent(
@@ -274,14 +296,21 @@ async def test_partner_authentication_replay_and_revocation(stack: LocalStack) -
     )
     assert bad.status_code == 401
     body = {"subject_id": subject, "purpose": "credit-assessment", "fields": ["phone"]}
-    headers = bureau.headers(nonce="same-nonce-0123456789")
-    assert gw.post("/v1/disclosures", headers=headers, json=body).status_code == 200
-    replay = gw.post("/v1/disclosures", headers=headers, json=body)
+    content = json.dumps(body).encode()
+    captured = bureau.signed(content, nonce="same-nonce-0123456789")
+    assert gw.post("/v1/disclosures", headers=captured, content=content).status_code == 200
+    replay = gw.post("/v1/disclosures", headers=captured, content=content)
     assert replay.status_code == 409
-    stale = gw.post("/v1/disclosures", headers=bureau.headers(ts=time.time() - 3600), json=body)
+    stale = gw.post(
+        "/v1/disclosures", headers=bureau.signed(content, ts=time.time() - 3600), content=content
+    )
     assert stale.status_code == 401
+    unsigned = gw.post(
+        "/v1/disclosures", headers={"authorization": f"Bearer {bureau.token}"}, json=body
+    )
+    assert unsigned.status_code == 401
     out_of_scope = gw.post(
-        "/v1/disclosures", headers=bureau.headers(), json=body | {"purpose": "marketing"}
+        "/v1/disclosures", auth=bureau.auth, json=body | {"purpose": "marketing"}
     )
     assert out_of_scope.status_code == 403
     # revoke: the token issued before it stops working at once
@@ -290,7 +319,48 @@ async def test_partner_authentication_replay_and_revocation(stack: LocalStack) -
     gw.delete(
         f"/v1/partners/{bureau.partner_id}/credentials/{claims['client_id']}", headers=officer
     ).raise_for_status()
-    assert gw.post("/v1/disclosures", headers=bureau.headers(), json=body).status_code == 401
+    assert gw.post("/v1/disclosures", auth=bureau.auth, json=body).status_code == 401
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_a_captured_request_cannot_be_replayed_with_another_body_and_the_refusal_is_logged(
+    stack: LocalStack,
+) -> None:
+    """The eavesdropper holds the bearer token and one signed request, not the request key:
+    whether it sends its own body under the captured signature before the partner's request
+    arrives or after, it is refused, nothing is disclosed, and the gateway's log says why."""
+    subject, auth = tokens.user(stack, phone="+14155550177")
+    other, _ = tokens.user(stack, phone="+14155550178")
+    bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"])
+    _consent(stack, auth, "credit-assessment", ["pd:Contact"], [bureau.partner_id])
+    gw = bureau.client
+    honest = json.dumps(
+        {"subject_id": subject, "purpose": "credit-assessment", "fields": ["phone"]}
+    ).encode()
+    forged = honest.replace(subject.encode(), other.encode())
+    captured = bureau.signed(honest)
+    # sent first, under the captured signature and nonce: refused, and the nonce not spent
+    first = gw.post("/v1/disclosures", headers=captured, content=forged)
+    assert first.status_code == 401, first.text
+    assert first.json()["title"] == "Request signature refused" and "data" not in first.json()
+    sent = gw.post("/v1/disclosures", headers=captured, content=honest)
+    assert sent.status_code == 200, sent.text
+    # replayed after, with the other body or to another path: refused again
+    assert gw.post("/v1/disclosures", headers=captured, content=forged).status_code == 401
+    assert gw.post("/v1/inbound", headers=captured, content=honest).status_code == 401
+    disclosed = [
+        e
+        for e in _gateway_log(stack)
+        if e["event_type"] == "sharing.DisclosureMade" and e["subject_id"] == other
+    ]
+    assert disclosed == []
+    refusals = [
+        line
+        for line in stack.processes["sharing-gateway"].log().splitlines()
+        if "partner_request_refused" in line and bureau.partner_id in line
+    ]
+    assert sum("BadSignature" in line for line in refusals) == 3
+    assert not any(subject in line or other in line for line in refusals)  # no subject named
 
 
 @pytest.mark.obligation("RGT-4", "SHR-1")
@@ -309,7 +379,7 @@ async def test_no_disclosure_after_a_withdrawal_race_and_the_log_proves_it(
                 started = time.monotonic()
                 resp = await gw.post(
                     "/v1/disclosures",
-                    headers=bureau.headers(),
+                    auth=bureau.auth,
                     json={
                         "subject_id": subject,
                         "purpose": "credit-assessment",
@@ -399,10 +469,10 @@ async def test_inbound_partner_data_needs_consent_and_an_agreement_and_is_kept_e
         "category": "pd:CreditRecord",
         "value": report,
     }
-    refused = bureau.client.post("/v1/inbound", headers=bureau.headers(), json=offer)
+    refused = bureau.client.post("/v1/inbound", auth=bureau.auth, json=offer)
     assert refused.status_code == 403
     _consent(stack, auth, "credit-assessment", ["pd:CreditRecord"], [bureau.partner_id])
-    accepted = bureau.client.post("/v1/inbound", headers=bureau.headers(), json=offer)
+    accepted = bureau.client.post("/v1/inbound", auth=bureau.auth, json=offer)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["channel"] == "from-partner-with-consent"
     log = [e for e in _gateway_log(stack) if e["subject_id"] == subject]

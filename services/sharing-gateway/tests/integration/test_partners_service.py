@@ -4,6 +4,7 @@ credentials for known partners only, revocation recorded once, token and replay 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from datetime import timedelta
@@ -14,7 +15,13 @@ from expensura_events.envelope import Actor, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_sharing_gateway.partner_auth import service as auth
-from expensura_sharing_gateway.partner_auth.domain import InvalidClient, Replayed
+from expensura_sharing_gateway.partner_auth.domain import (
+    BadSignature,
+    InvalidClient,
+    Replayed,
+    SignedRequest,
+    sign,
+)
 from expensura_sharing_gateway.partners import service
 from expensura_sharing_gateway.partners.domain import (
     AgreementTerms,
@@ -28,6 +35,24 @@ from expensura_sharing_gateway.partners.domain import (
 from .conftest import log_of
 
 OFFICER = Actor(kind=ActorKind.STAFF, id="officer-1")
+BODY = b'{"subject_id": "s-1", "purpose": "credit-assessment", "fields": ["phone"]}'
+
+
+def _signed(
+    token: auth.IssuedToken, nonce: str, body: bytes = BODY, *, sent: bytes | None = None
+) -> SignedRequest:
+    """A POST /v1/disclosures signed with the token's key over `body`, arriving with `sent`."""
+    key = base64.urlsafe_b64decode(token.request_key + "=")
+    headers = sign(key, "POST", "/v1/disclosures", "", body, nonce, int(time.time()))
+    return SignedRequest(
+        "POST",
+        "/v1/disclosures",
+        "",
+        body if sent is None else sent,
+        headers["content-digest"],
+        headers["signature-input"],
+        headers["signature"],
+    )
 
 
 async def _partner(rt: ServiceRuntime) -> str:
@@ -73,12 +98,18 @@ async def test_concurrent_revocations_record_one_and_tokens_stop_at_once(
     client_id = issued.credential.client_id
     token = await auth.issue_token(rt, client_id, issued.client_secret, "")
     assert token.expires_in == 300 and token.scope == "credit-assessment"
-    partner = await auth.authenticate(
-        rt, token.access_token, "nonce-0123456789ab", int(time.time())
-    )
+    partner = await auth.authenticate(rt, token.access_token, _signed(token, "nonce-0123456789ab"))
     assert partner.partner_id == partner_id and partner.kind is PartnerKind.CREDIT_BUREAU
     with pytest.raises(Replayed):
-        await auth.authenticate(rt, token.access_token, "nonce-0123456789ab", int(time.time()))
+        await auth.authenticate(rt, token.access_token, _signed(token, "nonce-0123456789ab"))
+    # the key is the token's own: another token's key signs nothing for this one
+    other = await auth.issue_token(rt, client_id, issued.client_secret, "")
+    assert other.request_key != token.request_key
+    with pytest.raises(BadSignature):
+        await auth.authenticate(rt, token.access_token, _signed(other, "nonce-other-0123456"))
+    tampered = _signed(token, "nonce-tampered-01234", sent=BODY.replace(b"s-1", b"s-2"))
+    with pytest.raises(BadSignature):
+        await auth.authenticate(rt, token.access_token, tampered)
     with pytest.raises(NoSuchCredential):
         await service.revoke_credential(rt, "someone-else", client_id, OFFICER)
     await asyncio.gather(
@@ -92,6 +123,6 @@ async def test_concurrent_revocations_record_one_and_tokens_stop_at_once(
     ]
     assert len(revoked) == 1
     with pytest.raises(InvalidClient, match="revoked"):
-        await auth.authenticate(rt, token.access_token, "nonce-fresh-0123456", int(time.time()))
+        await auth.authenticate(rt, token.access_token, _signed(token, "nonce-fresh-0123456"))
     with pytest.raises(InvalidClient):
         await auth.issue_token(rt, client_id, issued.client_secret, "")

@@ -30,3 +30,13 @@ def test_the_accessor_gives_the_gateways_settings_and_refuses_any_other() -> Non
 def test_a_token_lifetime_of_hours_is_refused() -> None:
     with pytest.raises(ValidationError):
         GatewaySettings(**BASE, partner_token_ttl_seconds=86400)  # type: ignore[arg-type]
+
+
+def test_nonces_are_kept_at_least_two_replay_windows() -> None:
+    """A request is fresh up to one skew after it was signed, and it may be signed up to one
+    skew after it was first seen: a shorter retention would let its nonce be used again."""
+    assert GatewaySettings(**BASE).nonce_retention_seconds >= 2 * 300  # type: ignore[arg-type]
+    GatewaySettings(**BASE, request_clock_skew_seconds=3600)  # type: ignore[arg-type]
+    GatewaySettings(**BASE, nonce_retention_seconds=600)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="twice"):
+        GatewaySettings(**BASE, nonce_retention_seconds=599)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ exercised on each listener that serves it (expensura_events.web.listeners), with
 - times at the edges: RFC 3339 instants in year 1 and 9999 with offsets up to ±23:59 (some
   fall outside years 1 to 9999 once converted to UTC), times without an offset, impossible dates;
 - each principal the routes expect (anonymous, a junk token, an app user, staff with every
-  role and MFA, a partner with a fresh nonce and timestamp), drawn per request.
+  role and MFA, a partner signing each request with a fresh nonce), drawn per request.
 
 Every 5xx and every dropped connection is collected, not raised at once, so one run reports
 them all; a 2xx body must match the operation's response schema; no answer may name another
@@ -30,6 +30,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from requests.auth import AuthBase
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -43,10 +44,13 @@ Headers = dict[str, str]
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request is sent as. `headers` is called per request (nonces are single-use)."""
+    """Who a request is sent as. `headers` is called per request (service tokens are
+    short-lived); `auth` signs the request as sent, after any poisoning (a partner's
+    signature covers the body and path, and its nonces are single-use)."""
 
     name: str
     headers: Callable[[], Headers]
+    auth: AuthBase | None = None
 
 
 def as_service(stack: LocalStack, caller: str, audience: str) -> Principal:
@@ -259,7 +263,11 @@ class _Target:
         sent = time.monotonic()
         try:
             response = case.call(
-                base_url=self.base_url, session=self.session, headers=who.headers(), timeout=30
+                base_url=self.base_url,
+                session=self.session,
+                headers=who.headers(),
+                timeout=30,
+                auth=who.auth,
             )
         except (requests.exceptions.InvalidHeader, UnicodeError):
             return None  # the client cannot send it (a header, a lone surrogate in a URL)

@@ -11,8 +11,6 @@ service.
 
 from __future__ import annotations
 
-import secrets
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ import httpx
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions, testing_hook
 from expensura_ops.testing import personal
+from expensura_ops.testing.signing import PartnerAuth, PartnerRequestsAuth, decode_key
 from expensura_ops.testing.stack import LocalStack, eventually
 
 PASSWORD = "correct horse battery staple"
@@ -63,18 +62,21 @@ async def staff(stack: LocalStack, *roles: str, mfa: bool = True) -> dict[str, s
 
 @dataclass(frozen=True)
 class PartnerToken:
-    """A registered partner's gateway token; each request needs a fresh nonce and time."""
+    """A registered partner's gateway token and request key; each data request is signed
+    (pass `auth=` to httpx, `requests_auth` to requests)."""
 
     partner_id: str
     kind: str
     token: str
+    request_key: str
 
-    def headers(self) -> dict[str, str]:
-        return {
-            "authorization": f"Bearer {self.token}",
-            "x-request-nonce": secrets.token_urlsafe(18),
-            "x-request-timestamp": str(int(time.time())),
-        }
+    @property
+    def auth(self) -> PartnerAuth:
+        return PartnerAuth(self.token, decode_key(self.request_key))
+
+    @property
+    def requests_auth(self) -> PartnerRequestsAuth:
+        return PartnerRequestsAuth(self.token, decode_key(self.request_key))
 
 
 async def known_to_consent(stack: LocalStack, partner_id: str) -> None:
@@ -157,4 +159,5 @@ async def partner(
         issued.raise_for_status()
     if "consent" in stack.processes:
         await known_to_consent(stack, partner_id)
-    return PartnerToken(partner_id, kind, issued.json()["access_token"])
+    answer = issued.json()
+    return PartnerToken(partner_id, kind, answer["access_token"], answer["request_key"])

@@ -42,6 +42,7 @@ from expensura_events.catalog.identity import (
 from expensura_events.cipher import LOOKUP_HMAC, TOKEN_KEYS, KeyWrap
 from expensura_events.envelope import Actor, DomainEvent, utcnow
 from expensura_events.obligations import enforces
+from expensura_events.retention import Expiry
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.signing import SigningKey
 from expensura_events.vocabulary import ActorKind, Purpose
@@ -70,7 +71,7 @@ from expensura_identity.auth.domain import (
     sessions_stream,
     token_refusal,
 )
-from expensura_identity.settings import identity_settings
+from expensura_identity.settings import IdentitySettings, identity_settings
 
 
 class Credentials(Protocol):
@@ -458,3 +459,8 @@ async def sign_out(rt: ServiceRuntime, kind: ActorKind, principal_id: str, sessi
                 )
             ],
         )
+
+
+def retention(settings: IdentitySettings) -> list[Expiry]:
+    """Identity's working rows that expire: sign-in throttle windows (ServiceDefinition)."""
+    return [store.throttle_expiry(settings.sign_in_throttle_retention_seconds)]

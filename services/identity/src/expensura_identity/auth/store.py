@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.cipher import KeyWrap
+from expensura_events.retention import Expiry
 from expensura_events.signing import SigningKey, SigningKeys
 from expensura_identity.accounts.domain import AccountStatus
 from expensura_identity.auth.domain import PrincipalKind, RefreshRefusal, Standing
@@ -288,6 +289,11 @@ async def count_attempt(
         await conn.execute(select(table.c.failures, table.c.window_start).where(table.c.key == key))
     ).one()
     return Counted(False, full.failures, full.window_start)
+
+
+def throttle_expiry(retention_seconds: int) -> Expiry:
+    """Throttle rows whose window started longer ago than the retention (past the window)."""
+    return Expiry(sign_in_throttle, "window_start", timedelta(seconds=retention_seconds))
 
 
 async def clear_attempts(conn: AsyncConnection, key: bytes) -> None:

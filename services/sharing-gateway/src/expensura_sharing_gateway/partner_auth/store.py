@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.retention import Expiry
 from expensura_sharing_gateway.partners.domain import Credential, PartnerKind
 from expensura_sharing_gateway.partners.store import to_credential
 from expensura_sharing_gateway.tables import partner_credentials, partners, request_nonces
@@ -49,3 +50,8 @@ async def use_nonce(conn: AsyncConnection, partner_id: str, nonce: str, at: date
         .on_conflict_do_nothing()
     )
     return seen.rowcount == 1
+
+
+def nonce_expiry(retention_seconds: int) -> Expiry:
+    """Nonces seen longer ago than the retention (always more than the replay window)."""
+    return Expiry(request_nonces, "seen_at", timedelta(seconds=retention_seconds))

@@ -1,5 +1,5 @@
 """The token endpoint (OAuth2 client credentials) over HTTP. The check of every data
-request's token, nonce and timestamp is `expensura_sharing_gateway.web.CurrentPartner`."""
+request's token and signature is `expensura_sharing_gateway.web.CurrentPartner`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class TokenResponse(BaseModel):
     token_type: str = "Bearer"
     expires_in: int
     scope: str
+    # The key the partner signs this token's data requests with (HMAC-SHA256, RFC 9421
+    # style; docs/security.md). Issued with the token, like the MAC key of OAuth 2.0 MAC
+    # tokens; never sent back.
+    request_key: str
 
 
 @router.post("/oauth/token", responses={401: {}})
@@ -41,5 +45,8 @@ async def token(
     except InvalidClient as exc:
         raise InvalidClientProblem(str(exc)) from None
     return TokenResponse(
-        access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        scope=issued.scope,
+        request_key=issued.request_key,
     )
