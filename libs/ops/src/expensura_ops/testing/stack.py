@@ -330,10 +330,28 @@ class LocalStack:
             await engine.dispose()
 
 
+Message = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
 async def topic_messages(
     bootstrap: str, topic: str, *, settle: float = 1.0, timeout: float = 10.0
-) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+) -> list[Message]:
     """Every message now in `topic` (key, value, headers), read from the beginning."""
+    return (await topics_messages(bootstrap, [topic], settle=settle, timeout=timeout))[topic]
+
+
+async def topics_messages(
+    bootstrap: str,
+    topics: list[str],
+    *,
+    settle: float = 1.0,
+    timeout: float = 10.0,
+    strict: bool = False,
+) -> dict[str, list[Message]]:
+    """Every message now in each of `topics`, read from the beginning by one consumer
+    assigned to all their partitions at once: the read ends when nothing has arrived for
+    `settle` seconds, once for all topics (one per topic would cost a second each).
+    `strict`: raise TimeoutError if messages were still arriving at the timeout."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -342,25 +360,32 @@ async def topic_messages(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
+        out: dict[str, list[Message]] = {topic: [] for topic in topics}
         deadline = time.monotonic() + timeout
-        while partitions is None and time.monotonic() < deadline:
+        missing = [t for t in topics if consumer.partitions_for_topic(t) is None]
+        while missing and time.monotonic() < deadline:
             await consumer.topics()  # refresh metadata
-            partitions = consumer.partitions_for_topic(topic)
-            await asyncio.sleep(0.1)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            missing = [t for t in topics if consumer.partitions_for_topic(t) is None]
+            if missing:
+                await asyncio.sleep(0.1)
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not tps:
+            return out
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < settle and time.monotonic() < deadline + settle:
             batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
+            for tp, records in batch.items():
                 for r in records:
-                    out.append((r.key, r.value or b"", dict(r.headers or ())))
+                    out[tp.topic].append((r.key, r.value or b"", dict(r.headers or ())))
                 quiet_since = time.monotonic()
+        if strict and time.monotonic() - quiet_since < settle:
+            raise TimeoutError(f"messages were still arriving after {timeout} s")
         return out
     finally:
         await consumer.stop()
