@@ -13,7 +13,7 @@ import pytest
 from expensura_events.topology import SERVICES, events_topic
 from expensura_ops.testing import tokens
 from expensura_ops.testing.dumps import pg_dump
-from expensura_ops.testing.stack import LocalStack, eventually, topic_messages
+from expensura_ops.testing.stack import LocalStack, eventually, topics_messages
 
 PASSWORD = "correct horse battery staple"
 
@@ -133,13 +133,9 @@ async def test_cancellation_cooling_off_then_erasure_everywhere_with_a_certifica
     # nothing readable is left anywhere: no database dump, no Kafka message
     databases = [fresh_stack.namespace + s.database for s in SERVICES]
     databases.append(fresh_stack.namespace + "expensura_keystore")
-    messages = [
-        value
-        for s in SERVICES
-        for _, value, _ in await topic_messages(
-            fresh_stack.bootstrap_servers, events_topic(s.name, fresh_stack.namespace)
-        )
-    ]
+    topics = [events_topic(s.name, fresh_stack.namespace) for s in SERVICES]
+    read = await topics_messages(fresh_stack.bootstrap_servers, topics, strict=True)
+    messages = [value for topic in topics for _, value, _ in read[topic]]
     for secret in (email.encode(), phone.encode(), ident.encode(), card.encode()):
         for db in databases:
             assert secret not in pg_dump(fresh_stack.admin_url, db), db
