@@ -39,7 +39,9 @@ def _quiet_logs() -> None:
 async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None]) -> Results:
     started = time.perf_counter()
     facts = await machine(infra.admin_url)
-    stack = LocalStack(infra.admin_url, infra.bootstrap_servers, infra.workdir / "stack")
+    stack = LocalStack(
+        infra.admin_url, infra.bootstrap_servers, infra.workdir / "stack", templates=None
+    )
     say(f"provisioning a namespace ({stack.namespace}) of databases and topics")
     t = time.perf_counter()
     await stack.provision()

@@ -70,8 +70,11 @@ def _upgrade(conn: Connection, version_locations: list[Path]) -> None:
     command.upgrade(cfg, "heads")
 
 
-async def ensure_database(admin_url: str, database: str, owner: str | None = None) -> bool:
-    """CREATE DATABASE unless it exists (CREATE DATABASE cannot run in a transaction)."""
+async def ensure_database(
+    admin_url: str, database: str, owner: str | None = None, *, template: str | None = None
+) -> bool:
+    """CREATE DATABASE unless it exists (CREATE DATABASE cannot run in a transaction);
+    `template`: as a copy of that database (which nobody may be connected to)."""
     engine = new_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
@@ -83,8 +86,37 @@ async def ensure_database(admin_url: str, database: str, owner: str | None = Non
             if exists:
                 return False
             owner_sql = f' OWNER "{owner}"' if owner else ""
-            await conn.execute(text(f'CREATE DATABASE "{_ident(database)}"{owner_sql}'))
+            template_sql = f' TEMPLATE "{_ident(template)}"' if template else ""
+            await conn.execute(
+                text(f'CREATE DATABASE "{_ident(database)}"{owner_sql}{template_sql}')
+            )
             return True
+    finally:
+        await engine.dispose()
+
+
+async def drop_database(admin_url: str, database: str) -> None:
+    engine = new_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{_ident(database)}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+async def drop_databases_named(admin_url: str, prefix: str) -> None:
+    """Drop every database whose name starts with `prefix`."""
+    engine = new_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            names = (
+                await conn.execute(
+                    text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"),
+                    {"p": prefix},
+                )
+            ).scalars()
+            for name in list(names):
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{_ident(name)}" WITH (FORCE)'))
     finally:
         await engine.dispose()
 

@@ -6,6 +6,7 @@ Run by `expensura run` and by the tests. Idempotent: running it again only migra
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from expensura_events.db import (
     KEYSTORE_VERSIONS,
+    drop_database,
     ensure_database,
     ensure_role,
     grant_keystore,
@@ -73,6 +75,30 @@ def event_signing_keys_from(var_dir: Path) -> dict[str, str]:
 KEY_DESTROYERS = frozenset({"identity"})
 
 
+async def _migrated_database(
+    admin_url: str, database: str, versions: list[Path], templates: str | None
+) -> None:
+    """The database, created and migrated to the heads; as a copy of the migrated template
+    `templates + name` when a template prefix is given (the template is made on first use)."""
+    if templates is None:
+        await ensure_database(admin_url, database)
+        await upgrade(with_database(admin_url, database), versions)
+        return
+    template = templates + _template_name(versions)
+    if await ensure_database(admin_url, template):
+        try:
+            await upgrade(with_database(admin_url, template), versions)
+        except BaseException:
+            await drop_database(admin_url, template)  # never copy a half-migrated one
+            raise
+    await ensure_database(admin_url, database, template=template)
+
+
+def _template_name(versions: list[Path]) -> str:
+    """One template per set of migration directories (a service's, or the key store's)."""
+    return hashlib.sha256(" ".join(map(str, versions)).encode()).hexdigest()[:12]
+
+
 async def provision(
     admin_url: str,
     bootstrap_servers: str,
@@ -83,6 +109,7 @@ async def provision(
     ports: Mapping[str, int] | None = None,
     internal_ports: Mapping[str, int] | None = None,
     extra_env: Mapping[str, str] | None = None,
+    templates: str | None = None,
 ) -> dict[str, dict[str, str]]:
     """Create and migrate every database, create the topics, return each service's env.
 
@@ -91,6 +118,10 @@ async def provision(
     service gets its own seed and every service the public keys of all. `ports` and
     `internal_ports` are each service's two listeners (`expensura serve`); peers are called
     on the internal one.
+
+    `templates` (the tests, which provision a stack per test): a prefix under which each
+    database is migrated once, as a template; every stack's database is then a copy of it,
+    and only the grants are run again. Migrating is most of what provisioning costs.
     """
     signing_keys = dict(event_signing_keys or new_event_signing_keys())
     public_keys = json.dumps(event_public_keys(signing_keys))
@@ -101,8 +132,7 @@ async def provision(
     urls = {s.name.value: f"http://127.0.0.1:{internal[s.name.value]}" for s in SERVICES}
 
     keystore_db = namespace + KEYSTORE_DATABASE
-    await ensure_database(admin_url, keystore_db)
-    await upgrade(with_database(admin_url, keystore_db), [KEYSTORE_VERSIONS])
+    await _migrated_database(admin_url, keystore_db, [KEYSTORE_VERSIONS], templates)
 
     # Each service's identity key and everyone's public keys, new for this local stack (a
     # restart makes new ones: tokens live a minute, nothing else uses them). A deployment
@@ -113,9 +143,8 @@ async def provision(
         definition = definitions[spec.name.value]
         database = namespace + spec.database
         await ensure_role(admin_url, spec.db_role, password)
-        await ensure_database(admin_url, database)
+        await _migrated_database(admin_url, database, definition.version_locations, templates)
         owner_url = with_database(admin_url, database)
-        await upgrade(owner_url, definition.version_locations)
         await grant_service_role(owner_url, spec.db_role)
         await grant_keystore(
             with_database(admin_url, keystore_db),

@@ -7,6 +7,7 @@ Tansu, as in `make run`. Every test session provisions its own database namespac
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -15,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from expensura_events.db import async_url
+from expensura_events.db import async_url, drop_databases_named
 from expensura_ops.devstack.broker import TansuBroker
 from expensura_ops.devstack.paths import var_dir
 from expensura_ops.devstack.postgres import EmbeddedPostgres
 from expensura_ops.testing.otlp import SandboxCollector
-from expensura_ops.testing.stack import LocalStack, free_port
+from expensura_ops.testing.stack import TEMPLATES, LocalStack, free_port
 
 # Every stack this session provisioned: the last test searches their logs and topics for
 # personal values (`tests/e2e/test_nothing_personal_outside_sealed_fields.py`).
@@ -42,6 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("DATABASE_URL"):
         yield async_url(url)
+        asyncio.run(drop_databases_named(async_url(url), TEMPLATES))
         return
     # Under the project's var/ rather than pytest's tmp: when run as root the server runs as
     # an unprivileged user, who cannot traverse root's private temporary directory.

@@ -59,6 +59,11 @@ CHEAP_HASHING = {
 RARE_CHECKPOINTS = {"EXPENSURA_CHECKPOINT_INTERVAL_SECONDS": "3600"}
 
 
+# This process's prefix for migrated template databases; the tests' PostgreSQL fixture drops
+# them at the end of the session.
+TEMPLATES = f"expensura_template_{uuid.uuid4().hex[:8]}_"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -158,6 +163,9 @@ class LocalStack:
     )
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    # Databases are copies of templates migrated once per test process (provision.py);
+    # None: migrate each database itself.
+    templates: str | None = TEMPLATES
 
     async def provision(self, extra_env: Mapping[str, str] | None = None) -> None:
         self.env = await provision(
@@ -173,6 +181,7 @@ class LocalStack:
             | RARE_CHECKPOINTS
             | {"EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url}
             | dict(extra_env or {}),
+            templates=self.templates,
         )
 
     @property
