@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -128,6 +129,25 @@ class OutboxRelay:
         return False
 
     async def _publish_while_locked(self, lock_conn: AsyncConnection, stop: asyncio.Event) -> None:
+        appended = asyncio.Event()
+        unlisten = await _listen(lock_conn, appended)
+        # Woken by the log's notification at commit; the wait's end is only a fallback (and
+        # the pace of the lock and broker checks). Without a listener: poll.
+        idle_wait = self.lock_check_interval if unlisten else self.idle_interval
+        try:
+            await self._publish_until_stopped(lock_conn, stop, appended, idle_wait)
+        finally:
+            if unlisten is not None:
+                with contextlib.suppress(Exception):
+                    await unlisten()
+
+    async def _publish_until_stopped(
+        self,
+        lock_conn: AsyncConnection,
+        stop: asyncio.Event,
+        appended: asyncio.Event,
+        idle_wait: float,
+    ) -> None:
         backoff = 0.1
         lock_checked = time.monotonic()
         while not stop.is_set():
@@ -136,10 +156,11 @@ class OutboxRelay:
                 await lock_conn.commit()
                 lock_checked = time.monotonic()
             try:
+                appended.clear()  # before reading: a commit after this read wakes the wait
                 sent = await self.publish_batch()
                 backoff = 0.1
                 if sent == 0:
-                    await _sleep_or_stop(stop, self.idle_interval)
+                    await _wait_for_either(stop, appended, idle_wait)
             except (TimeoutError, KafkaError, OSError) as exc:
                 self.stats.errors += 1
                 log.warning("relay.publish_failed", retry_in=backoff, **error_fields(exc))
@@ -314,6 +335,40 @@ class OutboxRelay:
                 await asyncio.wait_for(producer.stop(), 5)
             except Exception as exc:
                 log.debug("relay.producer_stop_failed", **error_fields(exc))
+
+
+APPENDED_CHANNEL = "event_log_appended"  # notified at commit by eventstore_0005's trigger
+
+
+async def _listen(
+    conn: AsyncConnection, appended: asyncio.Event
+) -> Callable[[], Awaitable[None]] | None:
+    """LISTEN for the log's appends on the relay's own session (the one holding its lock);
+    returns how to stop listening, or None when the driver cannot listen (then it polls)."""
+    try:
+        driver = (await conn.get_raw_connection()).driver_connection
+
+        def woken(*_: object) -> None:
+            appended.set()
+
+        await driver.add_listener(APPENDED_CHANNEL, woken)  # type: ignore[union-attr]
+    except Exception as exc:
+        log.warning("relay.listen_failed", action="polling", **error_fields(exc))
+        return None
+
+    async def unlisten() -> None:
+        await driver.remove_listener(APPENDED_CHANNEL, woken)  # type: ignore[union-attr]
+
+    return unlisten
+
+
+async def _wait_for_either(stop: asyncio.Event, appended: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(appended.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

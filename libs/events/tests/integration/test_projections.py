@@ -132,3 +132,32 @@ async def test_every_event_delivered_twice_with_subjects_interleaved_equals_one_
     assert {r[0] for r in subjects_rows} == set(subjects)
     assert all(r[3] == 5 for r in subjects_rows)  # identity_events: each applied once
     assert all(r[1:] == ("0,1,2,3,4", 5) for r in trail_rows)  # in each subject's order
+
+
+async def test_the_relay_publishes_a_commit_when_notified_not_when_its_fallback_ends(
+    runtimes: tuple[ServiceRuntime, ServiceRuntime],
+) -> None:
+    """An idle relay waits on the log's notification (eventstore_0005): with a fallback far
+    longer than the test, a commit is published within seconds only if the notice woke it."""
+    idp, _ = runtimes
+    # the fallback, listening or polling: nothing but the notice would wake it in time
+    idp.relay.lock_check_interval = idp.relay.idle_interval = 120.0
+    stop = asyncio.Event()
+    running = asyncio.create_task(idp.relay.run(stop))
+    try:
+
+        async def caught_up() -> bool:
+            return bool(idp.relay.stats.published == 0 and not running.done())
+
+        await eventually(caught_up, timeout=10, what="the relay to start idle")
+        await asyncio.sleep(1.0)  # now in its idle wait
+        async with idp.engine.begin() as conn:
+            await idp.append(conn, [note(str(uuid.uuid4()), "wake up")])
+
+        async def published() -> bool:
+            return idp.relay.stats.published == 1
+
+        await eventually(published, timeout=10, what="the notified relay to publish")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
