@@ -194,6 +194,16 @@ class LocalStack:
         """The messages the services mailed to `address`, oldest first."""
         return delivered(self.maildir, address)
 
+    def wait_for_mail(self, address: str, count: int, timeout: float = 15.0) -> list[Delivered]:
+        """The messages to `address` once there are at least `count` (mail leaves after
+        the answer that caused it)."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.mail_to(address)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} messages in {timeout}s")
+            time.sleep(0.05)
+        return found
+
     def code_for(self, address: str, *, after: int = 0, timeout: float = 15.0) -> str:
         """The one-time code in the newest message to `address`, once more than `after`
         messages have reached it (mail leaves after the answer: this waits for it)."""
