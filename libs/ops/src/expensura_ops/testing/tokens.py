@@ -53,6 +53,35 @@ def user(
     return subject_of(access), auth
 
 
+# The identity events `sign_up` leaves about its subject: AccountOpened, the first code's
+# EmailOwnershipProofRequested, and the sign-in's SignedIn.
+SIGN_UP_EVENTS = 3
+
+
+def sign_up(
+    idp: str, email: str | None = None, *, phone: str | None = None, password: str = PASSWORD
+) -> str:
+    """Open an account and return its id. Sign-up answers 202 whether or not the e-mail
+    was free and names no account; signing in (as the new holder does) tells its id."""
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    resp = httpx.post(
+        f"{idp}/v1/accounts",
+        json={"email": email, "phone": phone, "password": password},
+        timeout=30,
+    )
+    assert resp.status_code == 202, resp.text
+    return signed_in_subject(idp, email, password)
+
+
+def signed_in_subject(idp: str, email: str, password: str = PASSWORD) -> str:
+    """Sign in and return the account's id (from the access token)."""
+    signed_in = httpx.post(
+        f"{idp}/v1/sessions", json={"email": email, "password": password}, timeout=30
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return subject_of(signed_in.json()["access_token"])
+
+
 def subject_of(access_token: str) -> str:
     """The account an access token was issued to (its `sub`): sign-up answers the same
     whether or not an account was opened, so it names none."""
