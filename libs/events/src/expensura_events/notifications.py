@@ -85,7 +85,7 @@ class MailSender:
         """Raises MailUndelivered."""
         try:
             await asyncio.to_thread(self._send, self.message(mail))
-        except (OSError, smtplib.SMTPException) as exc:
+        except Exception as exc:  # any failure: its message may name the address
             log.warning("mail undelivered", kind=mail.kind, error=type(exc).__name__)
             raise MailUndelivered(f"{mail.kind}: {type(exc).__name__}") from None
         log.info("mail sent", kind=mail.kind)
