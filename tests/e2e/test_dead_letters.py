@@ -22,17 +22,14 @@ from expensura_identity.app import service_definition as identity
 from expensura_incident.app import service_definition as incident
 from expensura_incident.contacts.domain import email_hmac
 from expensura_incident.contacts.service import contact_hmac_key
+from expensura_ops.testing import tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
 CONTACTS = "notification-contacts"
 
 
 def sign_up(url: str, email: str) -> str:
-    resp = httpx.post(
-        f"{url}/v1/accounts", json={"email": email, "password": "correct horse battery staple"}
-    )
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["account_id"])
+    return tokens.sign_up(url, email)
 
 
 def dead_letters(stack: LocalStack, *args: str) -> list[dict[str, object]]:

@@ -32,6 +32,7 @@ from expensura_events.testing.events import forged_account_opened
 from expensura_events.topology import events_topic
 from expensura_events.vocabulary import CollectionChannel, Purpose
 from expensura_identity.app import service_definition as identity
+from expensura_ops.testing import tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
 IDENTITY_FOLLOWERS = {  # service → its projections that follow identity's topic
@@ -41,16 +42,7 @@ IDENTITY_FOLLOWERS = {  # service → its projections that follow identity's top
 
 
 def sign_up(url: str) -> str:
-    resp = httpx.post(
-        f"{url}/v1/accounts",
-        json={
-            "email": f"user-{uuid.uuid4().hex[:10]}@example.com",
-            "phone": "+14155550100",
-            "password": "correct horse battery staple",
-        },
-    )
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["account_id"])
+    return tokens.sign_up(url, phone="+14155550100")
 
 
 def envelope(payload: DomainEvent, subject: str, source: str) -> EventEnvelope:

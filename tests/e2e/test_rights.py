@@ -22,9 +22,10 @@ def _sign_up_and_in(idp: str, email: str, phone: str) -> tuple[str, dict[str, st
     resp = httpx.post(
         f"{idp}/v1/accounts", json={"email": email, "phone": phone, "password": PASSWORD}
     )
-    assert resp.status_code == 201, resp.text
-    tokens = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD}).json()
-    return resp.json()["account_id"], {"authorization": f"Bearer {tokens['access_token']}"}
+    assert resp.status_code == 202, resp.text
+    signed_in = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD})
+    access = signed_in.json()["access_token"]
+    return tokens.subject_of(access), {"authorization": f"Bearer {access}"}
 
 
 @pytest.mark.obligation("RGT-1")

@@ -22,6 +22,7 @@ import httpx
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
+from expensura_ops.sandboxes.smtp_sink import last_code
 
 ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
@@ -92,7 +93,12 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
             f"{identity}/v1/accounts",
             json={"email": "first-user@example.com", "password": "correct horse battery staple"},
         )
-        assert resp.status_code == 201
+        assert resp.status_code == 202
+        # the first code reached the stack's SMTP sink, in var/mail
+        deadline = time.monotonic() + 15
+        while not last_code(home / "var" / "mail", "first-user@example.com"):
+            assert time.monotonic() < deadline, "no code in var/mail"
+            time.sleep(0.1)
         # an internal route: as an operator with consent's credentials from var/stack.json
         own = json.loads((home / "var" / "stack.json").read_text())["consent"]
         operator = ServiceIdentity.from_config(

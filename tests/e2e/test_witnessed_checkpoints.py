@@ -40,7 +40,7 @@ def sign_up(url: str) -> None:
             "password": "correct horse battery staple",
         },
     )
-    assert resp.status_code == 201, resp.text
+    assert resp.status_code == 202, resp.text
 
 
 async def rows(stack: LocalStack, service: str, sql: str) -> list[Any]:

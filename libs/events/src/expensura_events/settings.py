@@ -95,6 +95,12 @@ class ServiceSettings(ListenerSettings):
     password_hash_memory_kib: int = Field(default=RFC9106_LOW_MEMORY["memory_kib"], ge=8)
     password_hash_parallelism: int = Field(default=RFC9106_LOW_MEMORY["parallelism"], ge=1)
     password_hash_workers: int = Field(default=2, ge=1, description="argon2 threads")
+    # Outgoing mail (notifications.py): the SMTP relay, and who the messages are from.
+    # The default is the local sink `make run` starts (docs: README, "Ports").
+    smtp_url: str = Field(
+        default="smtp://127.0.0.1:8191", description="smtp://, smtp+starttls:// or smtps://"
+    )
+    mail_from: str = Field(default="Expensura <no-reply@expensura.invalid>", max_length=200)
 
     def kafka(self) -> KafkaSettings:
         return KafkaSettings(

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from expensura_consent.subjects.projection import known_subjects
+from expensura_ops.testing import tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
 
@@ -19,17 +20,10 @@ async def test_rebuild_through_the_cli_replays_another_services_log_over_http(
     fresh_stack.start("consent")
     idp_url = fresh_stack.processes["identity"].url
 
-    ids = []
+    ids = [
+        tokens.sign_up(idp_url, f"rebuild-{i}-{uuid.uuid4().hex[:6]}@example.com") for i in range(6)
+    ]
     async with httpx.AsyncClient(auth=fresh_stack.operator) as client:
-        for i in range(6):
-            resp = await client.post(
-                f"{idp_url}/v1/accounts",
-                json={
-                    "email": f"rebuild-{i}-{uuid.uuid4().hex[:6]}@example.com",
-                    "password": "correct horse battery staple",
-                },
-            )
-            ids.append(resp.json()["account_id"])
         consent_url = fresh_stack.processes["consent"].internal_url
 
         async def projected() -> bool:
@@ -47,10 +41,10 @@ async def test_rebuild_through_the_cli_replays_another_services_log_over_http(
             "subjects"
         ] == 0
         out = fresh_stack.cli("projections", "rebuild", "known-subjects", service_name="consent")
-        assert "6 events applied" in out.stdout
+        assert f"{6 * tokens.SIGN_UP_EVENTS} events applied" in out.stdout
         assert (await client.get(f"{consent_url}/internal/known-subjects/count")).json()[
             "subjects"
         ] == 6
         for s in ids:
             row = (await client.get(f"{consent_url}/internal/known-subjects/{s}")).json()
-            assert row["identity_events"] == 1
+            assert row["identity_events"] == tokens.SIGN_UP_EVENTS

@@ -13,11 +13,13 @@ from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
+from expensura_ops.sandboxes import SMTP_SINK_MODULE
 from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP as AGENCY_APP
 from expensura_ops.stackfile import write_stack
 
 PORT_OFFSET_ENV = "EXPENSURA_PORT_OFFSET"
 AGENCY_PORT = 8190
+SMTP_SINK_PORT = 8191
 
 
 def run_local_stack() -> int:
@@ -30,6 +32,7 @@ def run_local_stack() -> int:
     signing_keys = event_signing_keys_from(var)
 
     agency_port = AGENCY_PORT + offset
+    smtp_port = SMTP_SINK_PORT + offset
 
     def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
         env = asyncio.run(
@@ -40,7 +43,10 @@ def run_local_stack() -> int:
                 event_signing_keys=signing_keys,
                 ports={s.name.value: s.port for s in services},
                 internal_ports={s.name.value: s.internal_port for s in services},
-                extra_env={"EXPENSURA_VERIFICATION_AGENCY_URL": f"http://127.0.0.1:{agency_port}"},
+                extra_env={
+                    "EXPENSURA_VERIFICATION_AGENCY_URL": f"http://127.0.0.1:{agency_port}",
+                    "EXPENSURA_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+                },
             )
         )
         write_stack(var, env)
@@ -64,7 +70,20 @@ def run_local_stack() -> int:
                         "--no-access-log",
                     ],
                     {},
-                )
+                ),
+                # the SMTP sink every service mails to: messages land in var/mail (Maildir)
+                "smtp-sink": (
+                    [
+                        sys.executable,
+                        "-m",
+                        SMTP_SINK_MODULE,
+                        "--port",
+                        str(smtp_port),
+                        "--maildir",
+                        str(var / "mail"),
+                    ],
+                    {},
+                ),
             },
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,

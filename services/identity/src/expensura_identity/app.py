@@ -12,6 +12,7 @@ from expensura_identity.accounts.views import internal_router as release_router
 from expensura_identity.accounts.views import router as accounts_router
 from expensura_identity.auth.service import retention
 from expensura_identity.auth.views import router as auth_router
+from expensura_identity.email_proof.views import router as email_proof_router
 from expensura_identity.erasure import erase_identity_state
 from expensura_identity.personalisation.projection import PersonalisationProfiles
 from expensura_identity.personalisation.views import router as personalisation_router
@@ -31,6 +32,7 @@ service_definition = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[
         accounts_router,
+        email_proof_router,
         auth_router,
         profile_router,
         verification_router,

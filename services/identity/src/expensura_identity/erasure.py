@@ -6,13 +6,21 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_identity.tables import accounts, devices, refresh_tokens, verification_requests
+from expensura_identity.tables import (
+    accounts,
+    devices,
+    email_proofs,
+    refresh_tokens,
+    verification_requests,
+)
 
 
 async def erase_identity_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:
     purged = {}
     result = await conn.execute(delete(accounts).where(accounts.c.account_id == subject_id))
     purged["accounts"] = result.rowcount
+    result = await conn.execute(delete(email_proofs).where(email_proofs.c.account_id == subject_id))
+    purged["email_proofs"] = result.rowcount
     result = await conn.execute(
         delete(refresh_tokens).where(refresh_tokens.c.principal_id == subject_id)
     )

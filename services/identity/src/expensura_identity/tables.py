@@ -37,6 +37,20 @@ accounts = Table(
     Column("password_hash", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
+    # When the holder proved they receive mail at the account's e-mail (None: not yet).
+    Column("email_proven_at", DateTime(timezone=True), nullable=True),
+)
+
+# The live one-time code of an account's e-mail proof, by keyed hash only (email_proof/).
+email_proofs = Table(
+    "email_proofs",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("code_hash", LargeBinary, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
 # --- auth: signing keys, refresh-token families, sign-in attempts ------------------------

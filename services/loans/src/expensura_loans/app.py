@@ -1,4 +1,5 @@
-"""The loans service. So far: loan applications, refused until real-name verification."""
+"""The loans service. So far: loan applications, refused until the applicant's e-mail is
+proven and their real name verified."""
 
 from pathlib import Path
 
@@ -6,7 +7,7 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
-from expensura_loans.applications.projection import VerifiedSubjects
+from expensura_loans.applications.projection import ProvenEmails, VerifiedSubjects
 from expensura_loans.applications.service import seal_legacy_amounts
 from expensura_loans.applications.views import router as applications_router
 from expensura_loans.erasure import erase_loans_state
@@ -17,7 +18,7 @@ service_definition = ServiceDefinition(
     description="Loan assessment, lifecycle, legal retention and credit reporting.",
     migrations=Path(__file__).parent / "migrations",
     routers=[applications_router],
-    projections=[VerifiedSubjects],
+    projections=[VerifiedSubjects, ProvenEmails],
     workers=[seal_legacy_amounts],
     settings_class=LoansSettings,
     erase_subject=erase_loans_state,

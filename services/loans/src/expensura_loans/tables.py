@@ -16,6 +16,15 @@ verified_subjects = Table(
     Column("verified_at", DateTime(timezone=True), nullable=False),
 )
 
+# Read model: subjects whose e-mail identity saw proven (`identity.EmailOwnershipProven`):
+# loans serves only an applicant who receives mail at their address.
+proven_emails = Table(
+    "proven_emails",
+    metadata,
+    Column("subject_id", Text, primary_key=True),
+    Column("proven_at", DateTime(timezone=True), nullable=False),
+)
+
 # Service state: the applications loans received. The amount is credit data about the
 # applicant: it is kept sealed with their key (SEC-1), so crypto-shredding reaches it.
 # `amount_cents` is only where rows from before sealing wait for `seal_legacy_amounts`.

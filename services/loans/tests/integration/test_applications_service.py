@@ -10,16 +10,21 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select, text
 
+from expensura_events.catalog.identity import EmailOwnershipProven
 from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_events.envelope import Actor, EventEnvelope, new_event_id, utcnow
 from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.tables import event_log
-from expensura_events.vocabulary import Purpose
+from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_loans.app import service_definition as loans
 from expensura_loans.applications import service, store
-from expensura_loans.applications.domain import LoanTerms, VerificationRequired
-from expensura_loans.applications.projection import VerifiedSubjects
+from expensura_loans.applications.domain import (
+    EmailProofRequired,
+    LoanTerms,
+    VerificationRequired,
+)
+from expensura_loans.applications.projection import ProvenEmails, VerifiedSubjects
 from expensura_loans.applications.service import apply_for_loan
 from expensura_loans.erasure import erase_loans_state
 from expensura_loans.settings import LoansSettings, loans_settings
@@ -39,6 +44,30 @@ async def rt(
     finally:
         await runtime.close()
         await stack.drop()
+
+
+def proven(subject: str) -> EventEnvelope:
+    payload = EmailOwnershipProven(method="one-time-code")
+    return EventEnvelope(
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        source="identity",
+        stream_id=f"email-proof-{subject}",
+        stream_version=1,
+        subject_id=subject,
+        actor=Actor(kind=ActorKind.USER, id=subject),
+        purpose=Purpose.ACCOUNT_MANAGEMENT,
+        correlation_id=new_event_id(),
+        payload=payload,
+    )
+
+
+async def eligible(rt: ServiceRuntime, subject: str, *, verify: bool = True) -> None:
+    """What identity's events tell loans of a subject: their e-mail proven, and verified."""
+    async with rt.engine.begin() as conn:
+        await ProvenEmails().apply(conn, proven(subject))
+        if verify:
+            await VerifiedSubjects().apply(conn, verified(subject))
 
 
 def verified(subject: str) -> EventEnvelope:
@@ -79,6 +108,7 @@ async def test_an_unverified_applicant_is_refused_and_the_refusal_is_committed(
     rt: ServiceRuntime,
 ) -> None:
     subject = str(uuid.uuid4())
+    await eligible(rt, subject, verify=False)
     with pytest.raises(VerificationRequired):
         await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
     assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
@@ -86,13 +116,28 @@ async def test_an_unverified_applicant_is_refused_and_the_refusal_is_committed(
         assert await store.applications_of(conn, subject) == []
 
 
-@pytest.mark.obligation("USE-1", "SEC-1")
-async def test_once_identity_verified_the_applicant_the_application_is_received(
+async def test_a_verified_applicant_whose_e_mail_is_unproven_is_refused_and_it_is_committed(
     rt: ServiceRuntime,
 ) -> None:
     subject = str(uuid.uuid4())
     async with rt.engine.begin() as conn:
         await VerifiedSubjects().apply(conn, verified(subject))
+    with pytest.raises(EmailProofRequired):
+        await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
+    assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
+    async with rt.engine.connect() as conn:
+        assert await store.applications_of(conn, subject) == []
+    await eligible(rt, subject)  # the proof arrives (twice: the projection is idempotent)
+    await eligible(rt, subject)
+    assert await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
+
+
+@pytest.mark.obligation("USE-1", "SEC-1")
+async def test_once_identity_verified_the_applicant_the_application_is_received(
+    rt: ServiceRuntime,
+) -> None:
+    subject = str(uuid.uuid4())
+    await eligible(rt, subject)
     application = await apply_for_loan(rt, subject, LoanTerms(9_999_999, 120))
 
     [stored] = await service.applications_of(rt, subject)
@@ -130,9 +175,8 @@ async def test_once_identity_verified_the_applicant_the_application_is_received(
 
 async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntime) -> None:
     erased, kept = str(uuid.uuid4()), str(uuid.uuid4())
-    async with rt.engine.begin() as conn:
-        for subject in (erased, kept):
-            await VerifiedSubjects().apply(conn, verified(subject))
+    for subject in (erased, kept):
+        await eligible(rt, subject)
     for subject in (erased, kept, erased):
         await apply_for_loan(rt, subject, LoanTerms(50_000, 6))
     async with rt.engine.begin() as conn:

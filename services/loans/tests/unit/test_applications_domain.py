@@ -1,4 +1,5 @@
-"""Loan application rules in memory: USE-1's verification gate and the input limits."""
+"""Loan application rules in memory: USE-1's verification gate, the e-mail proof gate and
+the input limits."""
 
 from __future__ import annotations
 
@@ -31,15 +32,22 @@ def application(amount_cents: int = 150_000, term_months: int = 12) -> LoanAppli
 
 @pytest.mark.obligation("USE-1")
 def test_without_verification_an_application_is_refused() -> None:
-    event = decide(application(), applicant_verified=False)
+    event = decide(application(), applicant_verified=False, email_proven=True)
     assert isinstance(event, LoanApplicationRefused)
     assert event.reason == "real-name verification required"
+
+
+@pytest.mark.parametrize("verified", [True, False])
+def test_without_a_proven_e_mail_an_application_is_refused(verified: bool) -> None:
+    event = decide(application(), applicant_verified=verified, email_proven=False)
+    assert isinstance(event, LoanApplicationRefused)
+    assert event.reason == "e-mail ownership proof required"
 
 
 @pytest.mark.obligation("USE-1")
 def test_a_verified_applicant_s_application_is_received_with_its_terms() -> None:
     app = application(amount_cents=250_000, term_months=24)
-    event = decide(app, applicant_verified=True)
+    event = decide(app, applicant_verified=True, email_proven=True)
     assert isinstance(event, LoanApplicationReceived)
     assert (event.application_id, event.amount_cents, event.term_months) == (
         app.application_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -21,6 +22,35 @@ class AccountOpened(DomainEvent):
     email: Email
     phone: Phone | None = None
     channel: CollectionChannel
+
+
+@event_type("identity.EmailOwnershipProofRequested", source="identity")
+class EmailOwnershipProofRequested(DomainEvent):
+    """A one-time code was mailed to the account's e-mail. The code itself is never in the
+    log (identity keeps only its keyed hash, until it is used or expires)."""
+
+    expires_at: datetime
+
+
+@event_type("identity.EmailOwnershipProven", source="identity")
+class EmailOwnershipProven(DomainEvent):
+    """The account holder showed they receive mail at the account's e-mail: they presented
+    the one-time code mailed there. Loans serves only accounts with this proof."""
+
+    method: str = Field(max_length=50)  # "one-time-code"
+
+
+@event_type("identity.EmailOwnershipProofRefused", source="identity")
+class EmailOwnershipProofRefused(DomainEvent):
+    """A code was refused (wrong, expired, already used, too many attempts): guessing shows."""
+
+    reason: str = Field(max_length=100)
+
+
+@event_type("identity.SignUpWithTakenEmail", source="identity")
+class SignUpWithTakenEmail(DomainEvent):
+    """Someone signed up with this account's e-mail. Nothing was created; the owner was
+    mailed a notice, and the caller got the answer every sign-up gets."""
 
 
 @event_type("identity.SignedIn", source="identity")

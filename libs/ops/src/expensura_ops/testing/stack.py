@@ -31,13 +31,15 @@ from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import new_event_signing_keys, provision
-from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP
+from expensura_ops.sandboxes import SMTP_SINK_MODULE, VERIFICATION_AGENCY_APP
+from expensura_ops.sandboxes.smtp_sink import Delivered, delivered, last_code
 from expensura_ops.services import service_definitions
 
 T = TypeVar("T")
 
 AGENCY = "verification-agency"
 AGENCY_APP = VERIFICATION_AGENCY_APP
+SMTP_SINK = "smtp-sink"
 
 # Short group timeouts so consumers join in about a second (see infrastructure notes).
 FAST_KAFKA = {
@@ -155,7 +157,8 @@ class LocalStack:
     event_signing_keys: dict[str, str] = field(default_factory=new_event_signing_keys)
     ports: dict[str, int] = field(
         default_factory=lambda: (
-            {s.name.value: free_port() for s in SERVICES} | {AGENCY: free_port()}
+            {s.name.value: free_port() for s in SERVICES}
+            | {AGENCY: free_port(), SMTP_SINK: free_port()}
         )
     )
     internal_ports: dict[str, int] = field(
@@ -179,7 +182,10 @@ class LocalStack:
             extra_env=FAST_KAFKA
             | CHEAP_HASHING
             | RARE_CHECKPOINTS
-            | {"EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url}
+            | {
+                "EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url,
+                "EXPENSURA_SMTP_URL": f"smtp://127.0.0.1:{self.ports[SMTP_SINK]}",
+            }
             | dict(extra_env or {}),
             templates=self.templates,
         )
@@ -187,6 +193,35 @@ class LocalStack:
     @property
     def agency_url(self) -> str:
         return f"http://127.0.0.1:{self.ports[AGENCY]}"
+
+    @property
+    def maildir(self) -> Path:
+        """Where the stack's SMTP sink keeps what the services mailed (a Maildir)."""
+        return self.workdir / "mail"
+
+    def mail_to(self, address: str) -> list[Delivered]:
+        """The messages the services mailed to `address`, oldest first."""
+        return delivered(self.maildir, address)
+
+    def wait_for_mail(self, address: str, count: int, timeout: float = 15.0) -> list[Delivered]:
+        """The messages to `address` once there are at least `count` (mail leaves after
+        the answer that caused it)."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.mail_to(address)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} messages in {timeout}s")
+            time.sleep(0.05)
+        return found
+
+    def code_for(self, address: str, *, after: int = 0, timeout: float = 15.0) -> str:
+        """The one-time code in the newest message to `address`, once more than `after`
+        messages have reached it (mail leaves after the answer: this waits for it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.mail_to(address)) > after and (code := last_code(self.maildir, address)):
+                return code
+            time.sleep(0.05)
+        raise AssertionError(f"no code reached the SMTP sink within {timeout}s")
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         return {**os.environ, **self.env[name], **overrides}
@@ -245,16 +280,41 @@ class LocalStack:
         """Start service `name` as `expensura serve` runs it: both listeners, one process."""
         if name == "identity" and AGENCY not in self.processes:
             self.start_agency()
+        sink = self.processes.get(SMTP_SINK)
+        if sink is None or sink.proc.poll() is not None:
+            self.start_smtp_sink()
         internal_port = self.internal_ports[name]
         argv = [sys.executable, "-m", "expensura_ops.cli", "serve", name, "--host", "127.0.0.1"]
         argv += ["--port", str(self.ports[name]), "--internal-port", str(internal_port)]
+        argv += ["--no-access-log"]
         return self._spawn(name, argv, wait=wait, internal_port=internal_port, **env)
 
     def start_agency(self) -> ServiceProcess:
         """The sandbox verification agency identity talks to (as `make run` starts it)."""
         argv = [sys.executable, "-m", "uvicorn", AGENCY_APP, "--host", "127.0.0.1"]
-        argv += ["--port", str(self.ports[AGENCY])]
+        argv += ["--port", str(self.ports[AGENCY]), "--no-access-log"]
         return self._spawn(AGENCY, argv, wait=True, ready_path="/sandbox/state")
+
+    def start_smtp_sink(self) -> ServiceProcess:
+        """The SMTP sink the services mail to (as `make run` starts it); see `maildir`."""
+        argv = [sys.executable, "-m", SMTP_SINK_MODULE, "--port", str(self.ports[SMTP_SINK])]
+        argv += ["--maildir", str(self.maildir)]
+        sp = self._spawn(SMTP_SINK, argv, wait=False)
+        self.wait_listening(sp)
+        return sp
+
+    @staticmethod
+    def wait_listening(sp: ServiceProcess, timeout: float = 30.0) -> None:
+        """Until the process accepts TCP connections on its port (a non-HTTP server)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sp.proc.poll() is not None:
+                raise RuntimeError(f"{sp.name} exited ({sp.proc.returncode}):\n{sp.log()}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", sp.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{sp.name} not listening after {timeout}s:\n{sp.log()}")
 
     def _spawn(
         self,
@@ -270,7 +330,7 @@ class LocalStack:
         log_path = self.workdir / f"{name}-{port}-{len(self.processes)}.log"
         self.workdir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
-            [*argv, "--no-access-log"],
+            argv,
             env=self.service_env(name, **env) if name in self.env else {**os.environ, **env},
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,

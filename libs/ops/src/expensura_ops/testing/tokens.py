@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
+import jwt
 
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions, testing_hook
@@ -28,8 +29,12 @@ from expensura_ops.testing.stack import LocalStack, eventually
 PASSWORD = "correct horse battery staple"
 
 
-def user(stack: LocalStack, *, phone: str | None = None) -> tuple[str, dict[str, str]]:
-    """Sign up and sign in a new app user; returns (subject id, Authorization header)."""
+def user(
+    stack: LocalStack, *, phone: str | None = None, prove_email: bool = True
+) -> tuple[str, dict[str, str]]:
+    """Sign up and sign in a new app user; returns (subject id, Authorization header).
+    `prove_email`: also present the code identity mailed to the SMTP sink, as the user
+    does before loans serves them (False: an account whose e-mail is still unproven)."""
     idp = stack.processes["identity"].url
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
     personal.record("a user's e-mail", email)
@@ -40,7 +45,55 @@ def user(stack: LocalStack, *, phone: str | None = None) -> tuple[str, dict[str,
     resp.raise_for_status()
     tokens = httpx.post(f"{idp}/v1/sessions", json={"email": email, "password": PASSWORD})
     tokens.raise_for_status()
-    return resp.json()["account_id"], {"authorization": f"Bearer {tokens.json()['access_token']}"}
+    access = tokens.json()["access_token"]
+    auth = {"authorization": f"Bearer {access}"}
+    if prove_email:
+        prove(stack, email, auth)
+    return subject_of(access), auth
+
+
+# The identity events `sign_up` leaves about its subject: AccountOpened, the first code's
+# EmailOwnershipProofRequested, and the sign-in's SignedIn.
+SIGN_UP_EVENTS = 3
+
+
+def sign_up(
+    idp: str, email: str | None = None, *, phone: str | None = None, password: str = PASSWORD
+) -> str:
+    """Open an account and return its id. Sign-up answers 202 whether or not the e-mail
+    was free and names no account; signing in (as the new holder does) tells its id."""
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    resp = httpx.post(
+        f"{idp}/v1/accounts",
+        json={"email": email, "phone": phone, "password": password},
+        timeout=30,
+    )
+    assert resp.status_code == 202, resp.text
+    return signed_in_subject(idp, email, password)
+
+
+def signed_in_subject(idp: str, email: str, password: str = PASSWORD) -> str:
+    """Sign in and return the account's id (from the access token)."""
+    signed_in = httpx.post(
+        f"{idp}/v1/sessions", json={"email": email, "password": password}, timeout=30
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return subject_of(signed_in.json()["access_token"])
+
+
+def subject_of(access_token: str) -> str:
+    """The account an access token was issued to (its `sub`): sign-up answers the same
+    whether or not an account was opened, so it names none."""
+    return str(jwt.decode(access_token, options={"verify_signature": False})["sub"])
+
+
+def prove(stack: LocalStack, email: str, auth: dict[str, str], *, after: int = 0) -> None:
+    """Present the code mailed to `email` (the newest once more than `after` messages)."""
+    code = stack.code_for(email, after=after)
+    resp = httpx.post(
+        f"{stack.processes['identity'].url}/v1/me/email-proof", headers=auth, json={"code": code}
+    )
+    resp.raise_for_status()
 
 
 class StaffTokenMinter(Protocol):

@@ -1,4 +1,5 @@
-"""Account use cases: sign-up, and the release of contact details to a partner."""
+"""Account use cases: sign-up (that tells nobody whether an e-mail has an account), and the
+release of contact details to a partner."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.contacts import contact_categories, current_contact
 from expensura_events.contracts.decisions import ReleaseRequest
 from expensura_events.envelope import Actor, LegalBasis
+from expensura_events.notifications import Mail
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, DataCategory, LegalGround, Purpose
 from expensura_identity.accounts import clients, store
 from expensura_identity.accounts.domain import (
-    AccountStatus,
+    EmailTaken,
     OpenAccount,
     ReleaseRefused,
     account_stream,
@@ -25,19 +27,27 @@ from expensura_identity.accounts.domain import (
     releasable,
     release_stream,
 )
+from expensura_identity.email_proof import service as email_proof
 
 SIGN_UP = LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="sign-up")
 
 
 @dataclass(frozen=True)
-class Opened:
-    account_id: UUID
-    status: AccountStatus
+class SignUpAnswered:
+    """What a sign-up led to, for the caller's eyes only through `mail`: the answer over
+    HTTP is the same either way (no enumeration of accounts by e-mail)."""
+
+    mail: Mail  # the first code for a new account, or a notice to the existing owner
+    account_id: UUID | None  # None: the e-mail was taken, nothing was created
 
 
-async def sign_up(rt: ServiceRuntime, email: str, phone: str | None, password: str) -> Opened:
-    """The account row and its `AccountOpened` event commit together. Raises
-    InvalidAccountDetails, EmailTaken."""
+async def sign_up(
+    rt: ServiceRuntime, email: str, phone: str | None, password: str
+) -> SignUpAnswered:
+    """A new account, its first e-mail-proof code and their events commit together. If the
+    e-mail is taken, nothing is created: the owner's record shows the attempt and they are
+    mailed a notice. Both paths hash the password and write to the log, so that they take
+    about as long. Raises InvalidAccountDetails."""
     account_id = uuid4()
     event = open_account(OpenAccount(account_id, email, phone))
     envelope = rt.envelope(
@@ -49,16 +59,23 @@ async def sign_up(rt: ServiceRuntime, email: str, phone: str | None, password: s
         legal_basis=SIGN_UP,
     )
     password_hash = await rt.passwords.hash(password)  # before the transaction: no lock held
+    lookup = email_lookup(await rt.secrets.get(LOOKUP_HMAC), email)
+    try:
+        async with rt.engine.begin() as conn:
+            await store.insert(conn, account_id, lookup, password_hash, envelope.occurred_at)
+            proof, mail = await email_proof.issue_with_sign_up(rt, conn, account_id, event.email)
+            await rt.append(conn, [envelope], expected_version=0)
+            await rt.append(conn, [proof])
+        return SignUpAnswered(mail, account_id)
+    except EmailTaken:
+        pass  # rolled back; the owner is found below, outside the failed transaction
     async with rt.engine.begin() as conn:
-        await store.insert(
-            conn,
-            account_id,
-            email_lookup(await rt.secrets.get(LOOKUP_HMAC), email),
-            password_hash,
-            envelope.occurred_at,
-        )
-        await rt.append(conn, [envelope], expected_version=0)
-    return Opened(account_id, AccountStatus.OPEN)
+        owner = await store.by_email(conn, lookup)
+        if owner is not None:
+            mail = await email_proof.notice_taken(rt, conn, owner.account_id, event.email)
+            return SignUpAnswered(mail, None)
+    # Erased between the two transactions: the address is free now.
+    return await sign_up(rt, email, phone, password)
 
 
 async def release_contact(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from expensura_events.catalog.identity import DataReleaseRefused
@@ -15,7 +15,8 @@ from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
 from expensura_identity.accounts import service
 from expensura_identity.accounts.clients import ConsentUnavailable
-from expensura_identity.accounts.domain import EmailTaken, InvalidAccountDetails, ReleaseRefused
+from expensura_identity.accounts.domain import InvalidAccountDetails, ReleaseRefused
+from expensura_identity.email_proof import service as email_proof
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 _IDENTIFIER = TypeAdapter(Identifier)
@@ -61,9 +62,15 @@ class OpenAccountRequest(BaseModel):
     password: Annotated[Secret, Field(min_length=10)]
 
 
-class AccountCreated(BaseModel):
-    account_id: UUID
-    status: str
+class SignUpAccepted(BaseModel):
+    """The one answer to every well-formed sign-up, whether or not the e-mail has an account."""
+
+    status: str = "accepted"
+    detail: str = (
+        "Check your mailbox. A new account gets a confirmation code to enter with "
+        "POST /v1/me/email-proof once signed in; an address that already has an account "
+        "gets a message saying so."
+    )
 
 
 class Values(BaseModel):
@@ -75,10 +82,6 @@ class InvalidDetails(Problem):
     status, title = 422, "Invalid account details"
 
 
-class EmailTakenProblem(Problem):
-    status, title = 409, "An account with this e-mail exists"
-
-
 class DecisionRefused(Problem):
     status, title = 403, "No decision allows this release"
 
@@ -87,16 +90,20 @@ class ConsentUnavailableProblem(Problem):
     status, title = 503, "Consent service unavailable"
 
 
-@router.post("", status_code=201, responses={409: {}, 422: {}, 503: {}})
-async def open_account_route(body: OpenAccountRequest, rt: Runtime) -> AccountCreated:
-    """Sign up. The account row and its `AccountOpened` event commit together."""
+@router.post("", status_code=202, responses={422: {}})
+async def open_account_route(
+    body: OpenAccountRequest, rt: Runtime, background: BackgroundTasks
+) -> SignUpAccepted:
+    """Sign up. The answer is the same whether or not the e-mail has an account (no one
+    learns from it who is a customer): a new account is opened with its e-mail unproven and
+    mailed a one-time code; the owner of a taken e-mail is mailed a notice instead. The mail
+    leaves after the answer, so its delivery time does not show either."""
     try:
-        opened = await service.sign_up(rt, body.email, body.phone, body.password)
+        answered = await service.sign_up(rt, body.email, body.phone, body.password)
     except InvalidAccountDetails as exc:
         raise InvalidDetails(str(exc)) from None
-    except EmailTaken:
-        raise EmailTakenProblem("Sign in instead, or use another address.") from None
-    return AccountCreated(account_id=opened.account_id, status=opened.status.value)
+    background.add_task(email_proof.sender(rt).send_quietly, answered.mail)
+    return SignUpAccepted()
 
 
 @internal_router.get("/{subject_id}/disclosable", responses={403: {}, 503: {}})

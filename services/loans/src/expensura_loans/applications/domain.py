@@ -1,7 +1,9 @@
 """Loan applications: who may apply and what an application may ask for. Pure rules.
 
 USE-1: loan services are refused until the applicant's real name is verified, and the
-refusal is itself recorded. An application has one state so far, `received`: its lifecycle
+refusal is itself recorded. So are they until the applicant has proved they receive mail at
+their account's e-mail (the sign-up's proof): loan communications and breach notices go
+there. An application has one state so far, `received`: its lifecycle
 (assessment, decision, repayment, retention holds) comes with the loans issue, and with it
 the `TRANSITIONS` table.
 """
@@ -25,6 +27,7 @@ MAX_TERM_MONTHS = 120
 PURPOSE = Purpose.LOAN_SERVICE_PROVISION
 BASIS = LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="loan application")
 REFUSED_UNVERIFIED = "real-name verification required"
+REFUSED_EMAIL_UNPROVEN = "e-mail ownership proof required"
 
 
 class ApplicationStatus(StrEnum):
@@ -37,6 +40,10 @@ class InvalidTerms(ValueError):
 
 class VerificationRequired(Exception):
     """USE-1: the applicant's real name is not verified; the refusal has been recorded."""
+
+
+class EmailProofRequired(Exception):
+    """The applicant has not proved their e-mail; the refusal has been recorded."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,12 @@ class LoanApplication:
 
 @enforces("USE-1")
 def decide(
-    application: LoanApplication, *, applicant_verified: bool
+    application: LoanApplication, *, applicant_verified: bool, email_proven: bool
 ) -> LoanApplicationReceived | LoanApplicationRefused:
-    """The event an application leads to: received, or refused without verification."""
+    """The event an application leads to: received, or refused without a proven e-mail or
+    without verification (the e-mail first: it comes first in the app, at sign-up)."""
+    if not email_proven:
+        return LoanApplicationRefused(reason=REFUSED_EMAIL_UNPROVEN)
     if not applicant_verified:
         return LoanApplicationRefused(reason=REFUSED_UNVERIFIED)
     return LoanApplicationReceived(

@@ -1,14 +1,16 @@
-"""Loans learns who passed real-name verification from identity's events (USE-1's gate)."""
+"""Loans learns from identity's events who passed real-name verification (USE-1's gate) and
+who proved they receive mail at their e-mail (the sign-up's proof)."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.identity import EmailOwnershipProven
 from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
 from expensura_loans.applications import store
-from expensura_loans.tables import verified_subjects
+from expensura_loans.tables import proven_emails, verified_subjects
 
 
 class VerifiedSubjects(Projection):
@@ -21,3 +23,14 @@ class VerifiedSubjects(Projection):
             await store.record_verified(
                 conn, event.subject_id, event.payload.request_id, event.occurred_at
             )
+
+
+class ProvenEmails(Projection):
+    name = "proven-emails"
+    sources = ("identity",)
+    tables = (proven_emails,)
+    event_types = frozenset({"identity.EmailOwnershipProven"})
+
+    async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
+        if isinstance(event.payload, EmailOwnershipProven) and event.subject_id is not None:
+            await store.record_email_proven(conn, event.subject_id, event.occurred_at)

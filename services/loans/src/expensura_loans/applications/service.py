@@ -20,6 +20,8 @@ from expensura_loans.applications import store
 from expensura_loans.applications.domain import (
     BASIS,
     PURPOSE,
+    REFUSED_EMAIL_UNPROVEN,
+    EmailProofRequired,
     LoanApplication,
     LoanTerms,
     VerificationRequired,
@@ -32,14 +34,19 @@ from expensura_loans.applications.domain import (
 async def apply_for_loan(
     rt: ServiceRuntime, applicant_id: str, terms: LoanTerms
 ) -> LoanApplication:
-    """The applicant applies for themselves. Raises `VerificationRequired` (USE-1) once the
-    refusal is committed: a refused application is recorded, never lost with a rollback."""
+    """The applicant applies for themselves. Raises `EmailProofRequired` or
+    `VerificationRequired` (USE-1) once the refusal is committed: a refused application is
+    recorded, never lost with a rollback."""
     application = LoanApplication(
         application_id=uuid4(), subject_id=applicant_id, terms=terms, received_at=utcnow()
     )
     actor = Actor(kind=ActorKind.USER, id=applicant_id)
     async with rt.engine.begin() as conn:
-        event = decide(application, applicant_verified=await store.is_verified(conn, applicant_id))
+        event = decide(
+            application,
+            applicant_verified=await store.is_verified(conn, applicant_id),
+            email_proven=await store.is_email_proven(conn, applicant_id),
+        )
         if isinstance(event, LoanApplicationRefused):
             stream = applicant_stream(applicant_id)
         else:
@@ -61,6 +68,8 @@ async def apply_for_loan(
         )
         await rt.append(conn, [envelope])
     if isinstance(event, LoanApplicationRefused):
+        if event.reason == REFUSED_EMAIL_UNPROVEN:
+            raise EmailProofRequired(event.reason)
         raise VerificationRequired(event.reason)
     return application
 

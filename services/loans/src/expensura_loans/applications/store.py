@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_loans.applications.domain import LoanApplication
-from expensura_loans.tables import loan_applications, verified_subjects
+from expensura_loans.tables import loan_applications, proven_emails, verified_subjects
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,22 @@ async def record_verified(
     await conn.execute(
         insert(verified_subjects)
         .values(subject_id=subject_id, request_id=request_id, verified_at=verified_at)
+        .on_conflict_do_nothing()
+    )
+
+
+async def is_email_proven(conn: AsyncConnection, subject_id: str) -> bool:
+    found = await conn.execute(
+        select(proven_emails.c.subject_id).where(proven_emails.c.subject_id == subject_id)
+    )
+    return found.first() is not None
+
+
+async def record_email_proven(conn: AsyncConnection, subject_id: str, proven_at: datetime) -> None:
+    """Idempotent: the first proof stands."""
+    await conn.execute(
+        insert(proven_emails)
+        .values(subject_id=subject_id, proven_at=proven_at)
         .on_conflict_do_nothing()
     )
 

@@ -13,6 +13,7 @@ from expensura_events.web.problems import Problem
 from expensura_loans.applications.domain import (
     MAX_AMOUNT_CENTS,
     MAX_TERM_MONTHS,
+    EmailProofRequired,
     LoanTerms,
     VerificationRequired,
 )
@@ -35,11 +36,19 @@ class VerificationRequiredProblem(Problem):
     status, title = 403, "Real-name verification required"
 
 
+class EmailProofRequiredProblem(Problem):
+    status, title = 403, "E-mail proof required"
+
+
 @router.post("/v1/loan-applications", status_code=201, responses={403: {}})
 async def apply(body: ApplicationRequest, caller: CurrentUser, rt: Runtime) -> Application:
     terms = LoanTerms(amount_cents=body.amount_cents, term_months=body.term_months)
     try:
         application = await apply_for_loan(rt, caller.id, terms)
+    except EmailProofRequired:
+        raise EmailProofRequiredProblem(
+            "Confirm your e-mail first: POST /v1/me/email-proof with the code mailed to you."
+        ) from None
     except VerificationRequired:
         raise VerificationRequiredProblem(
             "Verify your real name first: POST /v1/me/verification."
