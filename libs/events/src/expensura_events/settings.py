@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from expensura_events.kafka import KafkaSettings
+from expensura_events.notifications import SmtpRelay
 from expensura_events.passwords import RFC9106_LOW_MEMORY
 from expensura_events.topology import SERVICES
 
@@ -101,6 +102,13 @@ class ServiceSettings(ListenerSettings):
         default="smtp://127.0.0.1:8191", description="smtp://, smtp+starttls:// or smtps://"
     )
     mail_from: str = Field(default="Expensura <no-reply@expensura.invalid>", max_length=200)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_names_a_relay(cls, value: str) -> str:
+        # Refused at start, not at the first sign-up (which would have saved the account).
+        SmtpRelay.parse(value)
+        return value
 
     def kafka(self) -> KafkaSettings:
         return KafkaSettings(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from expensura_events.notifications import Mail, MailSender, SmtpRelay
+from expensura_events.settings import ServiceSettings
 
 
 @pytest.mark.parametrize(
@@ -37,3 +39,16 @@ def test_a_message_has_its_sender_recipient_subject_and_plain_body() -> None:
         "Hello",
     )
     assert msg.get_content().strip() == "Your code is 123456" and msg["Message-ID"]
+
+
+def test_a_service_with_a_malformed_smtp_url_refuses_to_start() -> None:
+    """Refused in the settings, before any sign-up could save an account it cannot mail."""
+    common = {
+        "database_url": "x",
+        "keystore_url": "x",
+        "master_key": "x",
+        "kafka_bootstrap_servers": "x",
+    }
+    with pytest.raises(ValidationError, match="smtp_url"):
+        ServiceSettings(**common, smtp_url="relay.example:25")
+    assert ServiceSettings(**common, smtp_url="smtps://mail.example").smtp_url
