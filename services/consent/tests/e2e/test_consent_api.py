@@ -138,7 +138,7 @@ async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalS
     assert after and not any(after), f"{sum(after)} of {len(after)} allowed after the ack"
 
 
-@pytest.mark.obligation("USE-11")
+@pytest.mark.obligation("USE-11", "SEC-2")
 async def test_processing_without_consent_needs_a_recorded_ground_and_is_reported(
     stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
@@ -171,8 +171,25 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
     ):
         resp = consent.post("/v1/legal-grounds", json=request | bad, headers=officer)
         assert resp.status_code == 422, resp.text
+    admin = await tokens.staff(stack, "administrator")
+    assert consent.post("/v1/legal-grounds", json=request, headers=admin).status_code == 403
     invoked = consent.post("/v1/legal-grounds", json=request, headers=officer)
     assert invoked.status_code == 201, invoked.text
+    # naming a partner, it waits for a second officer: nothing is allowed meanwhile
+    assert invoked.json()["state"] == "pending"
+    assert not _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)["allowed"]
+    approval = f"/v1/legal-grounds/{invoked.json()['invocation_id']}/approval"
+    yes = {"decision": "approve", "reason": "court order verified"}
+    assert consent.post(approval, json=yes).status_code == 401
+    for alone in (officer, admin, no_mfa, analyst):
+        assert consent.post(approval, json=yes, headers=alone).status_code == 403
+    assert (
+        consent.post(approval, json=yes | {"decision": "maybe"}, headers=officer).status_code == 422
+    )
+    second = await tokens.staff(stack, "privacy-officer")
+    approved = consent.post(approval, json=yes, headers=second)
+    assert approved.status_code == 200 and approved.json()["state"] == "active", approved.text
+    assert consent.post(approval, json=yes, headers=second).status_code == 409
     decision = _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)
     assert decision["allowed"] and decision["basis"]["ground"] == "criminal-investigation"
     assert decision["basis"]["evidence_reference"] == request["evidence_reference"]

@@ -222,10 +222,9 @@ async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: Loca
     assert collector.disclose(subject, "dispute-resolution", ["phone"]).status_code == 403
     officer = await tokens.staff(stack, "privacy-officer")
     for partner in (collector, law_firm):
-        httpx.post(
-            f"{stack.processes['consent'].url}/v1/legal-grounds",
-            headers=officer,
-            json={
+        await tokens.legal_ground(
+            stack,
+            {
                 "subject_id": subject,
                 "purpose": "dispute-resolution",
                 "ground": "contract-at-users-request",
@@ -235,7 +234,8 @@ async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: Loca
                 "reason": "Overdue loan 77, collection under the signed agreement",
                 "expires_at": (NOW + timedelta(days=30)).isoformat(),
             },
-        ).raise_for_status()
+            officer,
+        )
     no_case = collector.disclose(subject, "dispute-resolution", ["phone"])
     assert no_case.status_code == 403 and "case" in no_case.json()["detail"]
     got = collector.disclose(subject, "dispute-resolution", ["phone", "email"], case="LOAN-77")
@@ -461,24 +461,24 @@ async def test_statistics_suppress_small_cells_and_every_release_is_in_the_ledge
     ]
 
 
-@pytest.mark.obligation("TRF-1")
+@pytest.mark.obligation("TRF-1", "SEC-2")
 async def test_a_transfer_needs_the_successors_commitment_or_reconsent(stack: LocalStack) -> None:
-    admin = await tokens.staff(stack, "administrator")
+    officer = await tokens.staff(stack, "privacy-officer")
     gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url)
     base = {"successor": "Acme Lending Inc.", "reason": "merger"}
-    assert gw.post("/v1/transfers", headers=admin, json=base).status_code == 422
+    assert gw.post("/v1/transfers", headers=officer, json=base).status_code == 422
     bound = gw.post(
         "/v1/transfers",
-        headers=admin,
+        headers=officer,
         json=base | {"commitment_reference": "deed-2026-44 §7: bound by policy"},
     )
     assert bound.status_code == 201 and bound.json()["reconsent_required"] is False
-    ask = gw.post("/v1/transfers", headers=admin, json=base | {"reconsent": True})
+    ask = gw.post("/v1/transfers", headers=officer, json=base | {"reconsent": True})
     assert ask.json()["reconsent_required"] is True
-    officer = await tokens.staff(stack, "privacy-officer")
+    # administrators release no data (four eyes, SEC-2)
+    admin = await tokens.staff(stack, "administrator")
     assert (
-        gw.post("/v1/transfers", headers=officer, json=base | {"reconsent": True}).status_code
-        == 403
+        gw.post("/v1/transfers", headers=admin, json=base | {"reconsent": True}).status_code == 403
     )
 
 
@@ -489,13 +489,71 @@ async def test_public_disclosure_needs_explicit_consent_for_it_or_a_legal_mandat
     subject, auth = tokens.user(stack)
     officer = await tokens.staff(stack, "privacy-officer")
     gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url)
-    ask = {"subject_id": subject, "fields": ["email"], "purpose": "communication"}
+    ask = {
+        "subject_id": subject,
+        "fields": ["email"],
+        "purpose": "communication",
+        "case_reference": "PUB-2026-3",
+    }
+    personal.record("a case reference", ask["case_reference"])
     assert gw.post("/v1/public-disclosures", headers=officer, json=ask).status_code == 403
     _consent(stack, auth, "communication", ["pd:Contact"], ["public"])
+    no_case = {k: v for k, v in ask.items() if k != "case_reference"}
+    assert gw.post("/v1/public-disclosures", headers=officer, json=no_case).status_code == 422
     made = gw.post("/v1/public-disclosures", headers=officer, json=ask)
     assert made.status_code == 201, made.text
     assert made.json()["basis"]["kind"] == "consent"
     assert list(made.json()["data"]) == ["email"]
+
+
+@pytest.mark.obligation("PUB-1", "SEC-2", "USE-11")
+async def test_one_officer_cannot_make_data_public_alone_and_administrators_not_at_all(
+    stack: LocalStack,
+) -> None:
+    """The attack: an officer invokes a ground naming the public and approves it themselves,
+    or an administrator calls the releasing routes; neither releases anything."""
+    subject, _ = tokens.user(stack)
+    officer = await tokens.staff(stack, "privacy-officer")
+    admin = await tokens.staff(stack, "administrator")
+    consent = httpx.Client(base_url=stack.processes["consent"].url, timeout=15)
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    ground = {
+        "subject_id": subject,
+        "purpose": "legal-compliance",
+        "ground": "other-law",
+        "evidence_reference": "sha256:publication-order-5",
+        "categories": ["pd:Contact"],
+        "recipients": ["public"],
+        "reason": "Publication ordered by the regulator",
+        "expires_at": (NOW + timedelta(days=1)).isoformat(),
+    }
+    ask = {
+        "subject_id": subject,
+        "fields": ["email"],
+        "purpose": "legal-compliance",
+        "case_reference": "REG-2026-5",
+    }
+    personal.record("a case reference", ask["case_reference"])
+    assert consent.post("/v1/legal-grounds", headers=admin, json=ground).status_code == 403
+    pending = consent.post("/v1/legal-grounds", headers=officer, json=ground)
+    assert pending.status_code == 201 and pending.json()["state"] == "pending", pending.text
+    approval = f"/v1/legal-grounds/{pending.json()['invocation_id']}/approval"
+    yes = {"decision": "approve", "reason": "I checked it myself"}
+    assert consent.post(approval, headers=officer, json=yes).status_code == 403
+    assert consent.post(approval, headers=admin, json=yes).status_code == 403
+    for who in (officer, admin):  # under a pending ground, and not by an administrator
+        refused = gw.post("/v1/public-disclosures", headers=who, json=ask)
+        assert refused.status_code == 403 and "data" not in refused.json()
+    second = await tokens.staff(stack, "privacy-officer")
+    approved = consent.post(approval, headers=second, json=yes)
+    assert approved.status_code == 200 and approved.json()["state"] == "active", approved.text
+    assert consent.post(approval, headers=second, json=yes).status_code == 409  # once
+    assert gw.post("/v1/public-disclosures", headers=admin, json=ask).status_code == 403
+    made = gw.post("/v1/public-disclosures", headers=officer, json=ask)
+    assert made.status_code == 201, made.text
+    assert made.json()["basis"]["kind"] == "legal-ground"
+    for route in ("/v1/statistics/releases", "/v1/partners"):
+        assert gw.post(route, headers=admin, json={}).status_code == 403
 
 
 async def test_bad_input_from_partners_and_staff_is_a_422_not_a_500(stack: LocalStack) -> None:

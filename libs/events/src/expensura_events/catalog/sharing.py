@@ -120,9 +120,11 @@ class TransferRecorded(DomainEvent):
 
 @event_type("sharing.PublicDisclosureMade", source="sharing-gateway")
 class PublicDisclosureMade(DomainEvent):
-    """PUB-1: made public with explicit consent for this request, or a legal mandate."""
+    """PUB-1: made public with explicit consent for this request, or a legal mandate (a ground
+    a second officer approved), for a case."""
 
     disclosure_id: UUID
     fields: Fields
     decision_id: UUID
     basis: dict[str, Any]
+    case_reference: CaseReference | None = None  # None only in records from before it was asked

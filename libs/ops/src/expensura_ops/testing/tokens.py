@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -59,6 +59,37 @@ async def staff(stack: LocalStack, *roles: str, mfa: bool = True) -> dict[str, s
     finally:
         await rt.close()
     return {"authorization": f"Bearer {token}"}
+
+
+async def approve(stack: LocalStack, service: str, path: str) -> dict[str, Any]:
+    """A second privacy officer approves a pending request at `path` (four eyes)."""
+    second = await staff(stack, "privacy-officer")
+    async with httpx.AsyncClient(timeout=15) as client:
+        resp = await client.post(
+            f"{stack.processes[service].url}{path}/approval",
+            headers=second,
+            json={"decision": "approve", "reason": "checked by a second officer"},
+        )
+    resp.raise_for_status()
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def legal_ground(
+    stack: LocalStack, ground: dict[str, Any], officer: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Invoke a legal ground as a privacy officer and, when it is pending (it names
+    recipients), have a second officer approve it; returns the ground in effect."""
+    officer = officer or await staff(stack, "privacy-officer")
+    async with httpx.AsyncClient(timeout=15) as client:
+        resp = await client.post(
+            f"{stack.processes['consent'].url}/v1/legal-grounds", headers=officer, json=ground
+        )
+    resp.raise_for_status()
+    invoked: dict[str, Any] = resp.json()
+    if invoked["state"] != "pending":
+        return invoked
+    return await approve(stack, "consent", f"/v1/legal-grounds/{invoked['invocation_id']}")
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,8 @@ from expensura_sharing_gateway.partners.domain import (
 )
 
 router = APIRouter(tags=["partners"])
-Officer = Annotated[
-    Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
-]
+# Partners receive personal data: privacy officers only, never administrators (SEC-2).
+Officer = Annotated[Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER))]
 PartnerId = Annotated[Identifier, Path()]
 
 
