@@ -1,7 +1,7 @@
 """Four eyes on legal grounds against consent's real database: a ground naming recipients
 is pending and allows nothing until a second privacy officer approves it; the requester, an
 administrator or an officer without MFA cannot approve; a request is decided once, even by
-two officers at the same moment."""
+two officers at the same moment. A staff read of a subject's grounds is recorded for them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 from expensura_consent.decisions import service as decisions
 from expensura_consent.grounds import service as grounds
-from expensura_consent.grounds.domain import GroundState, Invocation
+from expensura_consent.grounds.domain import GroundState, Grouping, Invocation
+from expensura_events.catalog.platform import PersonalDataAccessed
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.four_eyes import AlreadyDecided, Approver, NotAnApprover, Verdict
 from expensura_events.runtime import ServiceRuntime
@@ -145,3 +146,25 @@ async def test_a_ground_for_processing_inside_needs_no_second_officer(rt: Servic
         await grounds.decide_request(
             rt, inside.invocation_id, approver("officer-2"), Verdict.APPROVE, "nothing to do"
         )
+
+
+@pytest.mark.obligation("SEC-3")
+async def test_every_staff_read_of_a_subjects_consent_and_grounds_is_recorded_for_them(
+    rt: ServiceRuntime,
+) -> None:
+    subject = new_subject()
+    await grounds.invoke_ground(rt, to_the_public(subject), ASKER)
+    reader = Actor(kind=ActorKind.STAFF, id="auditor-1", role="privacy-officer")
+    await decisions.basis_at(
+        rt, subject, Purpose.LEGAL_COMPLIANCE, utcnow(), reader, case_reference="AUDIT-7"
+    )
+    await grounds.report(rt, Grouping.GROUND, reader)
+    async with rt.engine.connect() as conn:
+        events = await rt.store.read_subject(conn, subject)
+    reads = [e for e in events if isinstance(e.payload, PersonalDataAccessed)]
+    assert [(e.actor.id, e.actor.role, e.purpose) for e in reads] == [
+        ("auditor-1", "privacy-officer", Purpose.LEGAL_COMPLIANCE)
+    ] * 2
+    assert reads[0].payload.fields == ["consent-records", "legal-grounds"]
+    assert reads[0].payload.case_reference == "AUDIT-7"
+    assert reads[1].payload.fields == ["legal-grounds"]

@@ -84,8 +84,10 @@ async def _partner(
         headers=officer,
         json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
     ).raise_for_status()
+    # four eyes: a second officer approves the registration, agreement and credential
+    await tokens.approve(stack, "sharing-gateway", f"/v1/partners/{partner_id}")
     if agreement is not None:
-        gw.post(
+        signed = gw.post(
             f"/v1/partners/{partner_id}/agreements",
             headers=officer,
             json={
@@ -95,12 +97,21 @@ async def _partner(
                 "inbound": inbound,
                 **agreement,
             },
-        ).raise_for_status()
+        )
+        signed.raise_for_status()
+        await tokens.approve(
+            stack,
+            "sharing-gateway",
+            f"/v1/partners/{partner_id}/agreements/{signed.json()['agreement_id']}",
+        )
     cred = gw.post(
         f"/v1/partners/{partner_id}/credentials",
         headers=officer,
         json={"scopes": scopes or purposes},
     ).json()
+    await tokens.approve(
+        stack, "sharing-gateway", f"/v1/partners/{partner_id}/credentials/{cred['client_id']}"
+    )
     tok = gw.post(
         "/oauth/token",
         data={
@@ -554,6 +565,53 @@ async def test_one_officer_cannot_make_data_public_alone_and_administrators_not_
     assert made.json()["basis"]["kind"] == "legal-ground"
     for route in ("/v1/statistics/releases", "/v1/partners"):
         assert gw.post(route, headers=admin, json={}).status_code == 403
+
+
+@pytest.mark.obligation("SEC-2", "SHR-3")
+async def test_one_officer_cannot_give_a_partner_access_alone(stack: LocalStack) -> None:
+    """The attack: an officer registers a partner, signs its agreement, issues its credential
+    and approves all three themselves; an administrator tries the same. The credential gets
+    no token and the agreement covers nothing until a second officer approves each."""
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    officer = await tokens.staff(stack, "privacy-officer")
+    admin = await tokens.staff(stack, "administrator")
+    second = await tokens.staff(stack, "privacy-officer")
+    partner_id = f"credit-bureau-{uuid.uuid4().hex[:6]}"
+    partner = {"partner_id": partner_id, "name": "Rogue bureau", "kind": "credit-bureau"}
+    assert gw.post("/v1/partners", headers=admin, json=partner).status_code == 403
+    registered = gw.post("/v1/partners", headers=officer, json=partner)
+    assert registered.status_code == 201 and registered.json()["approval"] == "pending"
+    terms = {"reference": "NDA-rogue", "purposes": ["credit-assessment"], "fields": ["phone"]}
+    agreement = gw.post(f"/v1/partners/{partner_id}/agreements", headers=officer, json=terms | YEAR)
+    assert agreement.status_code == 201 and agreement.json()["approval"] == "pending"
+    cred = gw.post(
+        f"/v1/partners/{partner_id}/credentials",
+        headers=officer,
+        json={"scopes": ["credit-assessment"]},
+    ).json()
+    assert cred["approval"] == "pending"
+    approvals = [
+        f"/v1/partners/{partner_id}/approval",
+        f"/v1/partners/{partner_id}/agreements/{agreement.json()['agreement_id']}/approval",
+        f"/v1/partners/{partner_id}/credentials/{cred['client_id']}/approval",
+    ]
+    yes = {"decision": "approve", "reason": "all in order"}
+    grant = {
+        "grant_type": "client_credentials",
+        "client_id": cred["client_id"],
+        "client_secret": cred["client_secret"],
+    }
+    for path in approvals:
+        assert gw.post(path, headers=officer, json=yes).status_code == 403  # their own
+        assert gw.post(path, headers=admin, json=yes).status_code == 403
+    assert gw.post("/oauth/token", data=grant).status_code == 401  # pending: no token
+    for path in approvals[1:]:
+        assert gw.post(path, headers=second, json=yes).status_code == 200
+    assert gw.post("/oauth/token", data=grant).status_code == 401  # the partner still pending
+    approved = gw.post(approvals[0], headers=second, json=yes)
+    assert approved.status_code == 200 and approved.json()["approval"] == "approved"
+    assert gw.post(approvals[0], headers=second, json=yes).status_code == 409  # once
+    assert gw.post("/oauth/token", data=grant).status_code == 200
 
 
 async def test_bad_input_from_partners_and_staff_is_a_422_not_a_500(stack: LocalStack) -> None:

@@ -122,7 +122,8 @@ async def known_to_consent(stack: LocalStack, partner_id: str) -> None:
 
 
 async def recipient(stack: LocalStack, kind: str = "credit-bureau") -> str:
-    """Register a partner (no agreement, no credential) and wait until consent knows it."""
+    """Register a partner (no agreement, no credential), approved by a second officer, and
+    wait until consent knows it."""
     officer = await staff(stack, "privacy-officer")
     partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(timeout=15) as client:
@@ -133,6 +134,7 @@ async def recipient(stack: LocalStack, kind: str = "credit-bureau") -> str:
                 json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
             )
         ).raise_for_status()
+    await approve(stack, "sharing-gateway", f"/v1/partners/{partner_id}")
     await known_to_consent(stack, partner_id)
     return partner_id
 
@@ -147,7 +149,8 @@ async def partner(
     scopes: Sequence[str] | None = None,
 ) -> PartnerToken:
     """Register a partner with a year's agreement and a credential, as a privacy officer
-    does; return its gateway token (valid five minutes) once consent knows the partner."""
+    does and a second one approves each (four eyes); return its gateway token (valid five
+    minutes) once consent knows the partner."""
     gateway = stack.processes["sharing-gateway"].url
     officer = await staff(stack, "privacy-officer")
     partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
@@ -159,6 +162,7 @@ async def partner(
                 json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
             )
         ).raise_for_status()
+        await approve(stack, "sharing-gateway", f"/v1/partners/{partner_id}")
         agreement = await client.post(
             f"/v1/partners/{partner_id}/agreements",
             json={
@@ -171,11 +175,19 @@ async def partner(
             },
         )
         agreement.raise_for_status()
+        agreement_id = agreement.json()["agreement_id"]
+        await approve(
+            stack, "sharing-gateway", f"/v1/partners/{partner_id}/agreements/{agreement_id}"
+        )
         credential = await client.post(
             f"/v1/partners/{partner_id}/credentials",
             json={"scopes": list(scopes or purposes)},
         )
         credential.raise_for_status()
+        client_id = credential.json()["client_id"]
+        await approve(
+            stack, "sharing-gateway", f"/v1/partners/{partner_id}/credentials/{client_id}"
+        )
         issued = await client.post(
             "/oauth/token",
             headers={"authorization": ""},

@@ -14,7 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from expensura_consent.grounds.domain import GroundRecord
+from expensura_consent.grounds.domain import (
+    GROUND_READ_CATEGORIES,
+    GROUND_READ_FIELDS,
+    GroundRecord,
+)
 from expensura_consent.purposes import domain as purposes
 from expensura_consent.records.domain import ConsentRecord, ConsentStatus, valid_at
 from expensura_events.catalog.consent import (
@@ -99,6 +103,12 @@ def check_redemption(
     if not fields <= grant.fields or not categories <= grant.categories:
         raise ReleaseRefused("wider than decided: more fields or categories than the decision")
     return grant
+
+
+# A staff read of a subject's consent and legal state (SEC-3): what it shows, named in the
+# `platform.PersonalDataAccessed` it records (why: grounds' `STAFF_READ_PURPOSE`).
+BASIS_FIELDS = ("consent-records", *GROUND_READ_FIELDS)
+BASIS_CATEGORIES = GROUND_READ_CATEGORIES
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from expensura_events.catalog.consent import (
 from expensura_events.envelope import LegalBasis
 from expensura_events.four_eyes import AlreadyDecided, Approval, Approver, Verdict
 from expensura_events.obligations import enforces
-from expensura_events.vocabulary import LegalGround, Purpose
+from expensura_events.vocabulary import DataCategory, LegalGround, Purpose
 
 # Input limits: what one invocation may name.
 MAX_CATEGORIES = 20
@@ -44,6 +44,12 @@ MAX_RECIPIENTS = 20
 MIN_EVIDENCE_LENGTH = 3
 MIN_REASON_LENGTH = 3
 REVOKED_BY_OFFICER = "revoked by officer"
+# A staff read of a subject's grounds (the report, the basis) is itself recorded (SEC-3):
+# what it shows, and why staff read it (auditing processing without consent, a purpose no
+# restriction stops).
+STAFF_READ_PURPOSE = Purpose.LEGAL_COMPLIANCE
+GROUND_READ_FIELDS = ("legal-grounds",)
+GROUND_READ_CATEGORIES = (DataCategory.LEGAL_CASE.value,)
 
 
 class GroundState(StrEnum):

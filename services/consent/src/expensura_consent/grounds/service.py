@@ -8,6 +8,9 @@ from uuid import UUID, uuid4
 
 from expensura_consent.grounds import store
 from expensura_consent.grounds.domain import (
+    GROUND_READ_CATEGORIES,
+    GROUND_READ_FIELDS,
+    STAFF_READ_PURPOSE,
     GroundRecord,
     Grouping,
     Invocation,
@@ -119,8 +122,21 @@ async def revoke_ground(rt: ServiceRuntime, invocation_id: UUID, officer: Actor)
     return revoked
 
 
-async def report(rt: ServiceRuntime, by: Grouping) -> tuple[dict[str, int], list[GroundRecord]]:
-    """Every invocation, oldest first, and their count per ground or per requester."""
-    async with rt.engine.connect() as conn:
+async def report(
+    rt: ServiceRuntime, by: Grouping, reader: Actor
+) -> tuple[dict[str, int], list[GroundRecord]]:
+    """Every invocation, oldest first, and their count per ground or per requester. The
+    report shows each subject's grounds and evidence to the reader: one
+    `platform.PersonalDataAccessed` per subject in it, in the same transaction (SEC-3)."""
+    async with rt.engine.begin() as conn:
         records = await store.every(conn)
+        for subject_id in sorted({r.subject_id for r in records}):
+            await rt.record_access(
+                conn,
+                subject_id=subject_id,
+                actor=reader,
+                purpose=STAFF_READ_PURPOSE,
+                fields=GROUND_READ_FIELDS,
+                categories=GROUND_READ_CATEGORIES,
+            )
     return count(records, by), records

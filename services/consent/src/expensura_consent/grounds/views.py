@@ -187,6 +187,8 @@ async def ground_report(
     rt: Runtime,
     group_by: Annotated[str, Query(pattern="^(ground|requester)$")] = "ground",
 ) -> Report:
-    """Every processing without consent, counted per ground or per requester."""
-    counts, records = await service.report(rt, Grouping(group_by))
+    """Every processing without consent, counted per ground or per requester. Each subject
+    in it sees the read in their data (`platform.PersonalDataAccessed`)."""
+    reader = Actor(kind=officer.kind, id=officer.id, role=StaffRole.PRIVACY_OFFICER.value)
+    counts, records = await service.report(rt, Grouping(group_by), reader)
     return Report(group_by=group_by, counts=counts, invocations=[_out(r) for r in records])
