@@ -44,6 +44,11 @@ ground_invocations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # four eyes: not-required | pending | approved | rejected, and who decided, when
+    Column("approval", Text, nullable=False, server_default="not-required"),
+    Column("decided_by_kind", Text, nullable=True),
+    Column("decided_by_id", Text, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
 )
 
 decisions = Table(

@@ -138,11 +138,11 @@ async def test_no_decision_started_after_the_withdrawal_ack_allows(stack: LocalS
     assert after and not any(after), f"{sum(after)} of {len(after)} allowed after the ack"
 
 
-@pytest.mark.obligation("USE-11")
+@pytest.mark.obligation("USE-11", "SEC-2", "SEC-3")
 async def test_processing_without_consent_needs_a_recorded_ground_and_is_reported(
     stack: LocalStack, consent: httpx.Client, inside: httpx.Client
 ) -> None:
-    subject, _ = tokens.user(stack)
+    subject, auth = tokens.user(stack)
     officer = await tokens.staff(stack, "privacy-officer")
     court = await tokens.recipient(stack, "court-or-arbitration-body")
     request = {
@@ -171,8 +171,25 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
     ):
         resp = consent.post("/v1/legal-grounds", json=request | bad, headers=officer)
         assert resp.status_code == 422, resp.text
+    admin = await tokens.staff(stack, "administrator")
+    assert consent.post("/v1/legal-grounds", json=request, headers=admin).status_code == 403
     invoked = consent.post("/v1/legal-grounds", json=request, headers=officer)
     assert invoked.status_code == 201, invoked.text
+    # naming a partner, it waits for a second officer: nothing is allowed meanwhile
+    assert invoked.json()["state"] == "pending"
+    assert not _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)["allowed"]
+    approval = f"/v1/legal-grounds/{invoked.json()['invocation_id']}/approval"
+    yes = {"decision": "approve", "reason": "court order verified"}
+    assert consent.post(approval, json=yes).status_code == 401
+    for alone in (officer, admin, no_mfa, analyst):
+        assert consent.post(approval, json=yes, headers=alone).status_code == 403
+    assert (
+        consent.post(approval, json=yes | {"decision": "maybe"}, headers=officer).status_code == 422
+    )
+    second = await tokens.staff(stack, "privacy-officer")
+    approved = consent.post(approval, json=yes, headers=second)
+    assert approved.status_code == 200 and approved.json()["state"] == "active", approved.text
+    assert consent.post(approval, json=yes, headers=second).status_code == 409
     decision = _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)
     assert decision["allowed"] and decision["basis"]["ground"] == "criminal-investigation"
     assert decision["basis"]["evidence_reference"] == request["evidence_reference"]
@@ -185,6 +202,11 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
         "/v1/legal-grounds/report", params={"group_by": "requester"}, headers=officer
     ).json()
     assert any(k.startswith("staff:") for k in by_requester["counts"])
+    # the officers' reads of the subject's grounds are in the subject's own data (SEC-3)
+    mine = consent.get("/v1/me/data", headers=auth).json()["events"]
+    reads = [e for e in mine if e["event_type"] == "platform.PersonalDataAccessed"]
+    assert len(reads) >= 2 and {r["actor"]["kind"] for r in reads} == {"staff"}
+    assert {r["purpose"] for r in reads} == {"legal-compliance"}
     revoked = consent.delete(
         f"/v1/legal-grounds/{invoked.json()['invocation_id']}", headers=officer
     )
@@ -305,7 +327,7 @@ async def test_expired_consent_stops_allowing_and_is_logged(
     assert record["consent_id"]
 
 
-@pytest.mark.obligation("RGT-4")
+@pytest.mark.obligation("RGT-4", "SEC-3")
 async def test_as_of_answers_from_the_log(stack: LocalStack, consent: httpx.Client) -> None:
     subject, auth = tokens.user(stack)
     officer = await tokens.staff(stack, "privacy-officer")
@@ -345,6 +367,12 @@ async def test_as_of_answers_from_the_log(stack: LocalStack, consent: httpx.Clie
         ).status_code
         == 403
     )
+    # each officer's read is in the subject's own data, as the subject sees it (SEC-3)
+    mine = consent.get("/v1/me/data", headers=auth).json()["events"]
+    reads = [e for e in mine if e["event_type"] == "platform.PersonalDataAccessed"]
+    staff_reads = [r for r in reads if r["actor"]["kind"] == "staff"]
+    assert len(staff_reads) == 3
+    assert {r["actor"]["role"] for r in staff_reads} == {"privacy-officer"}
 
 
 @pytest.mark.obligation("POL-1", "USE-10")

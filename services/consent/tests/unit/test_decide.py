@@ -21,6 +21,9 @@ from expensura_events.catalog.consent import (
     ConsentExpired,
     ConsentGiven,
     ConsentWithdrawn,
+    LegalGroundInvocationApproved,
+    LegalGroundInvocationRejected,
+    LegalGroundInvocationRequested,
     LegalGroundInvoked,
     LegalGroundRevoked,
 )
@@ -218,3 +221,32 @@ def test_the_as_of_fold_answers_with_the_same_validity_as_decisions() -> None:
         logged(2, t[2], ConsentExpired(consent_id=consent_id, purpose=Purpose.MARKETING)),
     ]
     assert basis_as_of(expired, Purpose.MARKETING, t[3]) is None
+
+
+@pytest.mark.obligation("RGT-4", "SEC-2")
+def test_the_as_of_fold_counts_a_requested_ground_from_its_approval_only() -> None:
+    t = [NOW + timedelta(minutes=i) for i in range(6)]
+    approved_id, rejected_id = uuid.uuid4(), uuid.uuid4()
+
+    def requested(invocation_id: uuid.UUID) -> LegalGroundInvocationRequested:
+        return LegalGroundInvocationRequested(
+            invocation_id=invocation_id,
+            purpose=Purpose.DISPUTE_RESOLUTION,
+            ground=LegalGround.CRIMINAL_INVESTIGATION,
+            evidence_reference="sha256:abc",
+            categories=["pd:Contact"],
+            recipients=["court-1"],
+            reason="a production order",
+            expires_at=t[5] + timedelta(days=1),
+        )
+
+    events = [
+        logged(1, t[1], requested(rejected_id)),
+        logged(2, t[1], requested(approved_id)),
+        logged(3, t[2], LegalGroundInvocationRejected(invocation_id=rejected_id, reason="nope")),
+        logged(4, t[3], LegalGroundInvocationApproved(invocation_id=approved_id, reason="fine")),
+    ]
+    assert basis_as_of(events, Purpose.DISPUTE_RESOLUTION, t[2]) is None  # pending: nothing
+    after = basis_as_of(events, Purpose.DISPUTE_RESOLUTION, t[4])
+    assert after is not None and after.ground is not None
+    assert after.ground.invocation_id == approved_id and after.from_event == events[3].event_id

@@ -16,6 +16,11 @@ partners = Table(
     Column("name", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # four eyes: not-required (from before) | pending | approved | rejected; "kind:id"
+    Column("approval", Text, nullable=False, server_default="not-required"),
+    Column("requested_by", Text, nullable=True),
+    Column("decided_by", Text, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
 )
 
 agreements = Table(
@@ -29,6 +34,11 @@ agreements = Table(
     Column("inbound", Boolean, nullable=False),
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=False),
+    # four eyes: not-required (from before) | pending | approved | rejected; "kind:id"
+    Column("approval", Text, nullable=False, server_default="not-required"),
+    Column("requested_by", Text, nullable=True),
+    Column("decided_by", Text, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
 )
 
 partner_credentials = Table(
@@ -41,6 +51,11 @@ partner_credentials = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # four eyes: not-required (from before) | pending | approved | rejected; "kind:id"
+    Column("approval", Text, nullable=False, server_default="not-required"),
+    Column("requested_by", Text, nullable=True),
+    Column("decided_by", Text, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
 )
 
 request_nonces = Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -103,8 +104,10 @@ async def _partner(
         headers=officer,
         json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
     ).raise_for_status()
+    # four eyes: a second officer approves the registration, agreement and credential
+    await tokens.approve(stack, "sharing-gateway", f"/v1/partners/{partner_id}")
     if agreement is not None:
-        gw.post(
+        signed = gw.post(
             f"/v1/partners/{partner_id}/agreements",
             headers=officer,
             json={
@@ -114,12 +117,21 @@ async def _partner(
                 "inbound": inbound,
                 **agreement,
             },
-        ).raise_for_status()
+        )
+        signed.raise_for_status()
+        await tokens.approve(
+            stack,
+            "sharing-gateway",
+            f"/v1/partners/{partner_id}/agreements/{signed.json()['agreement_id']}",
+        )
     cred = gw.post(
         f"/v1/partners/{partner_id}/credentials",
         headers=officer,
         json={"scopes": scopes or purposes},
     ).json()
+    await tokens.approve(
+        stack, "sharing-gateway", f"/v1/partners/{partner_id}/credentials/{cred['client_id']}"
+    )
     tok = gw.post(
         "/oauth/token",
         data={
@@ -244,10 +256,9 @@ async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: Loca
     assert collector.disclose(subject, "dispute-resolution", ["phone"]).status_code == 403
     officer = await tokens.staff(stack, "privacy-officer")
     for partner in (collector, law_firm):
-        httpx.post(
-            f"{stack.processes['consent'].url}/v1/legal-grounds",
-            headers=officer,
-            json={
+        await tokens.legal_ground(
+            stack,
+            {
                 "subject_id": subject,
                 "purpose": "dispute-resolution",
                 "ground": "contract-at-users-request",
@@ -257,7 +268,8 @@ async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: Loca
                 "reason": "Overdue loan 77, collection under the signed agreement",
                 "expires_at": (NOW + timedelta(days=30)).isoformat(),
             },
-        ).raise_for_status()
+            officer,
+        )
     no_case = collector.disclose(subject, "dispute-resolution", ["phone"])
     assert no_case.status_code == 403 and "case" in no_case.json()["detail"]
     got = collector.disclose(subject, "dispute-resolution", ["phone", "email"], case="LOAN-77")
@@ -371,7 +383,7 @@ async def test_no_disclosure_after_a_withdrawal_race_and_the_log_proves_it(
     bureau = await _partner(stack, "credit-bureau", ["credit-assessment"], ["phone"])
     given = _consent(stack, auth, "credit-assessment", ["pd:Contact"], [bureau.partner_id])
     results: list[tuple[float, int]] = []
-    stop = asyncio.Event()
+    stop, one_disclosed = asyncio.Event(), asyncio.Event()
     async with httpx.AsyncClient(base_url=stack.processes["sharing-gateway"].url, timeout=30) as gw:
 
         async def fire() -> None:
@@ -387,9 +399,14 @@ async def test_no_disclosure_after_a_withdrawal_race_and_the_log_proves_it(
                     },
                 )
                 results.append((started, resp.status_code))
+                if resp.status_code == 200:
+                    one_disclosed.set()
 
         firing = [asyncio.create_task(fire()) for _ in range(6)]
-        await asyncio.sleep(1.0)
+        # withdraw once a disclosure went through (a loaded machine takes seconds to answer
+        # the first ones; a fixed second could withdraw before any was decided)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(one_disclosed.wait(), 60)
         withdrawn = httpx.delete(
             f"{stack.processes['consent'].url}/v1/me/consents/{given['consent_id']}", headers=auth
         )
@@ -531,24 +548,24 @@ async def test_statistics_suppress_small_cells_and_every_release_is_in_the_ledge
     ]
 
 
-@pytest.mark.obligation("TRF-1")
+@pytest.mark.obligation("TRF-1", "SEC-2")
 async def test_a_transfer_needs_the_successors_commitment_or_reconsent(stack: LocalStack) -> None:
-    admin = await tokens.staff(stack, "administrator")
+    officer = await tokens.staff(stack, "privacy-officer")
     gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url)
     base = {"successor": "Acme Lending Inc.", "reason": "merger"}
-    assert gw.post("/v1/transfers", headers=admin, json=base).status_code == 422
+    assert gw.post("/v1/transfers", headers=officer, json=base).status_code == 422
     bound = gw.post(
         "/v1/transfers",
-        headers=admin,
+        headers=officer,
         json=base | {"commitment_reference": "deed-2026-44 §7: bound by policy"},
     )
     assert bound.status_code == 201 and bound.json()["reconsent_required"] is False
-    ask = gw.post("/v1/transfers", headers=admin, json=base | {"reconsent": True})
+    ask = gw.post("/v1/transfers", headers=officer, json=base | {"reconsent": True})
     assert ask.json()["reconsent_required"] is True
-    officer = await tokens.staff(stack, "privacy-officer")
+    # administrators release no data (four eyes, SEC-2)
+    admin = await tokens.staff(stack, "administrator")
     assert (
-        gw.post("/v1/transfers", headers=officer, json=base | {"reconsent": True}).status_code
-        == 403
+        gw.post("/v1/transfers", headers=admin, json=base | {"reconsent": True}).status_code == 403
     )
 
 
@@ -559,13 +576,118 @@ async def test_public_disclosure_needs_explicit_consent_for_it_or_a_legal_mandat
     subject, auth = tokens.user(stack)
     officer = await tokens.staff(stack, "privacy-officer")
     gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url)
-    ask = {"subject_id": subject, "fields": ["email"], "purpose": "communication"}
+    ask = {
+        "subject_id": subject,
+        "fields": ["email"],
+        "purpose": "communication",
+        "case_reference": "PUB-2026-3",
+    }
+    personal.record("a case reference", ask["case_reference"])
     assert gw.post("/v1/public-disclosures", headers=officer, json=ask).status_code == 403
     _consent(stack, auth, "communication", ["pd:Contact"], ["public"])
+    no_case = {k: v for k, v in ask.items() if k != "case_reference"}
+    assert gw.post("/v1/public-disclosures", headers=officer, json=no_case).status_code == 422
     made = gw.post("/v1/public-disclosures", headers=officer, json=ask)
     assert made.status_code == 201, made.text
     assert made.json()["basis"]["kind"] == "consent"
     assert list(made.json()["data"]) == ["email"]
+
+
+@pytest.mark.obligation("PUB-1", "SEC-2", "USE-11")
+async def test_one_officer_cannot_make_data_public_alone_and_administrators_not_at_all(
+    stack: LocalStack,
+) -> None:
+    """The attack: an officer invokes a ground naming the public and approves it themselves,
+    or an administrator calls the releasing routes; neither releases anything."""
+    subject, _ = tokens.user(stack)
+    officer = await tokens.staff(stack, "privacy-officer")
+    admin = await tokens.staff(stack, "administrator")
+    consent = httpx.Client(base_url=stack.processes["consent"].url, timeout=15)
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    ground = {
+        "subject_id": subject,
+        "purpose": "legal-compliance",
+        "ground": "other-law",
+        "evidence_reference": "sha256:publication-order-5",
+        "categories": ["pd:Contact"],
+        "recipients": ["public"],
+        "reason": "Publication ordered by the regulator",
+        "expires_at": (NOW + timedelta(days=1)).isoformat(),
+    }
+    ask = {
+        "subject_id": subject,
+        "fields": ["email"],
+        "purpose": "legal-compliance",
+        "case_reference": "REG-2026-5",
+    }
+    personal.record("a case reference", ask["case_reference"])
+    assert consent.post("/v1/legal-grounds", headers=admin, json=ground).status_code == 403
+    pending = consent.post("/v1/legal-grounds", headers=officer, json=ground)
+    assert pending.status_code == 201 and pending.json()["state"] == "pending", pending.text
+    approval = f"/v1/legal-grounds/{pending.json()['invocation_id']}/approval"
+    yes = {"decision": "approve", "reason": "I checked it myself"}
+    assert consent.post(approval, headers=officer, json=yes).status_code == 403
+    assert consent.post(approval, headers=admin, json=yes).status_code == 403
+    for who in (officer, admin):  # under a pending ground, and not by an administrator
+        refused = gw.post("/v1/public-disclosures", headers=who, json=ask)
+        assert refused.status_code == 403 and "data" not in refused.json()
+    second = await tokens.staff(stack, "privacy-officer")
+    approved = consent.post(approval, headers=second, json=yes)
+    assert approved.status_code == 200 and approved.json()["state"] == "active", approved.text
+    assert consent.post(approval, headers=second, json=yes).status_code == 409  # once
+    assert gw.post("/v1/public-disclosures", headers=admin, json=ask).status_code == 403
+    made = gw.post("/v1/public-disclosures", headers=officer, json=ask)
+    assert made.status_code == 201, made.text
+    assert made.json()["basis"]["kind"] == "legal-ground"
+    for route in ("/v1/statistics/releases", "/v1/partners"):
+        assert gw.post(route, headers=admin, json={}).status_code == 403
+
+
+@pytest.mark.obligation("SEC-2", "SHR-3")
+async def test_one_officer_cannot_give_a_partner_access_alone(stack: LocalStack) -> None:
+    """The attack: an officer registers a partner, signs its agreement, issues its credential
+    and approves all three themselves; an administrator tries the same. The credential gets
+    no token and the agreement covers nothing until a second officer approves each."""
+    gw = httpx.Client(base_url=stack.processes["sharing-gateway"].url, timeout=15)
+    officer = await tokens.staff(stack, "privacy-officer")
+    admin = await tokens.staff(stack, "administrator")
+    second = await tokens.staff(stack, "privacy-officer")
+    partner_id = f"credit-bureau-{uuid.uuid4().hex[:6]}"
+    partner = {"partner_id": partner_id, "name": "Rogue bureau", "kind": "credit-bureau"}
+    assert gw.post("/v1/partners", headers=admin, json=partner).status_code == 403
+    registered = gw.post("/v1/partners", headers=officer, json=partner)
+    assert registered.status_code == 201 and registered.json()["approval"] == "pending"
+    terms = {"reference": "NDA-rogue", "purposes": ["credit-assessment"], "fields": ["phone"]}
+    agreement = gw.post(f"/v1/partners/{partner_id}/agreements", headers=officer, json=terms | YEAR)
+    assert agreement.status_code == 201 and agreement.json()["approval"] == "pending"
+    cred = gw.post(
+        f"/v1/partners/{partner_id}/credentials",
+        headers=officer,
+        json={"scopes": ["credit-assessment"]},
+    ).json()
+    assert cred["approval"] == "pending"
+    approvals = [
+        f"/v1/partners/{partner_id}/approval",
+        f"/v1/partners/{partner_id}/agreements/{agreement.json()['agreement_id']}/approval",
+        f"/v1/partners/{partner_id}/credentials/{cred['client_id']}/approval",
+    ]
+    yes = {"decision": "approve", "reason": "all in order"}
+    grant = {
+        "grant_type": "client_credentials",
+        "client_id": cred["client_id"],
+        "client_secret": cred["client_secret"],
+    }
+    for path in approvals:
+        assert gw.post(path, headers=officer, json=yes).status_code == 403  # their own
+        assert gw.post(path, headers=admin, json=yes).status_code == 403
+    assert gw.post("/oauth/token", data=grant).status_code == 401  # pending: no token
+    for path in approvals[1:]:
+        assert gw.post(path, headers=second, json=yes).status_code == 200
+    assert gw.post("/oauth/token", data=grant).status_code == 401  # the partner still pending
+    approved = gw.post(approvals[0], headers=second, json=yes)
+    assert approved.status_code == 200 and approved.json()["approval"] == "approved"
+    assert gw.post(approvals[0], headers=second, json=yes).status_code == 409  # once
+    assert gw.post("/oauth/token", data=grant).status_code == 200
 
 
 async def test_bad_input_from_partners_and_staff_is_a_422_not_a_500(stack: LocalStack) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut
 from expensura_events.envelope import Actor, utcnow
+from expensura_events.four_eyes import Approver, Verdict
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, DataCategory, Purpose
 from expensura_sharing_gateway.disclosures import clients, service
@@ -34,6 +35,7 @@ from expensura_sharing_gateway.tables import disclosures
 from .conftest import log_of
 
 OFFICER = Actor(kind=ActorKind.STAFF, id="officer-1")
+SECOND = Approver(ActorKind.STAFF, "officer-2", frozenset({"privacy-officer"}), True)
 
 
 class Consent:
@@ -80,6 +82,7 @@ def consent(monkeypatch: pytest.MonkeyPatch) -> Consent:
 async def bureau(rt: ServiceRuntime) -> AsyncIterator[Partner]:
     partner_id = f"bureau-{uuid.uuid4().hex[:6]}"
     await partners.register_partner(rt, partner_id, "B", PartnerKind.CREDIT_BUREAU, OFFICER)
+    await partners.decide_partner_request(rt, partner_id, SECOND, Verdict.APPROVE, "seen")
     terms = AgreementTerms(
         "NDA-1",
         (Purpose.CREDIT_ASSESSMENT,),
@@ -88,7 +91,10 @@ async def bureau(rt: ServiceRuntime) -> AsyncIterator[Partner]:
         utcnow() - timedelta(1),
         utcnow() + timedelta(365),
     )
-    await partners.sign_agreement(rt, partner_id, terms, OFFICER)
+    agreement_id = await partners.sign_agreement(rt, partner_id, terms, OFFICER)
+    await partners.decide_agreement_request(
+        rt, partner_id, agreement_id, SECOND, Verdict.APPROVE, "signed copy seen"
+    )
     yield Partner(
         partner_id, PartnerKind.CREDIT_BUREAU, frozenset({"credit-assessment", "inbound"})
     )
@@ -120,6 +126,27 @@ async def test_a_disclosure_commits_its_row_and_event_with_the_minimised_fields(
     assert event["payload"]["fields"] == ["phone"]
     assert (event["actor"]["kind"], event["actor"]["id"]) == ("partner", bureau.partner_id)
     assert event["legal_basis"]["reference"] == str(consent.consent_id)
+
+
+@pytest.mark.obligation("SHR-3", "SEC-2")
+async def test_an_agreement_pending_a_second_officer_covers_nothing(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    terms = AgreementTerms(
+        "NDA-2",
+        (Purpose.COMMUNICATION,),
+        ["email"],
+        False,
+        utcnow() - timedelta(1),
+        utcnow() + timedelta(365),
+    )
+    await partners.sign_agreement(rt, bureau.partner_id, terms, OFFICER)
+    wide = Partner(bureau.partner_id, bureau.kind, frozenset({"communication"}))
+    with pytest.raises(Refused, match="agreement"):
+        await service.disclose(
+            rt, wide, DisclosureAsk(_subject(), Purpose.COMMUNICATION, ("email",))
+        )
+    assert consent.asked == 0
 
 
 @pytest.mark.obligation("SHR-1", "SHR-3", "USE-8")

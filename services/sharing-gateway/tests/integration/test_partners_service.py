@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from expensura_events.envelope import Actor, utcnow
+from expensura_events.four_eyes import AlreadyDecided, Approver, NotAnApprover, Verdict
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_sharing_gateway.partner_auth import service as auth
@@ -55,10 +56,24 @@ def _signed(
     )
 
 
-async def _partner(rt: ServiceRuntime) -> str:
+PRIVACY = frozenset({"privacy-officer"})
+SECOND = Approver(ActorKind.STAFF, "officer-2", PRIVACY, True)
+
+
+async def _partner(rt: ServiceRuntime, *, approved: bool = True) -> str:
     partner_id = f"bureau-{uuid.uuid4().hex[:6]}"
     await service.register_partner(rt, partner_id, "Bureau", PartnerKind.CREDIT_BUREAU, OFFICER)
+    if approved:
+        await service.decide_partner_request(rt, partner_id, SECOND, Verdict.APPROVE, "seen")
     return partner_id
+
+
+async def _credential(rt: ServiceRuntime, partner_id: str) -> service.IssuedCredential:
+    issued = await service.issue_credential(rt, partner_id, ["credit-assessment"], 30, OFFICER)
+    await service.decide_credential_request(
+        rt, partner_id, issued.credential.client_id, SECOND, Verdict.APPROVE, "needed"
+    )
+    return issued
 
 
 async def test_a_partner_is_registered_once(rt: ServiceRuntime) -> None:
@@ -66,8 +81,13 @@ async def test_a_partner_is_registered_once(rt: ServiceRuntime) -> None:
     with pytest.raises(PartnerExists):
         await service.register_partner(rt, partner_id, "Again", PartnerKind.LAW_FIRM, OFFICER)
     log = await log_of(rt, f"partner-{partner_id}")
-    assert [e["event_type"] for e in log] == ["sharing.PartnerRegistered"]
+    assert [e["event_type"] for e in log] == [
+        "sharing.PartnerRegistrationRequested",
+        "sharing.PartnerRegistrationApproved",
+        "sharing.PartnerRegistered",
+    ]
     assert log[0]["payload"]["kind"] == "credit-bureau"
+    assert (log[1]["actor"]["id"], log[2]["actor"]["id"]) == ("officer-2", "officer-2")
 
 
 @pytest.mark.obligation("SHR-3")
@@ -86,6 +106,11 @@ async def test_agreements_and_credentials_only_for_a_registered_partner(
         await service.issue_credential(rt, partner_id, ["sale"], 30, OFFICER)
     agreement_id = await service.sign_agreement(rt, partner_id, terms, OFFICER)
     log = await log_of(rt, f"partner-{partner_id}")
+    assert log[-1]["event_type"] == "sharing.ConfidentialityAgreementRequested"
+    await service.decide_agreement_request(
+        rt, partner_id, agreement_id, SECOND, Verdict.APPROVE, "signed copy seen"
+    )
+    log = await log_of(rt, f"partner-{partner_id}")
     assert log[-1]["event_type"] == "sharing.ConfidentialityAgreementSigned"
     assert log[-1]["payload"]["agreement_id"] == str(agreement_id)
 
@@ -94,7 +119,7 @@ async def test_concurrent_revocations_record_one_and_tokens_stop_at_once(
     rt: ServiceRuntime,
 ) -> None:
     partner_id = await _partner(rt)
-    issued = await service.issue_credential(rt, partner_id, ["credit-assessment"], 30, OFFICER)
+    issued = await _credential(rt, partner_id)
     client_id = issued.credential.client_id
     token = await auth.issue_token(rt, client_id, issued.client_secret, "")
     assert token.expires_in == 300 and token.scope == "credit-assessment"
@@ -126,3 +151,74 @@ async def test_concurrent_revocations_record_one_and_tokens_stop_at_once(
         await auth.authenticate(rt, token.access_token, _signed(token, "nonce-fresh-0123456"))
     with pytest.raises(InvalidClient):
         await auth.issue_token(rt, client_id, issued.client_secret, "")
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_one_officer_cannot_give_a_partner_a_working_credential_alone(
+    rt: ServiceRuntime,
+) -> None:
+    """The attack: one officer registers a partner and issues it a credential, approving
+    their own requests; an administrator tries too. No token comes of it."""
+    partner_id = await _partner(rt, approved=False)
+    issued = await service.issue_credential(rt, partner_id, ["credit-assessment"], 30, OFFICER)
+    client_id, secret = issued.credential.client_id, issued.client_secret
+    alone = [
+        Approver(ActorKind.STAFF, OFFICER.id, PRIVACY, True),
+        Approver(ActorKind.STAFF, "admin-1", frozenset({"administrator"}), True),
+        Approver(ActorKind.STAFF, "officer-2", PRIVACY, False),
+    ]
+    for who in alone:
+        with pytest.raises(NotAnApprover):
+            await service.decide_partner_request(rt, partner_id, who, Verdict.APPROVE, "fine")
+        with pytest.raises(NotAnApprover):
+            await service.decide_credential_request(
+                rt, partner_id, client_id, who, Verdict.APPROVE, "fine"
+            )
+    with pytest.raises(InvalidClient):  # both pending
+        await auth.issue_token(rt, client_id, secret, "")
+    await service.decide_credential_request(
+        rt, partner_id, client_id, SECOND, Verdict.APPROVE, "needed"
+    )
+    with pytest.raises(InvalidClient):  # the partner itself is still pending
+        await auth.issue_token(rt, client_id, secret, "")
+    await service.decide_partner_request(rt, partner_id, SECOND, Verdict.APPROVE, "seen")
+    assert (await auth.issue_token(rt, client_id, secret, "")).scope == "credit-assessment"
+    with pytest.raises(AlreadyDecided):
+        await service.decide_partner_request(rt, partner_id, SECOND, Verdict.REJECT, "late")
+    decided = [
+        e["event_type"]
+        for e in await log_of(rt, f"partner-{partner_id}")
+        if e["event_type"].endswith(("Approved", "Rejected"))
+    ]
+    assert decided == ["sharing.PartnerCredentialApproved", "sharing.PartnerRegistrationApproved"]
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_a_rejected_or_withdrawn_credential_never_gets_a_token(rt: ServiceRuntime) -> None:
+    partner_id = await _partner(rt)
+    rejected = await service.issue_credential(rt, partner_id, ["credit-assessment"], 30, OFFICER)
+    await service.decide_credential_request(
+        rt, partner_id, rejected.credential.client_id, SECOND, Verdict.REJECT, "not needed"
+    )
+    withdrawn = await service.issue_credential(rt, partner_id, ["credit-assessment"], 30, OFFICER)
+    await service.revoke_credential(rt, partner_id, withdrawn.credential.client_id, OFFICER)
+    with pytest.raises(AlreadyDecided):
+        await service.decide_credential_request(
+            rt, partner_id, withdrawn.credential.client_id, SECOND, Verdict.APPROVE, "late"
+        )
+    await service.revoke_credential(rt, partner_id, rejected.credential.client_id, OFFICER)
+    for issued in (rejected, withdrawn):
+        with pytest.raises(InvalidClient):
+            await auth.issue_token(rt, issued.credential.client_id, issued.client_secret, "")
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_two_officers_deciding_at_once_decide_once(rt: ServiceRuntime) -> None:
+    partner_id = await _partner(rt, approved=False)
+    third = Approver(ActorKind.STAFF, "officer-3", PRIVACY, True)
+    outcomes = await asyncio.gather(
+        service.decide_partner_request(rt, partner_id, SECOND, Verdict.APPROVE, "seen"),
+        service.decide_partner_request(rt, partner_id, third, Verdict.REJECT, "unknown firm"),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, AlreadyDecided) for o in outcomes) == 1, outcomes

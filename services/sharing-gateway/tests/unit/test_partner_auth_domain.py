@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from expensura_events.four_eyes import Approval
 from expensura_sharing_gateway.partner_auth.domain import (
     AUDIENCE,
     BAD_CLIENT,
@@ -43,17 +44,23 @@ def test_a_secret_matches_only_its_own_hash() -> None:
     assert not secret_matches("not a hash", "s3cret-value-1")
 
 
+@pytest.mark.obligation("SEC-2")
 def test_a_client_needs_its_secret_and_an_active_credential_and_learns_no_more() -> None:
     stored = hash_secret("s3cret-value-1")
-    check_client(CRED, stored, "s3cret-value-1", NOW)
+    check_client(CRED, stored, "s3cret-value-1", NOW, registered=True)
     revoked = Credential(CRED.client_id, CRED.partner_id, CRED.scopes, CRED.expires_at, NOW)
-    for credential, secret, at in (
-        (CRED, "wrong-secret-1", NOW),
-        (CRED, "s3cret-value-1", CRED.expires_at),
-        (revoked, "s3cret-value-1", NOW),
+    pending = replace(CRED, approval=Approval.PENDING)
+    rejected = replace(CRED, approval=Approval.REJECTED)
+    for credential, secret, at, registered in (
+        (CRED, "wrong-secret-1", NOW, True),
+        (CRED, "s3cret-value-1", CRED.expires_at, True),
+        (revoked, "s3cret-value-1", NOW, True),
+        (pending, "s3cret-value-1", NOW, True),  # four eyes: not yet approved
+        (rejected, "s3cret-value-1", NOW, True),
+        (CRED, "s3cret-value-1", NOW, False),  # the partner's registration not approved
     ):
         with pytest.raises(InvalidClient) as refused:
-            check_client(credential, stored, secret, at)
+            check_client(credential, stored, secret, at, registered=registered)
         assert str(refused.value) == BAD_CLIENT  # the same answer for every failure
 
 

@@ -15,6 +15,7 @@ from expensura_sharing_gateway.transfers.domain import (
     PublicRefused,
     SuccessorTransfer,
     TransferReason,
+    check_case,
     check_evidence,
     decide_public,
     decide_transfer,
@@ -66,7 +67,17 @@ def test_public_disclosure_needs_consents_yes_for_public_and_known_fields() -> N
         public_fields(["nationality"])
     assert public_fields(["phone", "email", "nationality"]) == ["email", "phone"]
     with pytest.raises(PublicRefused, match="neither explicit consent nor a legal mandate"):
-        decide_public(uuid.uuid4(), ["email"], _decision(False))
+        decide_public(uuid.uuid4(), ["email"], _decision(False), "CASE-1")
     yes = _decision(True)
-    made = decide_public(uuid.uuid4(), ["email"], yes)
+    made = decide_public(uuid.uuid4(), ["email"], yes, "CASE-1")
     assert made.decision_id == yes.decision_id and made.basis["kind"] == "consent"
+    assert made.case_reference == "CASE-1"
+
+
+@pytest.mark.obligation("PUB-1")
+@pytest.mark.parametrize("case", ["", "   "])
+def test_public_disclosure_names_its_case_even_with_consents_yes(case: str) -> None:
+    with pytest.raises(PublicRefused, match="case_reference"):
+        check_case(case)
+    with pytest.raises(PublicRefused, match="case_reference"):
+        decide_public(uuid.uuid4(), ["email"], _decision(True), case)

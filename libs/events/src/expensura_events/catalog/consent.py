@@ -84,6 +84,36 @@ class LegalGroundRevoked(DomainEvent):
     reason: RevocationReason
 
 
+@event_type("consent.LegalGroundInvocationRequested", source="consent")
+class LegalGroundInvocationRequested(DomainEvent):
+    """An officer asks to invoke a ground that names recipients outside the company (a
+    partner, the public); it has no effect until a second officer approves it."""
+
+    invocation_id: UUID
+    purpose: Purpose
+    ground: LegalGround
+    evidence_reference: Evidence
+    categories: Categories
+    recipients: Recipients = []
+    reason: GroundReason
+    expires_at: datetime
+
+
+@event_type("consent.LegalGroundInvocationApproved", source="consent")
+class LegalGroundInvocationApproved(DomainEvent):
+    """A second officer approved the request: the ground is in effect from now (the actor
+    is the approver; the requester is the actor of the request)."""
+
+    invocation_id: UUID
+    reason: GroundReason
+
+
+@event_type("consent.LegalGroundInvocationRejected", source="consent")
+class LegalGroundInvocationRejected(DomainEvent):
+    invocation_id: UUID
+    reason: GroundReason
+
+
 @event_type("consent.PolicyVersionPublished", source="consent")
 class PolicyVersionPublished(DomainEvent):
     version: str = Field(max_length=50)

@@ -18,11 +18,90 @@ CaseReference = Annotated[
 ]
 
 
+ApprovalReason = Annotated[str, Field(min_length=3, max_length=1000)]
+
+
 @event_type("sharing.PartnerRegistered", source="sharing-gateway")
 class PartnerRegistered(DomainEvent):
+    """The partner is registered: a second officer approved its registration (four eyes),
+    or it was registered before approvals were asked."""
+
     partner_id: str = Field(max_length=100)
     kind: str = Field(max_length=50)
     name: str = Field(max_length=200)
+
+
+# Four eyes on what lets a partner receive data: one officer requests, a second, different
+# officer approves (the actor of the decision) or rejects, once. On approval the act's own
+# event (`PartnerRegistered`, `ConfidentialityAgreementSigned`, `PartnerCredentialIssued`)
+# follows in the same transaction: that is when it takes effect.
+
+
+@event_type("sharing.PartnerRegistrationRequested", source="sharing-gateway")
+class PartnerRegistrationRequested(DomainEvent):
+    partner_id: str = Field(max_length=100)
+    kind: str = Field(max_length=50)
+    name: str = Field(max_length=200)
+
+
+@event_type("sharing.PartnerRegistrationApproved", source="sharing-gateway")
+class PartnerRegistrationApproved(DomainEvent):
+    partner_id: str = Field(max_length=100)
+    reason: ApprovalReason
+
+
+@event_type("sharing.PartnerRegistrationRejected", source="sharing-gateway")
+class PartnerRegistrationRejected(DomainEvent):
+    partner_id: str = Field(max_length=100)
+    reason: ApprovalReason
+
+
+@event_type("sharing.ConfidentialityAgreementRequested", source="sharing-gateway")
+class ConfidentialityAgreementRequested(DomainEvent):
+    agreement_id: UUID
+    partner_id: str = Field(max_length=100)
+    reference: str = Field(max_length=200)
+    purposes: list[Purpose]
+    fields: Fields
+    inbound: bool
+    starts_at: datetime
+    ends_at: datetime
+
+
+@event_type("sharing.ConfidentialityAgreementApproved", source="sharing-gateway")
+class ConfidentialityAgreementApproved(DomainEvent):
+    agreement_id: UUID
+    partner_id: str = Field(max_length=100)
+    reason: ApprovalReason
+
+
+@event_type("sharing.ConfidentialityAgreementRejected", source="sharing-gateway")
+class ConfidentialityAgreementRejected(DomainEvent):
+    agreement_id: UUID
+    partner_id: str = Field(max_length=100)
+    reason: ApprovalReason
+
+
+@event_type("sharing.PartnerCredentialRequested", source="sharing-gateway")
+class PartnerCredentialRequested(DomainEvent):
+    partner_id: str = Field(max_length=100)
+    client_id: str = Field(max_length=100)
+    scopes: list[str]
+    expires_at: datetime
+
+
+@event_type("sharing.PartnerCredentialApproved", source="sharing-gateway")
+class PartnerCredentialApproved(DomainEvent):
+    partner_id: str = Field(max_length=100)
+    client_id: str = Field(max_length=100)
+    reason: ApprovalReason
+
+
+@event_type("sharing.PartnerCredentialRejected", source="sharing-gateway")
+class PartnerCredentialRejected(DomainEvent):
+    partner_id: str = Field(max_length=100)
+    client_id: str = Field(max_length=100)
+    reason: ApprovalReason
 
 
 @event_type("sharing.ConfidentialityAgreementSigned", source="sharing-gateway")
@@ -120,9 +199,11 @@ class TransferRecorded(DomainEvent):
 
 @event_type("sharing.PublicDisclosureMade", source="sharing-gateway")
 class PublicDisclosureMade(DomainEvent):
-    """PUB-1: made public with explicit consent for this request, or a legal mandate."""
+    """PUB-1: made public with explicit consent for this request, or a legal mandate (a ground
+    a second officer approved), for a case."""
 
     disclosure_id: UUID
     fields: Fields
     decision_id: UUID
     basis: dict[str, Any]
+    case_reference: CaseReference | None = None  # None only in records from before it was asked

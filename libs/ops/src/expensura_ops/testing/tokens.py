@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -113,6 +113,37 @@ async def staff(stack: LocalStack, *roles: str, mfa: bool = True) -> dict[str, s
     return {"authorization": f"Bearer {token}"}
 
 
+async def approve(stack: LocalStack, service: str, path: str) -> dict[str, Any]:
+    """A second privacy officer approves a pending request at `path` (four eyes)."""
+    second = await staff(stack, "privacy-officer")
+    async with httpx.AsyncClient(timeout=15) as client:
+        resp = await client.post(
+            f"{stack.processes[service].url}{path}/approval",
+            headers=second,
+            json={"decision": "approve", "reason": "checked by a second officer"},
+        )
+    resp.raise_for_status()
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def legal_ground(
+    stack: LocalStack, ground: dict[str, Any], officer: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Invoke a legal ground as a privacy officer and, when it is pending (it names
+    recipients), have a second officer approve it; returns the ground in effect."""
+    officer = officer or await staff(stack, "privacy-officer")
+    async with httpx.AsyncClient(timeout=15) as client:
+        resp = await client.post(
+            f"{stack.processes['consent'].url}/v1/legal-grounds", headers=officer, json=ground
+        )
+    resp.raise_for_status()
+    invoked: dict[str, Any] = resp.json()
+    if invoked["state"] != "pending":
+        return invoked
+    return await approve(stack, "consent", f"/v1/legal-grounds/{invoked['invocation_id']}")
+
+
 @dataclass(frozen=True)
 class PartnerToken:
     """A registered partner's gateway token and request key; each data request is signed
@@ -146,7 +177,8 @@ async def known_to_consent(stack: LocalStack, partner_id: str) -> None:
 
 
 async def recipient(stack: LocalStack, kind: str = "credit-bureau") -> str:
-    """Register a partner (no agreement, no credential) and wait until consent knows it."""
+    """Register a partner (no agreement, no credential), approved by a second officer, and
+    wait until consent knows it."""
     officer = await staff(stack, "privacy-officer")
     partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(timeout=15) as client:
@@ -157,6 +189,7 @@ async def recipient(stack: LocalStack, kind: str = "credit-bureau") -> str:
                 json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
             )
         ).raise_for_status()
+    await approve(stack, "sharing-gateway", f"/v1/partners/{partner_id}")
     await known_to_consent(stack, partner_id)
     return partner_id
 
@@ -171,7 +204,8 @@ async def partner(
     scopes: Sequence[str] | None = None,
 ) -> PartnerToken:
     """Register a partner with a year's agreement and a credential, as a privacy officer
-    does; return its gateway token (valid five minutes) once consent knows the partner."""
+    does and a second one approves each (four eyes); return its gateway token (valid five
+    minutes) once consent knows the partner."""
     gateway = stack.processes["sharing-gateway"].url
     officer = await staff(stack, "privacy-officer")
     partner_id = f"{kind}-{uuid.uuid4().hex[:6]}"
@@ -183,6 +217,7 @@ async def partner(
                 json={"partner_id": partner_id, "name": f"Test {kind}", "kind": kind},
             )
         ).raise_for_status()
+        await approve(stack, "sharing-gateway", f"/v1/partners/{partner_id}")
         agreement = await client.post(
             f"/v1/partners/{partner_id}/agreements",
             json={
@@ -195,11 +230,19 @@ async def partner(
             },
         )
         agreement.raise_for_status()
+        agreement_id = agreement.json()["agreement_id"]
+        await approve(
+            stack, "sharing-gateway", f"/v1/partners/{partner_id}/agreements/{agreement_id}"
+        )
         credential = await client.post(
             f"/v1/partners/{partner_id}/credentials",
             json={"scopes": list(scopes or purposes)},
         )
         credential.raise_for_status()
+        client_id = credential.json()["client_id"]
+        await approve(
+            stack, "sharing-gateway", f"/v1/partners/{partner_id}/credentials/{client_id}"
+        )
         issued = await client.post(
             "/oauth/token",
             headers={"authorization": ""},

@@ -10,22 +10,30 @@ a withdrawal acknowledged before the decision is always seen.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from expensura_consent.grounds.domain import GroundRecord
+from expensura_consent.grounds.domain import (
+    GROUND_READ_CATEGORIES,
+    GROUND_READ_FIELDS,
+    GroundRecord,
+)
 from expensura_consent.purposes import domain as purposes
 from expensura_consent.records.domain import ConsentRecord, ConsentStatus, valid_at
 from expensura_events.catalog.consent import (
     ConsentExpired,
     ConsentGiven,
     ConsentWithdrawn,
+    LegalGroundInvocationApproved,
+    LegalGroundInvocationRejected,
+    LegalGroundInvocationRequested,
     LegalGroundInvoked,
     LegalGroundRevoked,
 )
 from expensura_events.contracts.decisions import RELEASE_WITHIN_SECONDS
 from expensura_events.envelope import EventEnvelope
+from expensura_events.four_eyes import Approval
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restriction_rules import Restriction, permits
 from expensura_events.vocabulary import CollectionChannel, Purpose
@@ -95,6 +103,12 @@ def check_redemption(
     if not fields <= grant.fields or not categories <= grant.categories:
         raise ReleaseRefused("wider than decided: more fields or categories than the decision")
     return grant
+
+
+# A staff read of a subject's consent and legal state (SEC-3): what it shows, named in the
+# `platform.PersonalDataAccessed` it records (why: grounds' `STAFF_READ_PURPOSE`).
+BASIS_FIELDS = ("consent-records", *GROUND_READ_FIELDS)
+BASIS_CATEGORIES = GROUND_READ_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -177,7 +191,9 @@ def _given(event: EventEnvelope, given: ConsentGiven) -> ConsentRecord:
     )
 
 
-def _invoked(event: EventEnvelope, invoked: LegalGroundInvoked) -> GroundRecord:
+def _invoked(
+    event: EventEnvelope, invoked: LegalGroundInvoked | LegalGroundInvocationRequested
+) -> GroundRecord:
     return GroundRecord(
         invocation_id=invoked.invocation_id,
         subject_id=event.subject_id or "",
@@ -196,9 +212,11 @@ def _invoked(event: EventEnvelope, invoked: LegalGroundInvoked) -> GroundRecord:
 @enforces("RGT-4")
 def basis_as_of(events: Iterable[EventEnvelope], purpose: Purpose, at: datetime) -> AsOf | None:
     """The consent (preferred) or ground in effect at `at`, from the subject's events up to
-    then; validity is the same test decisions apply to the tables."""
+    then; validity is the same test decisions apply to the tables. A requested ground counts
+    from its approval, never before (four eyes)."""
     consents: dict[UUID, tuple[ConsentRecord, UUID]] = {}
     grounds: dict[UUID, tuple[GroundRecord, UUID]] = {}
+    pending: dict[UUID, GroundRecord] = {}
     for event in sorted(events, key=lambda e: e.sequence or 0):
         if event.recorded_at is not None and event.recorded_at > at:
             break
@@ -209,8 +227,16 @@ def basis_as_of(events: Iterable[EventEnvelope], purpose: Purpose, at: datetime)
             consents.pop(p.consent_id, None)
         elif isinstance(p, LegalGroundInvoked) and p.purpose == purpose:
             grounds[p.invocation_id] = (_invoked(event, p), event.event_id)
+        elif isinstance(p, LegalGroundInvocationRequested) and p.purpose == purpose:
+            pending[p.invocation_id] = _invoked(event, p)
+        elif isinstance(p, LegalGroundInvocationApproved) and p.invocation_id in pending:
+            approved = replace(pending.pop(p.invocation_id), approval=Approval.APPROVED)
+            grounds[p.invocation_id] = (approved, event.event_id)
+        elif isinstance(p, LegalGroundInvocationRejected):
+            pending.pop(p.invocation_id, None)
         elif isinstance(p, LegalGroundRevoked):
             grounds.pop(p.invocation_id, None)
+            pending.pop(p.invocation_id, None)
     for record, event_id in consents.values():
         if valid_at(record, at):
             return AsOf(record.consent_id, None, event_id)

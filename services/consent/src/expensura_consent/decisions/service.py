@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.decisions import store
 from expensura_consent.decisions.domain import (
+    BASIS_CATEGORIES,
+    BASIS_FIELDS,
     AsOf,
     Decision,
     DecisionNotFound,
@@ -31,8 +33,9 @@ from expensura_consent.decisions.domain import (
 )
 from expensura_consent.decisions.store import RecordedDecision
 from expensura_consent.grounds import store as grounds
+from expensura_consent.grounds.domain import STAFF_READ_PURPOSE
 from expensura_consent.records import store as records
-from expensura_events.envelope import utcnow
+from expensura_events.envelope import Actor, utcnow
 from expensura_events.privacy.restrictions import restriction
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
@@ -153,10 +156,26 @@ async def decision(rt: ServiceRuntime, decision_id: UUID) -> RecordedDecision:
 
 
 async def basis_at(
-    rt: ServiceRuntime, subject_id: str, purpose: Purpose, at: datetime
+    rt: ServiceRuntime,
+    subject_id: str,
+    purpose: Purpose,
+    at: datetime,
+    reader: Actor,
+    case_reference: str | None = None,
 ) -> AsOf | None:
     """Which consent or ground was in effect at `at`, folded from consent's log (not its
-    tables)."""
-    async with rt.engine.connect() as conn:
+    tables). A staff member's read of the subject's consent and legal state: it is recorded
+    in the same transaction, a `platform.PersonalDataAccessed` the subject sees in their
+    data (SEC-3)."""
+    async with rt.engine.begin() as conn:
         events = await rt.store.read_subject(conn, subject_id)
+        await rt.record_access(
+            conn,
+            subject_id=subject_id,
+            actor=reader,
+            purpose=STAFF_READ_PURPOSE,
+            fields=BASIS_FIELDS,
+            categories=BASIS_CATEGORIES,
+            case_reference=case_reference,
+        )
     return basis_as_of(events, purpose, at)

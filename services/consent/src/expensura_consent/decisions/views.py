@@ -21,7 +21,8 @@ from expensura_events.contracts.decisions import (
     DecisionRequest,
     ReleaseRequest,
 )
-from expensura_events.fields import Identifier, Instant
+from expensura_events.envelope import Actor
+from expensura_events.fields import Identifier, Instant, SingleLine
 from expensura_events.vocabulary import Purpose, StaffRole
 from expensura_events.web.auth import Runtime, callers, staff_with
 from expensura_events.web.problems import Problem
@@ -31,6 +32,15 @@ router = APIRouter(tags=["decisions"])
 Auditor = Annotated[
     Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
 ]
+
+
+def staff_actor(who: Principal) -> Actor:
+    """The reader as the access record names them: with the role that let them read."""
+    role = next((r for r in READER_ROLES if r in who.roles), None)
+    return Actor(kind=who.kind, id=who.id, role=role)
+
+
+READER_ROLES = (StaffRole.PRIVACY_OFFICER.value, StaffRole.ADMINISTRATOR.value)
 
 
 class AsOf(BaseModel):
@@ -141,10 +151,14 @@ async def basis_at(
     at: Annotated[Instant, Query(description="ISO 8601 instant with its UTC offset")],
     rt: Runtime,
     auditor: Auditor,
+    case_reference: Annotated[SingleLine, Query(max_length=200)] | None = None,
 ) -> AsOf:
     """Which consent or legal ground was in effect for the subject and purpose at `at`,
-    folded from consent's log (not its tables)."""
-    found = await service.basis_at(rt, subject_id, purpose, at)
+    folded from consent's log (not its tables). The read is recorded: the subject sees it
+    (`platform.PersonalDataAccessed`, with the case if given) in their data."""
+    found = await service.basis_at(
+        rt, subject_id, purpose, at, staff_actor(auditor), case_reference
+    )
     if found is None:
         return AsOf(
             subject_id=subject_id,

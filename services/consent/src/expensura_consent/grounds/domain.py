@@ -1,10 +1,18 @@
 """Processing without consent on one of USE-11's ten grounds: what an invocation must name,
 when one is in effect, and its events. Pure: no framework, no database.
 
-    active ──(an officer revokes it)──▶ revoked
-      └──(its expiry passes: no event, it simply stops counting)
+A ground that names recipients (a partner, the public) releases data outside the company: it
+is only requested, and takes effect when a second, different privacy officer approves it
+(four eyes, `expensura_events.four_eyes`). A ground for processing inside the company is in
+effect at once.
 
-Revoking a revoked invocation changes nothing and records nothing.
+    pending ──(another officer approves)──▶ active ──(an officer revokes it)──▶ revoked
+       ├─────(another officer rejects)───▶ rejected
+       └─────(an officer withdraws it)───▶ revoked
+    active ──(its expiry passes: no event, it simply stops counting)
+
+Revoking a revoked or rejected invocation changes nothing and records nothing; a request is
+decided once.
 """
 
 from __future__ import annotations
@@ -17,10 +25,18 @@ from enum import StrEnum
 from uuid import UUID
 
 from expensura_consent.purposes import domain as purposes
-from expensura_events.catalog.consent import LegalGroundInvoked, LegalGroundRevoked
+from expensura_events import four_eyes
+from expensura_events.catalog.consent import (
+    LegalGroundInvocationApproved,
+    LegalGroundInvocationRejected,
+    LegalGroundInvocationRequested,
+    LegalGroundInvoked,
+    LegalGroundRevoked,
+)
 from expensura_events.envelope import LegalBasis
+from expensura_events.four_eyes import AlreadyDecided, Approval, Approver, Verdict
 from expensura_events.obligations import enforces
-from expensura_events.vocabulary import LegalGround, Purpose
+from expensura_events.vocabulary import DataCategory, LegalGround, Purpose
 
 # Input limits: what one invocation may name.
 MAX_CATEGORIES = 20
@@ -28,20 +44,34 @@ MAX_RECIPIENTS = 20
 MIN_EVIDENCE_LENGTH = 3
 MIN_REASON_LENGTH = 3
 REVOKED_BY_OFFICER = "revoked by officer"
+# A staff read of a subject's grounds (the report, the basis) is itself recorded (SEC-3):
+# what it shows, and why staff read it (auditing processing without consent, a purpose no
+# restriction stops).
+STAFF_READ_PURPOSE = Purpose.LEGAL_COMPLIANCE
+GROUND_READ_FIELDS = ("legal-grounds",)
+GROUND_READ_CATEGORIES = (DataCategory.LEGAL_CASE.value,)
 
 
 class GroundState(StrEnum):
+    PENDING = "pending"
     ACTIVE = "active"
+    REJECTED = "rejected"
     REVOKED = "revoked"
 
 
 class GroundAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
     REVOKE = "revoke"
 
 
 TRANSITIONS: Mapping[tuple[GroundState, GroundAction], GroundState] = {
+    (GroundState.PENDING, GroundAction.APPROVE): GroundState.ACTIVE,
+    (GroundState.PENDING, GroundAction.REJECT): GroundState.REJECTED,
+    (GroundState.PENDING, GroundAction.REVOKE): GroundState.REVOKED,  # withdrawn unapproved
     (GroundState.ACTIVE, GroundAction.REVOKE): GroundState.REVOKED,
 }
+_ACTION = {Verdict.APPROVE: GroundAction.APPROVE, Verdict.REJECT: GroundAction.REJECT}
 
 
 class Grouping(StrEnum):
@@ -87,15 +117,25 @@ class GroundRecord:
     reason: str = ""
     invoked_by: str = ""
     created_at: datetime | None = None
+    approval: Approval = Approval.NOT_REQUIRED
+    decided_by: str | None = None
+    decided_at: datetime | None = None
 
     @property
     def state(self) -> GroundState:
-        return GroundState.REVOKED if self.revoked else GroundState.ACTIVE
+        if self.revoked:
+            return GroundState.REVOKED
+        if self.approval is Approval.PENDING:
+            return GroundState.PENDING
+        if self.approval is Approval.REJECTED:
+            return GroundState.REJECTED
+        return GroundState.ACTIVE
 
     def in_effect_at(self, now: datetime) -> bool:
-        """Whether the invocation counts at `now`: not revoked, not expired. The one test of
-        a ground's validity (decisions and the as-of fold both ask it)."""
-        return not self.revoked and self.expires_at > now
+        """Whether the invocation counts at `now`: approved if it needed approval, not
+        revoked, not expired. The one test of a ground's validity (decisions and the as-of
+        fold both ask it)."""
+        return self.state is GroundState.ACTIVE and self.expires_at > now
 
     def covers(self, purpose: Purpose, categories: set[str], recipient: str | None) -> bool:
         return (
@@ -125,9 +165,19 @@ def check_ground(ground: LegalGround) -> LegalGround:
     return ground
 
 
-@enforces("USE-11")
-def invoke(invocation_id: UUID, invocation: Invocation, now: datetime) -> LegalGroundInvoked:
-    """The event that records the invocation. Raises InvalidInvocation."""
+@enforces("SEC-2")
+def approval_needed(invocation: Invocation) -> Approval:
+    """Every recipient a ground may name is outside the company (a registered partner or the
+    public): naming any needs a second officer's approval."""
+    return Approval.PENDING if invocation.recipients else Approval.NOT_REQUIRED
+
+
+@enforces("USE-11", "SEC-2")
+def invoke(
+    invocation_id: UUID, invocation: Invocation, now: datetime
+) -> LegalGroundInvoked | LegalGroundInvocationRequested:
+    """The event that records the invocation: in effect at once for processing inside the
+    company, only requested when it names recipients. Raises InvalidInvocation."""
     check_ground(invocation.ground)
     if invocation.expires_at <= now:
         raise InvalidInvocation("expires_at must be in the future")
@@ -141,7 +191,12 @@ def invoke(invocation_id: UUID, invocation: Invocation, now: datetime) -> LegalG
         raise InvalidInvocation(f"name at most {MAX_CATEGORIES} categories and recipients each")
     if (why := purposes.refusal(invocation.purpose, set(invocation.categories))) is not None:
         raise InvalidInvocation(why)
-    return LegalGroundInvoked(
+    kind = (
+        LegalGroundInvocationRequested
+        if approval_needed(invocation) is Approval.PENDING
+        else LegalGroundInvoked
+    )
+    return kind(
         invocation_id=invocation_id,
         purpose=invocation.purpose,
         ground=invocation.ground,
@@ -153,6 +208,25 @@ def invoke(invocation_id: UUID, invocation: Invocation, now: datetime) -> LegalG
     )
 
 
+@enforces("SEC-2")
+def decide(
+    record: GroundRecord, approver: Approver, verdict: Verdict, reason: str
+) -> tuple[Approval, LegalGroundInvocationApproved | LegalGroundInvocationRejected]:
+    """A second officer's decision on a pending request, and its event. Raises NotAnApprover
+    (the requester themselves, or not an officer with MFA) or AlreadyDecided (not pending:
+    decided, withdrawn, or never needing approval)."""
+    if len(reason.strip()) < four_eyes.MIN_REASON_LENGTH:
+        raise InvalidInvocation("say why")
+    decided = four_eyes.decide(record.approval, record.invoked_by, approver, verdict)
+    if (record.state, _ACTION[verdict]) not in TRANSITIONS:  # withdrawn while pending
+        raise AlreadyDecided(f"the invocation is {record.state.value}, not pending")
+    if decided is Approval.APPROVED:
+        return decided, LegalGroundInvocationApproved(
+            invocation_id=record.invocation_id, reason=reason
+        )
+    return decided, LegalGroundInvocationRejected(invocation_id=record.invocation_id, reason=reason)
+
+
 def revoke(record: GroundRecord) -> LegalGroundRevoked | None:
     """The revocation's event; None when it is revoked already (nothing to record)."""
     if (record.state, GroundAction.REVOKE) not in TRANSITIONS:
@@ -161,5 +235,12 @@ def revoke(record: GroundRecord) -> LegalGroundRevoked | None:
 
 
 def count(records: Iterable[GroundRecord], by: Grouping) -> dict[str, int]:
-    """Invocations per ground, or per who invoked them."""
-    return dict(Counter(r.ground.value if by is Grouping.GROUND else r.invoked_by for r in records))
+    """Invocations that took effect (not those pending or rejected), per ground or per who
+    invoked them."""
+    return dict(
+        Counter(
+            r.ground.value if by is Grouping.GROUND else r.invoked_by
+            for r in records
+            if four_eyes.in_effect(r.approval)
+        )
+    )

@@ -1,5 +1,5 @@
 """Legal-ground invocations in SQL: rows <-> `GroundRecord`, locking reads, and the
-compare-and-set of a revocation."""
+compare-and-sets of a revocation and of a second officer's decision."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from expensura_consent.grounds.domain import GroundRecord, Invocation
 from expensura_consent.tables import ground_invocations
 from expensura_events.envelope import Actor
+from expensura_events.four_eyes import Approval
 from expensura_events.vocabulary import LegalGround, Purpose
 
 t = ground_invocations
@@ -32,6 +33,11 @@ def to_ground(row: Any) -> GroundRecord:
         reason=row.reason,
         invoked_by=f"{row.invoked_by_kind}:{row.invoked_by_id}",
         created_at=row.created_at,
+        approval=Approval(row.approval),
+        decided_by=(
+            None if row.decided_by_id is None else f"{row.decided_by_kind}:{row.decided_by_id}"
+        ),
+        decided_at=row.decided_at,
     )
 
 
@@ -41,6 +47,7 @@ async def insert(
     invocation: Invocation,
     officer: Actor,
     at: datetime,
+    approval: Approval,
 ) -> None:
     await conn.execute(
         t.insert().values(
@@ -56,6 +63,7 @@ async def insert(
             invoked_by_id=officer.id,
             created_at=at,
             expires_at=invocation.expires_at,
+            approval=approval.value,
         )
     )
 
@@ -91,6 +99,27 @@ async def revoke(conn: AsyncConnection, invocation_id: UUID, at: datetime) -> bo
         update(t)
         .where(t.c.invocation_id == invocation_id, t.c.revoked_at.is_(None))
         .values(revoked_at=at)
+    )
+    return changed.rowcount == 1
+
+
+async def decide(
+    conn: AsyncConnection, invocation_id: UUID, approval: Approval, by: Actor, at: datetime
+) -> bool:
+    """pending → approved | rejected, once; False if it was decided or withdrawn already."""
+    changed = await conn.execute(
+        update(t)
+        .where(
+            t.c.invocation_id == invocation_id,
+            t.c.approval == Approval.PENDING.value,
+            t.c.revoked_at.is_(None),
+        )
+        .values(
+            approval=approval.value,
+            decided_by_kind=by.kind.value,
+            decided_by_id=by.id,
+            decided_at=at,
+        )
     )
     return changed.rowcount == 1
 

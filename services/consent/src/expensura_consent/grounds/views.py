@@ -1,4 +1,5 @@
-"""Processing without consent on one of USE-11's ten grounds: recorded per use, reported."""
+"""Processing without consent on one of USE-11's ten grounds: recorded per use, approved by a
+second officer when it names recipients, reported."""
 
 from __future__ import annotations
 
@@ -26,14 +27,14 @@ from expensura_consent.recipients.domain import UnknownRecipients
 from expensura_events.auth import Principal
 from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, Instant, ShortText, SingleLine
+from expensura_events.four_eyes import AlreadyDecided, Approver, NotAnApprover, Verdict
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
 
 router = APIRouter(tags=["legal grounds"])
-PrivacyOfficer = Annotated[
-    Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
-]
+# Privacy officers only: a ground releases data, and administrators release none (SEC-2).
+PrivacyOfficer = Annotated[Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER))]
 
 
 class InvokeGround(BaseModel):
@@ -66,6 +67,15 @@ class Invocation(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked: bool
+    state: str
+    approval: str
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class Decide(BaseModel):
+    decision: Verdict
+    reason: Annotated[ShortText, Field(min_length=MIN_REASON_LENGTH)]
 
 
 class Report(BaseModel):
@@ -80,6 +90,14 @@ class InvalidInvocationProblem(Problem):
 
 class InvocationNotFoundProblem(Problem):
     status, title = 404, "No such invocation"
+
+
+class NotAnApproverProblem(Problem):
+    status, title = 403, "A second officer must decide"
+
+
+class AlreadyDecidedProblem(Problem):
+    status, title = 409, "Not pending"
 
 
 def _out(record: GroundRecord) -> Invocation:
@@ -98,13 +116,19 @@ def _out(record: GroundRecord) -> Invocation:
         created_at=record.created_at,
         expires_at=record.expires_at,
         revoked=record.revoked,
+        state=record.state.value,
+        approval=record.approval.value,
+        decided_by=record.decided_by,
+        decided_at=record.decided_at,
     )
 
 
 @router.post("/v1/legal-grounds", status_code=201, responses={403: {}, 422: {}})
 async def invoke_ground(body: InvokeGround, officer: PrivacyOfficer, rt: Runtime) -> Invocation:
     """Record processing without consent: the ground, its evidence (e.g. the hash of a court
-    order), who invoked it and why, its scope and its expiry."""
+    order), who invoked it and why, its scope and its expiry. A ground naming recipients (a
+    partner, the public) is `pending` and has no effect until a second privacy officer
+    approves it (`POST /v1/legal-grounds/{id}/approval`)."""
     asked = Asked(
         subject_id=body.subject_id,
         purpose=body.purpose,
@@ -120,6 +144,30 @@ async def invoke_ground(body: InvokeGround, officer: PrivacyOfficer, rt: Runtime
     except (InvalidInvocation, UnknownRecipients) as exc:
         raise InvalidInvocationProblem(str(exc)) from None
     return _out(recorded)
+
+
+@router.post(
+    "/v1/legal-grounds/{invocation_id}/approval", responses={403: {}, 404: {}, 409: {}, 422: {}}
+)
+async def decide_request(
+    invocation_id: UUID, body: Decide, officer: PrivacyOfficer, rt: Runtime
+) -> Invocation:
+    """A second privacy officer, never the one who asked, approves or rejects a pending
+    ground, once."""
+    approver = Approver(kind=officer.kind, id=officer.id, roles=officer.roles, mfa=officer.mfa)
+    try:
+        decided = await service.decide_request(
+            rt, invocation_id, approver, body.decision, body.reason
+        )
+    except InvocationNotFound:
+        raise InvocationNotFoundProblem(f"No invocation {invocation_id}.") from None
+    except NotAnApprover as exc:
+        raise NotAnApproverProblem(str(exc)) from None
+    except AlreadyDecided as exc:
+        raise AlreadyDecidedProblem(str(exc)) from None
+    except InvalidInvocation as exc:
+        raise InvalidInvocationProblem(str(exc)) from None
+    return _out(decided)
 
 
 @router.delete("/v1/legal-grounds/{invocation_id}", responses={404: {}})
@@ -139,6 +187,8 @@ async def ground_report(
     rt: Runtime,
     group_by: Annotated[str, Query(pattern="^(ground|requester)$")] = "ground",
 ) -> Report:
-    """Every processing without consent, counted per ground or per requester."""
-    counts, records = await service.report(rt, Grouping(group_by))
+    """Every processing without consent, counted per ground or per requester. Each subject
+    in it sees the read in their data (`platform.PersonalDataAccessed`)."""
+    reader = Actor(kind=officer.kind, id=officer.id, role=StaffRole.PRIVACY_OFFICER.value)
+    counts, records = await service.report(rt, Grouping(group_by), reader)
     return Report(group_by=group_by, counts=counts, invocations=[_out(r) for r in records])

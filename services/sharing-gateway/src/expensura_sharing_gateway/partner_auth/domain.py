@@ -27,6 +27,7 @@ from uuid import uuid4
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from expensura_events.obligations import enforces
 from expensura_sharing_gateway.partners.domain import Credential, CredentialState, PartnerKind
 
 AUDIENCE = "expensura-sharing-gateway"
@@ -35,7 +36,8 @@ _hasher = PasswordHasher()
 
 
 class InvalidClient(Exception):
-    """Unknown client, wrong secret, a revoked or expired credential, or a bad token."""
+    """Unknown client, wrong secret, a revoked, expired or unapproved credential, a partner
+    not yet approved, or a bad token."""
 
 
 class Replayed(Exception):
@@ -71,14 +73,23 @@ def secret_matches(secret_hash: str, secret: str) -> bool:
 
 
 # One answer for every failure, so a caller learns nothing about which it was.
-BAD_CLIENT = "Unknown client, wrong secret, or a revoked or expired credential."
+BAD_CLIENT = (
+    "Unknown client, wrong secret, a revoked, expired or unapproved credential, "
+    "or a partner not yet approved."
+)
 
 
-def check_client(credential: Credential, secret_hash: str, secret: str, now: datetime) -> None:
-    """The secret matches, and the credential is neither revoked nor expired."""
+@enforces("SEC-2")
+def check_client(
+    credential: Credential, secret_hash: str, secret: str, now: datetime, *, registered: bool
+) -> None:
+    """The secret matches, the credential is approved and neither revoked nor expired, and
+    the partner's registration is approved (four eyes: a pending partner or credential gets
+    no token)."""
     if (
         not secret_matches(secret_hash, secret)
         or credential.state(now) is not CredentialState.ACTIVE
+        or not registered
     ):
         raise InvalidClient(BAD_CLIENT)
 

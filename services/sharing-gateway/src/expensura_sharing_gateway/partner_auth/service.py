@@ -71,8 +71,8 @@ async def issue_token(
         found = await store.client(conn, client_id)
     if found is None:
         raise InvalidClient(BAD_CLIENT)
-    credential, secret_hash, kind = found
-    check_client(credential, secret_hash, client_secret, now)
+    credential, secret_hash, kind, registered = found
+    check_client(credential, secret_hash, client_secret, now, registered=registered)
     scopes = grant(credential.scopes, scope)
     ttl = gateway_settings(rt).partner_token_ttl_seconds
     claims = token_claims(credential, kind, scopes, now, ttl)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.four_eyes import Approval, in_effect
 from expensura_events.retention import Expiry
 from expensura_sharing_gateway.partners.domain import Credential, PartnerKind
 from expensura_sharing_gateway.partners.store import to_credential
@@ -16,18 +17,24 @@ from expensura_sharing_gateway.tables import partner_credentials, partners, requ
 
 async def client(
     conn: AsyncConnection, client_id: str
-) -> tuple[Credential, str, PartnerKind] | None:
-    """The credential, its secret's hash and the partner's kind."""
+) -> tuple[Credential, str, PartnerKind, bool] | None:
+    """The credential, its secret's hash, the partner's kind and whether the partner is
+    registered (its registration approved)."""
     row = (
         await conn.execute(
-            select(partner_credentials, partners.c.kind)
+            select(
+                partner_credentials,
+                partners.c.kind,
+                partners.c.approval.label("partner_approval"),
+            )
             .join(partners, partners.c.partner_id == partner_credentials.c.partner_id)
             .where(partner_credentials.c.client_id == client_id)
         )
     ).one_or_none()
     if row is None:
         return None
-    return to_credential(row), row.secret_hash, PartnerKind(row.kind)
+    registered = in_effect(Approval(row.partner_approval))
+    return to_credential(row), row.secret_hash, PartnerKind(row.kind), registered
 
 
 async def is_revoked(conn: AsyncConnection, client_id: str) -> bool:

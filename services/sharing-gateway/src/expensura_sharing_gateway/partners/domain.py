@@ -7,6 +7,12 @@ for, nor a scope for one.
 
 An agreement's state follows from its term and the clock (`AGREEMENT_TRANSITIONS`); a
 credential's from its expiry and a revocation (`CREDENTIAL_TRANSITIONS`).
+
+Four eyes (SEC-2): registering a partner, signing an agreement and issuing a credential are
+each requested by one privacy officer and take effect only when a second, different officer
+approves them (`APPROVAL_TRANSITIONS`: pending → approved | rejected, once). Until then a
+partner cannot get a token, an agreement covers nothing and a credential authenticates no
+one. Rows from before approvals were asked are `not-required`: in effect as they were.
 """
 
 from __future__ import annotations
@@ -17,12 +23,24 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from expensura_events import four_eyes
 from expensura_events.catalog.sharing import (
+    ConfidentialityAgreementApproved,
+    ConfidentialityAgreementRejected,
+    ConfidentialityAgreementRequested,
     ConfidentialityAgreementSigned,
+    PartnerCredentialApproved,
     PartnerCredentialIssued,
+    PartnerCredentialRejected,
+    PartnerCredentialRequested,
     PartnerCredentialRevoked,
     PartnerRegistered,
+    PartnerRegistrationApproved,
+    PartnerRegistrationRejected,
+    PartnerRegistrationRequested,
 )
+from expensura_events.envelope import DomainEvent
+from expensura_events.four_eyes import AlreadyDecided, Approval, Approver, Verdict
 from expensura_events.obligations import enforces
 from expensura_events.vocabulary import DataCategory, Purpose
 
@@ -78,6 +96,8 @@ def categories_of(fields: Iterable[str]) -> list[str]:
 
 
 class AgreementState(StrEnum):
+    PENDING = "pending"  # waiting for a second officer: covers nothing
+    REJECTED = "rejected"  # never covers anything
     SIGNED = "signed"  # recorded, its term not yet begun
     IN_FORCE = "in-force"
     ENDED = "ended"
@@ -108,8 +128,14 @@ class Agreement:
     inbound: bool
     starts_at: datetime
     ends_at: datetime
+    approval: Approval = Approval.NOT_REQUIRED
+    requested_by: str = ""
 
     def state(self, now: datetime) -> AgreementState:
+        if self.approval is Approval.PENDING:
+            return AgreementState.PENDING
+        if self.approval is Approval.REJECTED:
+            return AgreementState.REJECTED
         if now < self.starts_at:
             return AgreementState.SIGNED
         if now < self.ends_at:
@@ -149,6 +175,8 @@ class AgreementTerms:
 
 
 class CredentialState(StrEnum):
+    PENDING = "pending"  # waiting for a second officer: authenticates no one
+    REJECTED = "rejected"
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"
@@ -160,6 +188,7 @@ class CredentialAction(StrEnum):
 
 # Expiry is the clock's; revocation is the officer's, and may follow expiry (to record it).
 CREDENTIAL_TRANSITIONS: Mapping[tuple[CredentialState, CredentialAction], CredentialState] = {
+    (CredentialState.PENDING, CredentialAction.REVOKE): CredentialState.REVOKED,  # withdrawn
     (CredentialState.ACTIVE, CredentialAction.REVOKE): CredentialState.REVOKED,
     (CredentialState.EXPIRED, CredentialAction.REVOKE): CredentialState.REVOKED,
 }
@@ -180,10 +209,16 @@ class Credential:
     scopes: tuple[str, ...]
     expires_at: datetime
     revoked_at: datetime | None = None
+    approval: Approval = Approval.NOT_REQUIRED
+    requested_by: str = ""
 
     def state(self, now: datetime) -> CredentialState:
         if self.revoked_at is not None:
             return CredentialState.REVOKED
+        if self.approval is Approval.PENDING:
+            return CredentialState.PENDING
+        if self.approval is Approval.REJECTED:
+            return CredentialState.REJECTED
         return CredentialState.ACTIVE if now < self.expires_at else CredentialState.EXPIRED
 
 
@@ -203,6 +238,94 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     return sorted(asked)
 
 
+# --- four eyes ----------------------------------------------------------------------------
+
+# What a second officer's decision does to a partner's registration, an agreement or a
+# credential: the one rule every four-eyes act shares.
+APPROVAL_TRANSITIONS: Mapping[tuple[Approval, Verdict], Approval] = four_eyes.TRANSITIONS
+
+
+class InvalidApproval(ValueError):
+    """The decision cannot be recorded as asked (no reason)."""
+
+
+@dataclass(frozen=True)
+class PartnerRecord:
+    partner_id: str
+    kind: PartnerKind
+    name: str
+    approval: Approval = Approval.NOT_REQUIRED
+    requested_by: str = ""
+
+    @property
+    def registered(self) -> bool:
+        """Whether the partner may get tokens (and consent knows it)."""
+        return four_eyes.in_effect(self.approval)
+
+
+@enforces("SEC-2")
+def _decided(
+    approval: Approval, requested_by: str, approver: Approver, verdict: Verdict, reason: str
+) -> Approval:
+    decided = four_eyes.decide(approval, requested_by, approver, verdict)
+    if len(reason.strip()) < four_eyes.MIN_REASON_LENGTH:
+        raise InvalidApproval("say why")
+    return decided
+
+
+@enforces("SEC-2")
+def decide_partner(
+    partner: PartnerRecord, approver: Approver, verdict: Verdict, reason: str
+) -> tuple[Approval, list[DomainEvent]]:
+    """A second officer's decision on a registration, and its events: approved, the partner
+    is registered (`PartnerRegistered`, which consent learns recipients from). Raises
+    NotAnApprover, AlreadyDecided or InvalidApproval."""
+    decided = _decided(partner.approval, partner.requested_by, approver, verdict, reason)
+    if decided is Approval.REJECTED:
+        return decided, [PartnerRegistrationRejected(partner_id=partner.partner_id, reason=reason)]
+    return decided, [
+        PartnerRegistrationApproved(partner_id=partner.partner_id, reason=reason),
+        registered(partner.partner_id, partner.kind, partner.name),
+    ]
+
+
+@enforces("SEC-2", "SHR-3")
+def decide_agreement(
+    partner_id: str, agreement: Agreement, approver: Approver, verdict: Verdict, reason: str
+) -> tuple[Approval, list[DomainEvent]]:
+    """A second officer's decision on an agreement; approved, it is signed."""
+    decided = _decided(agreement.approval, agreement.requested_by, approver, verdict, reason)
+    agreement_id = UUID(agreement.agreement_id)
+    if decided is Approval.REJECTED:
+        return decided, [
+            ConfidentialityAgreementRejected(
+                agreement_id=agreement_id, partner_id=partner_id, reason=reason
+            )
+        ]
+    return decided, [
+        ConfidentialityAgreementApproved(
+            agreement_id=agreement_id, partner_id=partner_id, reason=reason
+        ),
+        agreement_signed(partner_id, agreement),
+    ]
+
+
+@enforces("SEC-2")
+def decide_credential(
+    credential: Credential, approver: Approver, verdict: Verdict, reason: str
+) -> tuple[Approval, list[DomainEvent]]:
+    """A second officer's decision on a credential; approved, it is issued. A credential
+    withdrawn (revoked) while pending cannot be decided."""
+    if credential.revoked_at is not None:
+        four_eyes.decide(credential.approval, credential.requested_by, approver, verdict)
+        raise AlreadyDecided("the credential was revoked")
+    decided = _decided(credential.approval, credential.requested_by, approver, verdict, reason)
+    ids = {"partner_id": credential.partner_id, "client_id": credential.client_id}
+    if decided is Approval.REJECTED:
+        return decided, [PartnerCredentialRejected(**ids, reason=reason)]
+    return decided, [PartnerCredentialApproved(**ids, reason=reason), credential_issued(credential)]
+
+
 # --- errors and events -------------------------------------------------------------------
 
 
@@ -218,6 +341,10 @@ class NoSuchCredential(LookupError):
     pass
 
 
+class NoSuchAgreement(LookupError):
+    pass
+
+
 def partner_stream(partner_id: str) -> str:
     """A partner's registration, agreements and credentials."""
     return f"partner-{partner_id}"
@@ -227,10 +354,16 @@ def registered(partner_id: str, kind: PartnerKind, name: str) -> PartnerRegister
     return PartnerRegistered(partner_id=partner_id, kind=kind.value, name=name)
 
 
-def agreement_signed(
+def registration_requested(
+    partner_id: str, kind: PartnerKind, name: str
+) -> PartnerRegistrationRequested:
+    return PartnerRegistrationRequested(partner_id=partner_id, kind=kind.value, name=name)
+
+
+def agreement_requested(
     agreement_id: UUID, partner_id: str, terms: AgreementTerms
-) -> ConfidentialityAgreementSigned:
-    return ConfidentialityAgreementSigned(
+) -> ConfidentialityAgreementRequested:
+    return ConfidentialityAgreementRequested(
         agreement_id=agreement_id,
         partner_id=partner_id,
         reference=terms.reference,
@@ -239,6 +372,29 @@ def agreement_signed(
         inbound=terms.inbound,
         starts_at=terms.starts_at,
         ends_at=terms.ends_at,
+    )
+
+
+def agreement_signed(partner_id: str, agreement: Agreement) -> ConfidentialityAgreementSigned:
+    """The agreement takes effect: a second officer approved it."""
+    return ConfidentialityAgreementSigned(
+        agreement_id=UUID(agreement.agreement_id),
+        partner_id=partner_id,
+        reference=agreement.reference,
+        purposes=sorted(agreement.purposes),
+        fields=sorted(agreement.fields),
+        inbound=agreement.inbound,
+        starts_at=agreement.starts_at,
+        ends_at=agreement.ends_at,
+    )
+
+
+def credential_requested(credential: Credential) -> PartnerCredentialRequested:
+    return PartnerCredentialRequested(
+        partner_id=credential.partner_id,
+        client_id=credential.client_id,
+        scopes=list(credential.scopes),
+        expires_at=credential.expires_at,
     )
 
 

@@ -1,34 +1,44 @@
-"""Use cases of the partner registry (SHR-3), for staff: register, sign an agreement, issue
-and revoke credentials. One transaction each, the row and its event together."""
+"""Use cases of the partner registry (SHR-3), for staff: request a registration, an
+agreement or a credential, a second officer's approval or rejection of each (four eyes),
+and revoking credentials. One transaction each, the row and its events together."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID, uuid4
 
-from expensura_events.envelope import Actor, utcnow
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_events.envelope import Actor, DomainEvent, utcnow
+from expensura_events.four_eyes import AlreadyDecided, Approver, Verdict
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
 from expensura_sharing_gateway.partner_auth.domain import hash_secret
 from expensura_sharing_gateway.partners import store
 from expensura_sharing_gateway.partners.domain import (
+    Agreement,
     AgreementTerms,
     Credential,
     CredentialAction,
     CredentialState,
+    NoSuchAgreement,
     NoSuchCredential,
     NoSuchPartner,
     PartnerExists,
     PartnerKind,
-    agreement_signed,
+    PartnerRecord,
+    agreement_requested,
     check_scopes,
-    credential_issued,
+    credential_requested,
     credential_revoked,
     credential_transition,
+    decide_agreement,
+    decide_credential,
+    decide_partner,
     partner_stream,
-    registered,
+    registration_requested,
 )
 
 
@@ -41,14 +51,15 @@ class IssuedCredential:
 async def register_partner(
     rt: ServiceRuntime, partner_id: str, name: str, kind: PartnerKind, by: Actor
 ) -> None:
+    """Request a registration: the partner is registered when a second officer approves."""
     async with rt.engine.begin() as conn:
-        if not await store.add_partner(conn, partner_id, name, kind, utcnow()):
+        if not await store.add_partner(conn, partner_id, name, kind, utcnow(), by):
             raise PartnerExists(f"Partner {partner_id} exists.")
         await rt.append(
             conn,
             [
                 rt.envelope(
-                    registered(partner_id, kind, name),
+                    registration_requested(partner_id, kind, name),
                     stream_id=partner_stream(partner_id),
                     subject_id=None,
                     actor=by,
@@ -68,16 +79,17 @@ async def _require_partner(rt: ServiceRuntime, partner_id: str) -> None:
 async def sign_agreement(
     rt: ServiceRuntime, partner_id: str, terms: AgreementTerms, by: Actor
 ) -> UUID:
-    """Record a confidentiality agreement (terms already checked when `terms` was built)."""
+    """Request a confidentiality agreement (terms already checked when `terms` was built):
+    it covers nothing until a second officer approves it."""
     await _require_partner(rt, partner_id)
     agreement_id = uuid4()
     async with rt.engine.begin() as conn:
-        await store.add_agreement(conn, agreement_id, partner_id, terms)
+        await store.add_agreement(conn, agreement_id, partner_id, terms, by)
         await rt.append(
             conn,
             [
                 rt.envelope(
-                    agreement_signed(agreement_id, partner_id, terms),
+                    agreement_requested(agreement_id, partner_id, terms),
                     stream_id=partner_stream(partner_id),
                     subject_id=None,
                     actor=by,
@@ -91,8 +103,9 @@ async def sign_agreement(
 async def issue_credential(
     rt: ServiceRuntime, partner_id: str, scopes: list[str], valid_days: int, by: Actor
 ) -> IssuedCredential:
-    """A client id and secret for the client-credentials grant. Rotate by issuing a new one
-    and revoking the old."""
+    """A client id and secret for the client-credentials grant, which get no token until a
+    second officer approves the credential. Rotate by issuing a new one and revoking the
+    old."""
     granted = check_scopes(scopes)
     await _require_partner(rt, partner_id)
     now = utcnow()
@@ -104,12 +117,12 @@ async def issue_credential(
     )
     secret = secrets.token_urlsafe(32)
     async with rt.engine.begin() as conn:
-        await store.add_credential(conn, credential, hash_secret(secret), now)
+        await store.add_credential(conn, credential, hash_secret(secret), now, by)
         await rt.append(
             conn,
             [
                 rt.envelope(
-                    credential_issued(credential),
+                    credential_requested(credential),
                     stream_id=partner_stream(partner_id),
                     subject_id=None,
                     actor=by,
@@ -131,7 +144,8 @@ async def revoke_credential(
             raise NoSuchCredential(f"No credential {client_id} for {partner_id}.")
         now = utcnow()
         state = credential.state(now)
-        if state is not CredentialState.REVOKED:
+        # a rejected credential never worked: nothing to revoke, nothing to record
+        if state not in (CredentialState.REVOKED, CredentialState.REJECTED):
             credential_transition(state, CredentialAction.REVOKE)
             if await store.revoke_credential(conn, client_id, now):
                 await rt.append(
@@ -147,3 +161,91 @@ async def revoke_credential(
                     ],
                 )
     return credential
+
+
+async def _record_decision(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    partner_id: str,
+    events: list[DomainEvent],
+    by: Actor,
+) -> None:
+    await rt.append(
+        conn,
+        [
+            rt.envelope(
+                event,
+                stream_id=partner_stream(partner_id),
+                subject_id=None,
+                actor=by,
+                purpose=Purpose.LEGAL_COMPLIANCE,
+            )
+            for event in events
+        ],
+    )
+
+
+def _officer(approver: Approver) -> Actor:
+    return Actor(kind=approver.kind, id=approver.id)
+
+
+async def decide_partner_request(
+    rt: ServiceRuntime, partner_id: str, approver: Approver, verdict: Verdict, reason: str
+) -> PartnerRecord:
+    """A second officer approves (the partner is registered) or rejects a registration,
+    once. Raises NoSuchPartner, NotAnApprover, AlreadyDecided or InvalidApproval."""
+    async with rt.engine.begin() as conn:
+        partner = await store.partner_of(conn, partner_id, for_update=True)
+        if partner is None:
+            raise NoSuchPartner(f"No partner {partner_id}.")
+        approval, events = decide_partner(partner, approver, verdict, reason)
+        if not await store.decide_partner(conn, partner_id, approval, _officer(approver), utcnow()):
+            raise AlreadyDecided(f"partner {partner_id} was decided already")
+        await _record_decision(rt, conn, partner_id, events, _officer(approver))
+    return replace(partner, approval=approval)
+
+
+async def decide_agreement_request(
+    rt: ServiceRuntime,
+    partner_id: str,
+    agreement_id: UUID,
+    approver: Approver,
+    verdict: Verdict,
+    reason: str,
+) -> Agreement:
+    """A second officer approves (the agreement is signed) or rejects an agreement, once.
+    Raises NoSuchAgreement, NotAnApprover, AlreadyDecided or InvalidApproval."""
+    async with rt.engine.begin() as conn:
+        agreement = await store.agreement_of(conn, partner_id, agreement_id, for_update=True)
+        if agreement is None:
+            raise NoSuchAgreement(f"No agreement {agreement_id} with {partner_id}.")
+        approval, events = decide_agreement(partner_id, agreement, approver, verdict, reason)
+        if not await store.decide_agreement(
+            conn, agreement_id, approval, _officer(approver), utcnow()
+        ):
+            raise AlreadyDecided(f"agreement {agreement_id} was decided already")
+        await _record_decision(rt, conn, partner_id, events, _officer(approver))
+    return replace(agreement, approval=approval)
+
+
+async def decide_credential_request(
+    rt: ServiceRuntime,
+    partner_id: str,
+    client_id: str,
+    approver: Approver,
+    verdict: Verdict,
+    reason: str,
+) -> Credential:
+    """A second officer approves (the credential is issued) or rejects a credential, once.
+    Raises NoSuchCredential, NotAnApprover, AlreadyDecided or InvalidApproval."""
+    async with rt.engine.begin() as conn:
+        credential = await store.credential_of(conn, partner_id, client_id, for_update=True)
+        if credential is None:
+            raise NoSuchCredential(f"No credential {client_id} for {partner_id}.")
+        approval, events = decide_credential(credential, approver, verdict, reason)
+        if not await store.decide_credential(
+            conn, client_id, approval, _officer(approver), utcnow()
+        ):
+            raise AlreadyDecided(f"credential {client_id} was decided already")
+        await _record_decision(rt, conn, partner_id, events, _officer(approver))
+    return replace(credential, approval=approval)

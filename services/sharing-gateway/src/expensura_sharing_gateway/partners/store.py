@@ -1,6 +1,6 @@
 """The partner registry in SQL: partners, agreements, credentials. A revocation is a
 compare-and-set on the credential not yet revoked, so two officers revoking at once record
-one revocation."""
+one revocation; a second officer's decision is a compare-and-set on the row still pending."""
 
 from __future__ import annotations
 
@@ -8,30 +8,85 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.envelope import Actor
+from expensura_events.four_eyes import Approval
 from expensura_events.vocabulary import Purpose
 from expensura_sharing_gateway.partners.domain import (
     Agreement,
     AgreementTerms,
     Credential,
     PartnerKind,
+    PartnerRecord,
 )
 from expensura_sharing_gateway.tables import agreements, partner_credentials, partners
 
 
+def _actor(actor: Actor) -> str:
+    return f"{actor.kind.value}:{actor.id}"
+
+
 async def add_partner(
-    conn: AsyncConnection, partner_id: str, name: str, kind: PartnerKind, at: datetime
+    conn: AsyncConnection,
+    partner_id: str,
+    name: str,
+    kind: PartnerKind,
+    at: datetime,
+    requested_by: Actor,
 ) -> bool:
-    """False if the partner id is taken (the row is left as it was)."""
+    """A pending registration; False if the partner id is taken (the row is left as it was)."""
     added = await conn.execute(
         insert(partners)
-        .values(partner_id=partner_id, name=name, kind=kind.value, created_at=at)
+        .values(
+            partner_id=partner_id,
+            name=name,
+            kind=kind.value,
+            created_at=at,
+            approval=Approval.PENDING.value,
+            requested_by=_actor(requested_by),
+        )
         .on_conflict_do_nothing()
     )
     return added.rowcount == 1
+
+
+async def partner_of(
+    conn: AsyncConnection, partner_id: str, *, for_update: bool = False
+) -> PartnerRecord | None:
+    query = select(partners).where(partners.c.partner_id == partner_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return PartnerRecord(
+        partner_id=row.partner_id,
+        kind=PartnerKind(row.kind),
+        name=row.name,
+        approval=Approval(row.approval),
+        requested_by=row.requested_by or "",
+    )
+
+
+async def _decide(
+    conn: AsyncConnection,
+    table: Table,
+    which: ColumnElement[bool],
+    approval: Approval,
+    by: Actor,
+    at: datetime,
+) -> bool:
+    """pending → approved | rejected for the row `which` selects; False unless it was
+    pending."""
+    changed = await conn.execute(
+        update(table)
+        .where(which, table.c.approval == Approval.PENDING.value)
+        .values(approval=approval.value, decided_by=_actor(by), decided_at=at)
+    )
+    return changed.rowcount == 1
 
 
 async def partner_exists(conn: AsyncConnection, partner_id: str) -> bool:
@@ -42,8 +97,13 @@ async def partner_exists(conn: AsyncConnection, partner_id: str) -> bool:
 
 
 async def add_agreement(
-    conn: AsyncConnection, agreement_id: UUID, partner_id: str, terms: AgreementTerms
+    conn: AsyncConnection,
+    agreement_id: UUID,
+    partner_id: str,
+    terms: AgreementTerms,
+    requested_by: Actor,
 ) -> None:
+    """A pending agreement: it covers nothing until a second officer approves it."""
     await conn.execute(
         agreements.insert().values(
             agreement_id=agreement_id,
@@ -54,6 +114,8 @@ async def add_agreement(
             inbound=terms.inbound,
             starts_at=terms.starts_at,
             ends_at=terms.ends_at,
+            approval=Approval.PENDING.value,
+            requested_by=_actor(requested_by),
         )
     )
 
@@ -67,7 +129,21 @@ def to_agreement(row: Any) -> Agreement:
         row.inbound,
         row.starts_at,
         row.ends_at,
+        approval=Approval(row.approval),
+        requested_by=row.requested_by or "",
     )
+
+
+async def agreement_of(
+    conn: AsyncConnection, partner_id: str, agreement_id: UUID, *, for_update: bool = False
+) -> Agreement | None:
+    query = select(agreements).where(
+        agreements.c.agreement_id == agreement_id, agreements.c.partner_id == partner_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else to_agreement(row)
 
 
 async def agreements_of(conn: AsyncConnection, partner_id: str) -> list[Agreement]:
@@ -82,12 +158,19 @@ def to_credential(row: Any) -> Credential:
         scopes=tuple(row.scopes),
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        approval=Approval(row.approval),
+        requested_by=row.requested_by or "",
     )
 
 
 async def add_credential(
-    conn: AsyncConnection, credential: Credential, secret_hash: str, at: datetime
+    conn: AsyncConnection,
+    credential: Credential,
+    secret_hash: str,
+    at: datetime,
+    requested_by: Actor,
 ) -> None:
+    """A pending credential: it authenticates no one until a second officer approves it."""
     await conn.execute(
         partner_credentials.insert().values(
             client_id=credential.client_id,
@@ -96,21 +179,22 @@ async def add_credential(
             scopes=list(credential.scopes),
             created_at=at,
             expires_at=credential.expires_at,
+            approval=Approval.PENDING.value,
+            requested_by=_actor(requested_by),
         )
     )
 
 
 async def credential_of(
-    conn: AsyncConnection, partner_id: str, client_id: str
+    conn: AsyncConnection, partner_id: str, client_id: str, *, for_update: bool = False
 ) -> Credential | None:
-    row = (
-        await conn.execute(
-            select(partner_credentials).where(
-                partner_credentials.c.client_id == client_id,
-                partner_credentials.c.partner_id == partner_id,
-            )
-        )
-    ).one_or_none()
+    query = select(partner_credentials).where(
+        partner_credentials.c.client_id == client_id,
+        partner_credentials.c.partner_id == partner_id,
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
     return None if row is None else to_credential(row)
 
 
@@ -125,3 +209,23 @@ async def revoke_credential(conn: AsyncConnection, client_id: str, at: datetime)
         .values(revoked_at=at)
     )
     return changed.rowcount == 1
+
+
+async def decide_partner(
+    conn: AsyncConnection, partner_id: str, approval: Approval, by: Actor, at: datetime
+) -> bool:
+    return await _decide(conn, partners, partners.c.partner_id == partner_id, approval, by, at)
+
+
+async def decide_agreement(
+    conn: AsyncConnection, agreement_id: UUID, approval: Approval, by: Actor, at: datetime
+) -> bool:
+    which = agreements.c.agreement_id == agreement_id
+    return await _decide(conn, agreements, which, approval, by, at)
+
+
+async def decide_credential(
+    conn: AsyncConnection, client_id: str, approval: Approval, by: Actor, at: datetime
+) -> bool:
+    which = partner_credentials.c.client_id == client_id
+    return await _decide(conn, partner_credentials, which, approval, by, at)

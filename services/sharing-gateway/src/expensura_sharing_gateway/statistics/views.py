@@ -18,9 +18,8 @@ from expensura_sharing_gateway.statistics import service
 from expensura_sharing_gateway.statistics.domain import K_FLOOR, K_MAX, BelowFloor, UnknownQuery
 
 router = APIRouter(tags=["statistics"])
-Officer = Annotated[
-    Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
-]
+# An aggregate leaves the company: privacy officers only, never administrators (SEC-2).
+Officer = Annotated[Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER))]
 
 
 class ReleaseRequest(BaseModel):

@@ -20,6 +20,7 @@ from expensura_events.vocabulary import PUBLIC_RECIPIENT, LegalGround
 from expensura_sharing_gateway.partners.domain import FIELD_CATEGORIES
 
 PUBLIC = PUBLIC_RECIPIENT
+NO_CASE = "a public disclosure names the case it is for (case_reference)"
 NO_EVIDENCE = (
     "a successor must commit to this policy (commitment_reference) "
     "or consent must be obtained again (reconsent: true)"
@@ -88,11 +89,21 @@ def public_fields(asked: Iterable[str]) -> list[str]:
 
 
 @enforces("PUB-1")
+def check_case(case_reference: str) -> str:
+    """Every public disclosure names the case it is for, so that it can be audited."""
+    if not case_reference.strip():
+        raise PublicRefused(NO_CASE)
+    return case_reference
+
+
+@enforces("PUB-1", "SEC-2")
 def decide_public(
-    disclosure_id: UUID, fields: list[str], decision: DecisionOut
+    disclosure_id: UUID, fields: list[str], decision: DecisionOut, case_reference: str
 ) -> PublicDisclosureMade:
-    """Made public only on the consent service's yes for the recipient `public`: the
-    subject's explicit consent for it, or a legal mandate."""
+    """Made public only for a case, on the consent service's yes for the recipient `public`:
+    the subject's explicit consent for it, or a legal mandate (a ground naming the public,
+    which consent counts only once a second officer approved it)."""
+    check_case(case_reference)
     if not decision.allowed:
         raise PublicRefused(f"neither explicit consent nor a legal mandate: {decision.reason}")
     return PublicDisclosureMade(
@@ -100,6 +111,7 @@ def decide_public(
         fields=fields,
         decision_id=decision.decision_id,
         basis=decision.basis.recorded(),
+        case_reference=case_reference,
     )
 
 

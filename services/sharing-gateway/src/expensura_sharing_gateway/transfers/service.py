@@ -17,6 +17,7 @@ from expensura_sharing_gateway.settings import gateway_settings
 from expensura_sharing_gateway.transfers.domain import (
     PUBLIC,
     SuccessorTransfer,
+    check_case,
     decide_public,
     decide_transfer,
     public_fields,
@@ -63,10 +64,16 @@ async def record_transfer(
 
 
 async def disclose_publicly(
-    rt: ServiceRuntime, subject_id: str, asked: list[str], purpose: Purpose, by: Actor
+    rt: ServiceRuntime,
+    subject_id: str,
+    asked: list[str],
+    purpose: Purpose,
+    case_reference: str,
+    by: Actor,
 ) -> PublicDisclosure:
     """Raises PublicRefused (PUB-1) or DependencyDown; nothing is disclosed then."""
     fields = public_fields(asked)
+    check_case(case_reference)
     urls, timeout = rt.settings.service_urls, gateway_settings(rt).dependency_timeout_seconds
     decision = await clients.decide(
         urls,
@@ -79,7 +86,7 @@ async def disclose_publicly(
         timeout=timeout,
     )
     disclosure_id = uuid4()
-    event = decide_public(disclosure_id, fields, decision)
+    event = decide_public(disclosure_id, fields, decision, case_reference)
     values = await clients.disclosable_values(
         urls,
         subject_id,

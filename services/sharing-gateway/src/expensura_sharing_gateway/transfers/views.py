@@ -26,10 +26,8 @@ from expensura_sharing_gateway.transfers.domain import (
 )
 
 router = APIRouter(tags=["transfers and public disclosure"])
-Administrator = Annotated[Principal, Depends(staff_with(StaffRole.ADMINISTRATOR))]
-Officer = Annotated[
-    Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER, StaffRole.ADMINISTRATOR))
-]
+# Both release personal data: privacy officers only, never administrators (SEC-2).
+Officer = Annotated[Principal, Depends(staff_with(StaffRole.PRIVACY_OFFICER))]
 
 
 class TransferRequest(BaseModel):
@@ -54,6 +52,7 @@ class PublicRequest(BaseModel):
     subject_id: Identifier
     fields: Annotated[list[FieldName], Field(min_length=1, max_length=10)]
     purpose: Purpose
+    case_reference: Annotated[SingleLine, Field(min_length=1, max_length=200)]
 
 
 class PublicDisclosure(BaseModel):
@@ -76,7 +75,7 @@ class Invalid(Problem):
 
 
 @router.post("/v1/transfers", status_code=201)
-async def record_transfer(body: TransferRequest, who: Administrator, rt: Runtime) -> Transfer:
+async def record_transfer(body: TransferRequest, who: Officer, rt: Runtime) -> Transfer:
     """A merger or acquisition: the successor is bound by this policy (its commitment is the
     evidence), or every user is asked for consent again before anything moves."""
     transfer = SuccessorTransfer(
@@ -96,12 +95,18 @@ async def record_transfer(body: TransferRequest, who: Administrator, rt: Runtime
 
 @router.post("/v1/public-disclosures", status_code=201, responses={403: {}, 503: {}})
 async def public_disclosure(body: PublicRequest, who: Officer, rt: Runtime) -> PublicDisclosure:
-    """Make a subject's data public only on the subject's explicit consent for this request
-    (a consent naming the recipient `public`) or a legal mandate (a legal ground invoked with
-    `public` as recipient)."""
+    """Make a subject's data public, for a case (`case_reference`), only on the subject's
+    explicit consent for this request (a consent naming the recipient `public`) or a legal
+    mandate (a legal ground naming `public`, in effect only once a second privacy officer
+    approved it)."""
     try:
         made = await service.disclose_publicly(
-            rt, body.subject_id, body.fields, body.purpose, Actor(kind=who.kind, id=who.id)
+            rt,
+            body.subject_id,
+            body.fields,
+            body.purpose,
+            body.case_reference,
+            Actor(kind=who.kind, id=who.id),
         )
     except PublicRefused as exc:
         raise RefusedProblem(str(exc)) from None
