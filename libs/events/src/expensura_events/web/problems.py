@@ -1,7 +1,8 @@
 """problem+json (RFC 9457): the one place errors become HTTP.
 
 Errors are types in the domain and the library; `install_problem_handlers` maps the
-library's own (stream conflicts, restricted or erased subjects, unreachable dependencies)
+library's own (stream conflicts, restricted or erased subjects, four-eyes refusals,
+unreachable dependencies)
 and every `Problem` a route raises. The shared `Problem` kinds below cover what most
 routes need; a route declares its own subclass only for a title of its own.
 """
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expensura_events.cipher import SubjectErased
 from expensura_events.db_errors import error_fields, is_unavailable, sqlstate
+from expensura_events.four_eyes import AlreadyDecided, NotAnApprover
 from expensura_events.passwords import HashingOverloaded
 from expensura_events.privacy.restrictions import ProcessingRestricted
 from expensura_events.store import StreamVersionConflict
@@ -102,6 +104,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(SubjectErased)
     async def _erased(_: Request, exc: SubjectErased) -> JSONResponse:
         return problem_response(410, "Data subject erased", str(exc))
+
+    # Four eyes (four_eyes.py), the same answer on every route that decides a request.
+    @app.exception_handler(NotAnApprover)
+    async def _not_an_approver(_: Request, exc: NotAnApprover) -> JSONResponse:
+        return problem_response(403, "A second officer must decide", str(exc))
+
+    @app.exception_handler(AlreadyDecided)
+    async def _already_decided(_: Request, exc: AlreadyDecided) -> JSONResponse:
+        return problem_response(409, "Not pending", str(exc))
 
     @app.exception_handler(HashingOverloaded)
     async def _hashing(_: Request, exc: HashingOverloaded) -> JSONResponse:

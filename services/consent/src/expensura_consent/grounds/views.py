@@ -27,7 +27,7 @@ from expensura_consent.recipients.domain import UnknownRecipients
 from expensura_events.auth import Principal
 from expensura_events.envelope import Actor
 from expensura_events.fields import Identifier, Instant, ShortText, SingleLine
-from expensura_events.four_eyes import AlreadyDecided, Approver, NotAnApprover, Verdict
+from expensura_events.four_eyes import Approver, Verdict
 from expensura_events.vocabulary import DataCategory, LegalGround, Purpose, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import Problem
@@ -92,14 +92,6 @@ class InvocationNotFoundProblem(Problem):
     status, title = 404, "No such invocation"
 
 
-class NotAnApproverProblem(Problem):
-    status, title = 403, "A second officer must decide"
-
-
-class AlreadyDecidedProblem(Problem):
-    status, title = 409, "Not pending"
-
-
 def _out(record: GroundRecord) -> Invocation:
     if record.created_at is None:  # every stored invocation has one
         raise TypeError(f"invocation {record.invocation_id} was not read from the store")
@@ -161,10 +153,6 @@ async def decide_request(
         )
     except InvocationNotFound:
         raise InvocationNotFoundProblem(f"No invocation {invocation_id}.") from None
-    except NotAnApprover as exc:
-        raise NotAnApproverProblem(str(exc)) from None
-    except AlreadyDecided as exc:
-        raise AlreadyDecidedProblem(str(exc)) from None
     except InvalidInvocation as exc:
         raise InvalidInvocationProblem(str(exc)) from None
     return _out(decided)

@@ -16,10 +16,8 @@ from expensura_events.envelope import Actor
 from expensura_events.fields import FieldName, Identifier, Instant, ShortText, SingleLine
 from expensura_events.four_eyes import (
     MIN_REASON_LENGTH,
-    AlreadyDecided,
     Approval,
     Approver,
-    NotAnApprover,
     Verdict,
 )
 from expensura_events.vocabulary import Purpose, StaffRole
@@ -102,14 +100,6 @@ class NotFound(Problem):
     status, title = 404, "Not found"
 
 
-class NotAnApproverProblem(Problem):
-    status, title = 403, "A second officer must decide"
-
-
-class AlreadyDecidedProblem(Problem):
-    status, title = 409, "Not pending"
-
-
 def _approver(who: Principal) -> Approver:
     return Approver(kind=who.kind, id=who.id, roles=who.roles, mfa=who.mfa)
 
@@ -142,10 +132,6 @@ async def decide_partner(
         )
     except NoSuchPartner as exc:
         raise NotFound(str(exc)) from None
-    except NotAnApprover as exc:
-        raise NotAnApproverProblem(str(exc)) from None
-    except AlreadyDecided as exc:
-        raise AlreadyDecidedProblem(str(exc)) from None
     except InvalidApproval as exc:
         raise Invalid(str(exc)) from None
     return Registration(
@@ -195,10 +181,6 @@ async def decide_agreement(
         )
     except NoSuchAgreement as exc:
         raise NotFound(str(exc)) from None
-    except NotAnApprover as exc:
-        raise NotAnApproverProblem(str(exc)) from None
-    except AlreadyDecided as exc:
-        raise AlreadyDecidedProblem(str(exc)) from None
     except InvalidApproval as exc:
         raise Invalid(str(exc)) from None
     return AgreementOut(agreement_id=agreement_id, approval=decided.approval)
@@ -243,10 +225,6 @@ async def decide_credential(
         )
     except NoSuchCredential as exc:
         raise NotFound(str(exc)) from None
-    except NotAnApprover as exc:
-        raise NotAnApproverProblem(str(exc)) from None
-    except AlreadyDecided as exc:
-        raise AlreadyDecidedProblem(str(exc)) from None
     except InvalidApproval as exc:
         raise Invalid(str(exc)) from None
     return Credential(
