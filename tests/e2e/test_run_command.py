@@ -23,6 +23,7 @@ from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
+from expensura_ops.testing import tokens
 
 ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
@@ -106,7 +107,8 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
             own["EXPENSURA_SERVICE_KEY"],
             json.loads(own["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
         )
-        known = f"{consent_inside}/internal/known-subjects/{resp.json()['account_id']}"
+        subject = tokens.signed_in_subject(identity, "first-user@example.com")
+        known = f"{consent_inside}/internal/known-subjects/{subject}"
         assert httpx.get(known).status_code == 401  # and not without them
         # and never on the public listener, whatever the caller sends
         public_known = known.replace(consent_inside, consent)
