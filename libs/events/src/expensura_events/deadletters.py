@@ -58,6 +58,8 @@ class Delivery:
     # `event_id` is what the carrier claimed until the record is verified.
     signature: bytes | None = None
     key_id: str | None = None
+    # When the source recorded it: from the verified record only (the inbox floor's measure).
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True)

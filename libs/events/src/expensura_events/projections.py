@@ -11,6 +11,13 @@ that owns the topic or log feed it came from, its personal fields sealed. A reco
 fails is parked as a dead letter with the reason and never applied; the inbox then records
 the verified record's own event id, never a header's.
 
+The inbox stays bounded (`InboxRetention`): per projection and source, a floor time at or
+before which every event the source recorded counts as applied. The retention purge raises it
+to the latest recording time among rows applied longer ago than
+`EXPENSURA_INBOX_RETENTION_SECONDS` and deletes the rows up to it; a record at or before the
+floor (the broker replaying the whole log, a consumer that lost its offsets) is a duplicate
+without an inbox row. The time comes from the signed record, never from a header.
+
 Each event applies in a savepoint of its batch. One that fails in a way a retry cannot fix
 is parked as a dead letter (see `deadletters.py`) and the batch goes on; a failure that
 means "the database or the network is unavailable" (`db_errors.is_transient`) fails the
@@ -33,6 +40,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 import httpx
@@ -41,7 +49,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,7 +70,11 @@ from expensura_events.obligations import enforces
 from expensura_events.privacy.restrictions import Restriction
 from expensura_events.store import EventStore, StoredRecord
 from expensura_events.tables import projection_dead_letters as dead_letters_table
-from expensura_events.tables import projection_inbox, subject_restrictions
+from expensura_events.tables import (
+    projection_inbox,
+    projection_inbox_floors,
+    subject_restrictions,
+)
 from expensura_events.topology import topic_source
 from expensura_events.tracing import context_from_headers, tracer
 
@@ -148,15 +160,28 @@ async def apply_once(
     record: bytes,
     keys: dict[str, DataKey | None],
     *,
+    recorded_at: datetime | None = None,
+    floor: datetime | None = None,
     subject_lock: bool = True,
 ) -> bool:
     """Apply one stored record unless the projection has applied it; True if applied now.
 
-    `subject_lock=False` only under a rebuild's purge lock, which orders it against erasure.
+    `recorded_at` is when the source recorded it (from the verified record) and `floor` the
+    projection's inbox floor for that source (`InboxRetention`): at or before it, the record
+    was applied before its inbox row was purged. `subject_lock=False` only under a rebuild's
+    purge lock, which orders it against erasure.
     """
+    if recorded_at is not None and floor is not None and recorded_at <= floor:
+        return False
     inserted = await conn.execute(
         insert(projection_inbox)
-        .values(projection=projection.name, event_id=event_id, source=source, applied_at=utcnow())
+        .values(
+            projection=projection.name,
+            event_id=event_id,
+            source=source,
+            applied_at=utcnow(),
+            recorded_at=recorded_at,
+        )
         .on_conflict_do_nothing()
         .returning(projection_inbox.c.event_id)
     )
@@ -184,6 +209,110 @@ async def apply_once(
     return True
 
 
+async def inbox_floors(conn: AsyncConnection, projection: str) -> dict[str, datetime]:
+    """The projection's inbox floor per source (see `InboxRetention`)."""
+    rows = await conn.execute(
+        select(projection_inbox_floors.c.source, projection_inbox_floors.c.recorded_at).where(
+            projection_inbox_floors.c.projection == projection
+        )
+    )
+    return {r.source: r.recorded_at for r in rows}
+
+
+@dataclass(frozen=True)
+class InboxRetention:
+    """The retention rule of the projection inbox (retention.py): per projection and source,
+    raise the floor to the latest recording time among the rows applied longer ago than
+    `keep`, then delete the rows recorded at or before it.
+
+    Safe because a source records its events in log order (appends are serialised, so their
+    times do not go back by anything near `keep`), the relay publishes that order and a
+    consumer applies each partition in order: an event at or before the floor was applied,
+    unless it waited in another partition for longer than `keep` after a later event of the
+    same source was applied (an outage the projection-lag alert reports long before). A dead
+    letter the floor passes stays open and is retried through the log feed, which ignores the
+    floor. The time is the signed record's: a forged header cannot move the floor.
+    """
+
+    keep: timedelta
+    name: str = "projection_inbox"
+
+    async def purge(self, engine: AsyncEngine, now: datetime, batch: int) -> int:
+        inbox, floors = projection_inbox, projection_inbox_floors
+        async with engine.connect() as conn:
+            pairs = (
+                await conn.execute(select(inbox.c.projection, inbox.c.source).distinct())
+            ).all()
+        deleted = 0
+        for projection, source in pairs:
+            async with engine.begin() as conn:
+                if not await _try_projection_lock(conn, projection):
+                    continue
+                floor = (
+                    await conn.execute(
+                        select(func.max(inbox.c.recorded_at)).where(
+                            inbox.c.projection == projection,
+                            inbox.c.source == source,
+                            inbox.c.applied_at < now - self.keep,
+                        )
+                    )
+                ).scalar_one()
+                if floor is None:
+                    continue
+                await conn.execute(
+                    insert(floors)
+                    .values(projection=projection, source=source, recorded_at=floor, updated_at=now)
+                    .on_conflict_do_update(
+                        index_elements=[floors.c.projection, floors.c.source],
+                        set_={
+                            "recorded_at": func.greatest(floors.c.recorded_at, floor),
+                            "updated_at": now,
+                        },
+                    )
+                )
+            # Then the rows at or below the floor as it stands (a rebuild in between removes
+            # it, and its rows stay), in short transactions.
+            current = (
+                select(floors.c.recorded_at)
+                .where(floors.c.projection == projection, floors.c.source == source)
+                .scalar_subquery()
+            )
+            while True:
+                doomed = (
+                    select(inbox.c.event_id)
+                    .where(
+                        inbox.c.projection == projection,
+                        inbox.c.source == source,
+                        inbox.c.recorded_at <= current,
+                    )
+                    .limit(batch)
+                )
+                async with engine.begin() as conn:
+                    if not await _try_projection_lock(conn, projection):
+                        break
+                    gone = (
+                        await conn.execute(
+                            delete(inbox).where(
+                                inbox.c.projection == projection,
+                                inbox.c.event_id.in_(doomed.scalar_subquery()),
+                            )
+                        )
+                    ).rowcount
+                deleted += gone
+                if gone < batch:
+                    break
+        return deleted
+
+
+async def _try_projection_lock(conn: AsyncConnection, projection: str) -> bool:
+    """The projection's lock for this transaction if free: a batch or a rebuild holding it
+    reads the floors once and rewrites the inbox, so the purge waits for its next turn."""
+    locked = await conn.execute(
+        text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": projection_lock_key(projection)}
+    )
+    return bool(locked.scalar_one())
+
+
 @dataclass
 class Outcome:
     """What one batch did, known once its transaction commits."""
@@ -201,8 +330,22 @@ def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
         delivery.source, delivery.record, delivery.signature, delivery.key_id
     )
     return dataclasses.replace(
-        delivery, event_id=str(data["event_id"]), event_type=str(data.get("event_type"))
+        delivery,
+        event_id=str(data["event_id"]),
+        event_type=str(data.get("event_type")),
+        recorded_at=_signed_time(data.get("recorded_at")),
     )
+
+
+def _signed_time(value: object) -> datetime | None:
+    """The record's `recorded_at` (the inbox floor's measure), if it is a proper time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def unverified(delivery: Delivery) -> Delivery:
@@ -244,17 +387,27 @@ async def apply_deliveries(
     two per event). If an event fails deterministically, that savepoint is rolled back and
     the batch runs again with a savepoint per event, so only the failing events are rolled
     back and parked. A transient failure propagates: the caller's batch fails and is retried.
+    The caller holds the projection's lock, so the inbox floors cannot move meanwhile.
     """
+    floors = await inbox_floors(conn, projection.name)
     try:
         async with conn.begin_nested():
             outcome = await _apply_in_order(
-                conn, projection, mapper, deliveries, keys, subject_lock, span, isolate=False
+                conn,
+                projection,
+                mapper,
+                deliveries,
+                keys,
+                subject_lock,
+                span,
+                floors,
+                isolate=False,
             )
     except Exception as exc:
         if is_transient(exc):
             raise
         outcome = await _apply_in_order(
-            conn, projection, mapper, deliveries, keys, subject_lock, span, isolate=True
+            conn, projection, mapper, deliveries, keys, subject_lock, span, floors, isolate=True
         )
     await deadletters.resolve_applied(conn, projection.name, outcome.applied, resolved_by)
     return outcome
@@ -268,6 +421,7 @@ async def _apply_in_order(
     keys: dict[str, DataKey | None],
     subject_lock: bool,
     span: SpanFor,
+    floors: dict[str, datetime],
     *,
     isolate: bool,
 ) -> Outcome:
@@ -296,6 +450,8 @@ async def _apply_in_order(
                         d.event_id,
                         d.record,
                         keys,
+                        recorded_at=d.recorded_at,
+                        floor=floors.get(d.source),
                         subject_lock=subject_lock,
                     )
             except Exception as exc:
@@ -569,6 +725,12 @@ async def rebuild(
                 projection_inbox.c.event_id.not_in(skipped),
             )
         )
+        # Replayed from the first event, every applied event gets its inbox row back.
+        await conn.execute(
+            delete(projection_inbox_floors).where(
+                projection_inbox_floors.c.projection == projection.name
+            )
+        )
         for feed in feeds:
             after = 0
             while records := await feed.read(after, batch):
@@ -654,9 +816,19 @@ async def retry_dead_letter(
             )
         )
         try:
-            verified(mapper, delivery)  # the log's copy must pass as any delivery does
+            genuine = verified(mapper, delivery)  # the log's copy must pass as any delivery
             async with conn.begin_nested():
-                await apply_once(conn, projection, mapper, delivery.source, event_id, record, {})
+                # No floor: an operator's retry applies the event even if the floor passed it.
+                await apply_once(
+                    conn,
+                    projection,
+                    mapper,
+                    delivery.source,
+                    event_id,
+                    record,
+                    {},
+                    recorded_at=genuine.recorded_at,
+                )
         except Exception as exc:
             if is_transient(exc):
                 raise

@@ -8,9 +8,10 @@ A service declares `ServiceDefinition.retention`: from its settings, one `Expiry
 same purge once. Deletes go in batches, each its own short transaction, so a large backlog
 never holds long locks on a table requests write to.
 
-Never declare here a table that is evidence (decisions, the log, disclosures) or that
-guarantees an effect happens once for as long as the input can come back (the projection
-inbox: docs/operations.md, "Retention of working rows").
+Every service also purges its projection inbox (`projections.InboxRetention`: the inbox
+makes an effect happen once, so its rule keeps a floor instead of forgetting). Never declare
+here a table that is evidence (the log, disclosures): docs/operations.md, "Retention of
+working rows".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Table, delete, select, tuple_
@@ -31,6 +32,18 @@ from expensura_events.envelope import utcnow
 
 log = structlog.get_logger("expensura.retention")
 BATCH = 5000
+
+
+class Rule(Protocol):
+    """Something the retention purge deletes: `Expiry` for a plain table, or a rule of its
+    own (the projection inbox: projections.py, `InboxRetention`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def purge(self, engine: AsyncEngine, now: datetime, batch: int) -> int:
+        """Delete what has expired at `now`, `batch` rows per transaction; rows deleted."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,35 +61,35 @@ class Expiry:
     def cutoff(self, now: datetime) -> datetime:
         return now - self.keep
 
-
-RetentionRules = Callable[[Any], Sequence[Expiry]]
-"""A service's expiries, from its settings."""
-
-
-async def purge_expired(
-    engine: AsyncEngine, rules: Sequence[Expiry], now: datetime | None = None, batch: int = BATCH
-) -> dict[str, int]:
-    """Delete every expired row; returns the rows deleted per table."""
-    now = now or utcnow()
-    deleted: dict[str, int] = {}
-    for rule in rules:
-        column = rule.table.c[rule.column]
-        key = list(rule.table.primary_key.columns)
-        deleted[rule.name] = 0
+    async def purge(self, engine: AsyncEngine, now: datetime, batch: int) -> int:
+        column = self.table.c[self.column]
+        key = list(self.table.primary_key.columns)
+        deleted = 0
         while True:
             # A batch by primary key: rows a request writes meanwhile are not expired, and a
             # row deleted twice (two processes of the service) is simply not counted twice.
-            doomed = select(*key).where(column < rule.cutoff(now)).limit(batch)
+            doomed = select(*key).where(column < self.cutoff(now)).limit(batch)
             async with engine.begin() as conn:
                 if len(key) == 1:
                     where = key[0].in_(doomed.scalar_subquery())
                 else:
                     where = tuple_(*key).in_(doomed)
-                gone = (await conn.execute(delete(rule.table).where(where))).rowcount
-            deleted[rule.name] += gone
+                gone = (await conn.execute(delete(self.table).where(where))).rowcount
+            deleted += gone
             if gone < batch:
-                break
-    return deleted
+                return deleted
+
+
+RetentionRules = Callable[[Any], Sequence[Rule]]
+"""A service's expiries, from its settings."""
+
+
+async def purge_expired(
+    engine: AsyncEngine, rules: Sequence[Rule], now: datetime | None = None, batch: int = BATCH
+) -> dict[str, int]:
+    """Delete every expired row; returns the rows deleted per table."""
+    now = now or utcnow()
+    return {rule.name: await rule.purge(engine, now, batch) for rule in rules}
 
 
 def retention_worker(rules: RetentionRules) -> Any:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,13 +37,14 @@ from expensura_events.privacy.lifecycle import EraseHook, SubjectLifecycle
 from expensura_events.privacy.restrictions import check_allowed
 from expensura_events.projections import (
     HttpLogFeed,
+    InboxRetention,
     LocalLogFeed,
     LogFeed,
     Projection,
     ProjectionRunner,
 )
 from expensura_events.relay import OutboxRelay
-from expensura_events.retention import RetentionRules, retention_worker
+from expensura_events.retention import RetentionRules, Rule, retention_worker
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
@@ -70,8 +71,15 @@ class ServiceDefinition:
     # Erase the subject from the service's own state (not its read models: those are
     # purged through Projection.purge_subject); returns rows removed per table.
     erase_subject: EraseHook | None = None
-    # Which working rows expire, from the settings (retention.py); a worker deletes them.
+    # Which of its own working rows expire, from the settings (retention.py); a worker
+    # deletes them, and the projection inbox's, which every service has (`retention_rules`).
     retention: RetentionRules | None = None
+
+    def retention_rules(self, settings: ServiceSettings) -> list[Rule]:
+        """Everything the service's retention worker purges: its projection inbox, then the
+        working rows it declares."""
+        inbox = InboxRetention(timedelta(seconds=settings.inbox_retention_seconds))
+        return [inbox, *(self.retention(settings) if self.retention is not None else ())]
 
     @property
     def version_locations(self) -> list[Path]:
@@ -237,9 +245,7 @@ class ServiceRuntime:
         self._tasks.append(
             asyncio.create_task(checkpoint_worker(self, self._stop), name="checkpoints")
         )
-        workers = list(self.definition.workers)
-        if self.definition.retention is not None:
-            workers.append(retention_worker(self.definition.retention))
+        workers = [*self.definition.workers, retention_worker(self.definition.retention_rules)]
         for worker in workers:
             self._tasks.append(
                 asyncio.create_task(

@@ -69,6 +69,12 @@ class ServiceSettings(ListenerSettings):
     retention_interval_seconds: float = Field(
         default=600.0, gt=0, le=86400, description="seconds between retention purges"
     )
+    # How long a projection's inbox row is kept before the inbox floor passes it
+    # (projections.py, `InboxRetention`): far longer than a consumer ever lags between the
+    # partitions of one topic, and than a redelivery or a relay replay can come late.
+    inbox_retention_seconds: int = Field(
+        default=7 * 86400, ge=3600, le=365 * 86400, description="seconds an inbox row is kept"
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "EXPENSURA_KAFKA_BOOTSTRAP_SERVERS"

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -60,6 +61,22 @@ projection_inbox = Table(
     Column("event_id", Uuid, primary_key=True),
     Column("source", Text, nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False),
+    # When its source recorded the event, from the signed record (None: a dead letter an
+    # operator skipped, whose record may not be genuine). Only signed times move the floor.
+    Column("recorded_at", DateTime(timezone=True), nullable=True),
+    Index("projection_inbox_by_recorded_at", "projection", "source", "recorded_at"),
+)
+
+# Per projection and source: every event the source recorded at or before `recorded_at`
+# counts as applied (a redelivery of one is a duplicate), so its inbox rows could go. Raised
+# by the retention purge only (projections.py, `InboxRetention`); a rebuild removes it.
+projection_inbox_floors = Table(
+    "projection_inbox_floors",
+    metadata,
+    Column("projection", Text, primary_key=True),
+    Column("source", Text, primary_key=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 # Events a projection could not apply (see deadletters.py). Metadata only: never a value

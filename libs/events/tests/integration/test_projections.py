@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
@@ -15,10 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from expensura_consent.app import service_definition as consent
 from expensura_consent.subjects.projection import KnownSubjects, known_subjects
-from expensura_events.envelope import EventEnvelope
-from expensura_events.projections import LocalLogFeed, Projection, ProjectionRunner, rebuild
+from expensura_events.envelope import EventEnvelope, utcnow
+from expensura_events.projections import (
+    InboxRetention,
+    LocalLogFeed,
+    Projection,
+    ProjectionRunner,
+    rebuild,
+)
+from expensura_events.retention import purge_expired
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.tables import relay_position
+from expensura_events.tables import projection_inbox, projection_inbox_floors, relay_position
 from expensura_events.testing.events import NoteRecorded, note
 from expensura_identity.app import service_definition as identity
 from expensura_ops.testing.stack import LocalStack, eventually
@@ -161,3 +169,96 @@ async def test_the_relay_publishes_a_commit_when_notified_not_when_its_fallback_
     finally:
         stop.set()
         await asyncio.wait_for(running, 10)
+
+
+async def _consume(
+    cns: ServiceRuntime, projections: Sequence[Projection], group: str, expected: int
+) -> list[ProjectionRunner]:
+    """Run each projection under a new consumer group (no committed offsets: from the first
+    record of the topic) until it has consumed `expected` records."""
+    stop = asyncio.Event()
+    runners = [
+        ProjectionRunner(
+            cns.engine, cns.mapper, p, cns.settings.kafka(), group_id=f"{group}-{p.name}"
+        )
+        for p in projections
+    ]
+    tasks = [asyncio.create_task(r.run(stop)) for r in runners]
+    try:
+
+        async def consumed() -> bool:
+            return all(r.stats.applied + r.stats.duplicates == expected for r in runners)
+
+        await eventually(consumed, what=f"{expected} records consumed by each projection")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    return runners
+
+
+async def _inbox(cns: ServiceRuntime, names: set[str]) -> tuple[int, dict[str, int]]:
+    async with cns.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(projection_inbox.c.event_id).where(projection_inbox.c.projection.in_(names))
+            )
+        ).all()
+        floors = (
+            await conn.execute(
+                select(
+                    projection_inbox_floors.c.projection, projection_inbox_floors.c.recorded_at
+                ).where(projection_inbox_floors.c.projection.in_(names))
+            )
+        ).all()
+    return len(rows), {r.projection: r.recorded_at for r in floors}
+
+
+async def test_a_purged_inbox_applies_nothing_twice_when_the_whole_log_comes_back(
+    runtimes: tuple[ServiceRuntime, ServiceRuntime],
+) -> None:
+    """The inbox is bounded (InboxRetention) and still makes every effect happen once: after
+    the purge deleted every row, the broker republishing the whole log to a consumer that
+    lost its offsets applies only the events it had not seen."""
+    idp, cns = runtimes
+    projections: list[Projection] = [KnownSubjects(), NoteTrail()]
+    names = {p.name for p in projections}
+    old, new = [str(uuid.uuid4()) for _ in range(12)], [str(uuid.uuid4()) for _ in range(3)]
+    for counter in range(5):
+        async with idp.engine.begin() as conn:
+            await idp.append(conn, [note(s, f"note {counter}", counter=counter) for s in old])
+    await _drain(idp)
+    first = await _consume(cns, projections, "before-purge", 60)
+    assert [(r.stats.applied, r.stats.duplicates) for r in first] == [(60, 0), (60, 0)]
+    assert (await _inbox(cns, names))[0] == 120
+
+    # A week later (the default retention) the purge raises each floor and deletes the rows.
+    rule = InboxRetention(keep=timedelta(days=7))
+    assert cns.definition.retention_rules(cns.settings)[0] == rule  # what the worker runs
+    deleted = await purge_expired(cns.engine, [rule], utcnow() + timedelta(days=7, hours=1))
+    assert deleted == {"projection_inbox": 120}
+    rows, floors = await _inbox(cns, names)
+    assert rows == 0 and floors.keys() == names
+    assert len(set(floors.values())) == 1  # when the last note was recorded, for both
+
+    for counter in range(5):  # new events after the floor
+        async with idp.engine.begin() as conn:
+            await idp.append(conn, [note(s, f"note {counter}", counter=counter) for s in new])
+    await _drain(idp)
+    async with idp.engine.begin() as conn:  # the broker lost its data: the whole log again
+        await conn.execute(relay_position.update().values(last_seq=0))
+    await _drain(idp)
+    # The topic now holds the 60 old records, 15 new ones and all 75 republished: 150.
+    again = await _consume(cns, projections, "offsets-lost", 150)
+    assert [(r.stats.applied, r.stats.duplicates) for r in again] == [(15, 135), (15, 135)]
+    after_replay = await _snapshot(cns)
+    _, trail_rows = after_replay
+    assert len(trail_rows) == 15
+    assert all(r[1:] == ("0,1,2,3,4", 5) for r in trail_rows)  # nothing applied twice
+
+    for projection in projections:  # a rebuild from the log agrees, and drops the floors
+        replayed = await rebuild(
+            cns.engine, cns.mapper, projection, [LocalLogFeed(idp.engine, "identity")]
+        )
+        assert (replayed.applied, replayed.parked) == (75, [])
+    assert await _snapshot(cns) == after_replay
+    assert await _inbox(cns, names) == (150, {})

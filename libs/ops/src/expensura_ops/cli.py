@@ -410,10 +410,10 @@ def retention_purge(
 ) -> None:
     """Delete the rows each service declares expired, as its retention worker does every
     `RETENTION_INTERVAL_SECONDS` (docs/operations.md, "Retention of working rows")."""
-    declared = {n: d for n, d in service_definitions().items() if d.retention is not None}
+    declared = service_definitions()
     unknown = set(service or ()) - set(declared)
     if unknown:
-        raise typer.BadParameter(f"no retention declared by {', '.join(sorted(unknown))}")
+        raise typer.BadParameter(f"no service {', '.join(sorted(unknown))}")
     table = Table("service", "table", "deleted")
     for name in service or sorted(declared):
         for table_name, deleted in asyncio.run(_purge(name)).items():
@@ -424,8 +424,7 @@ def retention_purge(
 async def _purge(service: str) -> dict[str, int]:
     rt = _runtime(service)
     try:
-        rules = rt.definition.retention
-        return await purge_expired(rt.engine, rules(rt.settings) if rules else [])
+        return await purge_expired(rt.engine, rt.definition.retention_rules(rt.settings))
     finally:
         await rt.close()
 
