@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import expensura_events.catalog  # noqa: F401  (registers the event types)
+from expensura_consent.decisions.service import retention
 from expensura_consent.decisions.views import router as decisions_router
 from expensura_consent.erasure import erase_consent_state
 from expensura_consent.grounds.views import router as grounds_router
@@ -37,6 +38,7 @@ service_definition = ServiceDefinition(
     workers=[consent_worker],
     settings_class=ConsentSettings,
     erase_subject=erase_consent_state,
+    retention=retention,
 )
 
 app = create_app(service_definition, on_startup=publish_initial_version_on_start)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from expensura_consent.app import service_definition
 from expensura_consent.settings import ConsentSettings, consent_settings
+from expensura_events.contracts.decisions import RELEASE_WITHIN_SECONDS
 from expensura_events.settings import ServiceSettings
 
 BASE = {
@@ -33,3 +35,22 @@ def test_the_worker_pace_is_read_from_the_environment(monkeypatch: pytest.Monkey
     assert ConsentSettings.model_validate(BASE).policy_notice_batch == 7
     with pytest.raises(TypeError, match="ConsentSettings"):
         consent_settings(Holder(ServiceSettings.model_validate(BASE)))
+
+
+def test_decisions_are_kept_far_longer_than_their_grant_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A decision row must outlive the seconds its grant can be redeemed in by far: a
+    retention under 60 windows is refused at start."""
+    settings = ConsentSettings.model_validate(BASE)
+    assert settings.decision_retention_seconds == 86400
+    assert service_definition.retention is not None
+    [rule] = service_definition.retention(settings)
+    assert (rule.name, rule.column, rule.keep.total_seconds()) == ("decisions", "decided_at", 86400)
+    floor = 60 * RELEASE_WITHIN_SECONDS
+    assert ConsentSettings.model_validate(BASE | {"decision_retention_seconds": floor})
+    for wrong in (0, RELEASE_WITHIN_SECONDS, floor - 1, 400 * 24 * 3600):
+        with pytest.raises(ValidationError, match="decision_retention_seconds"):
+            ConsentSettings.model_validate(BASE | {"decision_retention_seconds": wrong})
+    monkeypatch.setenv("EXPENSURA_DECISION_RETENTION_SECONDS", "3600")
+    assert ConsentSettings.model_validate(BASE).decision_retention_seconds == 3600

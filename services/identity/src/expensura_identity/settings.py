@@ -28,6 +28,17 @@ class IdentitySettings(ServiceSettings):
     # A throttle row is deleted this long after its window started (retention.py): a row
     # whose window has passed counts nothing, so it must only outlive the window (checked).
     sign_in_throttle_retention_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    # An MFA challenge is deleted this long after it expired: a deleted one is unknown and
+    # refused like a used one; only the replay's refusal event (which names the staff
+    # member) is lost, so the retention is how long replays of it are attributed.
+    mfa_challenge_retention_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    # A refresh token is deleted this long after its family's absolute end: past it every
+    # token of the family is refused ("session-cap") before reuse is even looked at, so
+    # reuse detection loses nothing; a deleted token is refused as unknown.
+    refresh_token_retention_seconds: int = Field(default=86400, ge=60, le=90 * 24 * 3600)
+    # An e-mail proof's code row is deleted this long after the code expired: a code
+    # presented afterwards is refused ("no code was issued") and a new one can be asked for.
+    email_proof_retention_seconds: int = Field(default=86400, ge=60, le=30 * 24 * 3600)
     # Account cancellation: the user can take it back during this period (RUL-2).
     cooling_off_seconds: int = 7 * 24 * 3600
     verification_agency_url: str = "http://127.0.0.1:8190"

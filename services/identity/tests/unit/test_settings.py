@@ -35,3 +35,32 @@ def test_a_throttle_row_is_kept_at_least_its_window() -> None:
     assert mine.sign_in_throttle_retention_seconds >= mine.sign_in_window_seconds
     with pytest.raises(ValidationError, match="sign_in_window_seconds"):
         mine.model_validate(mine.model_dump() | {"sign_in_throttle_retention_seconds": 899})
+
+
+def test_the_working_rows_retentions_default_and_are_bounded() -> None:
+    """MFA challenges, refresh tokens and e-mail proofs are kept past their end by a
+    retention within sane bounds (EXPENSURA_…_RETENTION_SECONDS)."""
+    mine = _settings(IdentitySettings)
+    assert isinstance(mine, IdentitySettings)
+    assert mine.mfa_challenge_retention_seconds == 3600
+    assert mine.refresh_token_retention_seconds == 86400
+    assert mine.email_proof_retention_seconds == 86400
+    for name in (
+        "mfa_challenge_retention_seconds",
+        "refresh_token_retention_seconds",
+        "email_proof_retention_seconds",
+    ):
+        for wrong in (0, 59, 400 * 24 * 3600):
+            with pytest.raises(ValidationError, match=name):
+                mine.model_validate(mine.model_dump() | {name: wrong})
+
+
+def test_the_retentions_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPENSURA_MFA_CHALLENGE_RETENTION_SECONDS", "600")
+    monkeypatch.setenv("EXPENSURA_REFRESH_TOKEN_RETENTION_SECONDS", "7200")
+    monkeypatch.setenv("EXPENSURA_EMAIL_PROOF_RETENTION_SECONDS", "3600")
+    mine = _settings(IdentitySettings)
+    assert isinstance(mine, IdentitySettings)
+    assert mine.mfa_challenge_retention_seconds == 600
+    assert mine.refresh_token_retention_seconds == 7200
+    assert mine.email_proof_retention_seconds == 3600

@@ -35,8 +35,10 @@ from expensura_consent.decisions.store import RecordedDecision
 from expensura_consent.grounds import store as grounds
 from expensura_consent.grounds.domain import STAFF_READ_PURPOSE
 from expensura_consent.records import store as records
+from expensura_consent.settings import ConsentSettings
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.privacy.restrictions import restriction
+from expensura_events.retention import Expiry
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
 
@@ -179,3 +181,9 @@ async def basis_at(
             case_reference=case_reference,
         )
     return basis_as_of(events, purpose, at)
+
+
+def retention(settings: ConsentSettings) -> list[Expiry]:
+    """Consent's working rows that expire (ServiceDefinition.retention): decisions, long
+    after their grant could be redeemed."""
+    return [store.decision_expiry(settings.decision_retention_seconds)]

@@ -1,10 +1,12 @@
-"""Recorded decisions in SQL: a caller's event names a decision by its id, so each is kept
-with what it rested on."""
+"""Recorded decisions in SQL: each is kept with what it rested on while it can be redeemed
+or looked up by the caller that asked for it; after the retention it is deleted
+(`decision_expiry`). The lasting record of a disclosure is the caller's event, which
+carries the decision's id, time and basis."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import select, update
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from expensura_consent.decisions.domain import Decision, Grant, ReleaseRefused
 from expensura_consent.grounds import store as grounds
 from expensura_consent.tables import decisions
+from expensura_events.retention import Expiry
 from expensura_events.vocabulary import Purpose
 
 t = decisions
@@ -102,3 +105,10 @@ async def mark_released(conn: AsyncConnection, decision_id: UUID, at: datetime) 
     )
     if done.rowcount != 1:
         raise ReleaseRefused("the decision was already released once")
+
+
+def decision_expiry(retention_seconds: int) -> Expiry:
+    """Decisions made longer ago than the retention: a grant's redemption window
+    (RELEASE_WITHIN_SECONDS) is long past, so `check_redemption` would refuse it anyway; a
+    deleted one is refused as "no such decision" and answers 404 on look-up."""
+    return Expiry(t, "decided_at", timedelta(seconds=retention_seconds))

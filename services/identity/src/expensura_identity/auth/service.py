@@ -71,6 +71,7 @@ from expensura_identity.auth.domain import (
     sessions_stream,
     token_refusal,
 )
+from expensura_identity.email_proof import store as email_proof_store
 from expensura_identity.settings import IdentitySettings, identity_settings
 
 
@@ -462,5 +463,11 @@ async def sign_out(rt: ServiceRuntime, kind: ActorKind, principal_id: str, sessi
 
 
 def retention(settings: IdentitySettings) -> list[Expiry]:
-    """Identity's working rows that expire: sign-in throttle windows (ServiceDefinition)."""
-    return [store.throttle_expiry(settings.sign_in_throttle_retention_seconds)]
+    """Identity's working rows that expire (ServiceDefinition.retention): sign-in throttle
+    windows, MFA challenges, refresh tokens of ended sessions, e-mail proof codes."""
+    return [
+        store.throttle_expiry(settings.sign_in_throttle_retention_seconds),
+        store.challenge_expiry(settings.mfa_challenge_retention_seconds),
+        store.refresh_expiry(settings.refresh_token_retention_seconds),
+        email_proof_store.code_expiry(settings.email_proof_retention_seconds),
+    ]

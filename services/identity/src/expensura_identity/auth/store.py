@@ -190,6 +190,13 @@ async def revoke_principal(conn: AsyncConnection, principal_id: str, at: datetim
     return len({r.family_id for r in revoked.all() if r.family_expires_at > at})
 
 
+def refresh_expiry(retention_seconds: int) -> Expiry:
+    """Refresh tokens of families whose absolute end is longer ago than the retention: every
+    token of such a family is refused for the cap before its use is looked at, so reuse
+    detection never needs them; a deleted token is refused as unknown."""
+    return Expiry(refresh_tokens, "family_expires_at", timedelta(seconds=retention_seconds))
+
+
 # --- MFA challenges ---------------------------------------------------------------------------
 
 
@@ -246,6 +253,12 @@ async def consume_challenge(conn: AsyncConnection, challenge_hash: bytes, at: da
         .values(used_at=at)
     )
     return changed.rowcount == 1
+
+
+def challenge_expiry(retention_seconds: int) -> Expiry:
+    """MFA challenges expired longer ago than the retention, used or not: a deleted one is
+    unknown to `challenge_for_update`, so a replay of it is refused all the same."""
+    return Expiry(mfa_challenges, "expires_at", timedelta(seconds=retention_seconds))
 
 
 # --- the sign-in throttle ------------------------------------------------------------------

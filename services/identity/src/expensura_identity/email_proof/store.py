@@ -3,13 +3,14 @@ proof time. Read for update: two presentations of a code at once count as two at
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.retention import Expiry
 from expensura_identity.email_proof.domain import IssuedCode
 from expensura_identity.tables import accounts, email_proofs
 
@@ -63,3 +64,9 @@ async def set_proven(conn: AsyncConnection, account_id: UUID, at: datetime) -> N
     await conn.execute(
         update(accounts).where(accounts.c.account_id == account_id).values(email_proven_at=at)
     )
+
+
+def code_expiry(retention_seconds: int) -> Expiry:
+    """Codes expired longer ago than the retention, used or not: with no row, a presented
+    code is refused ("no code was issued") and a new one may be issued at once."""
+    return Expiry(t, "expires_at", timedelta(seconds=retention_seconds))
