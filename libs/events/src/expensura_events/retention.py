@@ -10,8 +10,9 @@ never holds long locks on a table requests write to.
 
 Every service also purges its projection inbox (`projections.InboxRetention`: the inbox
 makes an effect happen once, so its rule keeps a floor instead of forgetting). Never declare
-here a table that is evidence (the log, disclosures): docs/operations.md, "Retention of
-working rows".
+here a table that is evidence (the log, disclosures); consent's decisions are declared only
+past their grant window, what a disclosure rested on being in the caller's event:
+docs/operations.md, "Retention of working rows".
 """
 
 from __future__ import annotations
@@ -74,7 +75,11 @@ class Expiry:
                     where = key[0].in_(doomed.scalar_subquery())
                 else:
                     where = tuple_(*key).in_(doomed)
-                gone = (await conn.execute(delete(self.table).where(where))).rowcount
+                # The cutoff again in the delete itself: a row a request renewed since the
+                # subquery read it (a new window, a new code) is re-checked and kept.
+                gone = (
+                    await conn.execute(delete(self.table).where(where, column < self.cutoff(now)))
+                ).rowcount
             deleted += gone
             if gone < batch:
                 return deleted
