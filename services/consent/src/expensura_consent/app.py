@@ -6,6 +6,7 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_consent.decisions.service import retention
 from expensura_consent.decisions.views import router as decisions_router
 from expensura_consent.erasure import erase_consent_state
+from expensura_consent.grounds.service import seal_legacy_ground_texts
 from expensura_consent.grounds.views import router as grounds_router
 from expensura_consent.policy.service import publish_initial_version_on_start
 from expensura_consent.policy.views import router as policy_router
@@ -35,7 +36,7 @@ service_definition = ServiceDefinition(
         recipients_router,
     ],
     projections=[KnownSubjects, RegisteredPartners],
-    workers=[consent_worker],
+    workers=[consent_worker, seal_legacy_ground_texts],
     settings_class=ConsentSettings,
     erase_subject=erase_consent_state,
     retention=retention,

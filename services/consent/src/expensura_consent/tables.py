@@ -1,11 +1,12 @@
 """All of consent's tables (SQLAlchemy Core). Migrations in `migrations/` create them.
 
-Consent records, grounds and decisions hold ids, purposes and categories, never personal
-data values."""
+Consent records, grounds and decisions hold ids, purposes and categories; the one free text
+about a subject (a ground's evidence and reason) is sealed with the subject's key."""
 
 from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 
 from expensura_events.signing import signing_key_table
 
@@ -37,8 +38,13 @@ ground_invocations = Table(
     Column("ground", Text, nullable=False),
     Column("categories", JSON, nullable=False),
     Column("recipients", JSON, nullable=False),
-    Column("evidence_reference", Text, nullable=False),
-    Column("reason", Text, nullable=False),
+    # The evidence and reason are free text about the subject's case: sealed with their key
+    # (SEC-1). The plaintext columns only hold rows from before sealing (consent_0006) until
+    # the `seal-legacy-ground-texts` worker seals them.
+    Column("evidence_reference", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("evidence_sealed", JSONB, nullable=True),
+    Column("reason_sealed", JSONB, nullable=True),
     Column("invoked_by_kind", Text, nullable=False),
     Column("invoked_by_id", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

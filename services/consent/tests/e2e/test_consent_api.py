@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from expensura_consent.policy.service import INITIAL_TEXT, INITIAL_VERSION
-from expensura_ops.testing import tokens
+from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
 # Version 1 is what a fresh stack publishes from the policy text; apps name a published one.
@@ -155,6 +155,8 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
         "reason": "Production order in case 2026-117",
         "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     }
+    personal.record("a ground's evidence", request["evidence_reference"])
+    personal.record("a ground's reason", request["reason"])
     no_ground = _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)
     assert no_ground["allowed"] is False
     # refused without a privacy officer with MFA, and for malformed grounds
@@ -192,7 +194,9 @@ async def test_processing_without_consent_needs_a_recorded_ground_and_is_reporte
     assert consent.post(approval, json=yes, headers=second).status_code == 409
     decision = _decide(inside, subject, "dispute-resolution", ["pd:Contact"], court)
     assert decision["allowed"] and decision["basis"]["ground"] == "criminal-investigation"
-    assert decision["basis"]["evidence_reference"] == request["evidence_reference"]
+    # the answer names the invocation; its evidence stays sealed at consent
+    assert decision["basis"]["evidence_reference"] is None
+    assert decision["basis"]["invocation_id"] == invoked.json()["invocation_id"]
     # outside its scope: another recipient, another category
     assert not _decide(inside, subject, "dispute-resolution", ["pd:Contact"], "press")["allowed"]
     assert not _decide(inside, subject, "dispute-resolution", ["pd:OfficialID"], court)["allowed"]

@@ -6,9 +6,13 @@ two officers at the same moment. A staff read of a subject's grounds is recorded
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from expensura_consent.decisions import service as decisions
 from expensura_consent.grounds import service as grounds
@@ -168,3 +172,82 @@ async def test_every_staff_read_of_a_subjects_consent_and_grounds_is_recorded_fo
     assert reads[0].payload.fields == ["consent-records", "legal-grounds"]
     assert reads[0].payload.case_reference == "AUDIT-7"
     assert reads[1].payload.fields == ["legal-grounds"]
+
+
+@pytest.mark.obligation("SEC-1")
+async def test_evidence_and_reason_are_kept_sealed_and_opened_only_for_the_officer_shown_them(
+    rt: ServiceRuntime,
+) -> None:
+    """A ground's evidence and reason are free text about the subject's case: the table
+    keeps them sealed with the subject's key (a dump shows neither), the officer's views open
+    them, and a decision's answer names the invocation, never its evidence."""
+    subject = new_subject()
+    asked = dataclasses.replace(
+        to_the_public(subject),
+        evidence_reference=f"court order {uuid.uuid4().hex}",
+        reason=f"ordered in case {uuid.uuid4().hex}",
+    )
+    invoked = await grounds.invoke_ground(rt, asked, ASKER)
+    assert (invoked.evidence_reference, invoked.reason) == (asked.evidence_reference, asked.reason)
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT * FROM ground_invocations WHERE invocation_id = :id"),
+                {"id": invoked.invocation_id},
+            )
+        ).one()
+    dumped = json.dumps([str(v) for v in row], default=str)
+    assert asked.evidence_reference not in dumped and asked.reason not in dumped
+    assert row.evidence_reference is None and row.evidence_sealed["$enc"]
+    approved = await grounds.decide_request(
+        rt, invoked.invocation_id, approver("officer-2"), Verdict.APPROVE, "order verified"
+    )
+    assert approved.evidence_reference == asked.evidence_reference
+    _, shown = await grounds.report(rt, Grouping.GROUND, ASKER)
+    [mine] = [r for r in shown if r.invocation_id == invoked.invocation_id]
+    assert (mine.evidence_reference, mine.reason) == (asked.evidence_reference, asked.reason)
+    decided = await decisions.make_decision(
+        rt,
+        decisions.Question(
+            subject_id=subject,
+            purpose=Purpose.LEGAL_COMPLIANCE,
+            categories=frozenset({"pd:Contact"}),
+            recipient=PUBLIC_RECIPIENT,
+            requester="sharing-gateway",
+        ),
+    )
+    assert decided.decision.allowed and decided.decision.ground is not None
+    assert decided.decision.ground.evidence_reference == ""  # the decision never opens it
+
+
+@pytest.mark.obligation("SEC-1")
+async def test_texts_stored_in_plaintext_before_sealing_are_sealed_at_start(
+    rt: ServiceRuntime,
+) -> None:
+    subject = new_subject()
+    invoked = await grounds.invoke_ground(rt, to_the_public(subject), ASKER)
+    legacy = ("sha256:an-old-order", "recorded before sealing")
+    async with rt.engine.begin() as conn:  # a row as consent_0005 left it
+        await conn.execute(
+            text(
+                "UPDATE ground_invocations SET evidence_reference = :e, reason = :r, "
+                "evidence_sealed = NULL, reason_sealed = NULL WHERE invocation_id = :id"
+            ),
+            {"e": legacy[0], "r": legacy[1], "id": invoked.invocation_id},
+        )
+    await grounds.seal_legacy_ground_texts(rt, asyncio.Event())
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT evidence_reference, reason, evidence_sealed::text AS e, "
+                    "reason_sealed::text AS r FROM ground_invocations WHERE invocation_id = :id"
+                ),
+                {"id": invoked.invocation_id},
+            )
+        ).one()
+    assert (row.evidence_reference, row.reason) == (None, None)
+    assert legacy[0] not in row.e and legacy[1] not in row.r
+    _, shown = await grounds.report(rt, Grouping.GROUND, ASKER)
+    [mine] = [r for r in shown if r.invocation_id == invoked.invocation_id]
+    assert (mine.evidence_reference, mine.reason) == legacy

@@ -621,6 +621,8 @@ async def test_one_officer_cannot_make_data_public_alone_and_administrators_not_
         "case_reference": "REG-2026-5",
     }
     personal.record("a case reference", ask["case_reference"])
+    personal.record("a ground's evidence", ground["evidence_reference"])
+    personal.record("a ground's reason", ground["reason"])
     assert consent.post("/v1/legal-grounds", headers=admin, json=ground).status_code == 403
     pending = consent.post("/v1/legal-grounds", headers=officer, json=ground)
     assert pending.status_code == 201 and pending.json()["state"] == "pending", pending.text

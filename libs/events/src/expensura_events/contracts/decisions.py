@@ -66,6 +66,8 @@ class Basis(BaseModel):
     consent_id: UUID | None = None
     invocation_id: UUID | None = None
     ground: LegalGround | None = None
+    # Only in the as-of view an auditor reads; a decision's answer leaves it out (the
+    # evidence is free text about the subject's case, sealed at consent).
     evidence_reference: str | None = None
 
     def recorded(self) -> dict[str, Any]:

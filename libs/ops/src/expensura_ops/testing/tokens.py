@@ -133,6 +133,8 @@ async def legal_ground(
     """Invoke a legal ground as a privacy officer and, when it is pending (it names
     recipients), have a second officer approve it; returns the ground in effect."""
     officer = officer or await staff(stack, "privacy-officer")
+    personal.record("a ground's evidence", ground.get("evidence_reference"))
+    personal.record("a ground's reason", ground.get("reason"))
     async with httpx.AsyncClient(timeout=15) as client:
         resp = await client.post(
             f"{stack.processes['consent'].url}/v1/legal-grounds", headers=officer, json=ground

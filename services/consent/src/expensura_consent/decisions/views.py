@@ -55,7 +55,9 @@ class NotFound(Problem):
     status, title = 404, "No such decision"
 
 
-def _basis(decision: Decision) -> Basis:
+def _basis(decision: Decision, *, evidence: bool = False) -> Basis:
+    """A decision's answer names the invocation, not its evidence (which stays sealed at
+    consent); the as-of view an auditor reads shows the evidence the log recorded."""
     if decision.consent_id is not None:
         return Basis(kind=BasisKind.CONSENT, consent_id=decision.consent_id)
     if decision.ground is not None:
@@ -63,7 +65,7 @@ def _basis(decision: Decision) -> Basis:
             kind=BasisKind.LEGAL_GROUND,
             invocation_id=decision.ground.invocation_id,
             ground=decision.ground.ground,
-            evidence_reference=decision.ground.evidence_reference,
+            evidence_reference=decision.ground.evidence_reference if evidence else None,
         )
     return Basis(kind=BasisKind.NONE)
 
@@ -167,7 +169,9 @@ async def basis_at(
             basis=Basis(kind=BasisKind.NONE),
             from_event=None,
         )
-    basis = _basis(Decision(True, "as of", consent_id=found.consent_id, ground=found.ground))
+    basis = _basis(
+        Decision(True, "as of", consent_id=found.consent_id, ground=found.ground), evidence=True
+    )
     return AsOf(
         subject_id=subject_id, purpose=purpose, at=at, basis=basis, from_event=found.from_event
     )

@@ -4,7 +4,13 @@ consent."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID, uuid4
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.grounds import store
 from expensura_consent.grounds.domain import (
@@ -27,6 +33,7 @@ from expensura_consent.recipients import service as recipients
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.four_eyes import AlreadyDecided, Approver, Verdict
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.sealing import place, seal, unseal
 
 
 async def invoke_ground(rt: ServiceRuntime, invocation: Invocation, officer: Actor) -> GroundRecord:
@@ -38,7 +45,18 @@ async def invoke_ground(rt: ServiceRuntime, invocation: Invocation, officer: Act
     async with rt.engine.begin() as conn:
         await recipients.ensure_known(conn, set(invocation.recipients))
         await store.insert(
-            conn, invocation_id, invocation, officer, now, approval_needed(invocation)
+            conn,
+            invocation_id,
+            invocation,
+            officer,
+            now,
+            approval_needed(invocation),
+            await _seal_texts(
+                rt,
+                invocation.subject_id,
+                invocation_id,
+                {"evidence_reference": invocation.evidence_reference, "reason": invocation.reason},
+            ),
         )
         await rt.append(
             conn,
@@ -55,9 +73,10 @@ async def invoke_ground(rt: ServiceRuntime, invocation: Invocation, officer: Act
             expected_version=0,
         )
         recorded = await store.get(conn, invocation_id)
-    if recorded is None:  # inserted in this transaction: cannot be missing
-        raise RuntimeError(f"invocation {invocation_id} vanished in its own transaction")
-    return recorded
+        if recorded is None:  # inserted in this transaction: cannot be missing
+            raise RuntimeError(f"invocation {invocation_id} vanished in its own transaction")
+        [shown] = await opened(rt, conn, [recorded])
+    return shown
 
 
 async def decide_request(
@@ -89,9 +108,10 @@ async def decide_request(
             ],
         )
         decided = await store.get(conn, invocation_id)
-    if decided is None:  # locked in this transaction: cannot be missing
-        raise RuntimeError(f"invocation {invocation_id} vanished under its lock")
-    return decided
+        if decided is None:  # locked in this transaction: cannot be missing
+            raise RuntimeError(f"invocation {invocation_id} vanished under its lock")
+        [shown] = await opened(rt, conn, [decided])
+    return shown
 
 
 async def revoke_ground(rt: ServiceRuntime, invocation_id: UUID, officer: Actor) -> GroundRecord:
@@ -117,9 +137,10 @@ async def revoke_ground(rt: ServiceRuntime, invocation_id: UUID, officer: Actor)
                 ],
             )
         revoked = await store.get(conn, invocation_id)
-    if revoked is None:  # locked in this transaction: cannot be missing
-        raise RuntimeError(f"invocation {invocation_id} vanished under its lock")
-    return revoked
+        if revoked is None:  # locked in this transaction: cannot be missing
+            raise RuntimeError(f"invocation {invocation_id} vanished under its lock")
+        [shown] = await opened(rt, conn, [revoked])
+    return shown
 
 
 async def report(
@@ -129,7 +150,7 @@ async def report(
     report shows each subject's grounds and evidence to the reader: one
     `platform.PersonalDataAccessed` per subject in it, in the same transaction (SEC-3)."""
     async with rt.engine.begin() as conn:
-        records = await store.every(conn)
+        records = await opened(rt, conn, await store.every(conn))
         for subject_id in sorted({r.subject_id for r in records}):
             await rt.record_access(
                 conn,
@@ -140,3 +161,53 @@ async def report(
                 categories=GROUND_READ_CATEGORIES,
             )
     return count(records, by), records
+
+
+def _where(invocation_id: UUID) -> str:
+    return place("ground_invocations", invocation_id)
+
+
+async def _seal_texts(
+    rt: ServiceRuntime, subject_id: str, invocation_id: UUID, texts: dict[str, str | None]
+) -> dict[str, Any]:
+    return await seal(rt.mapper.cipher, subject_id, _where(invocation_id), texts)
+
+
+async def opened(
+    rt: ServiceRuntime, conn: AsyncConnection, records: Sequence[GroundRecord]
+) -> list[GroundRecord]:
+    """The records with their evidence and reason opened, for an officer who is shown them
+    (`REDACTED` once the subject's key is destroyed). Decisions never need the texts, and
+    never open them."""
+    stored = {
+        s.invocation_id: s for s in await store.texts_of(conn, [r.invocation_id for r in records])
+    }
+    out: list[GroundRecord] = []
+    for record in records:
+        texts = stored.get(record.invocation_id)
+        if texts is not None and texts.sealed:
+            values = await unseal(
+                rt.mapper.cipher, texts.subject_id, _where(record.invocation_id), texts.sealed
+            )
+            record = dataclasses.replace(
+                record,
+                evidence_reference=str(values.get("evidence_reference") or ""),
+                reason=str(values.get("reason") or ""),
+            )
+        out.append(record)
+    return out
+
+
+async def seal_legacy_ground_texts(
+    rt: ServiceRuntime, stop: asyncio.Event, batch: int = 100
+) -> None:
+    """A worker: seal the evidence and reasons stored in plaintext before sealing
+    (consent_0006), then stop; nothing to do once every row is sealed."""
+    while not stop.is_set():
+        async with rt.engine.begin() as conn:
+            rows = await store.with_plaintext_texts(conn, batch)
+            for row in rows:
+                sealed = await _seal_texts(rt, row.subject_id, row.invocation_id, row.plaintext)
+                await store.replace_texts(conn, row.invocation_id, sealed)
+        if len(rows) < batch:
+            return

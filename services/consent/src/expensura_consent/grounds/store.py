@@ -3,6 +3,8 @@ compare-and-sets of a revocation and of a second officer's decision."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -29,8 +31,9 @@ def to_ground(row: Any) -> GroundRecord:
         recipients=frozenset(row.recipients),
         expires_at=row.expires_at,
         revoked=row.revoked_at is not None,
-        evidence_reference=row.evidence_reference,
-        reason=row.reason,
+        # sealed texts are opened by the service where they are shown (`service.opened`)
+        evidence_reference=row.evidence_reference or "",
+        reason=row.reason or "",
         invoked_by=f"{row.invoked_by_kind}:{row.invoked_by_id}",
         created_at=row.created_at,
         approval=Approval(row.approval),
@@ -48,7 +51,9 @@ async def insert(
     officer: Actor,
     at: datetime,
     approval: Approval,
+    sealed: Mapping[str, Any],
 ) -> None:
+    """`sealed`: the invocation's evidence and reason, sealed with the subject's key."""
     await conn.execute(
         t.insert().values(
             invocation_id=invocation_id,
@@ -57,8 +62,8 @@ async def insert(
             ground=invocation.ground.value,
             categories=sorted(invocation.categories),
             recipients=sorted(invocation.recipients),
-            evidence_reference=invocation.evidence_reference,
-            reason=invocation.reason,
+            evidence_sealed=sealed["evidence_reference"],
+            reason_sealed=sealed["reason"],
             invoked_by_kind=officer.kind.value,
             invoked_by_id=officer.id,
             created_at=at,
@@ -127,3 +132,70 @@ async def decide(
 async def every(conn: AsyncConnection) -> list[GroundRecord]:
     """Every invocation, oldest first."""
     return [to_ground(r) for r in await conn.execute(select(t).order_by(t.c.created_at))]
+
+
+@dataclass(frozen=True)
+class SealedTexts:
+    """An invocation's evidence and reason as stored: sealed boxes, or plaintext from before
+    sealing (consent_0006) that the legacy worker has not reached yet."""
+
+    invocation_id: UUID
+    subject_id: str
+    sealed: dict[str, Any]
+    plaintext: dict[str, str | None]
+
+
+def _texts(row: Any) -> SealedTexts:
+    return SealedTexts(
+        invocation_id=row.invocation_id,
+        subject_id=row.subject_id,
+        sealed={
+            k: v
+            for k, v in (("evidence_reference", row.evidence_sealed), ("reason", row.reason_sealed))
+            if v is not None
+        },
+        plaintext={"evidence_reference": row.evidence_reference, "reason": row.reason},
+    )
+
+
+_TEXT_COLUMNS = (
+    t.c.invocation_id,
+    t.c.subject_id,
+    t.c.evidence_sealed,
+    t.c.reason_sealed,
+    t.c.evidence_reference,
+    t.c.reason,
+)
+
+
+async def texts_of(conn: AsyncConnection, invocation_ids: Sequence[UUID]) -> list[SealedTexts]:
+    rows = await conn.execute(select(*_TEXT_COLUMNS).where(t.c.invocation_id.in_(invocation_ids)))
+    return [_texts(r) for r in rows]
+
+
+async def with_plaintext_texts(conn: AsyncConnection, batch: int) -> list[SealedTexts]:
+    """Rows from before sealing, locked for the worker that seals them."""
+    rows = await conn.execute(
+        select(*_TEXT_COLUMNS)
+        .where((t.c.evidence_reference.is_not(None)) | (t.c.reason.is_not(None)))
+        .order_by(t.c.created_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return [_texts(r) for r in rows]
+
+
+async def replace_texts(
+    conn: AsyncConnection, invocation_id: UUID, sealed: Mapping[str, Any]
+) -> None:
+    """The sealed texts in place of the plaintext ones."""
+    await conn.execute(
+        update(t)
+        .where(t.c.invocation_id == invocation_id)
+        .values(
+            evidence_sealed=sealed.get("evidence_reference"),
+            reason_sealed=sealed.get("reason"),
+            evidence_reference=None,
+            reason=None,
+        )
+    )
