@@ -44,6 +44,7 @@ def idp(stack: LocalStack) -> httpx.Client:
 
 def _admin(stack: LocalStack, idp: httpx.Client) -> dict[str, str]:
     email = f"admin-{uuid.uuid4().hex[:6]}@expensura.example"
+    personal.record("a staff member's e-mail", email)
     out = stack.cli("staff", "create-admin", "--email", email, "--password", PASSWORD)
     assert "created administrator" in out.stdout
     secret, _ = _enrolled(idp, email)
@@ -53,6 +54,7 @@ def _admin(stack: LocalStack, idp: httpx.Client) -> dict[str, str]:
 
 def _staff(idp: httpx.Client, admin: dict[str, str], role: str) -> tuple[str, str]:
     email = f"{role}-{uuid.uuid4().hex[:6]}@expensura.example"
+    personal.record("a staff member's e-mail", email)
     resp = idp.post(
         "/v1/staff", headers=admin, json={"email": email, "password": PASSWORD, "roles": [role]}
     )
