@@ -8,11 +8,13 @@ Tansu, as in `make run`. Every test session provisions its own database namespac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,29 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `runs_last` go to the end, whatever paths the run was given."""
     items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A failed test that ran service processes reports the end of each one's log: a CI
+    failure (a timeout, a process that died) is then diagnosable from CI's output alone.
+    The logs carry no personal data (the last test of the session searches them)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if not isinstance(value, LocalStack):
+            continue
+        for sp in value.processes.values():
+            with contextlib.suppress(OSError):
+                tail = sp.log().splitlines()[-LOG_TAIL_LINES:]
+                report.sections.append((f"log of {sp.log_path.name} (end)", "\n".join(tail)))
 
 
 @pytest.fixture(scope="session")
