@@ -43,11 +43,16 @@ class DataKey:
 
 
 class DataKeys(Protocol):
-    """What the cipher needs of a key store (every `keystore.KeyStore` is one)."""
+    """What the cipher needs of a key store (every `keystore.KeyStore` is one): the key it
+    seals with, and the keys it may open, by key id."""
 
     async def get_or_create(self, subject_id: str) -> DataKey: ...
 
-    async def get(self, subject_id: str) -> DataKey | None: ...
+    async def readable(self, subject_id: str) -> dict[str, DataKey]: ...
+
+
+# Keys already looked up, per subject: what `readable` returned (key id → key).
+KeyCache = dict[str, dict[str, DataKey]]
 
 
 K = TypeVar("K", bound=DataKeys)
@@ -194,21 +199,24 @@ class FieldCipher(Generic[K]):
         subject_id: str | None,
         aad_prefix: str,
         payload: dict[str, Any],
-        cache: dict[str, DataKey | None] | None = None,
+        cache: KeyCache | None = None,
     ) -> dict[str, Any]:
-        """Return the payload with encrypted fields opened, or the redaction marker."""
+        """Return the payload with encrypted fields opened, or the redaction marker where
+        the box's key is destroyed or not this service's to open."""
         sealed = {k: v for k, v in payload.items() if isinstance(v, dict) and ENC_MARK in v}
         if not sealed:
             return payload
         cache = {} if cache is None else cache
-        key: DataKey | None = None
+        keys: dict[str, DataKey] = {}
         if subject_id is not None:
+            # A cache lives for one batch of records that exist already, and so do their keys.
             if subject_id not in cache:
-                cache[subject_id] = await self.keys.get(subject_id)
-            key = cache[subject_id]
+                cache[subject_id] = await self.keys.readable(subject_id)
+            keys = cache[subject_id]
         opened = dict(payload)
         for name, box in sealed.items():
-            if key is None or str(key.key_id) != box.get("kid"):
+            key = keys.get(str(box.get("kid")))
+            if key is None:
                 opened[name] = REDACTED
                 continue
             plaintext = AESGCM(key.key).decrypt(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,10 @@ async def grant_keystore(keystore_owner_url: str, role: str, *, may_destroy: boo
             await conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{r}"'))
             await conn.execute(text(f'GRANT SELECT, INSERT ON subject_keys TO "{r}"'))
             await conn.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON subject_keys FROM "{r}"'))
+            # which keys it sees: its own and its declared owners' (row-level security,
+            # keystore_0004); whether a subject has a key left anywhere, never the key
+            await conn.execute(text(f'GRANT SELECT ON subject_key_readers TO "{r}"'))
+            await conn.execute(text(f'GRANT EXECUTE ON FUNCTION subject_key_state(text) TO "{r}"'))
             # its own secrets only: row-level security on the owner column (keystore_0003)
             await conn.execute(text(f'GRANT SELECT, INSERT ON service_secrets TO "{r}"'))
             verb = "GRANT" if may_destroy else "REVOKE"
@@ -174,6 +179,23 @@ async def grant_keystore(keystore_owner_url: str, role: str, *, may_destroy: boo
             await conn.execute(
                 text(f'{verb} EXECUTE ON FUNCTION destroy_subject_key(text) {prep} "{r}"')
             )
+    finally:
+        await engine.dispose()
+
+
+async def grant_key_readers(keystore_owner_url: str, readers: Mapping[str, Iterable[str]]) -> None:
+    """Which roles may open which owners' subject keys (owner role → reader roles), as the
+    whole truth: grants not named here are taken back."""
+    pairs = sorted({(_ident(o), _ident(r)) for o, rs in readers.items() for r in rs})
+    engine = new_engine(keystore_owner_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM subject_key_readers"))
+            if pairs:
+                await conn.execute(
+                    text("INSERT INTO subject_key_readers (owner, reader) VALUES (:o, :r)"),
+                    [{"o": o, "r": r} for o, r in pairs],
+                )
     finally:
         await engine.dispose()
 

@@ -10,7 +10,13 @@ such as Vault transit. `InMemoryKeyStore` has the same semantics for unit tests,
 - a key is never written back once destroyed (the table enforces it as well: services may
   only SELECT and INSERT, the erasure path destroys through `destroy_subject_key`);
 - a retention hold's key (`<subject>#hold:<hold>`) outlives its subject's erasure but no
-  new one is issued, nor an existing one used to seal, once the subject is erased.
+  new one is issued, nor an existing one used to seal, once the subject is erased;
+- `readable` opens a subject's keys by key id (a sealed box names its key), `live` says
+  whether any key of the subject is left.
+
+Keys have owners (keystore_0004): each service seals with its own key of a subject and
+opens another service's only as a declared reader, so a compromised service decrypts what
+it writes and what it must read, not everything; the database enforces it.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import uuid4
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from expensura_events.cipher import (
@@ -34,86 +41,104 @@ from expensura_events.cipher import (
     MasterKeys,
     SubjectErased,
 )
+from expensura_events.db_errors import sqlstate
 from expensura_events.envelope import utcnow
 from expensura_events.tables import service_secrets, subject_keys
 
 
 class KeyStore(Protocol):
-    """Where subjects' data keys live. Local: a PostgreSQL table; production: a KMS."""
+    """Where subjects' data keys live. Local: a PostgreSQL table; production: a KMS.
+
+    A service seals with keys of its own (`get_or_create`) and opens every key it may read
+    (`readable`: its own, those of the services it is a declared reader of, and the shared
+    keys from before keys had owners). Destroying is per subject, across every owner."""
 
     async def get_or_create(self, subject_id: str) -> DataKey: ...
 
     async def get(self, subject_id: str) -> DataKey | None: ...
+
+    async def readable(self, subject_id: str) -> dict[str, DataKey]: ...
+
+    async def live(self, subject_id: str) -> bool: ...
 
     async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]: ...
 
     async def destroy(self, subject_id: str) -> bool: ...
 
 
-class PostgresKeyStore:
-    """The local KMS: data keys wrapped by the master key, one row per subject.
+SHARED_OWNER = "*"  # keys written before keys had owners (keystore_0004): every reader's
+SUBJECT_ERASED_SQLSTATE = "KS001"  # keystore_0004's trigger: no new key for an erased subject
 
-    New keys are wrapped by the current master key; a stored key is opened with the master
-    key its row names (`kek_id`), so during a rotation both old and new wraps are read."""
+
+def _wrap_context(subject_id: str, owner: str) -> str:
+    """The wrap's additional data: a key opens only as its subject's, under its owner (a
+    wrapped key copied to another owner's row does not open)."""
+    return subject_id if owner == SHARED_OWNER else f"{subject_id}|owner:{owner}"
+
+
+_ME = func.current_user()
+
+
+class PostgresKeyStore:
+    """The local KMS: data keys wrapped by the master key, a row per subject and owner.
+
+    The database decides what a service's role may see (row-level security, keystore_0004):
+    its own keys, its declared owners' and the shared ones. New keys are wrapped by the
+    current master key; a stored key is opened with the master key its row names (`kek_id`),
+    so during a rotation both old and new wraps are read."""
 
     def __init__(self, engine: AsyncEngine, master: MasterKey | MasterKeys) -> None:
         self._engine = engine
         self._keys = master if isinstance(master, MasterKeys) else MasterKeys(master)
         self._master = self._keys.current
 
+    async def _role(self, conn: Any) -> str:
+        return str(await conn.scalar(select(_ME)))
+
     async def get_or_create(self, subject_id: str) -> DataKey:
-        base, _, hold = subject_id.partition("#hold:")
-        if hold and await self._destroyed(base):
-            raise SubjectErased(base)  # no new held records about an erased subject
-        fresh = os.urandom(32)
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(subject_keys)
-                .values(
-                    subject_id=subject_id,
-                    key_id=uuid4(),
-                    kek_id=self._master.kek_id,
-                    wrapped_key=self._master.wrap(subject_id, fresh),
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["subject_id"])
-            )
-            row = (
-                await conn.execute(
-                    select(*_KEY_COLUMNS).where(subject_keys.c.subject_id == subject_id)
-                )
-            ).one()
-        if row.wrapped_key is None:
-            raise SubjectErased(subject_id)
-        return self._open(row)
+        return (await self.get_or_create_many({subject_id}))[subject_id]
 
     async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]:
-        """One round trip for a batch of appends (a key per subject, created if new)."""
+        """This service's key of each subject (created if new), in one round trip for the
+        keys that exist. SubjectErased if a subject (or a held subject) was erased."""
         if not subject_ids:
             return {}
-        if any("#hold:" in s for s in subject_ids):  # rare: keep the erased-subject check
-            return {s: await self.get_or_create(s) for s in subject_ids}
         wanted = sorted(subject_ids)
-        select_keys = select(*_KEY_COLUMNS).where(subject_keys.c.subject_id.in_(wanted))
-        async with self._engine.begin() as conn:
-            rows = (await conn.execute(select_keys)).all()
-            missing = set(wanted) - {r.subject_id for r in rows}
-            if missing:  # only new subjects cost a key generation and a wrap
-                now = utcnow()
-                await conn.execute(
-                    insert(subject_keys).on_conflict_do_nothing(index_elements=["subject_id"]),
-                    [
-                        {
-                            "subject_id": s,
-                            "key_id": uuid4(),
-                            "kek_id": self._master.kek_id,
-                            "wrapped_key": self._master.wrap(s, os.urandom(32)),
-                            "created_at": now,
-                        }
-                        for s in sorted(missing)
-                    ],
-                )
-                rows = (await conn.execute(select_keys)).all()
+        # A hold's key is not used once its subject is erased (rare: checked one by one).
+        await self._refuse_erased([s for s in wanted if "#hold:" in s])
+        mine = select(*_KEY_COLUMNS).where(
+            subject_keys.c.subject_id.in_(wanted), subject_keys.c.owner == _ME
+        )
+        try:
+            async with self._engine.begin() as conn:
+                rows = (await conn.execute(mine)).all()
+                missing = sorted(set(wanted) - {r.subject_id for r in rows})
+                if missing:  # only new keys cost a generation and a wrap
+                    role = await self._role(conn)
+                    now = utcnow()
+                    await conn.execute(
+                        insert(subject_keys).on_conflict_do_nothing(
+                            index_elements=["subject_id", "owner"]
+                        ),
+                        [
+                            {
+                                "subject_id": s,
+                                "key_id": uuid4(),
+                                "kek_id": self._master.kek_id,
+                                "wrapped_key": self._master.wrap(
+                                    _wrap_context(s, role), os.urandom(32)
+                                ),
+                                "created_at": now,
+                            }
+                            for s in missing
+                        ],
+                    )
+                    rows = (await conn.execute(mine)).all()
+        except DBAPIError as exc:
+            # keystore_0004's trigger: a subject is erased (by another owner's tombstone)
+            if sqlstate(exc) == SUBJECT_ERASED_SQLSTATE:
+                await self._refuse_erased(wanted)
+            raise
         out: dict[str, DataKey] = {}
         for row in rows:
             if row.wrapped_key is None:
@@ -121,34 +146,56 @@ class PostgresKeyStore:
             out[row.subject_id] = self._open(row)
         return out
 
+    async def _refuse_erased(self, subject_ids: list[str]) -> None:
+        """SubjectErased for the first of these (or the subject of a hold) that was erased."""
+        if not subject_ids:
+            return
+        async with self._engine.connect() as conn:
+            for s in subject_ids:
+                for who in dict.fromkeys((s, s.partition("#hold:")[0])):
+                    if await conn.scalar(select(func.subject_key_state(who))) == "destroyed":
+                        raise SubjectErased(who)
+
     def _open(self, row: Any) -> DataKey:  # a row of _KEY_COLUMNS, wrapped_key not NULL
         master = self._keys.by_id(row.kek_id)
-        return DataKey(row.key_id, master.unwrap(row.subject_id, row.wrapped_key))
-
-    async def _destroyed(self, subject_id: str) -> bool:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(subject_keys.c.destroyed_at).where(
-                        subject_keys.c.subject_id == subject_id
-                    )
-                )
-            ).one_or_none()
-        return row is not None and row.destroyed_at is not None
+        raw = master.unwrap(_wrap_context(row.subject_id, row.owner), row.wrapped_key)
+        return DataKey(row.key_id, raw)
 
     async def get(self, subject_id: str) -> DataKey | None:
+        """This service's own live key of the subject, if it has one."""
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(*_KEY_COLUMNS).where(subject_keys.c.subject_id == subject_id)
+                    select(*_KEY_COLUMNS).where(
+                        subject_keys.c.subject_id == subject_id, subject_keys.c.owner == _ME
+                    )
                 )
             ).one_or_none()
         if row is None or row.wrapped_key is None:
             return None
         return self._open(row)
 
+    async def readable(self, subject_id: str) -> dict[str, DataKey]:
+        """Every live key of the subject this service may open, by key id."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_KEY_COLUMNS).where(
+                        subject_keys.c.subject_id == subject_id,
+                        subject_keys.c.wrapped_key.is_not(None),
+                    )
+                )
+            ).all()
+        return {str(r.key_id): self._open(r) for r in rows}
+
+    async def live(self, subject_id: str) -> bool:
+        """Whether any service still holds a live key of the subject (no key is shown)."""
+        async with self._engine.connect() as conn:
+            return await conn.scalar(select(func.subject_key_state(subject_id))) == "live"
+
     async def destroy(self, subject_id: str) -> bool:
-        """Destroy the subject's key. The row stays (with no key) so it is never re-created.
+        """Destroy every owner's key of the subject. The rows stay (with no key), and a
+        tombstone, so no key is ever created for it again.
 
         Only through `destroy_subject_key`: the database grants that function to the erasure
         path alone, and no service role may UPDATE a key."""
@@ -210,6 +257,7 @@ def _secret_context(label: str) -> str:
 
 _KEY_COLUMNS = (
     subject_keys.c.subject_id,
+    subject_keys.c.owner,
     subject_keys.c.key_id,
     subject_keys.c.kek_id,
     subject_keys.c.wrapped_key,
@@ -274,18 +322,18 @@ async def rotate_master(
     but the operator must say which key that was."""
     current = keys.current
     done = await _rotate_service_secrets(owner_engine, keys)
-    after = ""
+    after = ("", "")  # keyset: (subject, owner)
     while True:
         async with owner_engine.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_KEY_COLUMNS)
                     .where(
-                        subject_keys.c.subject_id > after,
+                        tuple_(subject_keys.c.subject_id, subject_keys.c.owner) > after,
                         subject_keys.c.wrapped_key.is_not(None),
                         subject_keys.c.kek_id != current.kek_id,
                     )
-                    .order_by(subject_keys.c.subject_id)
+                    .order_by(subject_keys.c.subject_id, subject_keys.c.owner)
                     .limit(batch_size)
                 )
             ).all()
@@ -294,7 +342,8 @@ async def rotate_master(
         async with owner_engine.begin() as conn:
             for row in rows:
                 old = keys.by_id(row.kek_id)
-                raw = old.unwrap(row.subject_id, row.wrapped_key)  # proves the old wrap
+                context = _wrap_context(row.subject_id, row.owner)
+                raw = old.unwrap(context, row.wrapped_key)  # proves the old wrap
                 moved = await conn.scalar(
                     text("SELECT rewrap_subject_key(:s, :old_kek, :old_wrapped, :new_kek, :new)"),
                     {
@@ -302,20 +351,21 @@ async def rotate_master(
                         "old_kek": row.kek_id,
                         "old_wrapped": row.wrapped_key,
                         "new_kek": current.kek_id,
-                        "new": current.wrap(row.subject_id, raw),
+                        "new": current.wrap(context, raw),
                     },
                 )
                 if moved:
                     done.rewrapped += 1
                 else:
                     done.skipped += 1
-        after = rows[-1].subject_id
+        after = (rows[-1].subject_id, rows[-1].owner)
         if progress is not None:
             progress(len(rows))
 
 
 class InMemoryKeyStore:
-    """The `KeyStore` semantics in a dict, for unit tests (nothing survives the process)."""
+    """The `KeyStore` semantics in a dict, for unit tests (nothing survives the process): one
+    owner, which reads its own keys only."""
 
     def __init__(self) -> None:
         self._keys: dict[str, DataKey | None] = {}  # None: destroyed, never re-created
@@ -333,6 +383,13 @@ class InMemoryKeyStore:
 
     async def get(self, subject_id: str) -> DataKey | None:
         return self._keys.get(subject_id)
+
+    async def readable(self, subject_id: str) -> dict[str, DataKey]:
+        key = self._keys.get(subject_id)
+        return {} if key is None else {str(key.key_id): key}
+
+    async def live(self, subject_id: str) -> bool:
+        return self._keys.get(subject_id) is not None
 
     async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]:
         return {s: await self.get_or_create(s) for s in sorted(subject_ids)}

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from expensura_events.authenticity import EventVerifier, PublicKeys
-from expensura_events.cipher import DataKey, FieldCipher
+from expensura_events.cipher import DataKey, FieldCipher, KeyCache
 from expensura_events.envelope import REDACTED, DomainEvent, EventEnvelope, key_owner
 from expensura_events.keystore import KeyStore
 from expensura_events.obligations import enforces
@@ -87,7 +87,7 @@ class EventMapper:
         self,
         record: bytes,
         sequence: int | None = None,
-        keys: dict[str, DataKey | None] | None = None,
+        keys: KeyCache | None = None,
     ) -> EventEnvelope:
         data = json.loads(record)
         payload = await self.cipher.decrypt_fields(

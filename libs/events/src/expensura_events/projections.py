@@ -60,7 +60,7 @@ from expensura_events.authenticity import (
     fallback_event_id,
 )
 from expensura_events.checkpoints import CHAIN_EVIDENCE_TYPES
-from expensura_events.cipher import DataKey
+from expensura_events.cipher import KeyCache
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
 from expensura_events.envelope import EventEnvelope, utcnow
@@ -94,6 +94,10 @@ class Projection(ABC):
     # are verified (a forgery is still parked) but neither decrypted nor put in the inbox.
     # None: every type except checkpoints and witness records (see `wants`).
     event_types: ClassVar[frozenset[str] | None] = None
+    # Whether it reads the personal fields of its sources' events. Its service may then
+    # open those services' keys (the key store's grants, keystore_0004); otherwise another
+    # service's personal fields reach it redacted.
+    opens_personal_data: ClassVar[bool] = False
 
     @abstractmethod
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
@@ -158,7 +162,7 @@ async def apply_once(
     source: str,
     event_id: str,
     record: bytes,
-    keys: dict[str, DataKey | None],
+    keys: KeyCache,
     *,
     recorded_at: datetime | None = None,
     floor: datetime | None = None,
@@ -375,7 +379,7 @@ async def apply_deliveries(
     projection: Projection,
     mapper: EventMapper,
     deliveries: Sequence[Delivery],
-    keys: dict[str, DataKey | None],
+    keys: KeyCache,
     *,
     resolved_by: str,
     subject_lock: bool = True,
@@ -418,7 +422,7 @@ async def _apply_in_order(
     projection: Projection,
     mapper: EventMapper,
     deliveries: Sequence[Delivery],
-    keys: dict[str, DataKey | None],
+    keys: KeyCache,
     subject_lock: bool,
     span: SpanFor,
     floors: dict[str, datetime],
@@ -541,7 +545,7 @@ class ProjectionRunner:
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         deliveries = [d for tp, msgs in batches.items() for d in self._deliveries(tp, msgs)]
-        keys: dict[str, DataKey | None] = {}
+        keys: KeyCache = {}
         async with self.engine.begin() as conn:
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:k)"),

@@ -82,6 +82,19 @@ class ServiceDefinition:
         return [inbox, *(self.retention(settings) if self.retention is not None else ())]
 
     @property
+    def opens_keys_of(self) -> set[str]:
+        """The other services whose subjects' keys this one may open: the sources of its
+        projections that read personal fields (least privilege, keystore_0004)."""
+        own = self.spec.name.value
+        return {
+            source
+            for make in self.projections
+            if (projection := make()).opens_personal_data
+            for source in projection.sources
+            if source != own
+        }
+
+    @property
     def version_locations(self) -> list[Path]:
         return [EVENTSTORE_VERSIONS, *([self.migrations] if self.migrations else [])]
 

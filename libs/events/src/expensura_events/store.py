@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.authenticity import EventSigner
 from expensura_events.chain import GENESIS, ChainRow, Verification, link_hash, verify_rows
-from expensura_events.cipher import DataKey
+from expensura_events.cipher import KeyCache
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
 from expensura_events.tables import event_log
@@ -151,7 +151,7 @@ class EventStore:
                 .order_by(event_log.c.stream_version)
             )
         ).all()
-        keys: dict[str, DataKey | None] = {}
+        keys: KeyCache = {}
         return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
 
     async def read_subject(self, conn: AsyncConnection, subject_id: str) -> list[EventEnvelope]:
@@ -162,7 +162,7 @@ class EventStore:
                 .order_by(event_log.c.seq)
             )
         ).all()
-        keys: dict[str, DataKey | None] = {}
+        keys: KeyCache = {}
         return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
 
     @staticmethod

@@ -119,11 +119,23 @@ subject_keys = Table(
     "subject_keys",
     keystore_metadata,
     Column("subject_id", Text, primary_key=True),
+    # The writing service's role: it seals with this key; others open it only as declared
+    # readers (`subject_key_readers`); "*" for keys from before keys had owners (keystore_0004).
+    Column("owner", Text, primary_key=True, server_default=text("current_user")),
     Column("key_id", Uuid, nullable=False),
     Column("kek_id", Text, nullable=False),
     Column("wrapped_key", LargeBinary, nullable=True),  # NULL once destroyed
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("destroyed_at", DateTime(timezone=True), nullable=True),
+)
+
+# Which owners' keys a role may open besides its own: written by provisioning from the
+# projections that open other services' personal fields (`Projection.opens_personal_data`).
+subject_key_readers = Table(
+    "subject_key_readers",
+    keystore_metadata,
+    Column("owner", Text, primary_key=True),
+    Column("reader", Text, primary_key=True),
 )
 
 # Each service's own secrets (look-up HMAC key, pseudonym key, token-key and TOTP wrapping

@@ -83,10 +83,18 @@ async def refused(engine: AsyncEngine, sql: str, **params: Any) -> str | None:
     return None
 
 
-async def row(engine: AsyncEngine, s: str) -> Any:
+def role_of(stack: LocalStack, service: str) -> str:
+    return str(make_url(stack.settings(service).keystore_url).username)
+
+
+async def row(engine: AsyncEngine, s: str, owner: str) -> Any:
     async with engine.connect() as conn:
         return (
-            await conn.execute(select(subject_keys).where(subject_keys.c.subject_id == s))
+            await conn.execute(
+                select(subject_keys).where(
+                    subject_keys.c.subject_id == s, subject_keys.c.owner == owner
+                )
+            )
         ).one_or_none()
 
 
@@ -181,7 +189,7 @@ async def test_a_copied_key_cannot_be_written_back_after_erasure(
     s = subject()
     identity = PostgresKeyStore(engines["identity"], master(stack))
     await identity.get_or_create(s)
-    copy = await row(engines["owner"], s)  # a backup, or a dump the attacker kept
+    copy = await row(engines["owner"], s, role_of(stack, "identity"))  # a backup, a dump
     assert await identity.destroy(s) is True
 
     # a service role re-inserting the copied row: the tombstone holds the subject's place
@@ -223,8 +231,9 @@ async def test_a_copied_key_cannot_be_written_back_after_erasure(
     )  # runs, but moves nothing: there is no live key to move
     # and destroying again never brings anything back
     assert await identity.destroy(s) is False
-    tomb = await row(engines["owner"], s)
-    assert tomb.wrapped_key is None and tomb.destroyed_at is not None
+    for owner in (role_of(stack, "identity"), "*"):  # the key, and the subject's tombstone
+        tomb = await row(engines["owner"], s, owner)
+        assert tomb.wrapped_key is None and tomb.destroyed_at is not None
     with pytest.raises(SubjectErased):
         await identity.get_or_create(s)
 
@@ -301,6 +310,140 @@ async def test_a_live_key_is_never_rewritten_in_place(
 
 
 @pytest.fixture
+async def roles(stack: LocalStack) -> AsyncIterator[dict[str, AsyncEngine]]:
+    """The key store as every service's role."""
+    out = {s.name.value: engine_for(stack.settings(s.name.value).keystore_url) for s in SERVICES}
+    try:
+        yield out
+    finally:
+        for engine in out.values():
+            await engine.dispose()
+
+
+def store_of(stack: LocalStack, roles: dict[str, AsyncEngine], service: str) -> PostgresKeyStore:
+    return PostgresKeyStore(roles[service], master(stack))
+
+
+@pytest.mark.obligation("SEC-1")
+async def test_a_service_opens_only_its_own_keys_and_those_it_is_declared_to_read(
+    stack: LocalStack, roles: dict[str, AsyncEngine]
+) -> None:
+    """The attack: a service's role and the master key (all a compromised service holds)
+    used to decrypt another service's sealed fields. Only incident, whose contacts
+    projection opens identity's personal fields, may open identity's keys."""
+    s = subject()
+    identity = store_of(stack, roles, "identity")
+    sealed = await FieldCipher(identity).encrypt_fields(s, "event-1", {"email": "a@example.com"})
+    own = await identity.get(s)
+    assert own is not None and await identity.readable(s) == {str(own.key_id): own}
+    opened = {
+        name: await FieldCipher(store_of(stack, roles, name)).decrypt_fields(s, "event-1", sealed)
+        for name in ("incident", "consent", "loans", "sharing-gateway")
+    }
+    assert opened["incident"] == {"email": "a@example.com"}
+    for name in ("consent", "loans", "sharing-gateway"):
+        assert opened[name] == {"email": REDACTED}, name
+        assert await store_of(stack, roles, name).readable(s) == {}
+        # nor by SQL: row-level security shows no other service's row of the subject
+        async with roles[name].connect() as conn:
+            seen = (
+                await conn.execute(select(subject_keys).where(subject_keys.c.subject_id == s))
+            ).all()
+        assert seen == [], name
+    # a key of its own for the same subject opens nothing of identity's
+    gateway = store_of(stack, roles, "sharing-gateway")
+    mine = await gateway.get_or_create(s)
+    assert mine != own and await gateway.readable(s) == {str(mine.key_id): mine}
+    assert await FieldCipher(gateway).decrypt_fields(s, "event-1", sealed) == {"email": REDACTED}
+    # identity does not read the gateway's key either: nobody declared it
+    assert str(mine.key_id) not in await identity.readable(s)
+
+
+async def test_no_service_can_plant_a_key_or_a_grant_for_another(
+    stack: LocalStack, roles: dict[str, AsyncEngine]
+) -> None:
+    s = subject()
+    identity_role, gateway_role = role_of(stack, "identity"), role_of(stack, "sharing-gateway")
+    planted = master(stack).wrap(f"{s}|owner:{identity_role}", os.urandom(32))
+    insert_key = (
+        "INSERT INTO subject_keys (subject_id, owner, key_id, kek_id, wrapped_key, created_at)"
+        " VALUES (:s, :o, :k, :kek, :w, now())"
+    )
+    params = {"s": s, "k": uuid.uuid4(), "kek": master(stack).kek_id, "w": planted}
+    # a key under identity's name (identity would seal with it) or the shared marker
+    for owner in (identity_role, "*"):
+        assert await refused(roles["sharing-gateway"], insert_key, o=owner, **params) == REFUSED
+    assert await store_of(stack, roles, "identity").get(s) is None
+    # nor can it make itself a reader of identity's keys
+    assert (
+        await refused(
+            roles["sharing-gateway"],
+            "INSERT INTO subject_key_readers (owner, reader) VALUES (:o, :r)",
+            o=identity_role,
+            r=gateway_role,
+        )
+        == REFUSED
+    )
+    assert await refused(roles["incident"], "DELETE FROM subject_key_readers") == REFUSED
+
+
+@pytest.mark.obligation("RGT-3")
+async def test_an_erasure_destroys_every_services_key_and_none_is_made_after_it(
+    stack: LocalStack, roles: dict[str, AsyncEngine]
+) -> None:
+    s = subject()
+    kept = subject()
+    for name in ("identity", "loans", "incident"):
+        await store_of(stack, roles, name).get_or_create(s)
+        await store_of(stack, roles, name).get_or_create(kept)
+    identity = store_of(stack, roles, "identity")
+    assert await store_of(stack, roles, "loans").live(s) is True
+    assert await identity.destroy(s) is True
+    for name in ("identity", "loans", "incident", "consent"):
+        store = store_of(stack, roles, name)
+        assert await store.live(s) is False and await store.readable(s) == {}
+        with pytest.raises(SubjectErased):  # consent never had a key: none now either
+            await store.get_or_create(s)
+        with pytest.raises(SubjectErased):
+            await store.get_or_create_many({s, subject()})
+        assert await store.live(kept) is True  # anyone's key of the subject counts
+    assert await identity.destroy(s) is False  # nothing left to destroy
+
+
+@pytest.mark.obligation("RGT-3")
+async def test_a_key_made_while_its_subject_is_erased_is_destroyed_with_the_others(
+    stack: LocalStack, roles: dict[str, AsyncEngine]
+) -> None:
+    """Another service creating its key at the moment of the erasure: the erasure waits
+    for that transaction (both take the subject's lock) and then destroys its key too."""
+    s = subject()
+    await store_of(stack, roles, "identity").get_or_create(s)
+    loans_role = role_of(stack, "loans")
+    async with roles["loans"].connect() as creating:
+        await creating.execute(  # inserted, not yet committed
+            text(
+                "INSERT INTO subject_keys (subject_id, key_id, kek_id, wrapped_key, created_at)"
+                " VALUES (:s, :k, :kek, :w, now())"
+            ),
+            {
+                "s": s,
+                "k": uuid.uuid4(),
+                "kek": master(stack).kek_id,
+                "w": master(stack).wrap(f"{s}|owner:{loans_role}", os.urandom(32)),
+            },
+        )
+        erasing = asyncio.create_task(store_of(stack, roles, "identity").destroy(s))
+        await asyncio.sleep(0.5)
+        assert not erasing.done()  # it waits for the subject's lock
+        await creating.commit()
+    assert await erasing is True
+    loans = store_of(stack, roles, "loans")
+    assert await loans.live(s) is False and await loans.get(s) is None
+    with pytest.raises(SubjectErased):  # and a key asked for after it is refused
+        await loans.get_or_create(s)
+
+
+@pytest.fixture
 async def rotating(
     pg_admin_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[LocalStack]:
@@ -341,6 +484,8 @@ async def _rotate_under_traffic(
     }
     subjects = [subject() for _ in range(60)]
     keys = await before.get_or_create_many(set(subjects))
+    # loans keeps keys of its own for the same subjects: the rotation moves every owner's
+    loans_keys = await PostgresKeyStore(engines["loans"], old).get_or_create_many(set(subjects))
     sealed = {
         s: await FieldCipher(before).encrypt_fields(s, "event-1", {"email": f"{s}@example.com"})
         for s in subjects[:10]
@@ -359,7 +504,8 @@ async def _rotate_under_traffic(
             await loans_during.get_or_create(fresh)
             created.append(fresh)
             for s in subjects[:20]:
-                assert await loans_during.get(s) == keys[s]
+                assert await loans_during.get(s) == loans_keys[s]
+                assert await during.get(s) == keys[s]
                 reads += 1
             await asyncio.sleep(0)
         return reads
@@ -375,7 +521,7 @@ async def _rotate_under_traffic(
     await erasing
     stop.set()
     assert await traffic > 0
-    assert done.rewrapped >= len(subjects) - len(gone)
+    assert done.rewrapped >= 2 * (len(subjects) - len(gone))
 
     # the CLI finishes (and checks) what is left: nothing needs the old key any more
     key_file = tmp_path / "new.key"
@@ -389,12 +535,14 @@ async def _rotate_under_traffic(
     after = PostgresKeyStore(engines["identity"], new)  # the old master key is forgotten
     for name, secret in secrets.items():  # services' secrets moved, and are the same
         assert await ServiceSecrets(engines[name], new).get(PSEUDONYM) == secret
+    loans_after = PostgresKeyStore(engines["loans"], new)
     for s in subjects[:-5]:
         assert await after.get(s) == keys[s]
+        assert await loans_after.get(s) == loans_keys[s]
     for s in created:
-        assert await after.get(s) is not None
-    for s in gone:
-        assert await after.get(s) is None
+        assert await loans_after.get(s) is not None
+    for s in gone:  # an erasure destroys every owner's key of the subject
+        assert await after.get(s) is None and await loans_after.get(s) is None
     for s, box in sealed.items():
         opened = await FieldCipher(after).decrypt_fields(s, "event-1", box)
         assert opened == {"email": f"{s}@example.com"}

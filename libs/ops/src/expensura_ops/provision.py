@@ -17,6 +17,7 @@ from expensura_events.db import (
     drop_database,
     ensure_database,
     ensure_role,
+    grant_key_readers,
     grant_keystore,
     grant_service_role,
     upgrade,
@@ -166,6 +167,14 @@ async def provision(
             "EXPENSURA_SERVICE_PUBLIC_KEYS": service_public_keys,
             **dict(extra_env or {}),
         }
+    # Whose keys each role may open besides its own: from the projections that read other
+    # services' personal fields (keystore_0004's row-level security does the rest).
+    role = {s.name.value: s.db_role for s in SERVICES}
+    readers: dict[str, set[str]] = {}
+    for name, definition in definitions.items():
+        for owner in definition.opens_keys_of:
+            readers.setdefault(role[owner], set()).add(role[name])
+    await grant_key_readers(with_database(admin_url, keystore_db), readers)
     kafka = KafkaSettings(bootstrap_servers, topic_namespace=namespace)
     await ensure_topics(kafka, [kafka.topic(s.name) for s in SERVICES])
     return env

@@ -33,6 +33,12 @@ class _NoKeyStore:
     async def get(self, subject_id: str) -> DataKey | None:
         raise AssertionError("no key store in these tests")
 
+    async def readable(self, subject_id: str) -> dict[str, DataKey]:
+        raise AssertionError("no key store in these tests")
+
+    async def live(self, subject_id: str) -> bool:
+        raise AssertionError("no key store in these tests")
+
     async def get_or_create(self, subject_id: str) -> DataKey:
         raise AssertionError("no key store in these tests")
 
@@ -63,7 +69,8 @@ async def _read(payload: DomainEvent, *, key_destroyed: bool) -> EventEnvelope:
     key = DataKey(uuid.uuid4(), os.urandom(32))
     envelope = _envelope(payload)
     record = mapper.to_record(envelope, await mapper.seal_payload(envelope, {SUBJECT: key}))
-    return await mapper.from_record(record, keys={SUBJECT: None if key_destroyed else key})
+    readable = {} if key_destroyed else {str(key.key_id): key}
+    return await mapper.from_record(record, keys={SUBJECT: readable})
 
 
 OPENED = AccountOpened(

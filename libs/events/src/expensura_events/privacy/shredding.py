@@ -34,7 +34,7 @@ async def held_records(rt: ServiceLog, conn: AsyncConnection, subject: str) -> d
         if hold is not None:
             holds[hold] = holds.get(hold, 0) + 1
     keys = rt.keys
-    return {h: n for h, n in holds.items() if await keys.get(key_owner(subject, h)) is not None}
+    return {h: n for h, n in holds.items() if await keys.live(key_owner(subject, h))}
 
 
 @enforces("RUL-2")

@@ -35,10 +35,14 @@ class KeyStoreContract:
     async def test_a_key_is_created_once_and_read_back_unchanged(self, store: KeyStore) -> None:
         s = new_subject()
         assert await store.get(s) is None
+        assert await store.readable(s) == {} and await store.live(s) is False
         created = await store.get_or_create(s)
         assert len(created.key) == 32
         assert await store.get_or_create(s) == created
         assert await store.get(s) == created
+        # a sealed box names its key: the key opens by that id
+        assert await store.readable(s) == {str(created.key_id): created}
+        assert await store.live(s) is True
 
     async def test_subjects_get_distinct_keys(self, store: KeyStore) -> None:
         a, b = await store.get_or_create(new_subject()), await store.get_or_create(new_subject())
@@ -61,6 +65,7 @@ class KeyStoreContract:
         assert await store.destroy(s) is True
         assert await store.destroy(s) is False  # already gone: nothing more to do
         assert await store.get(s) is None
+        assert await store.readable(s) == {} and await store.live(s) is False
         with pytest.raises(SubjectErased):
             await store.get_or_create(s)  # never re-created
         with pytest.raises(SubjectErased):
@@ -92,6 +97,8 @@ class KeyStoreContract:
         assert held != await store.get(s)  # the hold has a key of its own
         assert await store.destroy(s) is True  # the subject is erased …
         assert await store.get(hold) == held  # … their held records stay readable …
+        assert await store.readable(hold) == {str(held.key_id): held}
+        assert await store.live(hold) is True and await store.live(s) is False
         with pytest.raises(SubjectErased):
             await store.get_or_create(hold)  # … but nothing new is sealed under the hold
         with pytest.raises(SubjectErased):

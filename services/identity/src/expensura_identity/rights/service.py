@@ -377,7 +377,7 @@ async def _certify_if_complete(
     confirmed = await store.confirmed_services(conn, request_id)
     if missing_confirmations(confirmed) or await store.certificate(conn, request_id):
         return
-    if await rt.keys.get(subject_id) is not None:
+    if await rt.keys.live(subject_id):  # any service's key of the subject, not just ours
         log.warning("rights.certificate_waits_for_key_destruction", request_id=str(request_id))
         return  # the chase finishes the shredding, then certifies
     services = sorted(confirmed)

@@ -24,6 +24,7 @@ class NotificationContacts(Projection):
     name = "notification-contacts"
     sources = ("identity",)
     tables = (notification_contacts,)
+    opens_personal_data = True  # it keeps the contacts (sealed again under incident's key)
 
     def bind(self, runtime: Any) -> None:
         self.rt: ServiceRuntime = runtime  # its key store seals what the row keeps
