@@ -505,6 +505,8 @@ def describe_failure(exc: BaseException) -> str:
     the network; class names and SQLSTATE codes for everything else."""
     if isinstance(exc, FileNotFoundError | KeyError | PermissionError) and not hasattr(exc, "orig"):
         return f"{type(exc).__name__}: {exc}"  # configuration: names files and services
+    if type(exc) is OSError and exc.errno is not None:
+        return f"OSError: {exc.strerror}"  # a system call's words (a port taken, with it)
     if isinstance(exc, httpx.HTTPError):
         return f"{type(exc).__name__}: {exc}"  # names a service's URL, never a body
     hint = " (a dependency is unavailable; retry later)" if is_unavailable(exc) else ""

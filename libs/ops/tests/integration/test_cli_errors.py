@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import (
 )
 
 from expensura_ops.cli import describe_failure
+from expensura_ops.serve import bind
+from expensura_ops.testing.stack import free_port
 
 SECRET = "secret.person@example.com"
 
@@ -55,3 +58,26 @@ def test_an_unreachable_database_is_one_line_with_a_hint_and_no_traceback(tmp_pa
     assert "Traceback" not in result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "a dependency is unavailable" in line
+
+
+def test_a_taken_port_is_named_in_the_one_line() -> None:
+    """A service that cannot listen says where (a CI log then shows two servers on one port)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        try:
+            bind("127.0.0.1", port)
+        except OSError as exc:
+            taken = exc
+        else:
+            raise AssertionError("bound a port another socket listens on")
+    assert describe_failure(taken) == (
+        f"OSError: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+
+
+def test_free_ports_are_never_handed_out_twice() -> None:
+    ports = [free_port() for _ in range(500)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < 32768 for port in ports)  # below the kernel's ephemeral range
