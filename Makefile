@@ -9,6 +9,9 @@ PACKAGES := libs/events libs/ops services/identity services/consent services/loa
             services/sharing-gateway services/incident
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make test` runs on this many pytest-xdist workers, each a session with its own stack and
+# broker (0: one session, in this process).
+TEST_WORKERS ?= 2
 
 .PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench catalog \
         clean lock
@@ -28,7 +31,7 @@ run: $(STAMP)
 
 # The README's test command (and CI's): static checks, the deployment, then every test.
 test: lint typecheck deploy-check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The test rings, by folder, across every package (a package without the folder is skipped):
 #   unit: no I/O, no PostgreSQL, no broker; integration: real PostgreSQL/broker, in-process,

@@ -3,7 +3,8 @@ no plaintext of any personal value the tests used is left in a database, a topic
 line or a span. Personal values exist only as ciphertext under the subject's key, so that
 destroying the key erases them everywhere.
 
-Runs last (`runs_last`) on the session's shared stack, and searches:
+Runs last (`runs_last`) on the session's shared stack — under xdist, once on each worker,
+after all that worker ran, on that worker's session — and searches:
 - a pg_dump of every database of the shared stack (each service's and the key store);
 - every message of every topic of the stacks this session ran on the session's broker;
 - every service process's log file of every stack this session started;
@@ -26,7 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
 from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.dumps import pg_dump
-from expensura_ops.testing.fixtures import SESSION_STACKS
+from expensura_ops.testing.fixtures import SESSION_STACKS, current_session_worker
 from expensura_ops.testing.otlp import SandboxCollector
 from expensura_ops.testing.stack import LocalStack, eventually, topics_messages
 
@@ -64,8 +65,13 @@ async def topics_of(bootstrap: str, namespaces: set[str]) -> list[str]:
 
 
 async def test_no_plaintext_personal_value_in_any_dump_topic_log_or_span(
-    stack: LocalStack, kafka_bootstrap: str, span_collector: SandboxCollector
+    session_worker: str,
+    stack: LocalStack,
+    kafka_bootstrap: str,
+    span_collector: SandboxCollector,
 ) -> None:
+    # One copy per xdist worker, each searching its own session's stacks.
+    assert session_worker == current_session_worker(), "run on another worker's session"
     await scenario(stack)
     values = personal.recorded()
     assert values, "no personal value recorded: the search would prove nothing"

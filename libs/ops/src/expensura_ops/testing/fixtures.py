@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -37,8 +38,85 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `runs_last` go to the end, whatever paths the run was given."""
-    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+    """Tests marked `runs_last` go to the end, whatever paths the run was given; those that
+    run once per worker (below) go after them."""
+
+    def place(item: pytest.Item) -> tuple[bool, bool]:
+        last = item.get_closest_marker("runs_last") is not None
+        return last, last and "session_worker" in getattr(item, "fixturenames", ())
+
+    items.sort(key=place)
+
+
+# Under pytest-xdist (`make test` runs `-n 2`) every worker is a session of its own, with its
+# own shared stack, broker and recorded personal values; a `runs_last` test inspects its own
+# session. So a `runs_last` test that takes `session_worker` runs once per worker, and the
+# scheduler below hands each copy to its worker after everything else that worker ran.
+def session_workers() -> list[str]:
+    """The sessions of this run: one per xdist worker, or the single `main` one."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    return [f"gw{n}" for n in range(count)] or ["main"]
+
+
+def current_session_worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "session_worker" in metafunc.fixturenames:
+        metafunc.parametrize("session_worker", session_workers(), ids=lambda w: f"on-{w}")
+
+
+_ON_WORKER = re.compile(r"\[(?:.*-)?on-(gw\d+)\]$")
+
+
+def worker_of_last_test(nodeid: str) -> str | None:
+    """The worker a per-worker last test belongs to, from its id (`…[on-gw1]`)."""
+    match = _ON_WORKER.search(nodeid)
+    return match.group(1) if match else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScheduling
+
+    if config.getoption("dist") != "load":
+        return None
+
+    class EachWorkerEndsWithItsLastTests(LoadScheduling):  # type: ignore[misc]
+        """xdist's load scheduling of every other test; each worker is sent its own copies
+        of the per-worker last tests as it is told to shut down (whichever path tells it: a
+        worker runs what it was sent in order, so they run after all else it ran)."""
+
+        def __init__(self, config: pytest.Config, log: Any) -> None:
+            super().__init__(config, log)
+            self.last_of_worker: dict[str, list[int]] | None = None
+
+        def add_node(self, node: Any) -> None:
+            super().add_node(node)
+            shutdown = node.shutdown
+
+            def send_its_last_tests_then_shut_down() -> None:
+                last = (self.last_of_worker or {}).pop(node.gateway.id, [])
+                if last and not node.shutting_down:
+                    self.node2pending[node].extend(last)
+                    node.send_runtest_some(last)
+                shutdown()
+
+            node.shutdown = send_its_last_tests_then_shut_down
+
+        def add_node_collection(self, node: Any, collection: Any) -> None:
+            ordinary = [nodeid for nodeid in collection if worker_of_last_test(nodeid) is None]
+            # `runs_last` sorted them to the end, so the ordinary tests' indices are unchanged.
+            assert list(collection[: len(ordinary)]) == ordinary, "last tests are not last"
+            if self.last_of_worker is None:
+                self.last_of_worker = {}
+                for index, nodeid in enumerate(collection):
+                    if (worker := worker_of_last_test(nodeid)) is not None:
+                        self.last_of_worker.setdefault(worker, []).append(index)
+            super().add_node_collection(node, ordinary)
+
+    return EachWorkerEndsWithItsLastTests(config, log)
 
 
 LOG_TAIL_LINES = 80
