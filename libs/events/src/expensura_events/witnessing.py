@@ -58,19 +58,22 @@ WITNESS = "chain-witness"
 
 
 async def _moved_since_checkpoint(conn: AsyncConnection) -> bool:
-    """True if the log holds a business record after its last checkpoint."""
+    """True if the log holds a business record the last checkpoint does not cover. Counted
+    from the sequence it covers, not from its own place: a record appended between its
+    read of the head and its append lies before it in the log, yet is not covered."""
     last = (
         await conn.execute(
-            select(event_log.c.seq)
+            select(event_log.c.record)
             .where(event_log.c.stream_id == CHECKPOINT_STREAM)
             .order_by(event_log.c.stream_version.desc())
             .limit(1)
         )
     ).scalar_one_or_none()
+    covered = int(json.loads(last)["payload"]["sequence"]) if last is not None else 0
     business = await conn.execute(
         select(event_log.c.seq)
         .where(
-            event_log.c.seq > (last or 0),
+            event_log.c.seq > covered,
             event_log.c.event_type.not_in(CHAIN_EVIDENCE_TYPES),
         )
         .limit(1)

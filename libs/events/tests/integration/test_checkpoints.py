@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.platform import ChainCheckpoint, CheckpointWitnessed
 from expensura_events.envelope import Actor, EventEnvelope, new_event_id, utcnow
@@ -83,6 +84,32 @@ async def test_a_checkpoint_names_the_head_and_only_business_records_call_for_th
     second = await checkpoint_once(rt)
     assert second is not None and isinstance(second.payload, ChainCheckpoint)
     assert (second.payload.sequence, second.payload.head_hash) == (later_seq, later_digest.hex())
+
+
+async def test_a_record_appended_while_a_checkpoint_is_taken_gets_the_next_one(
+    rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-up committed between the checkpoint's read of the head and its append sits
+    before the checkpoint in the log but is not covered by it: the next round covers it
+    (else nothing would vouch for it until the next business record: CI saw witnesses wait)."""
+    await append_note(rt)
+    read_head = EventStore.head
+
+    async def head_then_an_append(conn: AsyncConnection) -> tuple[int, bytes]:
+        found = await read_head(conn)
+        await append_note(rt)  # another transaction commits in between
+        return found
+
+    monkeypatch.setattr(EventStore, "head", staticmethod(head_then_an_append))
+    first = await checkpoint_once(rt)
+    monkeypatch.undo()
+    assert first is not None and isinstance(first.payload, ChainCheckpoint)
+    assert (first.payload.sequence, first.sequence) == (1, 3)  # the note at 2 is not covered
+
+    second = await checkpoint_once(rt)
+    assert second is not None and isinstance(second.payload, ChainCheckpoint)
+    assert second.payload.sequence == 3
+    assert await checkpoint_once(rt) is None  # and then no movement: no loop
 
 
 async def test_the_witness_records_each_peer_checkpoint_once_and_nothing_else(
