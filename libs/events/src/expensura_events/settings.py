@@ -90,6 +90,9 @@ class ServiceSettings(ListenerSettings):
     kafka_ssl_cafile: str | None = None
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100, ge=1, le=5_000, description="a consumer's fetch wait (kafka.py)"
+    )
     # Where peers answer: their internal listeners (`expensura serve`, web/listeners.py).
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
@@ -121,6 +124,7 @@ class ServiceSettings(ListenerSettings):
             self.kafka_bootstrap_servers,
             session_timeout_ms=self.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
             topic_namespace=self.topic_namespace,
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
