@@ -1,0 +1,1 @@
+"""Credit reporting (SHR-4): the monthly furnishing file and bureau-dispute deadlines."""

@@ -1,0 +1,1 @@
+"""A loan after its offer: disclosure, lifecycle, delinquency and payments (USE-3)."""
