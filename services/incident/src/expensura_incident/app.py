@@ -1,5 +1,7 @@
-"""The incident service. So far: the contact details notices will need, kept current from
-identity's events. Grading, blast radius and notices come with its own issue.
+"""The incident service. So far: the contact details notices need, kept current from
+identity's events, and the one notification path: customer notices other services ask for
+(loans' adverse-action notices today), mailed to those contacts (USE-10). Grading, blast
+radius and breach notices come with its own issue.
 
 The composition root: the only module that imports the features' views."""
 
@@ -11,6 +13,8 @@ from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
+from expensura_incident.notices.projection import CustomerNotices
+from expensura_incident.notices.service import notice_sender
 from expensura_incident.settings import IncidentSettings
 
 service_definition = ServiceDefinition(
@@ -19,7 +23,8 @@ service_definition = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[contacts_router],
     settings_class=IncidentSettings,
-    projections=[NotificationContacts],
+    projections=[NotificationContacts, CustomerNotices],
+    workers=[notice_sender],
 )
 
 app = create_app(service_definition)

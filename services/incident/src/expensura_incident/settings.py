@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pydantic import Field
+
 from expensura_events.settings import ServiceSettings
 
 
 class IncidentSettings(ServiceSettings):
-    pass
+    # How often the notice sender looks for customer notices due (notices/service.py): the
+    # longest a requested notice waits before its first attempt.
+    notice_send_interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="seconds between the notice sender's rounds"
+    )
 
 
 class _HasSettings(Protocol):

@@ -1,0 +1,1 @@
+"""Customer notices (USE-10): loans asks, incident delivers by e-mail and records the outcome."""

@@ -1,0 +1,188 @@
+"""Customer-notice use cases: recording a requested notice, and delivering those due by
+e-mail (USE-10), the one notification path of the system.
+
+Delivery of one notice, in three steps:
+1. claim (one transaction, rows locked `FOR UPDATE SKIP LOCKED` so two senders never take
+   the same row): open the body and the subject's address, decide; a notice to send is
+   marked `ongoing` under a lease, and the transaction COMMITS before any mail leaves;
+2. send through the relay;
+3. record the outcome and its event (`incident.CustomerNoticeDelivered` or
+   `…DeliveryFailed`) in one transaction.
+
+A crash between 2 and 3 leaves an `ongoing` row, visible as such; once its lease ends it is
+due again and sent again. So a notice is delivered exactly once unless the process dies
+inside the send itself, and at least once then: never silently dropped.
+
+Logs carry the notice's kind and outcome, never its address or body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from uuid import UUID
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_events.catalog.loans_notices import CustomerNoticeRequested
+from expensura_events.db_errors import error_fields
+from expensura_events.envelope import REDACTED, Actor, EventEnvelope, utcnow
+from expensura_events.notifications import Mail, MailSender, MailUndelivered
+from expensura_events.obligations import enforces
+from expensura_events.privacy.restrictions import restriction
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.sealing import place, seal, unseal
+from expensura_incident.contacts.domain import UnknownSubject
+from expensura_incident.contacts.service import contacts_of
+from expensura_incident.notices import domain, store
+from expensura_incident.notices.domain import PURPOSE, CustomerNotice, Step
+from expensura_incident.settings import incident_settings
+from expensura_incident.tables import customer_notices
+
+log = structlog.get_logger("expensura.incident.notices")
+
+BATCH = 20  # notices claimed per round: each is opened (keys) and sent one by one
+ACTOR = Actor.system("notice-sender")
+
+
+def where(notice_id: UUID) -> str:
+    return place(customer_notices.name, notice_id)
+
+
+async def record_request(rt: ServiceRuntime, conn: AsyncConnection, event: EventEnvelope) -> None:
+    """Keep a requested notice: planned, its body sealed again under the subject's key in
+    incident's own row (it opens only where it lives); not-needed if the body reads as
+    redacted. A second request with the same `notice_id` changes nothing."""
+    request = event.payload
+    if not isinstance(request, CustomerNoticeRequested):
+        return
+    notice = domain.plan(
+        request.notice_id,
+        event.subject_id,
+        request.kind,
+        request.title,
+        request.body,
+        event.occurred_at,
+    )
+    sealed = None
+    if notice.state is domain.NoticeState.PLANNED:
+        sealed = await seal(
+            rt.mapper.cipher, notice.subject_id, where(notice.notice_id), {"body": request.body}
+        )
+    if await store.add(conn, notice, sealed, event_id=event.event_id, at=event.occurred_at):
+        log.info("notice.recorded", kind=notice.kind.value, outcome=notice.state.value)
+
+
+@enforces("USE-10")
+async def deliver_due_notices(
+    rt: ServiceRuntime, sender: MailSender, now: datetime, *, limit: int = BATCH
+) -> list[CustomerNotice]:
+    """One round: every notice due at `now` (at most `limit`) taken one step on; returns
+    the notices as they ended the round."""
+    settled: list[CustomerNotice] = []
+    sending: list[tuple[CustomerNotice, Mail]] = []
+    async with rt.engine.begin() as conn:
+        for notice, boxes in await store.claim_due(conn, now, limit):
+            body = await _body(rt, notice, boxes)
+            email = await _email(rt, notice.subject_id)
+            step = domain.begin_attempt(
+                notice,
+                now,
+                restriction=await restriction(conn, notice.subject_id),
+                body_erased=body is None,
+                has_email=email is not None,
+            )
+            if not await _record(rt, conn, step, was=notice, at=now):
+                continue
+            if step.send and body is not None and email is not None:
+                mail = Mail(to=email, subject=notice.title, body=body, kind=notice.kind.value)
+                sending.append((step.notice, mail))
+            else:
+                settled.append(step.notice)
+    # Committed: each notice about to be sent is `ongoing` before its mail leaves.
+    for ongoing, mail in sending:
+        try:
+            await sender.send(mail)
+        except MailUndelivered as exc:  # its text names the kind and error class only
+            step = domain.undelivered(ongoing, f"mail undelivered ({exc})", now)
+        else:
+            step = domain.delivered(ongoing)
+        async with rt.engine.begin() as conn:
+            await _record(rt, conn, step, was=ongoing, at=now)
+        settled.append(step.notice)
+    return settled
+
+
+async def notice_sender(rt: ServiceRuntime, stop: asyncio.Event) -> None:
+    """The worker: a round every `EXPENSURA_NOTICE_SEND_INTERVAL_SECONDS`, at once again
+    while rounds come back full."""
+    settings = incident_settings(rt)
+    sender = MailSender(settings.smtp_url, settings.mail_from)
+    while not stop.is_set():
+        try:
+            while len(await deliver_due_notices(rt, sender, utcnow())) == BATCH:
+                if stop.is_set():
+                    break
+        except Exception as exc:  # database or key store down: next round
+            log.warning("notice.sender_failed", **error_fields(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.notice_send_interval_seconds)
+
+
+async def find(rt: ServiceRuntime, notice_id: UUID) -> CustomerNotice | None:
+    async with rt.engine.connect() as conn:
+        return await store.find(conn, notice_id)
+
+
+async def _record(
+    rt: ServiceRuntime, conn: AsyncConnection, step: Step, *, was: CustomerNotice, at: datetime
+) -> bool:
+    """Save the step and append its event; False (nothing written) if another sender moved
+    the notice meanwhile (it took the row after this one's lease ended)."""
+    notice = step.notice
+    if not await store.save(conn, notice, was, at):
+        log.warning("notice.moved_meanwhile", kind=notice.kind.value)
+        return False
+    if step.event is not None:
+        await rt.append(
+            conn,
+            [
+                rt.envelope(
+                    step.event,
+                    stream_id=f"customer-notice-{notice.notice_id}",
+                    subject_id=notice.subject_id,
+                    actor=ACTOR,
+                    purpose=PURPOSE,
+                )
+            ],
+        )
+    log.info(
+        "notice.step",
+        kind=notice.kind.value,
+        outcome=notice.state.value,
+        attempts=notice.attempts,
+        will_retry=notice.state is domain.NoticeState.FAILED and notice.next_attempt_at is not None,
+    )
+    return True
+
+
+async def _body(rt: ServiceRuntime, notice: CustomerNotice, boxes: object) -> str | None:
+    """The notice's body opened; None if it no longer opens (the subject's key destroyed)
+    or is gone (the notice had nothing left to do)."""
+    if not isinstance(boxes, dict):
+        return None
+    opened = await unseal(rt.mapper.cipher, notice.subject_id, where(notice.notice_id), boxes)
+    body = opened.get("body")
+    return body if isinstance(body, str) and body != REDACTED else None
+
+
+async def _email(rt: ServiceRuntime, subject_id: str) -> str | None:
+    """The subject's e-mail from incident's own copy of their contacts, if there is one."""
+    try:
+        contacts = await contacts_of(rt, subject_id)
+    except UnknownSubject:
+        return None
+    email = contacts.get("email")
+    return email if isinstance(email, str) and email != REDACTED else None
