@@ -13,13 +13,16 @@ from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
-from expensura_ops.sandboxes import SMTP_SINK_MODULE
+from expensura_ops.sandboxes import CREDIT_BUREAU_APP, SMTP_SINK_MODULE
 from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP as AGENCY_APP
 from expensura_ops.stackfile import write_stack
 
 PORT_OFFSET_ENV = "EXPENSURA_PORT_OFFSET"
 AGENCY_PORT = 8190
 SMTP_SINK_PORT = 8191
+CREDIT_BUREAU_PORT = 8192
+# The sandbox bureau's published subscriber key (expensura_ops.sandboxes.credit_bureau).
+CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
 
 
 def run_local_stack() -> int:
@@ -33,6 +36,7 @@ def run_local_stack() -> int:
 
     agency_port = AGENCY_PORT + offset
     smtp_port = SMTP_SINK_PORT + offset
+    bureau_port = CREDIT_BUREAU_PORT + offset
 
     def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
         env = asyncio.run(
@@ -46,6 +50,8 @@ def run_local_stack() -> int:
                 extra_env={
                     "EXPENSURA_VERIFICATION_AGENCY_URL": f"http://127.0.0.1:{agency_port}",
                     "EXPENSURA_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+                    "EXPENSURA_CREDIT_BUREAU_URL": f"http://127.0.0.1:{bureau_port}",
+                    "EXPENSURA_CREDIT_BUREAU_KEY": CREDIT_BUREAU_KEY,
                 },
             )
         )
@@ -67,6 +73,21 @@ def run_local_stack() -> int:
                         "127.0.0.1",
                         "--port",
                         str(agency_port),
+                        "--no-access-log",
+                    ],
+                    {},
+                ),
+                # the sandbox credit bureau loans pulls reports from (USE-2)
+                "credit-bureau": (
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        CREDIT_BUREAU_APP,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(bureau_port),
                         "--no-access-log",
                     ],
                     {},

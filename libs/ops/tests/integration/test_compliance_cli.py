@@ -40,7 +40,7 @@ def test_collect_only_prints_where_each_obligation_is_enforced_and_its_tests() -
     assert "expensura_events.cipher:FieldCipher.encrypt_fields" in out
     assert "expensura_events.privacy.restrictions:check_allowed" in out
     assert "libs/events/src/expensura_events/chain.py:" in out
-    # SEC-1 is enforced, but no selected test proves it
+    # SEC-3 is enforced (checkpoints), but no selected test proves it
     [enforced] = [line for line in out.splitlines() if "enforced but proven by no test" in line]
     unproven = enforced.split(":", 1)[1].replace(",", " ").split()  # ids, not substrings
-    assert "SEC-1" in unproven and "USE-1" not in unproven
+    assert "SEC-3" in unproven and "USE-1" not in unproven

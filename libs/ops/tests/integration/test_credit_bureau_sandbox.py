@@ -139,7 +139,12 @@ def furnisher() -> str:
 # --- authentication --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", f"Basic {KEY}"])
+# Ids of their own: the key is random, and every xdist worker must collect the same ids.
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-key", f"Basic {KEY}"],
+    ids=["none", "wrong-key", "right-key-wrong-scheme"],
+)
 def test_v1_refuses_a_request_without_the_subscriber_key(
     bureau: str, authorization: str | None
 ) -> None:

@@ -4,17 +4,21 @@ the stack mails to, and loans' answer."""
 
 from __future__ import annotations
 
-import random
 import uuid
 
 import httpx
 import pytest
 
-from expensura_identity.verification.domain import valid_bank_card, valid_id_number
 from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.stack import LocalStack, eventually
 
 PASSWORD = tokens.PASSWORD
+APPLICATION = {
+    "amount_cents": 120_000,
+    "term_months": 12,
+    "purpose": "home-improvement",
+    "stated_monthly_income_cents": 480_000,
+}
 
 
 def _email() -> str:
@@ -58,25 +62,9 @@ def _apply(stack: LocalStack, auth: dict[str, str]) -> httpx.Response:
     return httpx.post(
         f"{stack.processes['loans'].url}/v1/loan-applications",
         headers=auth,
-        json={"amount_cents": 120_000, "term_months": 12},
+        json=APPLICATION,
         timeout=15,
     )
-
-
-def _verify_real_name(stack: LocalStack, auth: dict[str, str]) -> None:
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    body = "110101" + f"{random.randint(1950, 2005)}0101" + f"{random.randint(100, 999)}"
-    ident = body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
-    base = "622848" + f"{random.randrange(10**12):012d}"
-    card = next(base + d for d in "0123456789" if valid_bank_card(base + d))
-    assert valid_id_number(ident)
-    resp = httpx.post(
-        f"{stack.processes['identity'].url}/v1/me/verification",
-        headers=auth,
-        json={"id_number": ident, "bank_card": card, "mobile": "+8613800138001"},
-        timeout=30,
-    )
-    assert resp.status_code == 202 and resp.json()["state"] == "verified", resp.text
 
 
 def _head(stack: LocalStack) -> int:
@@ -143,7 +131,7 @@ async def test_a_new_account_proves_its_e_mail_then_loans_accepts_it(stack: Loca
     head = _head(stack)
     assert _sign_up(stack, email).status_code == 202
     auth = _auth(stack, email)
-    _verify_real_name(stack, auth)
+    tokens.verify_real_name(stack, auth)
     status = httpx.get(f"{stack.processes['identity'].url}/v1/me/email-proof", headers=auth)
     assert status.json() == {"email_proven": False, "proven_at": None}
 

@@ -53,7 +53,12 @@ def _apply(stack: LocalStack, auth: dict[str, str]) -> int:
     return httpx.post(
         f"{stack.processes['loans'].url}/v1/loan-applications",
         headers=auth,
-        json={"amount_cents": LOAN_AMOUNT_CENTS, "term_months": 12},
+        json={
+            "amount_cents": LOAN_AMOUNT_CENTS,
+            "term_months": 12,
+            "purpose": "vehicle",
+            "stated_monthly_income_cents": 520_000,
+        },
     ).status_code
 
 

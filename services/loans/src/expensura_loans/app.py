@@ -1,5 +1,7 @@
 """The loans service. So far: loan applications, refused until the applicant's e-mail is
-proven and their real name verified."""
+proven and their real name verified, and their assessment (USE-2).
+
+The composition root: the only module that imports the features' views."""
 
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from expensura_events.web.app import create_app
 from expensura_loans.applications.projection import ProvenEmails, VerifiedSubjects
 from expensura_loans.applications.service import seal_legacy_amounts
 from expensura_loans.applications.views import router as applications_router
+from expensura_loans.assessment.views import router as assessment_router
 from expensura_loans.erasure import erase_loans_state
 from expensura_loans.settings import LoansSettings
 
@@ -17,7 +20,7 @@ service_definition = ServiceDefinition(
     spec=service(ServiceName.LOANS),
     description="Loan assessment, lifecycle, legal retention and credit reporting.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[applications_router],
+    routers=[applications_router, assessment_router],
     projections=[VerifiedSubjects, ProvenEmails],
     workers=[seal_legacy_amounts],
     settings_class=LoansSettings,

@@ -1,14 +1,27 @@
-"""Loans' settings: the shared ones, so far. Loans' own (assessment, retention) come with
-its lifecycle; they go here, read once, and are reached through `loans_settings`."""
+"""Loans' settings: the shared ones and loans' own, read once, reached through
+`loans_settings`."""
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.settings import ServiceSettings
 
+# The sandbox credit bureau `make run` starts (docs: README, "Ports").
+LOCAL_CREDIT_BUREAU_URL = "http://127.0.0.1:8192"
+
 
 class LoansSettings(ServiceSettings):
-    pass
+    # The consumer reporting agency assessments pull reports from (USE-2): its URL, our
+    # subscriber id there and the key it issued us. Without a key, assessment answers 503.
+    credit_bureau_url: str = Field(default=LOCAL_CREDIT_BUREAU_URL, max_length=500)
+    credit_bureau_subscriber_id: str = Field(default="expensura", min_length=1, max_length=100)
+    # The bureau as a recipient: its partner id in the sharing gateway's registry, which a
+    # consent to credit assessment names (a report pull tells the bureau who applied).
+    credit_bureau_partner_id: str = Field(default="credit-bureau", min_length=1, max_length=100)
+    credit_bureau_key: str | None = Field(default=None, description="the subscriber key")
+    credit_bureau_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
 def loans_settings(rt: ServiceRuntime) -> LoansSettings:

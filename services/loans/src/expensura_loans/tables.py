@@ -25,9 +25,10 @@ proven_emails = Table(
     Column("proven_at", DateTime(timezone=True), nullable=False),
 )
 
-# Service state: the applications loans received. The amount is credit data about the
-# applicant: it is kept sealed with their key (SEC-1), so crypto-shredding reaches it.
-# `amount_cents` is only where rows from before sealing wait for `seal_legacy_amounts`.
+# Service state: the applications loans received. The amount, the loan's purpose and the
+# stated income are credit data about the applicant: kept sealed with their key (SEC-1), so
+# crypto-shredding reaches them. `amount_cents` is only where rows from before sealing wait
+# for `seal_legacy_amounts`. `decision` is the assessment's (USE-2), set once.
 loan_applications = Table(
     "loan_applications",
     metadata,
@@ -37,4 +38,7 @@ loan_applications = Table(
     Column("amount_sealed", JSONB, nullable=True),
     Column("term_months", Integer, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("facts_sealed", JSONB, nullable=True),
+    Column("decision", Text, nullable=True),
+    Column("assessed_at", DateTime(timezone=True), nullable=True),
 )

@@ -21,6 +21,7 @@ from expensura_loans.app import service_definition as loans
 from expensura_loans.applications import service, store
 from expensura_loans.applications.domain import (
     EmailProofRequired,
+    LoanPurpose,
     LoanTerms,
     VerificationRequired,
 )
@@ -110,7 +111,7 @@ async def test_an_unverified_applicant_is_refused_and_the_refusal_is_committed(
     subject = str(uuid.uuid4())
     await eligible(rt, subject, verify=False)
     with pytest.raises(VerificationRequired):
-        await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
+        await apply_for_loan(rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000)
     assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
     async with rt.engine.connect() as conn:
         assert await store.applications_of(conn, subject) == []
@@ -123,13 +124,13 @@ async def test_a_verified_applicant_whose_e_mail_is_unproven_is_refused_and_it_i
     async with rt.engine.begin() as conn:
         await VerifiedSubjects().apply(conn, verified(subject))
     with pytest.raises(EmailProofRequired):
-        await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
+        await apply_for_loan(rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000)
     assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
     async with rt.engine.connect() as conn:
         assert await store.applications_of(conn, subject) == []
     await eligible(rt, subject)  # the proof arrives (twice: the projection is idempotent)
     await eligible(rt, subject)
-    assert await apply_for_loan(rt, subject, LoanTerms(100_000, 12))
+    assert await apply_for_loan(rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000)
 
 
 @pytest.mark.obligation("USE-1", "SEC-1")
@@ -138,7 +139,9 @@ async def test_once_identity_verified_the_applicant_the_application_is_received(
 ) -> None:
     subject = str(uuid.uuid4())
     await eligible(rt, subject)
-    application = await apply_for_loan(rt, subject, LoanTerms(9_999_999, 120))
+    application = await apply_for_loan(
+        rt, subject, LoanTerms(9_999_999, 120), LoanPurpose.VEHICLE, 400_000
+    )
 
     [stored] = await service.applications_of(rt, subject)
     async with rt.engine.connect() as conn:
@@ -156,7 +159,8 @@ async def test_once_identity_verified_the_applicant_the_application_is_received(
         row = (
             await conn.execute(
                 text(
-                    "SELECT amount_cents, amount_sealed::text FROM loan_applications "
+                    "SELECT amount_cents, amount_sealed::text, facts_sealed::text"
+                    " FROM loan_applications "
                     "WHERE application_id = :id"
                 ),
                 {"id": application.application_id},
@@ -166,6 +170,8 @@ async def test_once_identity_verified_the_applicant_the_application_is_received(
     assert types == {"amount_sealed": "jsonb", "term_months": "integer"}
     # the amount is sealed with the applicant's key (SEC-1): no plaintext copy
     assert row.amount_cents is None and "9999999" not in row.amount_sealed
+    assert "400000" not in row.facts_sealed and "vehicle" not in row.facts_sealed
+    assert stored.purpose is LoanPurpose.VEHICLE and stored.stated_monthly_income_cents == 400_000
     await rt.keys.destroy(subject)
     assert await service.applications_of(rt, subject) == []  # crypto-shredded
     assert await logged(rt, subject) == [
@@ -178,7 +184,7 @@ async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntim
     for subject in (erased, kept):
         await eligible(rt, subject)
     for subject in (erased, kept, erased):
-        await apply_for_loan(rt, subject, LoanTerms(50_000, 6))
+        await apply_for_loan(rt, subject, LoanTerms(50_000, 6), LoanPurpose.VEHICLE, 400_000)
     async with rt.engine.begin() as conn:
         assert await erase_loans_state(conn, erased) == {"loan_applications": 2}
     assert await service.applications_of(rt, erased) == []
@@ -207,7 +213,8 @@ async def test_amounts_stored_in_plaintext_before_sealing_are_sealed_at_start(
         row = (
             await conn.execute(
                 text(
-                    "SELECT amount_cents, amount_sealed::text FROM loan_applications "
+                    "SELECT amount_cents, amount_sealed::text, facts_sealed::text"
+                    " FROM loan_applications "
                     "WHERE application_id = :id"
                 ),
                 {"id": application_id},

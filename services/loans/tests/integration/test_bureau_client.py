@@ -15,15 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from expensura_events.catalog.loans_assessment import PermissiblePurpose
 from expensura_loans.assessment.bureau import (
     BureauDispute,
     BureauRefused,
     BureauUnavailable,
     CreditBureauClient,
-    DisputeOutcome,
     FurnishingReceipt,
-    PermissiblePurpose,
 )
+from expensura_loans.reporting.domain import DisputeOutcome
 from expensura_ops.testing.stack import free_port
 
 KEY = "loans-bureau-key-" + uuid.uuid4().hex[:8]

@@ -13,6 +13,7 @@ from expensura_events.catalog.loans import LoanApplicationReceived, LoanApplicat
 from expensura_events.obligations import enforced_by
 from expensura_loans.applications.domain import (
     MAX_AMOUNT_CENTS,
+    MAX_STATED_MONTHLY_INCOME_CENTS,
     MAX_TERM_MONTHS,
     InvalidTerms,
     LoanApplication,
@@ -84,16 +85,25 @@ def test_the_limits_themselves_are_allowed() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {"amount_cents": MAX_AMOUNT_CENTS + 1, "term_months": 12},
-        {"amount_cents": 100, "term_months": MAX_TERM_MONTHS + 1},
-        {"amount_cents": 0, "term_months": 12},
+        {"amount_cents": MAX_AMOUNT_CENTS + 1},
+        {"term_months": MAX_TERM_MONTHS + 1},
+        {"amount_cents": 0},
+        {"stated_monthly_income_cents": -1},
+        {"stated_monthly_income_cents": MAX_STATED_MONTHLY_INCOME_CENTS + 1},
+        {"purpose": "a yacht"},
     ],
 )
-def test_the_request_model_holds_the_same_limits(body: dict[str, int]) -> None:
+def test_the_request_model_holds_the_same_limits(body: dict[str, object]) -> None:
     """The edge answers 422 for what the domain would refuse, before any work."""
+    valid = {
+        "amount_cents": MAX_AMOUNT_CENTS,
+        "term_months": MAX_TERM_MONTHS,
+        "purpose": "vehicle",
+        "stated_monthly_income_cents": MAX_STATED_MONTHLY_INCOME_CENTS,
+    }
+    ApplicationRequest.model_validate(valid)
     with pytest.raises(ValidationError):
-        ApplicationRequest.model_validate(body)
-    ApplicationRequest.model_validate({"amount_cents": MAX_AMOUNT_CENTS, "term_months": 120})
+        ApplicationRequest.model_validate(valid | body)
 
 
 def test_refusals_go_to_the_applicant_s_stream_and_applications_to_their_own() -> None:

@@ -15,16 +15,17 @@ from expensura_events.catalog.loans_assessment import (
     ApplicationAssessed,
     AssessmentDecision,
 )
+from expensura_events.catalog.loans_notices import CustomerNoticeRequested, NoticeKind
 from expensura_events.obligations import enforced_by
 from expensura_events.registry import personal_fields
 from expensura_events.vocabulary import DataCategory, Grade
+from expensura_loans.applications.domain import LoanPurpose
 from expensura_loans.assessment.domain import (
     ASSESSMENT_INPUTS,
     MODEL_VERSION,
     ApplicationFacts,
     AssessmentOutcome,
     DisallowedInput,
-    LoanPurpose,
     MissingInput,
     PrincipalReason,
     adverse_action_notice,
@@ -323,23 +324,30 @@ def test_the_score_s_key_factors_are_four_plus_inquiries_when_they_are_a_fifth()
 # --- the events ---------------------------------------------------------------------------------
 
 
-@pytest.mark.obligation("USE-2")
-def test_a_refusal_logs_the_decision_its_inputs_and_the_notice() -> None:
-    application_id = uuid.uuid4()
-    assessed, notice = assess(application_id, poor(), facts(income_cents=400_000))
+@pytest.mark.obligation("USE-2", "USE-10")
+def test_a_refusal_logs_the_decision_its_inputs_the_notice_and_asks_for_it_to_be_sent() -> None:
+    application_id, notice_id = uuid.uuid4(), uuid.uuid4()
+    result = assess(
+        application_id, poor(), facts(income_cents=400_000), decided_at=NOW, notice_id=notice_id
+    )
+    assessed, notice, send = result.events
     assert isinstance(assessed, ApplicationAssessed)
     assert isinstance(notice, AdverseActionNoticeIssued)
-    assert assessed.decision is AssessmentDecision.REFUSED
+    assert isinstance(send, CustomerNoticeRequested)
+    assert result.outcome.decision is assessed.decision is AssessmentDecision.REFUSED
     assert assessed.model_version == MODEL_VERSION
     assert set(assessed.inputs) == ASSESSMENT_INPUTS
     assert assessed.inputs["credit.delinquencies_last_24_months"] == 3
     assert notice.reasons == assessed.reasons and notice.reasons[0] == DELINQUENT
     assert notice.bureau == "Sandbox Credit Bureau"
+    assert send.notice_id == notice_id and send.kind is NoticeKind.ADVERSE_ACTION
+    assert DELINQUENT in send.body and "Sandbox Credit Bureau" in send.body
+    assert "free copy" in send.body and "Your credit score: 560" in send.body
 
 
 def test_an_approval_logs_the_decision_alone() -> None:
-    events = assess(uuid.uuid4(), report(), facts())
-    assert [type(e) for e in events] == [ApplicationAssessed]
+    result = assess(uuid.uuid4(), report(), facts(), decided_at=NOW, notice_id=uuid.uuid4())
+    assert [type(e) for e in result.events] == [ApplicationAssessed]
 
 
 @pytest.mark.obligation("USE-2")

@@ -77,3 +77,13 @@ class AdverseActionNoticeIssued(DomainEvent):
     application_id: UUID
     reasons: PrincipalReasons
     bureau: BureauName
+
+
+@event_type("loans.AssessmentNotPermitted", source="loans")
+class AssessmentNotPermitted(DomainEvent):
+    """Consent's decision did not allow the assessment (no consent, or withdrawn): no
+    report was pulled and nothing was decided."""
+
+    application_id: UUID
+    decision_id: UUID
+    reason: str = Field(min_length=1, max_length=200)

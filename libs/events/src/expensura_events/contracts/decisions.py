@@ -2,8 +2,9 @@
 `POST /internal/decisions` sends, and what it and `GET /internal/decisions/{id}` answer.
 
 Consent's routes and every caller (the sharing gateway's disclosures and public
-disclosures, identity's release of disclosable values) use these models, so the basis of a
-decision is read one way everywhere: `Basis.legal_basis()`.
+disclosures, identity's release of disclosable values, loans' assessments) use these
+models, so the basis of a decision is read one way everywhere: `Basis.legal_basis()`; and
+`expensura_events.decisions_client` is the one way a service asks.
 """
 
 from __future__ import annotations

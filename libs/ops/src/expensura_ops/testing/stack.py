@@ -33,7 +33,7 @@ from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import new_event_signing_keys, provision
-from expensura_ops.sandboxes import SMTP_SINK_MODULE, VERIFICATION_AGENCY_APP
+from expensura_ops.sandboxes import CREDIT_BUREAU_APP, SMTP_SINK_MODULE, VERIFICATION_AGENCY_APP
 from expensura_ops.sandboxes.smtp_sink import Delivered, delivered, last_code
 from expensura_ops.services import service_definitions
 
@@ -42,6 +42,12 @@ T = TypeVar("T")
 AGENCY = "verification-agency"
 AGENCY_APP = VERIFICATION_AGENCY_APP
 SMTP_SINK = "smtp-sink"
+CREDIT_BUREAU = "credit-bureau"
+# The sandbox bureau's published subscriber key (expensura_ops.sandboxes.credit_bureau).
+CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
+# The sandbox bureau's partner id, as a test registers it with the gateway (consent to credit
+# assessment names it as the recipient).
+CREDIT_BUREAU_PARTNER = "sandbox-credit-bureau"
 
 # Short group timeouts so consumers join in about a second (see infrastructure notes).
 FAST_KAFKA = {
@@ -187,7 +193,7 @@ class LocalStack:
     ports: dict[str, int] = field(
         default_factory=lambda: (
             {s.name.value: free_port() for s in SERVICES}
-            | {AGENCY: free_port(), SMTP_SINK: free_port()}
+            | {AGENCY: free_port(), SMTP_SINK: free_port(), CREDIT_BUREAU: free_port()}
         )
     )
     internal_ports: dict[str, int] = field(
@@ -214,6 +220,9 @@ class LocalStack:
             | {
                 "EXPENSURA_VERIFICATION_AGENCY_URL": self.agency_url,
                 "EXPENSURA_SMTP_URL": f"smtp://127.0.0.1:{self.ports[SMTP_SINK]}",
+                "EXPENSURA_CREDIT_BUREAU_URL": self.credit_bureau_url,
+                "EXPENSURA_CREDIT_BUREAU_KEY": CREDIT_BUREAU_KEY,
+                "EXPENSURA_CREDIT_BUREAU_PARTNER_ID": CREDIT_BUREAU_PARTNER,
             }
             | dict(extra_env or {}),
             templates=self.templates,
@@ -222,6 +231,10 @@ class LocalStack:
     @property
     def agency_url(self) -> str:
         return f"http://127.0.0.1:{self.ports[AGENCY]}"
+
+    @property
+    def credit_bureau_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[CREDIT_BUREAU]}"
 
     @property
     def maildir(self) -> Path:
@@ -309,6 +322,8 @@ class LocalStack:
         """Start service `name` as `expensura serve` runs it: both listeners, one process."""
         if name == "identity" and AGENCY not in self.processes:
             self.start_agency()
+        if name == "loans" and CREDIT_BUREAU not in self.processes:
+            self.start_credit_bureau()
         sink = self.processes.get(SMTP_SINK)
         if sink is None or sink.proc.poll() is not None:
             self.start_smtp_sink()
@@ -323,6 +338,12 @@ class LocalStack:
         argv = [sys.executable, "-m", "uvicorn", AGENCY_APP, "--host", "127.0.0.1"]
         argv += ["--port", str(self.ports[AGENCY]), "--no-access-log"]
         return self._spawn(AGENCY, argv, wait=True, ready_path="/sandbox/state")
+
+    def start_credit_bureau(self) -> ServiceProcess:
+        """The sandbox credit bureau loans pulls reports from (as `make run` starts it)."""
+        argv = [sys.executable, "-m", "uvicorn", CREDIT_BUREAU_APP, "--host", "127.0.0.1"]
+        argv += ["--port", str(self.ports[CREDIT_BUREAU]), "--no-access-log"]
+        return self._spawn(CREDIT_BUREAU, argv, wait=True, ready_path="/sandbox/state")
 
     def start_smtp_sink(self) -> ServiceProcess:
         """The SMTP sink the services mail to (as `make run` starts it); see `maildir`."""

@@ -95,7 +95,7 @@ class ReleaseRefusedProblem(Problem):
 async def make_decision(
     body: DecisionRequest,
     rt: Runtime,
-    caller: Annotated[str, callers("sharing-gateway")],
+    caller: Annotated[str, callers("sharing-gateway", "loans")],
 ) -> DecisionOut:
     """May S's data of categories C be used for purpose P (and disclosed to R)? Write the
     decision id into the event that records what you then did. With `fields`, the decision

@@ -3,9 +3,8 @@
 USE-1: loan services are refused until the applicant's real name is verified, and the
 refusal is itself recorded. So are they until the applicant has proved they receive mail at
 their account's e-mail (the sign-up's proof): loan communications and breach notices go
-there. An application has one state so far, `received`: its lifecycle
-(assessment, decision, repayment, retention holds) comes with the loans issue, and with it
-the `TRANSITIONS` table.
+there. An application names its terms, what the loan is for and the applicant's stated monthly
+income (what the assessment reads, `assessment.domain`); its decision is the assessment's.
 """
 
 from __future__ import annotations
@@ -20,9 +19,10 @@ from expensura_events.envelope import LegalBasis
 from expensura_events.obligations import enforces
 from expensura_events.vocabulary import LegalGround, Purpose
 
-# Input limits: what one application may ask for.
+# Input limits: what one application may ask for, and state.
 MAX_AMOUNT_CENTS = 10_000_000
 MAX_TERM_MONTHS = 120
+MAX_STATED_MONTHLY_INCOME_CENTS = 100_000_000  # $1 million a month
 
 PURPOSE = Purpose.LOAN_SERVICE_PROVISION
 BASIS = LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="loan application")
@@ -32,6 +32,18 @@ REFUSED_EMAIL_UNPROVEN = "e-mail ownership proof required"
 
 class ApplicationStatus(StrEnum):
     RECEIVED = "received"
+
+
+class LoanPurpose(StrEnum):
+    """What the loan is for, as the applicant names it."""
+
+    DEBT_CONSOLIDATION = "debt-consolidation"
+    HOME_IMPROVEMENT = "home-improvement"
+    VEHICLE = "vehicle"
+    MEDICAL = "medical"
+    EDUCATION = "education"
+    MAJOR_PURCHASE = "major-purchase"
+    OTHER = "other"
 
 
 class InvalidTerms(ValueError):
@@ -65,6 +77,14 @@ class LoanApplication:
     terms: LoanTerms
     received_at: datetime
     status: ApplicationStatus = ApplicationStatus.RECEIVED
+    # None only on applications received before they were asked for (loans_0005).
+    purpose: LoanPurpose | None = None
+    stated_monthly_income_cents: int | None = None
+
+    def __post_init__(self) -> None:
+        income = self.stated_monthly_income_cents
+        if income is not None and not 0 <= income <= MAX_STATED_MONTHLY_INCOME_CENTS:
+            raise InvalidTerms(f"the income must be 0 to {MAX_STATED_MONTHLY_INCOME_CENTS} cents")
 
 
 @enforces("USE-1")
@@ -81,6 +101,8 @@ def decide(
         application_id=application.application_id,
         amount_cents=application.terms.amount_cents,
         term_months=application.terms.term_months,
+        loan_purpose=application.purpose,
+        stated_monthly_income_cents=application.stated_monthly_income_cents,
     )
 
 

@@ -1,8 +1,9 @@
 """Use cases of loan applications: one transaction each, the state and its events together.
 
-The amount is kept sealed with the applicant's key (SEC-1). No query needs it in plaintext:
-the limits are checked on the request before it is sealed (`LoanTerms`), and an assessment
-reads one applicant's applications, opened here. Aggregates over amounts (RUL-3 statistics)
+The amount, the loan's purpose and the stated income are kept sealed with the applicant's
+key (SEC-1). No query needs them in plaintext: the limits are checked on the request before
+they are sealed (`LoanTerms`, `LoanApplication`), and an assessment reads one application,
+opened here. Aggregates over amounts (RUL-3 statistics)
 would open them per subject, and an erased subject's amounts no longer count."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from expensura_loans.applications.domain import (
     REFUSED_EMAIL_UNPROVEN,
     EmailProofRequired,
     LoanApplication,
+    LoanPurpose,
     LoanTerms,
     VerificationRequired,
     applicant_stream,
@@ -32,13 +34,22 @@ from expensura_loans.applications.domain import (
 
 
 async def apply_for_loan(
-    rt: ServiceRuntime, applicant_id: str, terms: LoanTerms
+    rt: ServiceRuntime,
+    applicant_id: str,
+    terms: LoanTerms,
+    purpose: LoanPurpose,
+    stated_monthly_income_cents: int,
 ) -> LoanApplication:
     """The applicant applies for themselves. Raises `EmailProofRequired` or
     `VerificationRequired` (USE-1) once the refusal is committed: a refused application is
     recorded, never lost with a rollback."""
     application = LoanApplication(
-        application_id=uuid4(), subject_id=applicant_id, terms=terms, received_at=utcnow()
+        application_id=uuid4(),
+        subject_id=applicant_id,
+        terms=terms,
+        received_at=utcnow(),
+        purpose=purpose,
+        stated_monthly_income_cents=stated_monthly_income_cents,
     )
     actor = Actor(kind=ActorKind.USER, id=applicant_id)
     async with rt.engine.begin() as conn:
@@ -56,6 +67,12 @@ async def apply_for_loan(
                 application,
                 await _seal_amount(
                     rt, applicant_id, application.application_id, terms.amount_cents
+                ),
+                await seal(
+                    rt.mapper.cipher,
+                    applicant_id,
+                    _where(application.application_id),
+                    {"loan_purpose": purpose.value, "income_cents": stated_monthly_income_cents},
                 ),
             )
         envelope = rt.envelope(
@@ -92,28 +109,45 @@ async def applications_of(rt: ServiceRuntime, subject_id: str) -> list[LoanAppli
     destroyed (an amount that reads as redacted is no application anyone can act on)."""
     async with rt.engine.connect() as conn:
         stored = await store.applications_of(conn, subject_id)
-    out: list[LoanApplication] = []
-    for row in stored:
-        amount: Any = row.legacy_amount_cents
-        if row.amount_sealed is not None:
-            opened = await unseal(
-                rt.mapper.cipher,
-                subject_id,
-                _where(row.application_id),
-                {"amount_cents": row.amount_sealed},
-            )
-            amount = opened["amount_cents"]
-        if amount is None or amount == REDACTED:
-            continue
-        out.append(
-            LoanApplication(
-                application_id=row.application_id,
-                subject_id=row.subject_id,
-                terms=LoanTerms(amount_cents=int(amount), term_months=row.term_months),
-                received_at=row.received_at,
-            )
+    return [a for row in stored if (a := await _opened(rt, row)) is not None]
+
+
+async def application_of(
+    rt: ServiceRuntime, subject_id: str, application_id: UUID
+) -> LoanApplication | None:
+    """One of the subject's applications, opened (None: not theirs, unknown or erased)."""
+    async with rt.engine.connect() as conn:
+        row = await store.application(conn, application_id)
+    if row is None or row.subject_id != subject_id:
+        return None
+    return await _opened(rt, row)
+
+
+async def _opened(rt: ServiceRuntime, row: store.StoredApplication) -> LoanApplication | None:
+    where = _where(row.application_id)
+    amount: Any = row.legacy_amount_cents
+    if row.amount_sealed is not None:
+        opened = await unseal(
+            rt.mapper.cipher, row.subject_id, where, {"amount_cents": row.amount_sealed}
         )
-    return out
+        amount = opened["amount_cents"]
+    if amount is None or amount == REDACTED:
+        return None
+    facts: dict[str, Any] = {}
+    if row.facts_sealed is not None:
+        facts = await unseal(rt.mapper.cipher, row.subject_id, where, row.facts_sealed)
+    purpose, income = facts.get("loan_purpose"), facts.get("income_cents")
+    return LoanApplication(
+        application_id=row.application_id,
+        subject_id=row.subject_id,
+        terms=LoanTerms(amount_cents=int(amount), term_months=row.term_months),
+        received_at=row.received_at,
+        purpose=LoanPurpose(purpose) if isinstance(purpose, str) and purpose in _PURPOSES else None,
+        stated_monthly_income_cents=income if isinstance(income, int) else None,
+    )
+
+
+_PURPOSES = frozenset(p.value for p in LoanPurpose)
 
 
 async def seal_legacy_amounts(rt: ServiceRuntime, stop: asyncio.Event, batch: int = 100) -> None:

@@ -26,6 +26,9 @@ class StoredApplication:
     legacy_amount_cents: int | None
     term_months: int
     received_at: datetime
+    facts_sealed: dict[str, Any] | None = None  # purpose and stated income
+    decision: str | None = None
+    assessed_at: datetime | None = None
 
 
 def _stored(row: Any) -> StoredApplication:
@@ -36,6 +39,9 @@ def _stored(row: Any) -> StoredApplication:
         legacy_amount_cents=row.amount_cents,
         term_months=row.term_months,
         received_at=row.received_at,
+        facts_sealed=row.facts_sealed,
+        decision=row.decision,
+        assessed_at=row.assessed_at,
     )
 
 
@@ -74,17 +80,30 @@ async def record_email_proven(conn: AsyncConnection, subject_id: str, proven_at:
 
 
 async def add_application(
-    conn: AsyncConnection, application: LoanApplication, amount_sealed: dict[str, Any]
+    conn: AsyncConnection,
+    application: LoanApplication,
+    amount_sealed: dict[str, Any],
+    facts_sealed: dict[str, Any],
 ) -> None:
     await conn.execute(
         loan_applications.insert().values(
             application_id=application.application_id,
             subject_id=application.subject_id,
             amount_sealed=amount_sealed,
+            facts_sealed=facts_sealed,
             term_months=application.terms.term_months,
             received_at=application.received_at,
         )
     )
+
+
+async def application(conn: AsyncConnection, application_id: UUID) -> StoredApplication | None:
+    row = (
+        await conn.execute(
+            select(loan_applications).where(loan_applications.c.application_id == application_id)
+        )
+    ).first()
+    return None if row is None else _stored(row)
 
 
 async def applications_of(conn: AsyncConnection, subject_id: str) -> list[StoredApplication]:

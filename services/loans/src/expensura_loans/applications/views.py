@@ -12,8 +12,10 @@ from expensura_events.web.auth import CurrentUser, Runtime
 from expensura_events.web.problems import Problem
 from expensura_loans.applications.domain import (
     MAX_AMOUNT_CENTS,
+    MAX_STATED_MONTHLY_INCOME_CENTS,
     MAX_TERM_MONTHS,
     EmailProofRequired,
+    LoanPurpose,
     LoanTerms,
     VerificationRequired,
 )
@@ -25,6 +27,10 @@ router = APIRouter(tags=["loan applications"])
 class ApplicationRequest(BaseModel):
     amount_cents: Annotated[int, Field(gt=0, le=MAX_AMOUNT_CENTS)]
     term_months: Annotated[int, Field(gt=0, le=MAX_TERM_MONTHS)]
+    purpose: LoanPurpose
+    stated_monthly_income_cents: Annotated[
+        int, Field(ge=0, le=MAX_STATED_MONTHLY_INCOME_CENTS, description="before tax")
+    ]
 
 
 class Application(BaseModel):
@@ -44,7 +50,9 @@ class EmailProofRequiredProblem(Problem):
 async def apply(body: ApplicationRequest, caller: CurrentUser, rt: Runtime) -> Application:
     terms = LoanTerms(amount_cents=body.amount_cents, term_months=body.term_months)
     try:
-        application = await apply_for_loan(rt, caller.id, terms)
+        application = await apply_for_loan(
+            rt, caller.id, terms, body.purpose, body.stated_monthly_income_cents
+        )
     except EmailProofRequired:
         raise EmailProofRequiredProblem(
             "Confirm your e-mail first: POST /v1/me/email-proof with the code mailed to you."

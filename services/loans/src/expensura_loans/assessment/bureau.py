@@ -9,12 +9,14 @@ an answer that breaks the protocol: keep the work and try again later) and `Bure
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from expensura_events.catalog.loans_assessment import PermissiblePurpose
+from expensura_events.catalog.loans_reporting import DisputeOutcomeName
 
 
 class BureauUnavailable(Exception):
@@ -29,22 +31,6 @@ class BureauRefused(Exception):
     def __init__(self, status: int, detail: str, problem: dict[str, Any] | None = None) -> None:
         super().__init__(f"bureau refused ({status}): {detail}")
         self.status, self.detail, self.problem = status, detail, problem or {}
-
-
-class PermissiblePurpose(StrEnum):
-    """Why a report is pulled (FCRA §604(a)(3)); the bureau knows no other purpose."""
-
-    CREDIT_TRANSACTION = "credit-transaction"
-    ACCOUNT_REVIEW = "account-review"
-    COLLECTION = "collection"
-
-
-class DisputeOutcome(StrEnum):
-    """The furnisher's answer to a consumer's dispute (FCRA §623(b))."""
-
-    VERIFIED_AS_REPORTED = "verified-as-reported"
-    MODIFIED = "modified"
-    DELETED = "deleted"
 
 
 # --- the protocol's bodies, validated at the edge --------------------------------------
@@ -210,11 +196,11 @@ class CreditBureauClient:
         body = await self._send("GET", "/v1/disputes", params={"after": after or ""})
         return list(_parse(_Disputes, body).disputes)
 
-    async def answer_dispute(self, dispute_id: str, outcome: DisputeOutcome, note: str) -> None:
+    async def answer_dispute(self, dispute_id: str, outcome: DisputeOutcomeName, note: str) -> None:
         await self._send(
             "POST",
             f"/v1/disputes/{dispute_id}/response",
-            json={"outcome": outcome.value, "note": note},
+            json={"outcome": str(outcome), "note": note},
         )
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -28,8 +28,15 @@ from expensura_events.catalog.loans_assessment import (
     ApplicationAssessed,
     AssessmentDecision,
 )
+from expensura_events.catalog.loans_notices import CustomerNoticeRequested, NoticeKind
 from expensura_events.obligations import enforces
-from expensura_loans.applications.domain import MAX_AMOUNT_CENTS, MAX_TERM_MONTHS, InvalidTerms
+from expensura_loans.applications.domain import (
+    MAX_AMOUNT_CENTS,
+    MAX_TERM_MONTHS,
+    InvalidTerms,
+    LoanApplication,
+    LoanPurpose,
+)
 from expensura_loans.servicing.domain import monthly_payment_cents
 
 # Logged with every decision: which rules made it. Change it whenever a rule or a threshold
@@ -37,16 +44,6 @@ from expensura_loans.servicing.domain import monthly_payment_cents
 MODEL_VERSION = "expensura-rules-2026.1"
 
 CREDITOR = "Expensura"
-
-
-class LoanPurpose(StrEnum):
-    DEBT_CONSOLIDATION = "debt-consolidation"
-    HOME_IMPROVEMENT = "home-improvement"
-    VEHICLE = "vehicle"
-    MEDICAL = "medical"
-    EDUCATION = "education"
-    MAJOR_PURCHASE = "major-purchase"
-    OTHER = "other"
 
 
 class ReportStatus(StrEnum):
@@ -178,6 +175,22 @@ class ApplicationFacts:
             raise InvalidTerms("the stated income cannot be negative")
 
 
+class NotAssessable(ValueError):
+    """The application does not name what the rules read (received before it was asked)."""
+
+
+def facts_of(application: LoanApplication) -> ApplicationFacts:
+    """What the rules may read of an application."""
+    if application.purpose is None or application.stated_monthly_income_cents is None:
+        raise NotAssessable("the application names no purpose or income: apply again")
+    return ApplicationFacts(
+        amount_cents=application.terms.amount_cents,
+        term_months=application.terms.term_months,
+        loan_purpose=application.purpose,
+        stated_monthly_income_cents=application.stated_monthly_income_cents,
+    )
+
+
 @dataclass(frozen=True)
 class AssessmentOutcome:
     decision: AssessmentDecision
@@ -300,33 +313,59 @@ def _count(inputs: Mapping[str, Any], path: str) -> int:
 # --- the events -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """One assessment: its outcome and the events that record it, in order."""
+
+    outcome: AssessmentOutcome
+    events: tuple[ApplicationAssessed | AdverseActionNoticeIssued | CustomerNoticeRequested, ...]
+
+
+NOTICE_TITLE = "Your loan application"
+
+
 @enforces("USE-2")
 def assess(
-    application_id: UUID, report: Mapping[str, Any], facts: ApplicationFacts
-) -> list[ApplicationAssessed | AdverseActionNoticeIssued]:
-    """The events of one assessment: the decision with its inputs, and the notice when the
-    answer is not an approval."""
+    application_id: UUID,
+    report: Mapping[str, Any],
+    facts: ApplicationFacts,
+    *,
+    decided_at: datetime,
+    notice_id: UUID,
+) -> Assessment:
+    """The decision with its inputs; when the answer is not an approval, the notice as
+    issued (its reasons) and as it is to be sent to the applicant (its text, USE-10)."""
     inputs = inputs_for_assessment(report, facts)
     outcome = score(inputs)
     reasons = [r.value for r in outcome.reasons]
-    events: list[ApplicationAssessed | AdverseActionNoticeIssued] = [
-        ApplicationAssessed(
-            application_id=application_id,
-            model_version=outcome.model_version,
-            decision=outcome.decision,
-            reasons=reasons,
-            inputs=inputs,
-        )
-    ]
-    if outcome.decision is not AssessmentDecision.APPROVED:
-        events.append(
+    assessed = ApplicationAssessed(
+        application_id=application_id,
+        model_version=outcome.model_version,
+        decision=outcome.decision,
+        reasons=reasons,
+        inputs=inputs,
+    )
+    if outcome.decision is AssessmentDecision.APPROVED:
+        return Assessment(outcome, (assessed,))
+    bureau = report.get("bureau")
+    notice = adverse_action_notice(
+        outcome, bureau if isinstance(bureau, Mapping) else {}, report.get("score"), decided_at
+    )
+    return Assessment(
+        outcome,
+        (
+            assessed,
             AdverseActionNoticeIssued(
-                application_id=application_id,
-                reasons=reasons,
-                bureau=_required(report.get("bureau"), "name"),
-            )
-        )
-    return events
+                application_id=application_id, reasons=reasons, bureau=notice.bureau_name
+            ),
+            CustomerNoticeRequested(
+                notice_id=notice_id,
+                kind=NoticeKind.ADVERSE_ACTION,
+                title=NOTICE_TITLE,
+                body=notice.render_text(),
+            ),
+        ),
+    )
 
 
 # --- the adverse-action notice ----------------------------------------------------------------

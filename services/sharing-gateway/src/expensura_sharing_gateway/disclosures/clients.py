@@ -13,6 +13,7 @@ from uuid import UUID
 import httpx
 
 from expensura_events.contracts.decisions import DecisionOut, DecisionRequest
+from expensura_events.decisions_client import ConsentUnavailable, request_decision
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.vocabulary import DataCategory, Purpose
 from expensura_sharing_gateway.disclosures.domain import DependencyDown
@@ -41,16 +42,9 @@ async def decide(
         requester="sharing-gateway",
     )
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            resp = await client.post(
-                f"{urls['consent'].rstrip('/')}/internal/decisions",
-                json=request.model_dump(mode="json"),
-                headers=caller.headers_for("consent"),
-            )
-            resp.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise DependencyDown(f"consent: {exc!r}") from None
-    return DecisionOut.model_validate(resp.json())
+        return await request_decision(urls["consent"], request, caller=caller, timeout=timeout)
+    except ConsentUnavailable as exc:
+        raise DependencyDown(str(exc)) from None
 
 
 async def disclosable_values(

@@ -1,0 +1,220 @@
+"""Credit assessment end to end (USE-2): identity, consent, loans and incident as processes,
+the sandbox credit bureau over HTTP, and the adverse-action notice in the SMTP sink.
+
+The applicant consents to credit assessment; loans asks consent, pulls the report with a
+permissible purpose, decides from the allow-listed inputs only, and records the decision,
+its sealed inputs and reasons, and (for anything but an approval) the adverse-action notice,
+which the one notification path mails to the applicant.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from expensura_ops.testing import personal, tokens
+from expensura_ops.testing.stack import CREDIT_BUREAU_PARTNER, LocalStack, eventually
+
+pytestmark = pytest.mark.obligation("USE-2")
+
+CATEGORIES = ["pd:CreditRecord", "pd:CreditScore", "pd:Income"]
+DELINQUENT = "Delinquent past or present credit obligations with others"
+
+
+def application(amount_cents: int = 250_000) -> dict[str, Any]:
+    return {
+        "amount_cents": amount_cents,
+        "term_months": 24,
+        "purpose": "debt-consolidation",
+        "stated_monthly_income_cents": 650_000,
+    }
+
+
+async def applicant(stack: LocalStack, profile: str) -> tuple[str, dict[str, str], str]:
+    """A verified customer whose bureau file has `profile`; (subject, auth, e-mail)."""
+    await bureau_registered(stack)
+    email = f"applicant-{uuid.uuid4().hex[:10]}@example.com"
+    subject, auth = tokens.user(stack, email=email)
+    tokens.verify_real_name(stack, auth)
+    resp = httpx.put(
+        f"{stack.credit_bureau_url}/sandbox/consumers/{subject}", json={"profile": profile}
+    )
+    assert resp.status_code == 200, resp.text
+    return subject, auth, email
+
+
+async def bureau_registered(stack: LocalStack) -> None:
+    """The sandbox bureau is a partner consent knows (once per stack): a consent to credit
+    assessment names it, since a report pull tells the bureau who applied."""
+    known = httpx.get(f"{stack.processes['consent'].url}/v1/recipients").json()
+    if not any(r["recipient"] == CREDIT_BUREAU_PARTNER for r in known):
+        await tokens.recipient(stack, "credit-bureau", partner_id=CREDIT_BUREAU_PARTNER)
+
+
+def consent_to_assessment(stack: LocalStack, auth: dict[str, str]) -> str:
+    resp = httpx.post(
+        f"{stack.processes['consent'].url}/v1/me/consents",
+        headers=auth,
+        json={
+            "purpose": "credit-assessment",
+            "categories": CATEGORIES,
+            "recipients": [CREDIT_BUREAU_PARTNER],
+            "policy_version": "1",
+        },
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["consent_id"])
+
+
+async def apply(stack: LocalStack, auth: dict[str, str]) -> str:
+    """Apply, once loans has learnt the verification from identity's events."""
+
+    async def received() -> str | None:
+        resp = httpx.post(
+            f"{stack.processes['loans'].url}/v1/loan-applications",
+            headers=auth,
+            json=application(),
+            timeout=15,
+        )
+        return str(resp.json()["application_id"]) if resp.status_code == 201 else None
+
+    return await eventually(received, what="loans to learn the verification")
+
+
+def assess(stack: LocalStack, auth: dict[str, str], application_id: str) -> httpx.Response:
+    return httpx.post(
+        f"{stack.processes['loans'].url}/v1/loan-applications/{application_id}/assessment",
+        headers=auth,
+        timeout=30,
+    )
+
+
+def loans_events(stack: LocalStack, subject: str) -> list[dict[str, Any]]:
+    resp = httpx.get(
+        f"{stack.processes['loans'].internal_url}/internal/log",
+        params={"after": 0, "limit": 5000},
+        auth=stack.operator,
+        timeout=15,
+    )
+    resp.raise_for_status()
+    return [e for e in resp.json()["events"] if e.get("subject_id") == subject]
+
+
+async def test_a_good_file_is_approved_on_consent_and_the_decision_is_final(
+    stack: LocalStack,
+) -> None:
+    subject, auth, _ = await applicant(stack, "good")
+    application_id = await apply(stack, auth)
+    consent_to_assessment(stack, auth)
+    resp = assess(stack, auth, application_id)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["decision"] == "approved" and resp.json()["reasons"] == []
+    again = assess(stack, auth, application_id)
+    assert again.status_code == 409 and "approved" in again.json()["detail"]
+
+    types = [e["event_type"] for e in loans_events(stack, subject)]
+    assert types[-2:] == ["loans.CreditReportRequested", "loans.ApplicationAssessed"]
+    assessed = next(
+        e for e in loans_events(stack, subject) if e["event_type"] == "loans.ApplicationAssessed"
+    )
+    record = json.loads(assessed["record"])
+    assert record["purpose"] == "credit-assessment"
+    assert record["legal_basis"]["ground"] == "consent"
+    # the inputs and reasons are sealed: no bureau figure reads in the log
+    assert "delinquencies" not in assessed["record"]
+
+
+@pytest.mark.obligation("USE-10")
+async def test_a_poor_file_is_refused_and_the_adverse_action_notice_reaches_the_applicant(
+    stack: LocalStack,
+) -> None:
+    subject, auth, email = await applicant(stack, "poor")
+    application_id = await apply(stack, auth)
+    consent_to_assessment(stack, auth)
+    resp = assess(stack, auth, application_id)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["decision"] == "refused"
+    assert resp.json()["reasons"][0] == DELINQUENT
+
+    types = [e["event_type"] for e in loans_events(stack, subject)]
+    assert types[-4:] == [
+        "loans.CreditReportRequested",
+        "loans.ApplicationAssessed",
+        "loans.AdverseActionNoticeIssued",
+        "loans.CustomerNoticeRequested",
+    ]
+    [notice] = stack.wait_for_mail(email, 2, timeout=60)[1:]  # after the sign-up's code
+    assert notice.subject == "Your loan application"
+    for part in (
+        DELINQUENT,  # the principal reasons
+        "Sandbox Credit Bureau",  # the bureau, which did not make the decision
+        "did not make this decision",
+        "free copy",  # FCRA: the free report within 60 days
+        "Your credit score: 560",  # FCRA 615(a): the score used, its range and factors
+        "Equal Credit Opportunity Act",  # ECOA notice
+    ):
+        assert part in notice.body, part
+    personal.record("a credit score in a notice", "Your credit score: 560")
+
+
+async def test_thin_and_frozen_files_cannot_be_assessed(stack: LocalStack) -> None:
+    for profile, reason in (
+        ("thin", "Insufficient length of credit history"),
+        ("frozen", "Credit file frozen at the consumer's request"),
+    ):
+        _, auth, _ = await applicant(stack, profile)
+        application_id = await apply(stack, auth)
+        consent_to_assessment(stack, auth)
+        resp = assess(stack, auth, application_id)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["decision"] == "cannot-assess"
+        assert reason in resp.json()["reasons"]
+
+
+async def test_without_consent_or_after_its_withdrawal_no_report_is_pulled(
+    stack: LocalStack,
+) -> None:
+    subject, auth, _ = await applicant(stack, "good")
+    first = await apply(stack, auth)
+    refused = assess(stack, auth, first)
+    assert refused.status_code == 403, refused.text
+
+    consent_id = consent_to_assessment(stack, auth)
+    withdrawn = httpx.delete(
+        f"{stack.processes['consent'].url}/v1/me/consents/{consent_id}", headers=auth
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert assess(stack, auth, first).status_code == 403
+
+    types = [e["event_type"] for e in loans_events(stack, subject)]
+    assert types.count("loans.AssessmentNotPermitted") == 2
+    assert "loans.CreditReportRequested" not in types
+    state = httpx.get(f"{stack.credit_bureau_url}/sandbox/state").json()
+    assert isinstance(state["inquiries"], int)
+
+
+async def test_a_bureau_outage_answers_503_and_changes_nothing(stack: LocalStack) -> None:
+    subject, auth, _ = await applicant(stack, "good")
+    application_id = await apply(stack, auth)
+    consent_to_assessment(stack, auth)
+    httpx.put(f"{stack.credit_bureau_url}/sandbox/outage", json={"down": True})
+    try:
+        down = assess(stack, auth, application_id)
+    finally:
+        httpx.put(f"{stack.credit_bureau_url}/sandbox/outage", json={"down": False})
+    assert down.status_code == 503, down.text
+    assert "loans.CreditReportRequested" not in [
+        e["event_type"] for e in loans_events(stack, subject)
+    ]
+    assert assess(stack, auth, application_id).json()["decision"] == "approved"
+
+
+async def test_another_customers_application_is_not_found(stack: LocalStack) -> None:
+    _, owner, _ = await applicant(stack, "good")
+    application_id = await apply(stack, owner)
+    _, stranger = tokens.user(stack)
+    assert assess(stack, stranger, application_id).status_code == 404
