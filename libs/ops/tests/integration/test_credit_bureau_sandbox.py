@@ -4,18 +4,14 @@ against the header/trailer layout its docstring documents, and the dispute feed.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from expensura_ops.testing.stack import free_port
+from expensura_ops.sandboxes import CREDIT_BUREAU_APP
+from expensura_ops.testing.sandbox import sandbox_server
 
 KEY = "bureau-test-key-" + uuid.uuid4().hex[:8]
 PURPOSE = "credit-transaction"
@@ -24,38 +20,9 @@ PURPOSE = "credit-transaction"
 @pytest.fixture(scope="module")
 def bureau(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The sandbox on a free port, with a subscriber key of this module's own (from env)."""
-    port = free_port()
     log = tmp_path_factory.mktemp("bureau") / "bureau.log"
-    argv = [sys.executable, "-m", "uvicorn", "expensura_ops.sandboxes.credit_bureau:app"]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    env = {**os.environ, "EXPENSURA_BUREAU_SUBSCRIBER_KEY": KEY}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, url, log)
+    with sandbox_server(CREDIT_BUREAU_APP, log, {"EXPENSURA_BUREAU_SUBSCRIBER_KEY": KEY}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the bureau exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/sandbox/state", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"the bureau did not answer in 30 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
