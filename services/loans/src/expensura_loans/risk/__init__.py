@@ -1,0 +1,1 @@
+"""Fraud and risk signals on loan applications (USE-6): pure rules and the review hold."""
