@@ -9,6 +9,7 @@ which the one notification path mails to the applicant.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -117,7 +118,11 @@ async def test_a_good_file_is_approved_on_consent_and_the_decision_is_final(
     assert again.status_code == 409 and "approved" in again.json()["detail"]
 
     types = [e["event_type"] for e in loans_events(stack, subject)]
-    assert types[-2:] == ["loans.CreditReportRequested", "loans.ApplicationAssessed"]
+    assert types[-3:] == [
+        "loans.CreditReportRequested",
+        "loans.ApplicationAssessed",
+        "loans.LoanOffered",  # the approval's offer, with its disclosure
+    ]
     assessed = next(
         e for e in loans_events(stack, subject) if e["event_type"] == "loans.ApplicationAssessed"
     )
@@ -218,3 +223,91 @@ async def test_another_customers_application_is_not_found(stack: LocalStack) -> 
     application_id = await apply(stack, owner)
     _, stranger = tokens.user(stack)
     assert assess(stack, stranger, application_id).status_code == 404
+
+
+def my_loans(stack: LocalStack, auth: dict[str, str]) -> list[dict[str, Any]]:
+    resp = httpx.get(f"{stack.processes['loans'].url}/v1/loans", headers=auth, timeout=15)
+    assert resp.status_code == 200, resp.text
+    loans: list[dict[str, Any]] = resp.json()["loans"]
+    return loans
+
+
+@pytest.mark.obligation("USE-3")
+async def test_an_approved_applicant_accepts_the_disclosed_offer_repays_once_per_key_and_pays_off(
+    stack: LocalStack,
+) -> None:
+    subject, auth, _ = await applicant(stack, "good")
+    application_id = await apply(stack, auth)
+    consent_to_assessment(stack, auth)
+    assert assess(stack, auth, application_id).json()["decision"] == "approved"
+
+    [loan] = my_loans(stack, auth)
+    disclosure = loan["disclosure"]
+    assert loan["state"] == "offered" and loan["application_id"] == application_id
+    schedule = disclosure["payment_schedule"]
+    assert len(schedule) == application()["term_months"]
+    # Reg Z: the finance charge is the total of payments less the amount financed
+    assert (
+        disclosure["finance_charge_cents"]
+        == disclosure["total_of_payments_cents"] - disclosure["amount_financed_cents"]
+    )
+    assert sum(p["amount_cents"] for p in schedule) == disclosure["total_of_payments_cents"]
+    loans_url = f"{stack.processes['loans'].url}/v1/loans/{loan['loan_id']}"
+
+    not_shown = httpx.post(
+        f"{loans_url}/acceptance", headers=auth, json={"disclosure_version": "reg-z/v0"}
+    )
+    assert not_shown.status_code == 409  # accepting terms one was not shown is refused
+    accepted = httpx.post(
+        f"{loans_url}/acceptance", headers=auth, json={"disclosure_version": disclosure["version"]}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["state"] == "active"
+    principal = accepted.json()["principal_outstanding_cents"]
+    assert principal == application()["amount_cents"]
+
+    # five concurrent retries of one payment: it applies once
+    key = {"idempotency-key": f"pay-{uuid.uuid4().hex}"}
+    async with httpx.AsyncClient(headers=auth, timeout=30) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(f"{loans_url}/payments", headers=key, json={"amount_cents": 50_000})
+                for _ in range(5)
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201], [
+        a.text for a in answers
+    ]
+    assert len({a.json()["to_principal_cents"] for a in answers}) == 1
+    [after] = my_loans(stack, auth)
+    assert after["paid_cents"] == 50_000
+    assert (
+        after["principal_outstanding_cents"] == principal - answers[0].json()["to_principal_cents"]
+    )
+
+    payoff = after["payoff_today_cents"]
+    too_much = httpx.post(
+        f"{loans_url}/payments",
+        headers=auth | {"idempotency-key": f"pay-{uuid.uuid4().hex}"},
+        json={"amount_cents": payoff + 1},
+    )
+    assert too_much.status_code == 422
+    paid_off = httpx.post(
+        f"{loans_url}/payments",
+        headers=auth | {"idempotency-key": f"pay-{uuid.uuid4().hex}"},
+        json={"amount_cents": payoff},
+    )
+    assert paid_off.status_code == 201, paid_off.text
+    assert paid_off.json()["loan"]["state"] == "closed"
+    assert paid_off.json()["loan"]["principal_outstanding_cents"] == 0
+
+    types = [e["event_type"] for e in loans_events(stack, subject)]
+    assert types.count("loans.PaymentReceived") == 2
+    assert types[-3:] == ["loans.PaymentReceived", "loans.LoanPaidOff", "loans.LoanClosed"]
+    assert "loans.LoanOffered" in types and "loans.LoanDisbursed" in types
+    after_close = httpx.post(
+        f"{loans_url}/payments",
+        headers=auth | {"idempotency-key": f"pay-{uuid.uuid4().hex}"},
+        json={"amount_cents": 100},
+    )
+    assert after_close.status_code == 409

@@ -68,6 +68,33 @@ async def witnessed(stack: LocalStack, witness: str, source: str) -> list[int]:
     return sorted(p["sequence"] for p in payloads if p["source"] == source)
 
 
+async def witnessing_state(stack: LocalStack, signed_up: int) -> str:
+    """What each side did, for a failure's report: identity's head, checkpoints and relay;
+    each witness's records and its chain-witness projection's counters."""
+    checkpoints = await rows(
+        stack,
+        "identity",
+        "SELECT seq, record FROM event_log WHERE event_type = 'platform.ChainCheckpoint'",
+    )
+    covered = [(r.seq, json.loads(r.record)["payload"]["sequence"]) for r in checkpoints]
+    lines = [
+        f"identity: signed up through {signed_up}, head {await head(stack, 'identity')}, "
+        f"checkpoints (at, covering) {covered[-5:]}"
+    ]
+    for name in ("identity", *WITNESSES):
+        url = stack.processes[name].internal_url
+        try:
+            status = httpx.get(f"{url}/internal/workers", auth=stack.operator, timeout=10).json()
+        except httpx.HTTPError as exc:
+            lines.append(f"{name}: /internal/workers unreachable ({exc!r})")
+            continue
+        witness = status.get("projections", {}).get("chain-witness")
+        lines.append(f"{name}: relay {status.get('relay')}, chain-witness {witness}")
+        if name != "identity":
+            lines.append(f"{name} witnessed identity at {await witnessed(stack, name, 'identity')}")
+    return "\n".join(lines)
+
+
 async def rewrite_history_as_owner(stack: LocalStack, service: str, signer: EventSigner) -> int:
     """Drop the phone number from the first sign-up's record, recompute every later hash,
     re-sign what changed and make the service's own checkpoints agree. Returns the sequence
@@ -133,9 +160,12 @@ async def test_a_rewritten_history_with_every_hash_recomputed_is_caught_through_
         seen = [await witnessed(fresh_stack, w, "identity") for w in WITNESSES]
         return all(any(s >= signed_up for s in sequences) for sequences in seen)
 
-    await eventually(
-        every_witness_saw_the_sign_ups, timeout=90, what="consent and loans to witness"
-    )
+    try:
+        await eventually(
+            every_witness_saw_the_sign_ups, timeout=90, what="consent and loans to witness"
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await witnessing_state(fresh_stack, signed_up)}") from None
 
     # Witnessing does not feed back: once the sign-ups are witnessed, the logs stand still.
     async def heads_stand_still() -> bool:

@@ -14,13 +14,14 @@ from expensura_loans.applications.service import seal_legacy_amounts
 from expensura_loans.applications.views import router as applications_router
 from expensura_loans.assessment.views import router as assessment_router
 from expensura_loans.erasure import erase_loans_state
+from expensura_loans.servicing.views import router as servicing_router
 from expensura_loans.settings import LoansSettings
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.LOANS),
     description="Loan assessment, lifecycle, legal retention and credit reporting.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[applications_router, assessment_router],
+    routers=[applications_router, assessment_router, servicing_router],
     projections=[VerifiedSubjects, ProvenEmails],
     workers=[seal_legacy_amounts],
     settings_class=LoansSettings,

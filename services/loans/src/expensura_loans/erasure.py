@@ -1,13 +1,17 @@
-"""What loans erases of its own state when a subject is erased. (Loan records under a legal
-retention hold arrive with the loan lifecycle; they will be appended with retention_hold.)
-The `verified-subjects` read model is purged by its projection."""
+"""What loans erases of its own state when a subject is erased: their applications, loans and
+payments. (Records under a legal retention hold arrive with the retention wiring: the
+schedule is `retention/domain.py`.) The read models are purged by their projections."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_loans.applications import store
+from expensura_loans.servicing import store as servicing_store
 
 
 async def erase_loans_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:
-    return {"loan_applications": await store.delete_applications_of(conn, subject_id)}
+    return {
+        "loan_applications": await store.delete_applications_of(conn, subject_id),
+        **await servicing_store.delete_loans_of(conn, subject_id),
+    }

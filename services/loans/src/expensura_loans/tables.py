@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -41,4 +51,32 @@ loan_applications = Table(
     Column("facts_sealed", JSONB, nullable=True),
     Column("decision", Text, nullable=True),
     Column("assessed_at", DateTime(timezone=True), nullable=True),
+)
+
+# Service state: the loans offered on approved applications (USE-3). The terms (principal,
+# rate, term, first due date) and the balance are credit data: sealed with the borrower's
+# key. `state` is the servicing domain's `LoanState`.
+loans = Table(
+    "loans",
+    metadata,
+    Column("loan_id", Uuid, primary_key=True),
+    Column("application_id", Uuid, nullable=False, unique=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("state", Text, nullable=False),
+    Column("terms_sealed", JSONB, nullable=False),
+    Column("balance_sealed", JSONB, nullable=True),
+    Column("offered_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Service state: each payment applied, once per (loan, Idempotency-Key); how it was applied
+# (sealed) is what a retry with the same key is answered with.
+loan_payments = Table(
+    "loan_payments",
+    metadata,
+    Column("loan_id", Uuid, ForeignKey("loans.loan_id"), primary_key=True),
+    Column("idempotency_key", Text, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("applied_sealed", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
 )

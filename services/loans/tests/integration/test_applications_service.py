@@ -186,7 +186,11 @@ async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntim
     for subject in (erased, kept, erased):
         await apply_for_loan(rt, subject, LoanTerms(50_000, 6), LoanPurpose.VEHICLE, 400_000)
     async with rt.engine.begin() as conn:
-        assert await erase_loans_state(conn, erased) == {"loan_applications": 2}
+        assert await erase_loans_state(conn, erased) == {
+            "loan_applications": 2,
+            "loans": 0,
+            "loan_payments": 0,
+        }
     assert await service.applications_of(rt, erased) == []
     assert len(await service.applications_of(rt, kept)) == 1
 

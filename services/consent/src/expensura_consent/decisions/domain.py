@@ -44,6 +44,29 @@ NO_CATEGORIES = "name at least one data category"
 RELEASE_WITHIN = timedelta(seconds=RELEASE_WITHIN_SECONDS)
 
 
+# What each service may ask consent about (least privilege: a compromised service learns
+# and gets no more). The sharing gateway discloses to partners, so it asks about any purpose
+# and may ask for a grant of fields; loans asks only whether it may assess an applicant's
+# credit, and never for a grant (it releases nothing through identity).
+ASKS: dict[str, tuple[frozenset[Purpose] | None, bool]] = {
+    "sharing-gateway": (None, True),
+    "loans": (frozenset({Purpose.CREDIT_ASSESSMENT}), False),
+}
+
+
+class NotAskable(Exception):
+    """The requester may not ask this (another purpose than its own, or a grant)."""
+
+
+@enforces("RGT-4")
+def check_askable(requester: str, purpose: Purpose, wants_grant: bool) -> None:
+    purposes, grants = ASKS.get(requester, (frozenset(), False))
+    if purposes is not None and purpose not in purposes:
+        raise NotAskable(f"{requester} may not ask about {purpose.value}")
+    if wants_grant and not grants:
+        raise NotAskable(f"{requester} may not ask for a grant of fields")
+
+
 class DecisionNotFound(LookupError):
     pass
 

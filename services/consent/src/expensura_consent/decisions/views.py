@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from expensura_consent.decisions import service
-from expensura_consent.decisions.domain import Decision, DecisionNotFound, ReleaseRefused
+from expensura_consent.decisions.domain import (
+    Decision,
+    DecisionNotFound,
+    NotAskable,
+    ReleaseRefused,
+    check_askable,
+)
 from expensura_consent.decisions.store import RecordedDecision
 from expensura_events.auth import Principal
 from expensura_events.contracts.decisions import (
@@ -87,6 +93,10 @@ class NotTheRequester(Problem):
     status, title = 403, "The requester is not the calling service"
 
 
+class NotAskableProblem(Problem):
+    status, title = 403, "Not a question this service may ask"
+
+
 class ReleaseRefusedProblem(Problem):
     status, title = 403, "Release refused"
 
@@ -102,6 +112,10 @@ async def make_decision(
     is also a grant identity may redeem, once, for those fields."""
     if body.requester != caller:
         raise NotTheRequester(f"{caller} asked as {body.requester}.")
+    try:
+        check_askable(caller, body.purpose, wants_grant=body.fields is not None)
+    except NotAskable as exc:
+        raise NotAskableProblem(str(exc)) from None
     question = service.Question(
         subject_id=body.subject_id,
         purpose=body.purpose,

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from expensura_events.catalog.loans_assessment import (
+    AssessmentDecision,
     AssessmentNotPermitted,
     CreditReportRequested,
     PermissiblePurpose,
@@ -39,6 +40,7 @@ from expensura_loans.assessment.domain import (
     assess,
     facts_of,
 )
+from expensura_loans.servicing.service import make_offer
 from expensura_loans.settings import loans_settings
 
 # What the assessment uses, as consent's purposes name it (consent's CREDIT_ASSESSMENT).
@@ -144,6 +146,8 @@ async def assess_application(
             for event in (requested, *assessment.events)
             for purpose, legal_basis in [_why(event, basis)]
         ]
+        if assessment.outcome.decision is AssessmentDecision.APPROVED:
+            envelopes += await make_offer(rt, conn, application, decided_at)
         await rt.append(conn, envelopes)
     return AssessmentResult(application_id, assessment.outcome, decided_at)
 

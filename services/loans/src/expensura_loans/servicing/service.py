@@ -1,0 +1,306 @@
+"""Use cases of servicing (USE-3): the offer made on an approved application, its acceptance
+(and the disbursement that follows), and payments. One transaction each, the loan's row
+locked, its state and its events together.
+
+An offer is priced at one rate for every approved applicant (`OFFER_ANNUAL_RATE`, the rate
+the assessment tests affordability at) with no fee; the first payment falls due a month
+after the decision. Terms and balances are stored sealed with the borrower's key (SEC-1).
+A payment carries the client's idempotency key: a retry with the same key, however many at
+once, is answered with the first one's result and applies nothing again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from expensura_events.catalog.loans_servicing import LoanOffered
+from expensura_events.envelope import REDACTED, Actor, EventEnvelope, LegalBasis, utcnow
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.sealing import place, seal, unseal
+from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_loans.applications.domain import BASIS, LoanApplication
+from expensura_loans.assessment.domain import ASSESSMENT_ANNUAL_RATE
+from expensura_loans.servicing import store
+from expensura_loans.servicing.domain import (
+    IllegalTransition,
+    LoanAction,
+    LoanBalance,
+    LoanState,
+    TruthInLendingDisclosure,
+    accept,
+    add_months,
+    close,
+    disburse,
+    disclose,
+    offer,
+    receive_payment,
+)
+
+OFFER_ANNUAL_RATE = ASSESSMENT_ANNUAL_RATE
+ORIGINATION_FEE_CENTS = 0
+PURPOSE = Purpose.LOAN_SERVICE_PROVISION
+REPAYING = frozenset({LoanState.ACTIVE, LoanState.DELINQUENT})
+
+
+class UnknownLoan(LookupError):
+    """Not the caller's loan (or no longer readable: its borrower was erased)."""
+
+
+@dataclass(frozen=True)
+class LoanView:
+    loan_id: UUID
+    application_id: UUID
+    state: LoanState
+    disclosure: TruthInLendingDisclosure
+    balance: LoanBalance | None
+    paid_cents: int
+
+    def payoff_cents(self, on: date) -> int | None:
+        return None if self.balance is None else self.balance.payoff_cents(on)
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    loan: LoanView
+    to_fees_cents: int
+    to_interest_cents: int
+    to_principal_cents: int
+    replayed: bool  # a retry: the first payment with this key, applied then
+
+
+def _where(loan_id: UUID) -> str:
+    return place("loans", loan_id)
+
+
+def _terms(disclosure_inputs: dict[str, Any]) -> TruthInLendingDisclosure:
+    return disclose(
+        int(disclosure_inputs["principal_cents"]),
+        Decimal(str(disclosure_inputs["annual_rate"])),
+        int(disclosure_inputs["term_months"]),
+        date.fromisoformat(str(disclosure_inputs["first_due"])),
+        int(disclosure_inputs["fee_cents"]),
+    )
+
+
+async def make_offer(
+    rt: ServiceRuntime, conn: AsyncConnection, application: LoanApplication, decided_at: datetime
+) -> list[EventEnvelope]:
+    """The offer on an approved application, in the assessment's transaction: the loan's row
+    and `loans.LoanOffered` (the envelope, for the caller to append with its own)."""
+    loan_id = uuid5(NAMESPACE_URL, f"loan:{application.application_id}")
+    inputs = {
+        "principal_cents": application.terms.amount_cents,
+        "annual_rate": str(OFFER_ANNUAL_RATE),
+        "term_months": application.terms.term_months,
+        "first_due": add_months(decided_at.date(), 1).isoformat(),
+        "fee_cents": ORIGINATION_FEE_CENTS,
+    }
+    step = offer(loan_id, application.application_id, _terms(inputs))
+    subject = application.subject_id
+    await store.add_loan(
+        conn,
+        loan_id=loan_id,
+        application_id=application.application_id,
+        subject_id=subject,
+        state=step.state.value,
+        terms_sealed=await seal(rt.mapper.cipher, subject, _where(loan_id), inputs),
+        at=decided_at,
+    )
+    return [
+        rt.envelope(
+            event,
+            stream_id=loan_stream(loan_id),
+            subject_id=subject,
+            actor=Actor(kind=ActorKind.USER, id=subject),
+            purpose=PURPOSE,
+            legal_basis=BASIS,
+        )
+        for event in step.events
+    ]
+
+
+def loan_stream(loan_id: UUID) -> str:
+    return f"loan-{loan_id}"
+
+
+async def loans_of(rt: ServiceRuntime, subject_id: str) -> list[LoanView]:
+    async with rt.engine.connect() as conn:
+        stored = await store.loans_of(conn, subject_id)
+    return [view for row in stored if (view := await _opened(rt, row)) is not None]
+
+
+async def _opened(rt: ServiceRuntime, row: store.StoredLoan) -> LoanView | None:
+    where = _where(row.loan_id)
+    inputs = await unseal(rt.mapper.cipher, row.subject_id, where, row.terms_sealed)
+    if REDACTED in inputs.values():
+        return None
+    balance, paid = None, 0
+    if row.balance_sealed is not None:
+        opened = await unseal(rt.mapper.cipher, row.subject_id, where, row.balance_sealed)
+        if REDACTED in opened.values():
+            return None
+        balance = LoanBalance(
+            principal_cents=int(opened["principal_cents"]),
+            annual_rate=Decimal(str(inputs["annual_rate"])),
+            accrued_through=date.fromisoformat(str(opened["accrued_through"])),
+            accrued_interest_cents=int(opened["accrued_interest_cents"]),
+            fees_cents=int(opened["fees_cents"]),
+        )
+        paid = int(opened["paid_cents"])
+    return LoanView(
+        row.loan_id, row.application_id, LoanState(row.state), _terms(inputs), balance, paid
+    )
+
+
+async def _seal_balance(
+    rt: ServiceRuntime, subject: str, loan_id: UUID, balance: LoanBalance, paid: int
+) -> dict[str, Any]:
+    return await seal(
+        rt.mapper.cipher,
+        subject,
+        _where(loan_id),
+        {
+            "principal_cents": balance.principal_cents,
+            "accrued_through": balance.accrued_through.isoformat(),
+            "accrued_interest_cents": balance.accrued_interest_cents,
+            "fees_cents": balance.fees_cents,
+            "paid_cents": paid,
+        },
+    )
+
+
+async def _locked(
+    rt: ServiceRuntime, conn: AsyncConnection, subject_id: str, loan_id: UUID
+) -> LoanView:
+    row = await store.loan(conn, loan_id, lock=True)
+    if row is None or row.subject_id != subject_id:
+        raise UnknownLoan(str(loan_id))
+    view = await _opened(rt, row)
+    if view is None:
+        raise UnknownLoan(str(loan_id))
+    return view
+
+
+def _envelopes(
+    rt: ServiceRuntime, subject: str, loan_id: UUID, events: tuple[Any, ...]
+) -> list[EventEnvelope]:
+    basis: LegalBasis = BASIS
+    return [
+        rt.envelope(
+            event,
+            stream_id=loan_stream(loan_id),
+            subject_id=subject,
+            actor=Actor(kind=ActorKind.USER, id=subject),
+            purpose=PURPOSE,
+            legal_basis=basis,
+        )
+        for event in events
+    ]
+
+
+async def accept_offer(
+    rt: ServiceRuntime, subject_id: str, loan_id: UUID, disclosure_version: str
+) -> LoanView:
+    """The borrower accepts the offer as the disclosure of this version showed it; the amount
+    financed is disbursed to them at once. Raises `DisclosureNotShown` (another version),
+    `IllegalTransition` (not an open offer) or `UnknownLoan`."""
+    today = utcnow().date()
+    async with rt.engine.begin() as conn:
+        view = await _locked(rt, conn, subject_id, loan_id)
+        [offered] = offer(loan_id, view.application_id, view.disclosure).events
+        assert isinstance(offered, LoanOffered)  # the offer as it was made (its terms stored)
+        accepted = accept(view.state, offered, disclosure_version)
+        disbursed = disburse(accepted.state, loan_id, view.disclosure, today)
+        balance = LoanBalance(
+            principal_cents=view.disclosure.principal_cents,
+            annual_rate=Decimal(str(OFFER_ANNUAL_RATE)),
+            accrued_through=today,
+        )
+        await store.update_loan(
+            conn,
+            loan_id,
+            state=disbursed.state.value,
+            balance_sealed=await _seal_balance(rt, subject_id, loan_id, balance, 0),
+            at=utcnow(),
+        )
+        await rt.append(
+            conn,
+            _envelopes(rt, subject_id, loan_id, (*accepted.events, *disbursed.events)),
+        )
+    return replace(view, state=disbursed.state, balance=balance)
+
+
+async def pay(
+    rt: ServiceRuntime, subject_id: str, loan_id: UUID, amount_cents: int, idempotency_key: str
+) -> PaymentResult:
+    """Apply a payment once per idempotency key (fees, interest to today, principal); a
+    payment of the whole payoff pays the loan off and closes it. Raises `Overpayment`,
+    `IllegalTransition` (a loan not being repaid) or `UnknownLoan`."""
+    today = utcnow().date()
+    async with rt.engine.begin() as conn:
+        view = await _locked(rt, conn, subject_id, loan_id)
+        earlier = await store.payment(conn, loan_id, idempotency_key)
+        if earlier is not None:
+            applied = await unseal(rt.mapper.cipher, subject_id, _where(loan_id), earlier)
+            return PaymentResult(
+                view,
+                int(applied["to_fees_cents"]),
+                int(applied["to_interest_cents"]),
+                int(applied["to_principal_cents"]),
+                replayed=True,
+            )
+        if view.balance is None or view.state not in REPAYING:
+            raise IllegalTransition(view.state, LoanAction.PAY, "the loan is not being repaid")
+        outcome = receive_payment(
+            view.state,
+            loan_id,
+            view.balance,
+            view.disclosure.payment_schedule,
+            view.paid_cents,
+            amount_cents,
+            today,
+            idempotency_key,
+        )
+        events = list(outcome.step.events)
+        state = outcome.step.state
+        if state is LoanState.PAID_OFF:
+            closed = close(state, loan_id, today)
+            events += closed.events
+            state = closed.state
+        paid = view.paid_cents + amount_cents
+        application = outcome.application
+        balance = application.balance_after
+        parts = {
+            "to_fees_cents": application.to_fees_cents,
+            "to_interest_cents": application.to_interest_cents,
+            "to_principal_cents": application.to_principal_cents,
+        }
+        await store.add_payment(
+            conn,
+            loan_id=loan_id,
+            idempotency_key=idempotency_key,
+            subject_id=subject_id,
+            applied_sealed=await seal(rt.mapper.cipher, subject_id, _where(loan_id), parts),
+            at=utcnow(),
+        )
+        await store.update_loan(
+            conn,
+            loan_id,
+            state=state.value,
+            balance_sealed=await _seal_balance(rt, subject_id, loan_id, balance, paid),
+            at=utcnow(),
+        )
+        await rt.append(conn, _envelopes(rt, subject_id, loan_id, tuple(events)))
+    return PaymentResult(
+        replace(view, state=state, balance=balance, paid_cents=paid),
+        application.to_fees_cents,
+        application.to_interest_cents,
+        application.to_principal_cents,
+        replayed=False,
+    )

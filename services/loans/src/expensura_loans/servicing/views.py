@@ -1,0 +1,151 @@
+"""Servicing over HTTP: the borrower's loans with their Truth-in-Lending disclosure, the
+acceptance of an offer, and payments (each with an `Idempotency-Key`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, Field
+
+from expensura_events.envelope import utcnow
+from expensura_events.web.auth import CurrentUser, Runtime
+from expensura_events.web.problems import Conflict, NotFound, Problem
+from expensura_loans.applications.domain import MAX_AMOUNT_CENTS
+from expensura_loans.servicing.domain import (
+    DisclosureNotShown,
+    IllegalTransition,
+    InvalidPayment,
+    LoanState,
+    Overpayment,
+)
+from expensura_loans.servicing.service import LoanView, UnknownLoan, accept_offer, loans_of, pay
+
+router = APIRouter(tags=["loans"])
+
+
+class ScheduledPaymentOut(BaseModel):
+    number: int
+    amount_cents: int
+    due_date: date
+
+
+class DisclosureOut(BaseModel):
+    """Reg Z §1026.18's figures, as the borrower is shown them before accepting."""
+
+    version: str
+    amount_financed_cents: int
+    finance_charge_cents: int
+    annual_percentage_rate: Decimal
+    total_of_payments_cents: int
+    payment_schedule: list[ScheduledPaymentOut]
+
+
+class LoanOut(BaseModel):
+    loan_id: UUID
+    application_id: UUID
+    state: LoanState
+    disclosure: DisclosureOut
+    principal_outstanding_cents: int | None
+    payoff_today_cents: int | None
+    paid_cents: int
+
+
+class LoansOut(BaseModel):
+    loans: list[LoanOut]
+
+
+class AcceptanceIn(BaseModel):
+    disclosure_version: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PaymentIn(BaseModel):
+    amount_cents: Annotated[int, Field(gt=0, le=2 * MAX_AMOUNT_CENTS)]
+
+
+class PaymentOut(BaseModel):
+    loan: LoanOut
+    to_fees_cents: int
+    to_interest_cents: int
+    to_principal_cents: int
+
+
+class OverpaymentProblem(Problem):
+    status, title = 422, "More than the payoff amount"
+
+
+def _out(view: LoanView) -> LoanOut:
+    d = view.disclosure
+    return LoanOut(
+        loan_id=view.loan_id,
+        application_id=view.application_id,
+        state=view.state,
+        disclosure=DisclosureOut(
+            version=d.disclosure_version,
+            amount_financed_cents=d.amount_financed_cents,
+            finance_charge_cents=d.finance_charge_cents,
+            annual_percentage_rate=d.annual_percentage_rate,
+            total_of_payments_cents=d.total_of_payments_cents,
+            payment_schedule=[
+                ScheduledPaymentOut(
+                    number=p.number, amount_cents=p.amount_cents, due_date=p.due_date
+                )
+                for p in d.payment_schedule
+            ],
+        ),
+        principal_outstanding_cents=None if view.balance is None else view.balance.principal_cents,
+        payoff_today_cents=view.payoff_cents(utcnow().date()),
+        paid_cents=view.paid_cents,
+    )
+
+
+@router.get("/v1/loans")
+async def my_loans(caller: CurrentUser, rt: Runtime) -> LoansOut:
+    """The caller's loans: offers with their disclosure, and what is owed on the others."""
+    return LoansOut(loans=[_out(v) for v in await loans_of(rt, caller.id)])
+
+
+@router.post("/v1/loans/{loan_id}/acceptance", responses={404: {}, 409: {}})
+async def accept(loan_id: UUID, body: AcceptanceIn, caller: CurrentUser, rt: Runtime) -> LoanOut:
+    """Accept the offer as shown by this disclosure version; the amount financed is then
+    disbursed (409 for another version, or a loan that is no open offer)."""
+    try:
+        return _out(await accept_offer(rt, caller.id, loan_id, body.disclosure_version))
+    except UnknownLoan:
+        raise NotFound("No such loan of yours.") from None
+    except (DisclosureNotShown, IllegalTransition) as exc:
+        raise Conflict(str(exc)) from None
+
+
+@router.post("/v1/loans/{loan_id}/payments", status_code=201, responses={404: {}, 409: {}, 422: {}})
+async def make_payment(
+    loan_id: UUID,
+    body: PaymentIn,
+    caller: CurrentUser,
+    rt: Runtime,
+    response: Response,
+    idempotency_key: Annotated[
+        str, Header(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    ],
+) -> PaymentOut:
+    """Apply a payment (fees, interest to today, then principal). A retry with the same
+    `Idempotency-Key` answers 200 with the first payment's result and applies nothing."""
+    try:
+        result = await pay(rt, caller.id, loan_id, body.amount_cents, idempotency_key)
+    except UnknownLoan:
+        raise NotFound("No such loan of yours.") from None
+    except Overpayment as exc:
+        raise OverpaymentProblem(str(exc)) from None
+    except (IllegalTransition, InvalidPayment) as exc:
+        raise Conflict(str(exc)) from None
+    if result.replayed:
+        response.status_code = 200
+    return PaymentOut(
+        loan=_out(result.loan),
+        to_fees_cents=result.to_fees_cents,
+        to_interest_cents=result.to_interest_cents,
+        to_principal_cents=result.to_principal_cents,
+    )
