@@ -10,8 +10,7 @@ PACKAGES := libs/events libs/ops services/identity services/consent services/loa
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # `make test` runs on this many pytest-xdist workers, each a session with its own stack and
-# broker (0: one session, in this process), handed a few tests at a time (the slow end-to-end
-# tests come first: fixtures.py), so that both finish together.
+# broker (0: one session, in this process).
 TEST_WORKERS ?= 2
 
 .PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench catalog \
@@ -32,7 +31,7 @@ run: $(STAMP)
 
 # The README's test command (and CI's): static checks, the deployment, then every test.
 test: lint typecheck deploy-check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 4 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The test rings, by folder, across every package (a package without the folder is skipped):
 #   unit: no I/O, no PostgreSQL, no broker; integration: real PostgreSQL/broker, in-process,

@@ -39,14 +39,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `runs_last` go to the end, whatever paths the run was given; those that
-    run once per worker (below) go after them. End-to-end tests (processes over HTTP, the
-    slowest by far) go first: on several workers the many quick tests then even out the
-    end of the run instead of one long test keeping a worker busy alone."""
+    run once per worker (below) go after them."""
 
-    def place(item: pytest.Item) -> tuple[bool, bool, bool]:
+    def place(item: pytest.Item) -> tuple[bool, bool]:
         last = item.get_closest_marker("runs_last") is not None
-        per_worker = last and "session_worker" in getattr(item, "fixturenames", ())
-        return last, per_worker, "e2e" not in item.path.parts
+        return last, last and "session_worker" in getattr(item, "fixturenames", ())
 
     items.sort(key=place)
 
