@@ -22,6 +22,9 @@ class LoansSettings(ServiceSettings):
     credit_bureau_partner_id: str = Field(default="credit-bureau", min_length=1, max_length=100)
     credit_bureau_key: str | None = Field(default=None, description="the subscriber key")
     credit_bureau_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # How often the servicing cycle records missed installments, delinquency and charge-offs
+    # (as of the day it runs: once an hour keeps a loan's state within the day's hour).
+    servicing_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
 
 
 def loans_settings(rt: ServiceRuntime) -> LoansSettings:

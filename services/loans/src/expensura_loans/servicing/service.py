@@ -11,16 +11,27 @@ once, is answered with the first one's result and applies nothing again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import asyncio
+import contextlib
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.loans_servicing import LoanOffered
-from expensura_events.envelope import REDACTED, Actor, EventEnvelope, LegalBasis, utcnow
+from expensura_events.db_errors import error_fields
+from expensura_events.envelope import (
+    REDACTED,
+    Actor,
+    DomainEvent,
+    EventEnvelope,
+    LegalBasis,
+    utcnow,
+)
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.sealing import place, seal, unseal
 from expensura_events.vocabulary import ActorKind, Purpose
@@ -28,6 +39,7 @@ from expensura_loans.applications.domain import BASIS, LoanApplication
 from expensura_loans.assessment.domain import ASSESSMENT_ANNUAL_RATE
 from expensura_loans.servicing import store
 from expensura_loans.servicing.domain import (
+    CHARGE_OFF_DAYS_PAST_DUE,
     IllegalTransition,
     LoanAction,
     LoanBalance,
@@ -35,12 +47,18 @@ from expensura_loans.servicing.domain import (
     TruthInLendingDisclosure,
     accept,
     add_months,
+    charge_off,
     close,
+    days_past_due,
     disburse,
     disclose,
+    miss_payment,
     offer,
     receive_payment,
 )
+from expensura_loans.settings import loans_settings
+
+log = structlog.get_logger("expensura.loans.servicing")
 
 OFFER_ANNUAL_RATE = ASSESSMENT_ANNUAL_RATE
 ORIGINATION_FEE_CENTS = 0
@@ -60,6 +78,7 @@ class LoanView:
     disclosure: TruthInLendingDisclosure
     balance: LoanBalance | None
     paid_cents: int
+    missed_through: int = 0  # the last installment recorded as missed (once each)
 
     def payoff_cents(self, on: date) -> int | None:
         return None if self.balance is None else self.balance.payoff_cents(on)
@@ -140,7 +159,7 @@ async def _opened(rt: ServiceRuntime, row: store.StoredLoan) -> LoanView | None:
     inputs = await unseal(rt.mapper.cipher, row.subject_id, where, row.terms_sealed)
     if REDACTED in inputs.values():
         return None
-    balance, paid = None, 0
+    balance, paid, missed_through = None, 0, 0
     if row.balance_sealed is not None:
         opened = await unseal(rt.mapper.cipher, row.subject_id, where, row.balance_sealed)
         if REDACTED in opened.values():
@@ -153,13 +172,25 @@ async def _opened(rt: ServiceRuntime, row: store.StoredLoan) -> LoanView | None:
             fees_cents=int(opened["fees_cents"]),
         )
         paid = int(opened["paid_cents"])
+        missed_through = int(opened.get("missed_through") or 0)
     return LoanView(
-        row.loan_id, row.application_id, LoanState(row.state), _terms(inputs), balance, paid
+        row.loan_id,
+        row.application_id,
+        LoanState(row.state),
+        _terms(inputs),
+        balance,
+        paid,
+        missed_through,
     )
 
 
 async def _seal_balance(
-    rt: ServiceRuntime, subject: str, loan_id: UUID, balance: LoanBalance, paid: int
+    rt: ServiceRuntime,
+    subject: str,
+    loan_id: UUID,
+    balance: LoanBalance,
+    paid: int,
+    missed_through: int = 0,
 ) -> dict[str, Any]:
     return await seal(
         rt.mapper.cipher,
@@ -171,6 +202,7 @@ async def _seal_balance(
             "accrued_interest_cents": balance.accrued_interest_cents,
             "fees_cents": balance.fees_cents,
             "paid_cents": paid,
+            "missed_through": missed_through,
         },
     )
 
@@ -188,7 +220,11 @@ async def _locked(
 
 
 def _envelopes(
-    rt: ServiceRuntime, subject: str, loan_id: UUID, events: tuple[Any, ...]
+    rt: ServiceRuntime,
+    subject: str,
+    loan_id: UUID,
+    events: tuple[Any, ...],
+    actor: Actor | None = None,
 ) -> list[EventEnvelope]:
     basis: LegalBasis = BASIS
     return [
@@ -196,7 +232,7 @@ def _envelopes(
             event,
             stream_id=loan_stream(loan_id),
             subject_id=subject,
-            actor=Actor(kind=ActorKind.USER, id=subject),
+            actor=actor or Actor(kind=ActorKind.USER, id=subject),
             purpose=PURPOSE,
             legal_basis=basis,
         )
@@ -293,7 +329,9 @@ async def pay(
             conn,
             loan_id,
             state=state.value,
-            balance_sealed=await _seal_balance(rt, subject_id, loan_id, balance, paid),
+            balance_sealed=await _seal_balance(
+                rt, subject_id, loan_id, balance, paid, view.missed_through
+            ),
             at=utcnow(),
         )
         await rt.append(conn, _envelopes(rt, subject_id, loan_id, tuple(events)))
@@ -304,3 +342,94 @@ async def pay(
         application.to_principal_cents,
         replayed=False,
     )
+
+
+# --- the servicing cycle: missed installments, delinquency, charge-off --------------------------
+
+CYCLE_ACTOR = Actor.system("servicing-cycle")
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    missed: int = 0
+    became_delinquent: int = 0
+    charged_off: int = 0
+
+    def __add__(self, other: CycleReport) -> CycleReport:
+        return CycleReport(
+            self.missed + other.missed,
+            self.became_delinquent + other.became_delinquent,
+            self.charged_off + other.charged_off,
+        )
+
+
+async def run_servicing_cycle(rt: ServiceRuntime, today: date) -> CycleReport:
+    """As of `today`, for each loan being repaid: every installment unpaid after its due date
+    is recorded missed, once (the first makes the loan delinquent, with its bucket); a loan
+    `CHARGE_OFF_DAYS_PAST_DUE` days or more past due is charged off. Each loan in a
+    transaction of its own, its row locked (a payment meanwhile waits, or comes first)."""
+    async with rt.engine.connect() as conn:
+        ids = await store.loan_ids_in_states(conn, sorted(s.value for s in REPAYING))
+    report = CycleReport()
+    for loan_id in ids:
+        report += await _service_one(rt, loan_id, today)
+    return report
+
+
+async def _service_one(rt: ServiceRuntime, loan_id: UUID, today: date) -> CycleReport:
+    async with rt.engine.begin() as conn:
+        row = await store.loan(conn, loan_id, lock=True)
+        view = None if row is None else await _opened(rt, row)
+        if row is None or view is None or view.balance is None or view.state not in REPAYING:
+            return CycleReport()  # paid off, erased or charged off since it was listed
+        state, missed_through = view.state, view.missed_through
+        events: list[DomainEvent] = []
+        due_so_far = 0
+        for installment in sorted(view.disclosure.payment_schedule, key=lambda p: p.number):
+            due_so_far += installment.amount_cents
+            if installment.number <= missed_through:
+                continue  # recorded before
+            if installment.due_date >= today or due_so_far <= view.paid_cents:
+                continue  # not yet due, or paid
+            step = miss_payment(state, loan_id, installment, today)
+            state, missed_through = step.state, installment.number
+            events += step.events
+        behind = days_past_due(view.disclosure.payment_schedule, view.paid_cents, today)
+        if state is LoanState.DELINQUENT and behind >= CHARGE_OFF_DAYS_PAST_DUE:
+            step = charge_off(state, loan_id, view.balance, behind, today)
+            state = step.state
+            events += step.events
+        if not events:
+            return CycleReport()
+        await store.update_loan(
+            conn,
+            loan_id,
+            state=state.value,
+            balance_sealed=await _seal_balance(
+                rt, row.subject_id, loan_id, view.balance, view.paid_cents, missed_through
+            ),
+            at=utcnow(),
+        )
+        await rt.append(
+            conn, _envelopes(rt, row.subject_id, loan_id, tuple(events), actor=CYCLE_ACTOR)
+        )
+    kinds = [type(e).__name__ for e in events]
+    return CycleReport(
+        kinds.count("PaymentMissed"),
+        kinds.count("LoanBecameDelinquent"),
+        kinds.count("LoanChargedOff"),
+    )
+
+
+async def servicing_cycle(rt: ServiceRuntime, stop: asyncio.Event) -> None:
+    """A worker: the servicing cycle as of today, every `servicing_interval_seconds`."""
+    interval = loans_settings(rt).servicing_interval_seconds
+    while not stop.is_set():
+        try:
+            report = await run_servicing_cycle(rt, utcnow().date())
+            if report != CycleReport():
+                log.info("servicing.cycle", **asdict(report))
+        except Exception as exc:  # the database is away: next time
+            log.warning("servicing.cycle_failed", **error_fields(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -69,6 +69,13 @@ async def loan(conn: AsyncConnection, loan_id: UUID, *, lock: bool = False) -> S
     return None if row is None else _stored(row)
 
 
+async def loan_ids_in_states(conn: AsyncConnection, states: list[str]) -> list[UUID]:
+    rows = await conn.execute(
+        select(loans.c.loan_id).where(loans.c.state.in_(states)).order_by(loans.c.offered_at)
+    )
+    return [r.loan_id for r in rows]
+
+
 async def loans_of(conn: AsyncConnection, subject_id: str) -> list[StoredLoan]:
     rows = await conn.execute(
         select(loans).where(loans.c.subject_id == subject_id).order_by(loans.c.offered_at)
