@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text
@@ -13,11 +12,9 @@ from sqlalchemy import select, text
 from expensura_events.catalog.identity import EmailOwnershipProven
 from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_events.envelope import Actor, EventEnvelope, new_event_id, utcnow
-from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.tables import event_log
 from expensura_events.vocabulary import ActorKind, Purpose
-from expensura_loans.app import service_definition as loans
 from expensura_loans.applications import service, store
 from expensura_loans.applications.domain import (
     EmailProofRequired,
@@ -29,22 +26,6 @@ from expensura_loans.applications.projection import ProvenEmails, VerifiedSubjec
 from expensura_loans.applications.service import apply_for_loan
 from expensura_loans.erasure import erase_loans_state
 from expensura_loans.settings import LoansSettings, loans_settings
-from expensura_ops.testing.stack import LocalStack
-
-
-@pytest.fixture(scope="module")
-async def rt(
-    pg_admin_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ServiceRuntime]:
-    """One provisioned namespace for the module (each test uses subjects of its own)."""
-    stack = LocalStack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("loans"))
-    await stack.provision()
-    runtime = ServiceRuntime(loans, stack.settings("loans"), keys=InMemoryKeyStore())
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
-        await stack.drop()
 
 
 def proven(subject: str) -> EventEnvelope:

@@ -4,15 +4,12 @@ so a loan can be followed from its offer to a charge-off without waiting months 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import pytest
 
 from expensura_events.envelope import utcnow
-from expensura_events.keystore import InMemoryKeyStore
 from expensura_events.runtime import ServiceRuntime
-from expensura_loans.app import service_definition as loans
 from expensura_loans.applications.domain import LoanApplication, LoanPurpose, LoanTerms
 from expensura_loans.servicing.domain import LoanState
 from expensura_loans.servicing.service import (
@@ -24,23 +21,8 @@ from expensura_loans.servicing.service import (
     pay,
     run_servicing_cycle,
 )
-from expensura_ops.testing.stack import LocalStack
 
 pytestmark = pytest.mark.obligation("USE-3")
-
-
-@pytest.fixture(scope="module")
-async def rt(
-    pg_admin_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ServiceRuntime]:
-    stack = LocalStack(pg_admin_url, kafka_bootstrap, tmp_path_factory.mktemp("servicing"))
-    await stack.provision()
-    runtime = ServiceRuntime(loans, stack.settings("loans"), keys=InMemoryKeyStore())
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
-        await stack.drop()
 
 
 async def active_loan(rt: ServiceRuntime) -> tuple[str, LoanView]:
