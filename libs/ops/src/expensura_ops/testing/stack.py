@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -74,37 +72,23 @@ RARE_CHECKPOINTS = {"EXPENSURA_CHECKPOINT_INTERVAL_SECONDS": "3600"}
 TEMPLATES = f"expensura_template_{uuid.uuid4().hex[:8]}_"
 
 
-# Ports are handed out below the kernel's ephemeral range (32768-60999 by default), so an
-# outgoing connection's source port cannot take one before its server binds it, and never
-# twice in a session (a port freed by the kernel's port 0 could be handed out again before
-# the first server bound it). Each xdist worker has a block of its own; a random start keeps
-# two sessions on one machine apart.
-_PORT_BLOCK = 2000
-_PORTS_FROM = 10_000
-
-
-def _port_candidates() -> Iterator[int]:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    first = _PORTS_FROM + _PORT_BLOCK * ((int(worker) if worker.isdigit() else 0) % 10)
-    block = range(first, first + _PORT_BLOCK)
-    start = random.randrange(_PORT_BLOCK)
-    return itertools.cycle([*block[start:], *block[:start]])
-
-
-_candidates = _port_candidates()
+# The kernel offers a free port (port 0) and may offer it again until its first taker binds
+# it: a session never hands out one port twice (CI once saw consent and incident given one).
+# Ports are not taken from a fixed range: sessions running side by side on one machine
+# would hand out each other's ports (seen: one test's requests answered by another's stack).
+_HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
     """A port nothing listens on, not handed out before in this session."""
-    for _ in range(_PORT_BLOCK):
-        port = next(_candidates)
+    for _ in range(1000):
         with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
             return port
-    raise RuntimeError(f"no free port in {_PORT_BLOCK} tried")
+    raise RuntimeError("the kernel offered only ports handed out before")
 
 
 async def eventually(
