@@ -23,6 +23,7 @@ from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
+from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, SMTP_SINK_PORT
 from expensura_ops.testing import tokens
 
 ROOT = Path(__file__).parents[2]
@@ -34,11 +35,16 @@ def _free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+# The verification agency, the SMTP sink and the credit bureau `make run` starts.
+SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT)
+
+
 def _offset() -> int:
     for _ in range(50):
         offset = random.randrange(2000, 20000, 10)
         ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
         ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
+        ports += [port + offset for port in SANDBOX_PORTS]
         if all(p < 65536 and _free(p) for p in ports):
             return offset
     raise RuntimeError("no free port range")
@@ -82,7 +88,9 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
-    ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset, 8190 + offset]
+    ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
+    ports += [port + offset for port in SANDBOX_PORTS]
+    failure: BaseException | None = None
     try:
         for spec in SERVICES:  # both listeners of each service
             _wait(f"http://127.0.0.1:{spec.port + offset}/readyz")
@@ -129,11 +137,15 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
             time.sleep(0.1)
         stopped_after = time.monotonic() - sent
         busy = [p for p in ports if not _free(p)]  # before any clean-up below
+    except BaseException as exc:  # reported with what make run printed, below
+        failure = exc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # a test that failed must not leave a stack
         out, _ = proc.communicate(timeout=60)
     text = out.decode(errors="replace")
+    if failure is not None:
+        raise AssertionError(f"{failure!r}; make run printed:\n{text[-6000:]}") from failure
     assert not busy, f"ports {busy} still in use {stopped_after:.1f}s after the SIGINT:\n{text}"
     assert proc.returncode == -signal.SIGINT, text  # make re-raises it once the stack is down
     assert "SIGINT received" in text  # the stack took the clean path, not a kill
