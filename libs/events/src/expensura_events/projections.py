@@ -503,43 +503,8 @@ class ProjectionRunner:
         self.stats = RunnerStats()
 
     async def run(self, stop: asyncio.Event) -> None:
-        topics = [self.kafka.topic(s) for s in self.projection.sources]
-        backoff = 0.2
-        while not stop.is_set():
-            consumer = new_consumer(self.kafka, topics, self.kafka.group(self.group_id))
-            try:
-                await consumer.start()
-                pending: dict[TopicPartition, int] = {}
-                last_commit = time.monotonic()
-                while not stop.is_set():
-                    batches = await consumer.getmany(timeout_ms=200, max_records=500)
-                    if batches:
-                        # One transaction for the whole poll, each partition in its order.
-                        await self._apply_batch(batches)
-                        pending |= {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
-                    # Offsets only save work after a restart (the inbox already dedupes), so
-                    # they are committed at most once a second, not per message.
-                    if pending and (time.monotonic() - last_commit > 1.0 or stop.is_set()):
-                        await self._commit(consumer, pending)
-                        pending, last_commit = {}, time.monotonic()
-                    backoff = 0.2
-                if pending:
-                    await self._commit(consumer, pending)
-            except Exception as exc:  # broker or database trouble: start over, lose nothing
-                self.stats.errors += 1
-                log.warning(
-                    "projection.unavailable" if is_unavailable(exc) else "projection.failed",
-                    projection=self.projection.name,
-                    retry_in=backoff,
-                    **error_fields(exc),
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                try:
-                    await asyncio.wait_for(consumer.stop(), 5)
-                except Exception as exc:
-                    log.debug("projection.consumer_stop_failed", **error_fields(exc))
+        """Consume this projection's sources alone (its own consumer group)."""
+        await ProjectionConsumer([self], self.kafka, self.group_id).run(stop)
 
     async def _apply_batch(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -624,6 +589,77 @@ class ProjectionRunner:
             await asyncio.wait_for(consumer.commit(offsets), 5)  # type: ignore[attr-defined]
         except (KafkaError, TimeoutError) as exc:
             log.info("projection.offset_commit_failed", **error_fields(exc))
+
+
+class ProjectionConsumer:
+    """One Kafka consumer for several projections of a service: it reads the union of their
+    sources and hands each projection the partitions of its own sources, each projection in
+    a transaction of its own, as its runner would.
+
+    Why one consumer: the local broker (Tansu) answers a fetch only when its wait is over, so
+    every consumer is a poller; one per service instead of one per projection is a fraction
+    of the idle fetches for the broker and the service. The inbox makes redelivery harmless,
+    so a batch that fails for one projection is simply read again by all: the others find
+    it applied. Offsets are committed once every projection has applied the batch."""
+
+    def __init__(
+        self, runners: Sequence[ProjectionRunner], kafka: KafkaSettings, group_id: str
+    ) -> None:
+        self.runners, self.kafka, self.group_id = list(runners), kafka, group_id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sources = sorted({src for r in self.runners for src in r.projection.sources})
+        if not sources:
+            return
+        topics = [self.kafka.topic(src) for src in sources]
+        backoff = 0.2
+        while not stop.is_set():
+            consumer = new_consumer(self.kafka, topics, self.kafka.group(self.group_id))
+            failing: ProjectionRunner | None = None
+            try:
+                await consumer.start()
+                pending: dict[TopicPartition, int] = {}
+                last_commit = time.monotonic()
+                while not stop.is_set():
+                    batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                    if batches:
+                        for runner in self.runners:
+                            mine = {
+                                tp: msgs
+                                for tp, msgs in batches.items()
+                                if topic_source(tp.topic) in runner.projection.sources
+                            }
+                            if mine:
+                                failing = runner
+                                # One transaction per projection, each partition in its order.
+                                await runner._apply_batch(mine)
+                        failing = None
+                        pending |= {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
+                    # Offsets only save work after a restart (the inbox already dedupes), so
+                    # they are committed at most once a second, not per message.
+                    if pending and (time.monotonic() - last_commit > 1.0 or stop.is_set()):
+                        await ProjectionRunner._commit(consumer, pending)
+                        pending, last_commit = {}, time.monotonic()
+                    backoff = 0.2
+                if pending:
+                    await ProjectionRunner._commit(consumer, pending)
+            except Exception as exc:  # broker or database trouble: start over, lose nothing
+                for runner in [failing] if failing is not None else self.runners:
+                    runner.stats.errors += 1
+                log.warning(
+                    "projection.unavailable" if is_unavailable(exc) else "projection.failed",
+                    projection=failing.projection.name if failing is not None else None,
+                    group=self.group_id,
+                    retry_in=backoff,
+                    **error_fields(exc),
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                try:
+                    await asyncio.wait_for(consumer.stop(), 5)
+                except Exception as exc:
+                    log.debug("projection.consumer_stop_failed", **error_fields(exc))
 
 
 class LogFeed(Protocol):

@@ -41,6 +41,7 @@ from expensura_events.projections import (
     LocalLogFeed,
     LogFeed,
     Projection,
+    ProjectionConsumer,
     ProjectionRunner,
 )
 from expensura_events.relay import OutboxRelay
@@ -149,10 +150,10 @@ class ServiceRuntime:
         projections.append(chain_witness(spec.name.value))
         for projection in projections:
             projection.bind(self)
+        # One consumer group per service for all its projections (`ProjectionConsumer`).
+        self.projections_group = f"{spec.name}.projections"
         self.runners: list[ProjectionRunner] = [
-            ProjectionRunner(
-                self.engine, self.mapper, p, s.kafka(), group_id=f"{spec.name}.{p.name}"
-            )
+            ProjectionRunner(self.engine, self.mapper, p, s.kafka(), self.projections_group)
             for p in projections
         ]
 
@@ -265,12 +266,8 @@ class ServiceRuntime:
                     worker(self, self._stop), name=getattr(worker, "__name__", "worker")
                 )
             )
-        for runner in self.runners:
-            self._tasks.append(
-                asyncio.create_task(
-                    runner.run(self._stop), name=f"projection:{runner.projection.name}"
-                )
-            )
+        consumer = ProjectionConsumer(self.runners, self.settings.kafka(), self.projections_group)
+        self._tasks.append(asyncio.create_task(consumer.run(self._stop), name="projections"))
 
     async def close(self) -> None:
         self._stop.set()
