@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from expensura_events.runtime import ServiceRuntime
+from expensura_loans.servicing.service import run_servicing_cycle
+from expensura_ops.services import service_definitions
 from expensura_ops.testing import personal, tokens
 from expensura_ops.testing.stack import CREDIT_BUREAU_PARTNER, LocalStack, eventually
 
@@ -311,3 +315,48 @@ async def test_an_approved_applicant_accepts_the_disclosed_offer_repays_once_per
         json={"amount_cents": 100},
     )
     assert after_close.status_code == 409
+
+
+@pytest.mark.obligation("USE-3")
+async def test_an_approved_applicant_who_never_repays_is_missed_made_delinquent_and_charged_off(
+    stack: LocalStack,
+) -> None:
+    """From the application over HTTP to a charge-off: the servicing worker's cycle is run as
+    of the days the loan goes unpaid (the worker runs it hourly as of today), on loans' own
+    database, and the borrower sees each state through the API."""
+    subject, auth, _ = await applicant(stack, "good")
+    application_id = await apply(stack, auth)
+    consent_to_assessment(stack, auth)
+    assert assess(stack, auth, application_id).json()["decision"] == "approved"
+    [offer] = my_loans(stack, auth)
+    accepted = httpx.post(
+        f"{stack.processes['loans'].url}/v1/loans/{offer['loan_id']}/acceptance",
+        headers=auth,
+        json={"disclosure_version": offer["disclosure"]["version"]},
+    )
+    assert accepted.status_code == 200, accepted.text
+    first_due = date.fromisoformat(offer["disclosure"]["payment_schedule"][0]["due_date"])
+
+    rt = ServiceRuntime(service_definitions()["loans"], stack.settings("loans"))
+    try:
+        await run_servicing_cycle(rt, first_due)
+        assert my_loans(stack, auth)[0]["state"] == "active"  # due today: not late yet
+        await run_servicing_cycle(rt, first_due + timedelta(days=1))
+        assert my_loans(stack, auth)[0]["state"] == "delinquent"
+        await run_servicing_cycle(rt, first_due + timedelta(days=120))
+    finally:
+        await rt.close()
+    [charged_off] = my_loans(stack, auth)
+    assert charged_off["state"] == "charged-off"
+    refused = httpx.post(  # a charged-off loan is no longer repaid through the app
+        f"{stack.processes['loans'].url}/v1/loans/{offer['loan_id']}/payments",
+        headers=auth | {"idempotency-key": f"pay-{uuid.uuid4().hex}"},
+        json={"amount_cents": 100},
+    )
+    assert refused.status_code == 409
+
+    types = [e["event_type"] for e in loans_events(stack, subject)]
+    assert types.count("loans.LoanBecameDelinquent") == 1
+    assert types.count("loans.PaymentMissed") >= 4  # each installment due in 120 days, once
+    assert types[-1] == "loans.LoanChargedOff"
+    assert "loans.PaymentReceived" not in types
