@@ -7,8 +7,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -63,6 +61,11 @@ async def upgrade(url: str, version_locations: list[Path]) -> None:
 
 
 def _upgrade(conn: Connection, version_locations: list[Path]) -> None:
+    # Imported here: Alembic (through Mako, Pygments) costs every process a third of a second
+    # at start, and only provisioning migrates.
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("version_locations", " ".join(str(p) for p in version_locations))
