@@ -36,6 +36,8 @@ def test_a_mailing_address_reads_name_lines_city_state_and_zip() -> None:
         "Ann Lee\n400 Oak Avenue\nRiverside, CA 9250",  # not a ZIP code
         "Ann Lee\n\n400 Oak Avenue\nRiverside, CA 92501",  # an empty line
         "A\nB\nC\nD\nRiverside, CA 92501",  # too many lines
+        "Ann Lee\n400 Oak\x1bAvenue\nRiverside, CA 92501",  # a control character
+        "Ann Lee\r\n400 Oak Avenue\r\nRiverside, CA 92501",  # line breaks are \n alone
     ],
 )
 def test_text_that_is_no_us_mailing_address_is_refused(text: str) -> None:

@@ -40,7 +40,9 @@ class MailingAddress:
     def parse(cls, text: str) -> MailingAddress:
         """Raises ValueError for text that is not three or four lines ending in a U.S.
         city, state and ZIP code (the message quotes no part of it)."""
-        lines = [line.strip() for line in text.strip().splitlines()]
+        if any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in text):
+            raise ValueError("a mailing address holds a control character")
+        lines = [line.strip() for line in text.strip().split("\n")]
         if not 3 <= len(lines) <= 4 or not all(lines):
             raise ValueError("a mailing address is 3 or 4 non-empty lines")
         if any(len(line) > 64 for line in lines) or len(lines[0]) > 40:

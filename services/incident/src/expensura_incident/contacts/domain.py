@@ -55,8 +55,8 @@ def contact_update(event: EventEnvelope) -> ContactUpdate | None:
 @dataclass(frozen=True)
 class PreferencesUpdate:
     """A `NotificationPreferencesSet`'s effect on the subject's row: the channel order, and
-    the push token and mailing address (None: no longer on file). `unreadable` names those
-    that read as redacted (the key destroyed): they set nothing."""
+    the push token and mailing address (None: no longer on file; one that reads as redacted,
+    its key destroyed, is left out: it sets nothing)."""
 
     subject_id: str
     channels: tuple[NoticeChannel, ...]
@@ -106,3 +106,8 @@ class ContactCheck:
     phone_present: bool
     updated_from_event: UUID
     updated_at: datetime
+    # the customer's channel order (None: no choice, the default order), and whether the
+    # addresses push and letter need are on file
+    notice_channels: tuple[NoticeChannel, ...] | None = None
+    push_token_present: bool = False
+    mailing_address_present: bool = False

@@ -112,4 +112,9 @@ async def check(conn: AsyncConnection, subject_id: str) -> ContactCheck | None:
         phone_present=row.phone_sealed is not None,
         updated_from_event=row.updated_from_event,
         updated_at=row.updated_at,
+        notice_channels=None
+        if row.notice_channels is None
+        else tuple(NoticeChannel(c) for c in row.notice_channels),
+        push_token_present=row.push_token_sealed is not None,
+        mailing_address_present=row.mailing_address_sealed is not None,
     )
