@@ -23,7 +23,7 @@ from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
-from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, SMTP_SINK_PORT
+from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
 from expensura_ops.testing import tokens
 
 ROOT = Path(__file__).parents[2]
@@ -35,8 +35,9 @@ def _free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-# The verification agency, the SMTP sink and the credit bureau `make run` starts.
-SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT)
+# The verification agency, the SMTP sink, the credit bureau and the messaging providers
+# `make run` starts.
+SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT)
 
 
 def _offset() -> int:

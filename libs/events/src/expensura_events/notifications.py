@@ -29,7 +29,20 @@ _SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 class MailUndelivered(Exception):
     """The relay did not accept the message (unreachable, refused, timed out). The message
-    says why without naming the recipient."""
+    says why without naming the recipient. `permanent`: the relay refused the recipient or
+    the message for good (a 5xx reply); sending it again would fail again."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _permanent(exc: Exception) -> bool:
+    """A 5xx reply (RFC 5321 §4.2.1: permanent negative completion): refused recipients,
+    or the relay's refusal of the sender or the data."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,9 @@ class MailSender:
             await asyncio.to_thread(self._send, self.message(mail))
         except Exception as exc:  # any failure: its message may name the address
             log.warning("mail undelivered", kind=mail.kind, error=type(exc).__name__)
-            raise MailUndelivered(f"{mail.kind}: {type(exc).__name__}") from None
+            raise MailUndelivered(
+                f"{mail.kind}: {type(exc).__name__}", permanent=_permanent(exc)
+            ) from None
         log.info("mail sent", kind=mail.kind)
 
     async def send_quietly(self, mail: Mail) -> bool:

@@ -13,7 +13,12 @@ from expensura_events.topology import SERVICES
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
-from expensura_ops.sandboxes import CREDIT_BUREAU_APP, SMTP_SINK_MODULE
+from expensura_ops.sandboxes import (
+    CREDIT_BUREAU_APP,
+    MESSAGING_APP,
+    SMTP_SINK_MODULE,
+    messaging_env,
+)
 from expensura_ops.sandboxes import VERIFICATION_AGENCY_APP as AGENCY_APP
 from expensura_ops.stackfile import write_stack
 
@@ -21,6 +26,7 @@ PORT_OFFSET_ENV = "EXPENSURA_PORT_OFFSET"
 AGENCY_PORT = 8190
 SMTP_SINK_PORT = 8191
 CREDIT_BUREAU_PORT = 8192
+MESSAGING_PORT = 8193
 # The sandbox bureau's published subscriber key (expensura_ops.sandboxes.credit_bureau).
 CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
 
@@ -37,6 +43,7 @@ def run_local_stack() -> int:
     agency_port = AGENCY_PORT + offset
     smtp_port = SMTP_SINK_PORT + offset
     bureau_port = CREDIT_BUREAU_PORT + offset
+    messaging_port = MESSAGING_PORT + offset
 
     def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
         env = asyncio.run(
@@ -52,7 +59,8 @@ def run_local_stack() -> int:
                     "EXPENSURA_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
                     "EXPENSURA_CREDIT_BUREAU_URL": f"http://127.0.0.1:{bureau_port}",
                     "EXPENSURA_CREDIT_BUREAU_KEY": CREDIT_BUREAU_KEY,
-                },
+                }
+                | messaging_env(f"http://127.0.0.1:{messaging_port}"),
             )
         )
         write_stack(var, env)
@@ -88,6 +96,21 @@ def run_local_stack() -> int:
                         "127.0.0.1",
                         "--port",
                         str(bureau_port),
+                        "--no-access-log",
+                    ],
+                    {},
+                ),
+                # the sandbox push, SMS and letter providers incident's notices use (USE-10)
+                "messaging": (
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        MESSAGING_APP,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(messaging_port),
                         "--no-access-log",
                     ],
                     {},

@@ -149,3 +149,55 @@ async def test_a_correction_is_an_event_every_projection_follows(
     bad = idp.patch("/v1/me/contact-details", headers=auth, json={"phone": "555-0100"})
     assert bad.status_code == 422
     assert idp.patch("/v1/me/contact-details", json={"phone": "+14155550100"}).status_code == 401
+
+
+@pytest.mark.obligation("USE-10")
+async def test_a_channel_choice_is_recorded_and_incidents_copy_follows_it(
+    idp: httpx.Client, inside: httpx.Client, stack: LocalStack
+) -> None:
+    subject, auth = tokens.user(stack)  # no phone on file
+    token = f"fcm-{uuid.uuid4().hex}"
+    address = f"Ann Lee\n{uuid.uuid4().int % 9000 + 100} Elm Street\nSpringfield, IL 62704"
+    personal.record("a push token", token)
+    personal.record("a mailing address", address)
+    head = _head(inside)
+    for refused in (
+        {"channels": ["sms"]},  # no phone on file
+        {"channels": ["push"]},  # no token
+        {"channels": ["letter"], "mailing_address": "somewhere"},
+        {"channels": ["email", "email"]},
+        {"channels": []},
+        {"channels": ["fax"]},
+    ):
+        answer = idp.put("/v1/me/notification-preferences", headers=auth, json=refused)
+        assert answer.status_code == 422, refused
+        assert "somewhere" not in answer.text
+    assert _head(inside) == head  # nothing recorded
+
+    chosen = idp.put(
+        "/v1/me/notification-preferences",
+        headers=auth,
+        json={"channels": ["push", "letter"], "push_token": token, "mailing_address": address},
+    )
+    assert chosen.status_code == 200
+    assert chosen.json() == {
+        "channels": ["push", "letter"],
+        "push_token_on_file": True,
+        "mailing_address_on_file": True,
+    }
+    assert token not in chosen.text  # not echoed
+    incident = stack.processes["incident"].internal_url
+
+    async def followed() -> dict[str, object] | None:
+        resp = httpx.get(
+            f"{incident}/internal/notification-contacts/{subject}", auth=stack.operator
+        )
+        body: dict[str, object] = resp.json()
+        return body if body.get("notice_channels") == ["push", "letter"] else None
+
+    check = await eventually(followed, what="the incident service to follow the choice")
+    assert check["push_token_present"] and check["mailing_address_present"]
+    assert token not in str(check)
+    assert (
+        idp.put("/v1/me/notification-preferences", json={"channels": ["email"]}).status_code == 401
+    )

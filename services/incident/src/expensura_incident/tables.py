@@ -18,6 +18,12 @@ notification_contacts = Table(
     Column("email_sealed", JSONB, nullable=True),
     Column("phone_sealed", JSONB, nullable=True),
     Column("email_hmac", Text, nullable=True),
+    # The push token and mailing address the customer gave for notices (identity's
+    # NotificationPreferencesSet), sealed likewise, and their channel order (a list of
+    # channel names, not a contact value; NULL: no choice, the default order applies).
+    Column("push_token_sealed", JSONB, nullable=True),
+    Column("mailing_address_sealed", JSONB, nullable=True),
+    Column("notice_channels", JSONB, nullable=True),
     Column("updated_from_event", Uuid, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -41,9 +47,31 @@ customer_notices = Table(
     Column("requested_by_event", Uuid, nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The channel of the current (or next) attempt, attempts made on it, and the channels
+    # given up on (a list of channel names, in order).
+    Column("channel", Text, nullable=True),
+    Column("channel_attempts", Integer, nullable=False, server_default="0"),
+    Column("exhausted_channels", JSONB, nullable=False, server_default="[]"),
     Index(
         "ix_customer_notices_due",
         "next_attempt_at",
         postgresql_where=text("next_attempt_at IS NOT NULL"),
     ),
+)
+
+# Every attempt at a customer notice: its channel, its DPV state (ongoing, then completed or
+# failed) with a fixed-phrase reason, and the provider's id for the message. No address, no
+# text. Purged on erasure with the notice.
+customer_notice_attempts = Table(
+    "customer_notice_attempts",
+    metadata,
+    Column("notice_id", Uuid, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("channel", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("provider_ref", Text, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
 )

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from expensura_events.catalog.identity import AccountOpened
+from expensura_events.catalog.identity_notifications import NotificationPreferencesSet
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.contacts import current_contact
 from expensura_events.envelope import REDACTED, Actor, DomainEvent, EventEnvelope, new_event_id
 from expensura_events.runtime import ServiceRuntime
@@ -94,7 +96,10 @@ async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
         ).one()
     stored = json.dumps(row._asdict(), default=str)
     assert "ann@example" not in stored and "+14155550100" not in stored  # sealed, SEC-1
-    assert await service.contacts_of(rt, subject) == current_contact(events).as_values()
+    assert await service.contacts_of(rt, subject) == current_contact(events).as_values() | {
+        "push_token": None,  # no notification preferences yet
+        "mailing_address": None,
+    }
     assert row.updated_from_event == events[-1].event_id
     check = await service.contact_check(rt, subject)
     key = await service.contact_hmac_key(rt)
@@ -111,4 +116,65 @@ async def test_the_row_follows_sign_up_and_corrections_as_the_shared_fold_does(
         assert await erasure.keys.destroy(subject)
     finally:
         await erasure.close()
-    assert set((await service.contacts_of(rt, subject)).values()) == {REDACTED}
+    opened = await service.contacts_of(rt, subject)
+    assert {opened["email"], opened["phone"]} == {REDACTED}
+
+
+@pytest.mark.obligation("USE-10", "SEC-1")
+async def test_the_row_follows_the_customers_channel_choice_sealing_token_and_address(
+    rt: ServiceRuntime, provisioned: LocalStack
+) -> None:
+    subject = str(uuid.uuid4())
+    channel = CollectionChannel.PROVIDED_BY_USER
+    address = "Ann Lee\n12 Elm Street\nSpringfield, IL 62704"
+    projection = NotificationContacts()
+    projection.bind(rt)
+
+    async def apply(payload: DomainEvent) -> None:
+        async with rt.engine.begin() as conn:
+            await projection.apply(conn, _event(subject, payload))
+
+    await apply(
+        AccountOpened(account_id=uuid.UUID(subject), email="ann@example.com", channel=channel)
+    )
+    assert await service.notice_channels_of(rt, subject) is None  # no choice: default order
+    await apply(
+        NotificationPreferencesSet(
+            channels=[NoticeChannel.LETTER, NoticeChannel.PUSH],
+            push_token="device-token-1",
+            mailing_address=address,
+            channel=channel,
+        )
+    )
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(notification_contacts).where(notification_contacts.c.subject_id == subject)
+            )
+        ).one()
+    stored = json.dumps(row._asdict(), default=str)
+    assert "device-token-1" not in stored and "Elm Street" not in stored  # sealed, SEC-1
+    assert await service.notice_channels_of(rt, subject) == [
+        NoticeChannel.LETTER,
+        NoticeChannel.PUSH,
+    ]
+    opened = await service.contacts_of(rt, subject)
+    assert (opened["push_token"], opened["mailing_address"]) == ("device-token-1", address)
+    assert opened["email"] == "ann@example.com"  # the sign-up's contacts stay
+
+    # a later choice replaces the earlier one whole: the token left out is no longer on file;
+    # a value that reads as redacted (its key destroyed) sets nothing
+    await apply(
+        NotificationPreferencesSet.model_construct(
+            channels=[NoticeChannel.EMAIL, NoticeChannel.LETTER],
+            push_token=None,
+            mailing_address=REDACTED,
+            channel=channel,
+        )
+    )
+    opened = await service.contacts_of(rt, subject)
+    assert (opened["push_token"], opened["mailing_address"]) == (None, address)
+    assert await service.notice_channels_of(rt, subject) == [
+        NoticeChannel.EMAIL,
+        NoticeChannel.LETTER,
+    ]

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.identity import AccountOpened, SignedIn
+from expensura_events.catalog.identity_notifications import NotificationPreferencesSet
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.cipher import ENC_MARK, LOOKUP_HMAC, FieldCipher
 from expensura_events.envelope import REDACTED, Actor, DomainEvent, EventEnvelope, new_event_id
 from expensura_events.keystore import InMemoryKeyStore
@@ -23,6 +25,7 @@ from expensura_incident.contacts.domain import (
     contact_update,
     email_hmac,
     email_matches,
+    preferences_update,
 )
 from expensura_incident.contacts.projection import NotificationContacts
 
@@ -149,3 +152,34 @@ def test_an_address_is_compared_by_a_keyed_digest_never_a_bare_hash() -> None:
 def test_a_contact_with_control_characters_is_refused_not_kept() -> None:
     with pytest.raises(UnusableContact):
         contact_update(_event(_opened("ann\x00@example.com", None)))
+
+
+@pytest.mark.obligation("USE-10")
+def test_a_channel_choice_sets_the_order_token_and_address_and_a_redacted_one_sets_nothing() -> (
+    None
+):
+    address = "Ann Lee\n12 Elm Street\nSpringfield, IL 62704"
+    chosen = NotificationPreferencesSet(
+        channels=[NoticeChannel.LETTER, NoticeChannel.EMAIL],
+        mailing_address=address,
+        channel=CollectionChannel.PROVIDED_BY_USER,
+    )
+    update = preferences_update(_event(chosen))
+    assert update is not None
+    assert update.channels == (NoticeChannel.LETTER, NoticeChannel.EMAIL)
+    assert update.values == {"push_token": None, "mailing_address": address}  # None: cleared
+    erased = NotificationPreferencesSet.model_construct(
+        channels=["email"], push_token=REDACTED, mailing_address=REDACTED, channel="x"
+    )
+    update = preferences_update(_event(erased))
+    assert update is not None and update.values == {}
+    assert preferences_update(_event(SignedIn.model_construct())) is None
+
+
+@pytest.mark.obligation("USE-10")
+def test_a_control_character_in_a_token_or_address_is_refused_but_line_breaks_are_not() -> None:
+    bad = NotificationPreferencesSet.model_construct(
+        channels=[NoticeChannel.PUSH], push_token="tok\x1bx", mailing_address=None, channel="x"
+    )
+    with pytest.raises(UnusableContact):
+        preferences_update(_event(bad))

@@ -3,6 +3,7 @@
 from expensura_events.catalog import (
     consent,
     identity,
+    identity_notifications,
     identity_profile,
     identity_staff,
     identity_verification,
@@ -21,6 +22,7 @@ from expensura_events.catalog import (
 __all__ = [
     "consent",
     "identity",
+    "identity_notifications",
     "identity_profile",
     "identity_staff",
     "identity_verification",

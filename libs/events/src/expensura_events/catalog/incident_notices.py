@@ -19,7 +19,7 @@ from expensura_events.registry import event_type
 
 
 class NoticeChannel(StrEnum):
-    """USE-10's notification channels. Only e-mail is delivered so far."""
+    """USE-10's notification channels (incident's notices deliver on all four)."""
 
     EMAIL = "email"
     PUSH = "push"
@@ -40,9 +40,14 @@ class CustomerNoticeDelivered(DomainEvent):
 @event_type("incident.CustomerNoticeDeliveryFailed", source="incident")
 class CustomerNoticeDeliveryFailed(DomainEvent):
     """An attempt failed, or no attempt could be made; `will_retry` says whether another
-    comes (the requester may then choose another channel)."""
+    comes, and `next_channel` on which channel (the same one after a back-off, or the next
+    of the customer's channels at once); neither: the notice failed on every channel."""
 
     notice_id: UUID
     reason: str = Field(min_length=1, max_length=200)
     attempts: int = Field(ge=0)  # 0: none could be made (no address on file)
     will_retry: bool
+    # The channel the failed attempt used; None: no attempt could be made. Both added after
+    # e-mail-only delivery: events recorded before read as None.
+    channel: NoticeChannel | None = None
+    next_channel: NoticeChannel | None = None

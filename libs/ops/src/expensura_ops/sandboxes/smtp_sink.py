@@ -4,6 +4,11 @@ work directory), at EXPENSURA_SMTP_URL. It relays nothing: no mail leaves the ma
 
     python -m expensura_ops.sandboxes.smtp_sink --port 8191 --maildir var/mail
 
+One deterministic failure, as a real relay refuses a mailbox that does not exist: a
+recipient whose local part starts with `undeliverable` (`undeliverable-1@example.com`) is
+refused at RCPT with `550 5.1.1`, a permanent failure (the notices' e-mail → push fall-back
+is tested with it).
+
 The Maildir holds what a real mailbox would: the recipients' addresses and what they were
 sent (codes included). It is local-development data, like the embedded database; the sink
 itself logs nothing of a message.
@@ -23,7 +28,9 @@ from email.policy import default
 from pathlib import Path
 
 from aiosmtpd.handlers import Message as MessageHandler
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Envelope
+
+UNDELIVERABLE = "undeliverable"  # the local part's prefix the sink refuses
 
 
 class _MaildirHandler(MessageHandler):
@@ -32,6 +39,14 @@ class _MaildirHandler(MessageHandler):
         self.box = mailbox.Maildir(maildir, create=True)
         for sub in ("tmp", "new", "cur"):  # an existing empty folder gets its parts too
             (maildir / sub).mkdir(parents=True, exist_ok=True)
+
+    async def handle_RCPT(  # aiosmtpd's hook name
+        self, server: SMTP, session: object, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.lower().startswith(UNDELIVERABLE):
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     def handle_message(self, message: Message) -> None:
         self.box.add(message)

@@ -31,7 +31,13 @@ from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, service
 from expensura_ops.provision import new_event_signing_keys, provision
-from expensura_ops.sandboxes import CREDIT_BUREAU_APP, SMTP_SINK_MODULE, VERIFICATION_AGENCY_APP
+from expensura_ops.sandboxes import (
+    CREDIT_BUREAU_APP,
+    MESSAGING_APP,
+    SMTP_SINK_MODULE,
+    VERIFICATION_AGENCY_APP,
+    messaging_env,
+)
 from expensura_ops.sandboxes.smtp_sink import Delivered, delivered, last_code
 from expensura_ops.services import service_definitions
 
@@ -41,6 +47,7 @@ AGENCY = "verification-agency"
 AGENCY_APP = VERIFICATION_AGENCY_APP
 SMTP_SINK = "smtp-sink"
 CREDIT_BUREAU = "credit-bureau"
+MESSAGING = "messaging"
 # The sandbox bureau's published subscriber key (expensura_ops.sandboxes.credit_bureau).
 CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
 # The sandbox bureau's partner id, as a test registers it with the gateway (consent to credit
@@ -177,7 +184,12 @@ class LocalStack:
     ports: dict[str, int] = field(
         default_factory=lambda: (
             {s.name.value: free_port() for s in SERVICES}
-            | {AGENCY: free_port(), SMTP_SINK: free_port(), CREDIT_BUREAU: free_port()}
+            | {
+                AGENCY: free_port(),
+                SMTP_SINK: free_port(),
+                CREDIT_BUREAU: free_port(),
+                MESSAGING: free_port(),
+            }
         )
     )
     internal_ports: dict[str, int] = field(
@@ -208,6 +220,7 @@ class LocalStack:
                 "EXPENSURA_CREDIT_BUREAU_KEY": CREDIT_BUREAU_KEY,
                 "EXPENSURA_CREDIT_BUREAU_PARTNER_ID": CREDIT_BUREAU_PARTNER,
             }
+            | messaging_env(self.messaging_url)
             | dict(extra_env or {}),
             templates=self.templates,
         )
@@ -219,6 +232,11 @@ class LocalStack:
     @property
     def credit_bureau_url(self) -> str:
         return f"http://127.0.0.1:{self.ports[CREDIT_BUREAU]}"
+
+    @property
+    def messaging_url(self) -> str:
+        """The sandbox push, SMS and letter providers (one process)."""
+        return f"http://127.0.0.1:{self.ports[MESSAGING]}"
 
     @property
     def maildir(self) -> Path:
@@ -308,6 +326,8 @@ class LocalStack:
             self.start_agency()
         if name == "loans" and CREDIT_BUREAU not in self.processes:
             self.start_credit_bureau()
+        if name == "incident" and MESSAGING not in self.processes:
+            self.start_messaging()
         sink = self.processes.get(SMTP_SINK)
         if sink is None or sink.proc.poll() is not None:
             self.start_smtp_sink()
@@ -328,6 +348,13 @@ class LocalStack:
         argv = [sys.executable, "-m", "uvicorn", CREDIT_BUREAU_APP, "--host", "127.0.0.1"]
         argv += ["--port", str(self.ports[CREDIT_BUREAU]), "--no-access-log"]
         return self._spawn(CREDIT_BUREAU, argv, wait=True, ready_path="/sandbox/state")
+
+    def start_messaging(self) -> ServiceProcess:
+        """The sandbox push, SMS and letter providers incident's notices use (as `make run`
+        starts them); what they delivered: `GET {messaging_url}/sandbox/deliveries`."""
+        argv = [sys.executable, "-m", "uvicorn", MESSAGING_APP, "--host", "127.0.0.1"]
+        argv += ["--port", str(self.ports[MESSAGING]), "--no-access-log"]
+        return self._spawn(MESSAGING, argv, wait=True, ready_path="/sandbox/state")
 
     def start_smtp_sink(self) -> ServiceProcess:
         """The SMTP sink the services mail to (as `make run` starts it); see `maildir`."""

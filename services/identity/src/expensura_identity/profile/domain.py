@@ -8,7 +8,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import ValidationError
+
+from expensura_events.catalog.identity_notifications import NotificationPreferencesSet
 from expensura_events.catalog.identity_profile import ContactDetailsCorrected
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.obligations import enforces
 from expensura_events.vocabulary import CollectionChannel
 from expensura_identity.accounts.domain import InvalidAccountDetails, checked_contact
@@ -49,6 +53,32 @@ def correction(email: str | None, phone: str | None) -> ContactDetailsCorrected:
     return ContactDetailsCorrected(
         email=email, phone=phone, channel=CollectionChannel.PROVIDED_BY_USER
     )
+
+
+@enforces("USE-10")
+def notification_preferences(
+    channels: list[NoticeChannel],
+    push_token: str | None,
+    mailing_address: str | None,
+    *,
+    phone_on_file: bool,
+) -> NotificationPreferencesSet:
+    """The customer's channel choice, the event every copy follows; each chosen channel
+    needs its address (SMS the phone on file, push a token, letter a U.S. mailing address).
+    Raises InvalidAccountDetails, whose text quotes none of the values."""
+    if NoticeChannel.SMS in channels and not phone_on_file:
+        raise InvalidAccountDetails("SMS needs a phone: add one to your contact details first")
+    try:
+        return NotificationPreferencesSet(
+            channels=channels,
+            push_token=push_token,
+            mailing_address=mailing_address,
+            channel=CollectionChannel.PROVIDED_BY_USER,
+        )
+    except ValidationError as exc:
+        # the rules' messages only (pydantic keeps the input apart, in `input`)
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise InvalidAccountDetails(reasons) from None
 
 
 @enforces("COL-1")

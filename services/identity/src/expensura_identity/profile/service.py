@@ -12,7 +12,9 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.identity_notifications import NotificationPreferencesSet
 from expensura_events.catalog.identity_profile import DeviceRegistered, FeedbackReceived
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.contacts import Contact, contact_categories, current_contact
 from expensura_events.envelope import Actor, LegalBasis, utcnow
@@ -29,6 +31,7 @@ from expensura_identity.profile.domain import (
     correction,
     device_stream,
     feedback_stream,
+    notification_preferences,
 )
 
 CONTRACT = LegalBasis(ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="account")
@@ -82,6 +85,37 @@ async def correct_contact(
             ],
         )
         return await _contact(rt, conn, subject_id)
+
+
+@enforces("USE-10")
+async def choose_notification_channels(
+    rt: ServiceRuntime,
+    subject_id: str,
+    channels: list[NoticeChannel],
+    push_token: str | None,
+    mailing_address: str | None,
+) -> NotificationPreferencesSet:
+    """The channels notices reach the customer on, in their order: an event the incident
+    service's contact copy follows. Raises InvalidAccountDetails."""
+    async with rt.engine.begin() as conn:
+        contact = await _contact(rt, conn, subject_id)
+        event = notification_preferences(
+            channels, push_token, mailing_address, phone_on_file=contact.phone is not None
+        )
+        await rt.append(
+            conn,
+            [
+                rt.envelope(
+                    event,
+                    stream_id=account_stream(subject_id),
+                    subject_id=subject_id,
+                    actor=_user(subject_id),
+                    purpose=Purpose.ACCOUNT_MANAGEMENT,
+                    legal_basis=CONTRACT,
+                )
+            ],
+        )
+    return event
 
 
 @dataclass(frozen=True)

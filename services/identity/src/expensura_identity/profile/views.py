@@ -10,6 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from expensura_events.catalog.identity_notifications import NotificationPreferencesSet
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.contacts import Contact, ContactItem
 from expensura_events.fields import EmailAddress, Instant, PhoneNumber, ShortText, SingleLine
 from expensura_events.web.auth import CurrentUser, Runtime
@@ -48,6 +50,29 @@ class Profile(BaseModel):
 class Correction(BaseModel):
     email: EmailAddress | None = None
     phone: PhoneNumber | None = None
+
+
+class NotificationPreferencesIn(BaseModel):
+    channels: Annotated[list[NoticeChannel], Field(min_length=1, max_length=4)]
+    push_token: Annotated[str | None, Field(max_length=4096)] = None
+    mailing_address: Annotated[str | None, Field(max_length=300)] = None
+
+
+class NotificationPreferencesOut(BaseModel):
+    """The choice as recorded; the token and address are not echoed, only whether they
+    are on file."""
+
+    channels: list[NoticeChannel]
+    push_token_on_file: bool
+    mailing_address_on_file: bool
+
+    @classmethod
+    def of(cls, event: NotificationPreferencesSet) -> NotificationPreferencesOut:
+        return cls(
+            channels=list(event.channels),
+            push_token_on_file=event.push_token is not None,
+            mailing_address_on_file=event.mailing_address is not None,
+        )
 
 
 class DeviceIn(BaseModel):
@@ -135,6 +160,22 @@ async def correct(body: Correction, caller: CurrentUser, rt: Runtime) -> Profile
     except EmailTaken:
         raise EmailTakenProblem("Use another address.") from None
     return Profile.of(caller.id, contact)
+
+
+@router.put("/v1/me/notification-preferences", responses={409: {}, 422: {}})
+async def choose_notification_channels(
+    body: NotificationPreferencesIn, caller: CurrentUser, rt: Runtime
+) -> NotificationPreferencesOut:
+    """The channels notices reach you on, first choice first (USE-10): e-mail, push (with
+    the app's push token), SMS (to your phone on file) or letter (with a U.S. mailing
+    address, as three or four lines). Replaces your earlier choice whole."""
+    try:
+        chosen = await service.choose_notification_channels(
+            rt, caller.id, body.channels, body.push_token, body.mailing_address
+        )
+    except InvalidAccountDetails as exc:
+        raise InvalidDetails(str(exc)) from None
+    return NotificationPreferencesOut.of(chosen)
 
 
 @router.post("/v1/me/devices", status_code=201, responses={422: {}})

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from expensura_events.catalog.identity_notifications import NotificationPreferencesSet
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.contacts import contact_changes
-from expensura_events.envelope import EventEnvelope
+from expensura_events.envelope import REDACTED, EventEnvelope
 
 
 class UnknownSubject(Exception):
@@ -50,6 +52,42 @@ def contact_update(event: EventEnvelope) -> ContactUpdate | None:
     return ContactUpdate(event.subject_id, values, event.event_id, event.occurred_at)
 
 
+@dataclass(frozen=True)
+class PreferencesUpdate:
+    """A `NotificationPreferencesSet`'s effect on the subject's row: the channel order, and
+    the push token and mailing address (None: no longer on file; one that reads as redacted,
+    its key destroyed, is left out: it sets nothing)."""
+
+    subject_id: str
+    channels: tuple[NoticeChannel, ...]
+    values: dict[str, str | None]
+    event_id: UUID
+    at: datetime
+
+
+PREFERENCE_FIELDS = ("push_token", "mailing_address")
+
+
+def preferences_update(event: EventEnvelope) -> PreferencesUpdate | None:
+    """The update a preferences event makes; None for any other event. Raises
+    UnusableContact for a control character (a mailing address's line breaks aside)."""
+    payload = event.payload
+    if not isinstance(payload, NotificationPreferencesSet) or event.subject_id is None:
+        return None
+    values: dict[str, str | None] = {}
+    for name in PREFERENCE_FIELDS:
+        value = getattr(payload, name, None)
+        if value == REDACTED:
+            continue  # erased: sets nothing
+        if isinstance(value, str) and any(
+            (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in value
+        ):
+            raise UnusableContact(f"the {name} holds a control character")
+        values[name] = value
+    channels = tuple(NoticeChannel(c) for c in payload.channels)
+    return PreferencesUpdate(event.subject_id, channels, values, event.event_id, event.occurred_at)
+
+
 def email_hmac(key: bytes, email: str) -> str:
     """The keyed digest an address is compared by (hex HMAC-SHA256)."""
     return hmac.new(key, email.encode(), hashlib.sha256).hexdigest()
@@ -68,3 +106,8 @@ class ContactCheck:
     phone_present: bool
     updated_from_event: UUID
     updated_at: datetime
+    # the customer's channel order (None: no choice, the default order), and whether the
+    # addresses push and letter need are on file
+    notice_channels: tuple[NoticeChannel, ...] | None = None
+    push_token_present: bool = False
+    mailing_address_present: bool = False

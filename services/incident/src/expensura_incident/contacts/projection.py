@@ -1,4 +1,5 @@
-"""Where to reach each subject when a breach notice must go out (SEC-5, USE-10).
+"""Where to reach each subject when a breach notice must go out (SEC-5, USE-10), and on
+which channels they want notices (identity's `NotificationPreferencesSet`).
 
 The incident service keeps current contact details because sending notices is its job; it
 follows identity's sign-ups and corrections (RGT-2) with the same fold identity uses, keeps
@@ -16,7 +17,7 @@ from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
 from expensura_events.runtime import ServiceRuntime
 from expensura_incident.contacts import service
-from expensura_incident.contacts.domain import contact_update
+from expensura_incident.contacts.domain import contact_update, preferences_update
 from expensura_incident.tables import notification_contacts
 
 
@@ -33,3 +34,6 @@ class NotificationContacts(Projection):
         update = contact_update(event)
         if update is not None:
             await service.keep(self.rt, conn, update)
+        preferences = preferences_update(event)
+        if preferences is not None:
+            await service.keep_preferences(self.rt, conn, preferences)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.cipher import LOOKUP_HMAC
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.sealing import place, seal, unseal
@@ -14,6 +15,7 @@ from expensura_incident.contacts import store
 from expensura_incident.contacts.domain import (
     ContactCheck,
     ContactUpdate,
+    PreferencesUpdate,
     UnknownSubject,
     email_hmac,
     email_matches,
@@ -42,13 +44,30 @@ async def keep(rt: ServiceRuntime, conn: AsyncConnection, update: ContactUpdate)
     await store.apply_update(conn, update, sealed, digest)
 
 
+async def keep_preferences(
+    rt: ServiceRuntime, conn: AsyncConnection, update: PreferencesUpdate
+) -> None:
+    """Store the channel order, and the push token and mailing address sealed."""
+    sealed = await seal(
+        rt.mapper.cipher, update.subject_id, where(update.subject_id), update.values
+    )
+    await store.apply_preferences(conn, update, sealed)
+
+
 async def contacts_of(rt: ServiceRuntime, subject_id: str) -> dict[str, Any]:
-    """The subject's contacts opened (for sending a notice); raises UnknownSubject."""
+    """The subject's contacts opened (for sending a notice): e-mail, phone, push token and
+    mailing address, None where unknown; raises UnknownSubject."""
     async with rt.engine.connect() as conn:
         boxes = await store.sealed_values(conn, subject_id)
     if boxes is None:
         raise UnknownSubject(subject_id)
     return await unseal(rt.mapper.cipher, subject_id, where(subject_id), boxes)
+
+
+async def notice_channels_of(rt: ServiceRuntime, subject_id: str) -> list[NoticeChannel] | None:
+    """The channel order the subject chose for notices; None: no choice (or unknown)."""
+    async with rt.engine.connect() as conn:
+        return await store.notice_channels(conn, subject_id)
 
 
 async def contact_check(rt: ServiceRuntime, subject_id: str) -> ContactCheck:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_incident.contacts.domain import ContactCheck, ContactUpdate
+from expensura_events.catalog.incident_notices import NoticeChannel
+from expensura_incident.contacts.domain import ContactCheck, ContactUpdate, PreferencesUpdate
 from expensura_incident.tables import notification_contacts
 
 
@@ -42,16 +43,59 @@ async def apply_update(
     )
 
 
+async def apply_preferences(
+    conn: AsyncConnection, update: PreferencesUpdate, sealed: dict[str, Any]
+) -> None:
+    """Upsert the subject's channel order, and the push token and mailing address: sealed
+    where given, NULL where the event cleared them, unchanged where they read as redacted."""
+    values: dict[str, Any] = {
+        f"{name}_sealed": sealed[name] if name in sealed else null() for name in update.values
+    }
+    values["notice_channels"] = [c.value for c in update.channels]
+    stmt = insert(notification_contacts).values(
+        subject_id=update.subject_id,
+        updated_from_event=update.event_id,
+        updated_at=update.at,
+        **values,
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["subject_id"],
+            set_={
+                **{k: stmt.excluded[k] for k in values},
+                "updated_from_event": stmt.excluded.updated_from_event,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+    )
+
+
+SEALED_FIELDS = ("email", "phone", "push_token", "mailing_address")
+
+
 async def sealed_values(conn: AsyncConnection, subject_id: str) -> dict[str, Any] | None:
     """The subject's sealed boxes by field name (None where unknown), or None."""
+    c = notification_contacts.c
     row = (
         await conn.execute(
-            select(
-                notification_contacts.c.email_sealed, notification_contacts.c.phone_sealed
-            ).where(notification_contacts.c.subject_id == subject_id)
+            select(*(c[f"{name}_sealed"] for name in SEALED_FIELDS)).where(
+                c.subject_id == subject_id
+            )
         )
     ).one_or_none()
-    return None if row is None else {"email": row.email_sealed, "phone": row.phone_sealed}
+    if row is None:
+        return None
+    return {name: row._mapping[f"{name}_sealed"] for name in SEALED_FIELDS}
+
+
+async def notice_channels(conn: AsyncConnection, subject_id: str) -> list[NoticeChannel] | None:
+    """The channel order the subject chose; None if they made no choice (or are unknown)."""
+    chosen = await conn.scalar(
+        select(notification_contacts.c.notice_channels).where(
+            notification_contacts.c.subject_id == subject_id
+        )
+    )
+    return None if chosen is None else [NoticeChannel(name) for name in chosen]
 
 
 async def check(conn: AsyncConnection, subject_id: str) -> ContactCheck | None:
@@ -68,4 +112,9 @@ async def check(conn: AsyncConnection, subject_id: str) -> ContactCheck | None:
         phone_present=row.phone_sealed is not None,
         updated_from_event=row.updated_from_event,
         updated_at=row.updated_at,
+        notice_channels=None
+        if row.notice_channels is None
+        else tuple(NoticeChannel(c) for c in row.notice_channels),
+        push_token_present=row.push_token_sealed is not None,
+        mailing_address_present=row.mailing_address_sealed is not None,
     )

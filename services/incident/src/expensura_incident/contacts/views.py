@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.fields import EmailAddress, Identifier
 from expensura_events.web.auth import Runtime, callers
 from expensura_events.web.problems import Problem
@@ -27,6 +28,11 @@ class ContactCheck(BaseModel):
     # changed; only incident can compare it with an address (POST …/email-check).
     email_hmac: str | None
     phone_present: bool
+    # The channel order the customer chose for notices (null: none, the default order
+    # e-mail, push, SMS, letter applies), and whether push and letter have their address.
+    notice_channels: list[NoticeChannel] | None
+    push_token_present: bool
+    mailing_address_present: bool
     updated_from_event: UUID
     updated_at: datetime
 
@@ -45,6 +51,9 @@ async def contact_check(subject_id: Annotated[Identifier, Path()], rt: Runtime) 
         subject_id=found.subject_id,
         email_hmac=found.email_hmac,
         phone_present=found.phone_present,
+        notice_channels=None if found.notice_channels is None else list(found.notice_channels),
+        push_token_present=found.push_token_present,
+        mailing_address_present=found.mailing_address_present,
         updated_from_event=found.updated_from_event,
         updated_at=found.updated_at,
     )

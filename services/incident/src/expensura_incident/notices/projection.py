@@ -19,14 +19,14 @@ from expensura_events.envelope import EventEnvelope
 from expensura_events.projections import Projection
 from expensura_events.runtime import ServiceRuntime
 from expensura_incident.notices import service
-from expensura_incident.tables import customer_notices
+from expensura_incident.tables import customer_notice_attempts, customer_notices
 
 
 class CustomerNotices(Projection):
     name = "customer-notices"
     sources = ("loans",)
     tables = ()  # see the module's docstring: a rebuild keeps the delivery states
-    kept: ClassVar[tuple[Table, ...]] = (customer_notices,)
+    kept: ClassVar[tuple[Table, ...]] = (customer_notices, customer_notice_attempts)
     event_types = frozenset({CustomerNoticeRequested.event_type})
     # It opens the body sealed with loans' key (to seal it again under incident's own row):
     # provisioning makes incident a reader of loans' keys for it.

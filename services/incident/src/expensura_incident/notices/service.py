@@ -1,43 +1,51 @@
-"""Customer-notice use cases: recording a requested notice, and delivering those due by
-e-mail (USE-10), the one notification path of the system.
+"""Customer-notice use cases: recording a requested notice, and delivering those due on
+the customer's channels (USE-10), the one notification path of the system.
 
 Delivery of one notice, in three steps:
 1. claim (one transaction, rows locked `FOR UPDATE SKIP LOCKED` so two senders never take
-   the same row): open the body and the subject's address, decide; a notice to send is
-   marked `ongoing` under a lease, and the transaction COMMITS before any mail leaves;
-2. send through the relay;
-3. record the outcome and its event (`incident.CustomerNoticeDelivered` or
-   `…DeliveryFailed`) in one transaction.
+   the same row): open the body and the subject's contacts, read their channel choice,
+   decide the channel (domain.begin_attempt); a notice to send is marked `ongoing` under a
+   lease with its attempt's row, and the transaction COMMITS before anything leaves;
+2. send through the channel's provider (providers.py);
+3. record the outcome, the attempt's state and the event (`incident.CustomerNoticeDelivered`
+   or `…DeliveryFailed`, naming the channel and the next one) in one transaction. A failure
+   is retried on the channel after its back-off or falls back to the next channel, due at
+   once: the next round takes it.
 
 A crash between 2 and 3 leaves an `ongoing` row, visible as such; once its lease ends it is
 due again and sent again. So a notice is delivered exactly once unless the process dies
 inside the send itself, and at least once then: never silently dropped.
 
-Logs carry the notice's kind and outcome, never its address or body.
+Only the contacts incident keeps sealed are used (its own copy: notices go out even if
+identity is down). Logs carry the notice's kind, channel and outcome, never an address or
+the body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.catalog.loans_notices import CustomerNoticeRequested
 from expensura_events.db_errors import error_fields
 from expensura_events.envelope import REDACTED, Actor, EventEnvelope, utcnow
-from expensura_events.notifications import Mail, MailSender, MailUndelivered
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restrictions import restriction
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.sealing import place, seal, unseal
 from expensura_incident.contacts.domain import UnknownSubject
-from expensura_incident.contacts.service import contacts_of
-from expensura_incident.notices import domain, store
-from expensura_incident.notices.domain import PURPOSE, CustomerNotice, Step
+from expensura_incident.contacts.service import contacts_of, notice_channels_of
+from expensura_incident.notices import domain, providers, store
+from expensura_incident.notices.domain import CHANNEL_CONTACT, PURPOSE, CustomerNotice, Reach, Step
+from expensura_incident.notices.providers import ChannelSender, Outgoing, Undelivered
 from expensura_incident.settings import incident_settings
 from expensura_incident.tables import customer_notices
 
@@ -75,40 +83,52 @@ async def record_request(rt: ServiceRuntime, conn: AsyncConnection, event: Event
         log.info("notice.recorded", kind=notice.kind.value, outcome=notice.state.value)
 
 
+Senders = Mapping[NoticeChannel, ChannelSender]
+
+
 @enforces("USE-10")
 async def deliver_due_notices(
-    rt: ServiceRuntime, sender: MailSender, now: datetime, *, limit: int = BATCH
+    rt: ServiceRuntime, senders: Senders, now: datetime, *, limit: int = BATCH
 ) -> list[CustomerNotice]:
-    """One round: every notice due at `now` (at most `limit`) taken one step on; returns
-    the notices as they ended the round."""
+    """One round: every notice due at `now` (at most `limit`) taken one step on, each on
+    the channel its rules choose among `senders` (the configured ones); returns the notices
+    as they ended the round."""
     settled: list[CustomerNotice] = []
-    sending: list[tuple[CustomerNotice, Mail]] = []
+    sending: list[tuple[CustomerNotice, Reach, Outgoing]] = []
+    configured = frozenset(senders)
     async with rt.engine.begin() as conn:
         for notice, boxes in await store.claim_due(conn, now, limit):
             body = await _body(rt, notice, boxes)
-            email = await _email(rt, notice.subject_id)
+            contacts = await _contacts(rt, notice.subject_id)
+            reach = Reach.of(await notice_channels_of(rt, notice.subject_id), contacts, configured)
             step = domain.begin_attempt(
                 notice,
                 now,
                 restriction=await restriction(conn, notice.subject_id),
                 body_erased=body is None,
-                has_email=email is not None,
+                reach=reach,
             )
             if not await _record(rt, conn, step, was=notice, at=now):
                 continue
-            if step.send and body is not None and email is not None:
-                mail = Mail(to=email, subject=notice.title, body=body, kind=notice.kind.value)
-                sending.append((step.notice, mail))
+            channel = step.notice.channel
+            if step.send and body is not None and channel is not None:
+                rendered = domain.render(channel, notice.title, body)
+                address = contacts[CHANNEL_CONTACT[channel]]
+                outgoing = Outgoing(
+                    notice.notice_id, notice.kind.value, address, rendered.title, rendered.text
+                )
+                sending.append((step.notice, reach, outgoing))
             else:
                 settled.append(step.notice)
-    # Committed: each notice about to be sent is `ongoing` before its mail leaves.
-    for ongoing, mail in sending:
+    # Committed: each notice about to be sent is `ongoing` before its message leaves.
+    for ongoing, reach, outgoing in sending:
+        assert ongoing.channel is not None
         try:
-            await sender.send(mail)
-        except MailUndelivered as exc:  # its text names the kind and error class only
-            step = domain.undelivered(ongoing, f"mail undelivered ({exc})", now)
+            ref = await senders[ongoing.channel].send(outgoing)
+        except Undelivered as exc:
+            step = domain.undelivered(ongoing, str(exc), now, permanent=exc.permanent, reach=reach)
         else:
-            step = domain.delivered(ongoing)
+            step = domain.delivered(ongoing, ref)
         async with rt.engine.begin() as conn:
             await _record(rt, conn, step, was=ongoing, at=now)
         settled.append(step.notice)
@@ -119,10 +139,10 @@ async def notice_sender(rt: ServiceRuntime, stop: asyncio.Event) -> None:
     """The worker: a round every `EXPENSURA_NOTICE_SEND_INTERVAL_SECONDS`, at once again
     while rounds come back full."""
     settings = incident_settings(rt)
-    sender = MailSender(settings.smtp_url, settings.mail_from)
+    channels = providers.senders(settings)
     while not stop.is_set():
         try:
-            while len(await deliver_due_notices(rt, sender, utcnow())) == BATCH:
+            while len(await deliver_due_notices(rt, channels, utcnow())) == BATCH:
                 if stop.is_set():
                     break
         except Exception as exc:  # database or key store down: next round
@@ -145,6 +165,7 @@ async def _record(
     if not await store.save(conn, notice, was, at):
         log.warning("notice.moved_meanwhile", kind=notice.kind.value)
         return False
+    await store.record_attempts(conn, notice.subject_id, step.attempts, at)
     if step.event is not None:
         await rt.append(
             conn,
@@ -162,6 +183,7 @@ async def _record(
         "notice.step",
         kind=notice.kind.value,
         outcome=notice.state.value,
+        channel=None if notice.channel is None else notice.channel.value,
         attempts=notice.attempts,
         will_retry=notice.state is domain.NoticeState.FAILED and notice.next_attempt_at is not None,
     )
@@ -178,11 +200,9 @@ async def _body(rt: ServiceRuntime, notice: CustomerNotice, boxes: object) -> st
     return body if isinstance(body, str) and body != REDACTED else None
 
 
-async def _email(rt: ServiceRuntime, subject_id: str) -> str | None:
-    """The subject's e-mail from incident's own copy of their contacts, if there is one."""
+async def _contacts(rt: ServiceRuntime, subject_id: str) -> dict[str, Any]:
+    """The subject's contacts from incident's own copy, opened (none if it knows none)."""
     try:
-        contacts = await contacts_of(rt, subject_id)
+        return await contacts_of(rt, subject_id)
     except UnknownSubject:
-        return None
-    email = contacts.get("email")
-    return email if isinstance(email, str) and email != REDACTED else None
+        return {}

@@ -1,4 +1,5 @@
-"""Customer notices in SQL: the row of each notice, its sealed body, and the sender's claim."""
+"""Customer notices in SQL: the row of each notice, its sealed body, the sender's claim, and
+the row of each attempt."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from sqlalchemy import Row, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.catalog.loans_notices import NoticeKind
-from expensura_incident.notices.domain import CustomerNotice, NoticeState
+from expensura_incident.notices.domain import Attempt, CustomerNotice, NoticeState
+from expensura_incident.tables import customer_notice_attempts as a
 from expensura_incident.tables import customer_notices as t
 
 
@@ -73,6 +76,9 @@ async def save(
         "attempts": notice.attempts,
         "reason": notice.reason,
         "next_attempt_at": notice.next_attempt_at,
+        "channel": None if notice.channel is None else notice.channel.value,
+        "channel_attempts": notice.channel_attempts,
+        "exhausted_channels": [c.value for c in notice.exhausted],
         "updated_at": at,
     }
     if notice.next_attempt_at is None:  # completed, not needed, or failed for good
@@ -87,6 +93,52 @@ async def save(
         .values(**values)
     )
     return changed.rowcount == 1
+
+
+async def record_attempts(
+    conn: AsyncConnection, subject_id: str, attempts: tuple[Attempt, ...], at: datetime
+) -> None:
+    """Write each attempt's row: a new one begins (`ongoing`), an ended one gets its state,
+    reason, provider reference and end time."""
+    for attempt in attempts:
+        ongoing = attempt.state is NoticeState.ONGOING
+        stmt = insert(a).values(
+            notice_id=attempt.notice_id,
+            attempt=attempt.number,
+            subject_id=subject_id,
+            channel=attempt.channel.value,
+            state=attempt.state.value,
+            reason=attempt.reason,
+            provider_ref=attempt.provider_ref,
+            started_at=at,
+            ended_at=None if ongoing else at,
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["notice_id", "attempt"],
+                set_={
+                    "state": stmt.excluded.state,
+                    "reason": stmt.excluded.reason,
+                    "provider_ref": stmt.excluded.provider_ref,
+                    "ended_at": stmt.excluded.ended_at,
+                },
+            )
+        )
+
+
+async def attempts_of(conn: AsyncConnection, notice_id: UUID) -> list[Attempt]:
+    rows = await conn.execute(select(a).where(a.c.notice_id == notice_id).order_by(a.c.attempt))
+    return [
+        Attempt(
+            notice_id=r.notice_id,
+            number=r.attempt,
+            channel=NoticeChannel(r.channel),
+            state=NoticeState(r.state),
+            reason=r.reason,
+            provider_ref=r.provider_ref,
+        )
+        for r in rows
+    ]
 
 
 async def find(conn: AsyncConnection, notice_id: UUID) -> CustomerNotice | None:
@@ -111,4 +163,7 @@ def _notice(row: Row[Any]) -> CustomerNotice:
         attempts=row.attempts,
         reason=row.reason,
         next_attempt_at=row.next_attempt_at,
+        channel=None if row.channel is None else NoticeChannel(row.channel),
+        channel_attempts=row.channel_attempts,
+        exhausted=tuple(NoticeChannel(c) for c in row.exhausted_channels),
     )
