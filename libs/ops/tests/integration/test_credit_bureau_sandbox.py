@@ -269,6 +269,41 @@ def test_a_trailer_count_that_disagrees_with_the_base_records_is_refused(
     assert furnish(http, metro2(fid, [base("LN-1"), base("LN-2")])).json()["accepted"] == 2
 
 
+def with_status_and_balance(account: str, status: str, balance: str) -> str:
+    record = list(base(account))
+    put(record, 124, status)
+    put(record, 155, balance)
+    return "".join(record)
+
+
+def trailer_with(total_base_records: int, **at: str) -> str:
+    """A trailer with values at the given positions (`p84="000000001"`)."""
+    record = list(trailer(total_base_records))
+    for where, value in at.items():
+        put(record, int(where[1:]), value)
+    return "".join(record)
+
+
+def test_trailer_totals_by_status_and_balance_are_checked(http: httpx.Client) -> None:
+    bases = [
+        with_status_and_balance("LN-1", "11", "000001000"),
+        with_status_and_balance("LN-2", "78", "000000500"),
+    ]
+    right = {"p84": "000000001", "p156": "000000001", "p408": "000001500"}
+    wrong_status = right | {"p84": "000000002"}
+    wrong_balance = right | {"p408": "000001501"}
+    not_a_number = right | {"p147": "00000000X"}
+    for bad in (wrong_status, wrong_balance, not_a_number):
+        text = "\n".join([header(furnisher()), *bases, trailer_with(2, **bad)]) + "\n"
+        assert_problem(furnish(http, text), 422)
+    text = "\n".join([header(furnisher()), *bases, trailer_with(2, **right)]) + "\n"
+    assert furnish(http, text).json()["accepted"] == 2
+    # Blank totals are not declared: not checked.
+    blank = {"p84": " " * 9, "p156": " " * 9, "p408": " " * 9}
+    text = "\n".join([header(furnisher()), *bases, trailer_with(2, **blank)]) + "\n"
+    assert furnish(http, text).status_code == 200
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -14,6 +14,8 @@ from expensura_loans.applications.service import seal_legacy_amounts
 from expensura_loans.applications.views import router as applications_router
 from expensura_loans.assessment.views import router as assessment_router
 from expensura_loans.erasure import erase_loans_state
+from expensura_loans.reporting.service import bureau_disputes_worker, furnishing_worker
+from expensura_loans.reporting.views import router as reporting_router
 from expensura_loans.servicing.service import servicing_cycle
 from expensura_loans.servicing.views import router as servicing_router
 from expensura_loans.settings import LoansSettings
@@ -22,9 +24,9 @@ service_definition = ServiceDefinition(
     spec=service(ServiceName.LOANS),
     description="Loan assessment, lifecycle, legal retention and credit reporting.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[applications_router, assessment_router, servicing_router],
+    routers=[applications_router, assessment_router, servicing_router, reporting_router],
     projections=[VerifiedSubjects, ProvenEmails],
-    workers=[seal_legacy_amounts, servicing_cycle],
+    workers=[seal_legacy_amounts, servicing_cycle, furnishing_worker, bureau_disputes_worker],
     settings_class=LoansSettings,
     erase_subject=erase_loans_state,
 )

@@ -7,11 +7,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_loans.applications import store
+from expensura_loans.reporting import store as reporting_store
 from expensura_loans.servicing import store as servicing_store
 
 
 async def erase_loans_state(conn: AsyncConnection, subject_id: str) -> dict[str, int]:
     return {
         "loan_applications": await store.delete_applications_of(conn, subject_id),
+        **await reporting_store.delete_reporting_of(conn, subject_id),
         **await servicing_store.delete_loans_of(conn, subject_id),
     }

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field
 
 from expensura_events.runtime import ServiceRuntime
@@ -25,6 +27,19 @@ class LoansSettings(ServiceSettings):
     # How often the servicing cycle records missed installments, delinquency and charge-offs
     # (as of the day it runs: once an hour keeps a loan's state within the day's hour).
     servicing_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # Credit reporting (SHR-4): who we are in the furnishing file's header and base records,
+    # and how often the worker checks for a month to furnish, a delivery to retry and new
+    # bureau disputes. `furnisher_program_id` is the identifier the bureau issued us
+    # (header positions 13-22, where the sandbox bureau reads it).
+    furnisher_program_id: str = Field(default="EXPENSURA", min_length=1, max_length=10)
+    furnisher_identification_number: str = Field(
+        default="EXPENSURA-LOANS", min_length=1, max_length=20
+    )
+    furnisher_name: str = Field(default="Heewan Finance Limited", min_length=1, max_length=40)
+    furnisher_address: str = Field(default="", max_length=96)
+    furnisher_telephone: str = Field(default="0000000000", pattern=r"^\d{10}$")
+    furnisher_program_date: date = Field(default=date(2026, 1, 1))
+    reporting_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
 
 
 def loans_settings(rt: ServiceRuntime) -> LoansSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -79,4 +80,57 @@ loan_payments = Table(
     Column("subject_id", Text, nullable=False, index=True),
     Column("applied_sealed", JSONB, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Service state of credit reporting (SHR-4). A month's run, once per period: the file's
+# header (it names only us), its digest and counts, and its delivery to the bureau.
+furnishing_runs = Table(
+    "furnishing_runs",
+    metadata,
+    Column("period", Text, primary_key=True),  # YYYY-MM
+    Column("header", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("status_counts", JSONB, nullable=False),
+    Column("produced_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("bureau_file_id", Text, nullable=True),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("last_delivery_error", Text, nullable=True),
+)
+
+# Each account's line of a month's file, sealed with its borrower's key: the file is
+# re-assembled from them to retry a delivery, and a dispute's investigation compares the
+# line furnished with what the records say.
+furnished_accounts = Table(
+    "furnished_accounts",
+    metadata,
+    Column("period", Text, ForeignKey("furnishing_runs.period"), primary_key=True),
+    Column("account_number", Text, primary_key=True),
+    Column("loan_id", Uuid, nullable=False, index=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("record_sealed", JSONB, nullable=False),
+)
+
+# Bureau disputes (FCRA §611, §623(b)): received from the bureau, investigated by the
+# deadline, answered once. `reported_in` is the first file after the answer (which carries
+# the correction, if any, and the compliance code XH); `answer_sent_at` is when the bureau
+# acknowledged the answer. The consumer's reason and a correction are sealed.
+bureau_disputes = Table(
+    "bureau_disputes",
+    metadata,
+    Column("dispute_id", Text, primary_key=True),
+    Column("account_number", Text, nullable=False, index=True),
+    Column("loan_id", Uuid, nullable=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("reason_sealed", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("records_agree", Boolean, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("correction_sealed", JSONB, nullable=True),
+    Column("answered_at", DateTime(timezone=True), nullable=True),
+    Column("answered_by", Text, nullable=True),
+    Column("answer_sent_at", DateTime(timezone=True), nullable=True),
+    Column("reported_in", Text, nullable=True),
 )

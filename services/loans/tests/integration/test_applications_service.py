@@ -169,6 +169,8 @@ async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntim
     async with rt.engine.begin() as conn:
         assert await erase_loans_state(conn, erased) == {
             "loan_applications": 2,
+            "furnished_accounts": 0,
+            "bureau_disputes": 0,
             "loans": 0,
             "loan_payments": 0,
         }

@@ -78,7 +78,23 @@ Trailer record:
 | 12-20     | 9     | total base records            | digits, zero-filled; equal to the |
 |           |       |                               | number of lines between header    |
 |           |       |                               | and trailer (rejected ones count) |
-| 21-426    | 406   | Metro 2's other totals        | (zero- or blank-filled; unread)   |
+| 84-92     | 9     | total of status code 11       | when digits: equal to the base    |
+| 93-101    | 9     | total of status code 13       | records with that account status  |
+| 147-155   | 9     | total of status code 71       | (base positions 124-125); blank:  |
+| 156-164   | 9     | total of status code 78       | not declared, unchecked           |
+| 165-173   | 9     | total of status code 80       |                                   |
+| 174-182   | 9     | total of status code 82       |                                   |
+| 255-263   | 9     | total of status code 97       |                                   |
+| 408-416   | 9     | total current balance (ext.)  | when digits: the sum of the base  |
+|           |       |                               | records' current balance (155-163)|
+| 417-425   | 9     | total amount past due (ext.)  | when digits: the sum of their     |
+|           |       |                               | amount past due (164-172)         |
+| others    |       | Metro 2's other totals        | (zero- or blank-filled; unread)   |
+
+A base record's status or amount that is blank (or not digits) counts as none. A trailer
+total that is neither digits nor blank, or that disagrees, refuses the file (422), as a
+wrong count does: a file whose totals do not add up is malformed. The "ext." totals are
+the lender's (loans' `reporting/domain.py`), in space the certified trailer reserves.
 """
 
 from __future__ import annotations
@@ -370,6 +386,48 @@ def _trailer_base_records(trailer: str) -> int:
     return int(total)
 
 
+# Trailer totals by account status code (Metro 2's positions), and the two money totals.
+_STATUS_TOTALS = {
+    "11": (84, 92),
+    "13": (93, 101),
+    "71": (147, 155),
+    "78": (156, 164),
+    "80": (165, 173),
+    "82": (174, 182),
+    "97": (255, 263),
+}
+_MONEY_TOTALS = {
+    "total current balance": ((408, 416), (155, 163)),
+    "total amount past due": ((417, 425), (164, 172)),
+}
+
+
+def _digits_or_zero(value: str) -> int:
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+def _check_totals(base_records: list[str], trailer: str) -> None:
+    """Each total the trailer declares (digits; blank: not declared) must add up."""
+    declared: dict[str, tuple[str, int]] = {}
+    for code, (first, last) in _STATUS_TOTALS.items():
+        actual = sum(1 for r in base_records if _field(r, 124, 125) == code)
+        declared[f"total of status {code}"] = (_field(trailer, first, last), actual)
+    for name, ((first, last), (bfirst, blast)) in _MONEY_TOTALS.items():
+        actual = sum(_digits_or_zero(_field(r, bfirst, blast)) for r in base_records)
+        declared[name] = (_field(trailer, first, last), actual)
+    for name, (value, actual) in declared.items():
+        if not value.strip():
+            continue
+        if not (value.isascii() and value.isdigit()):
+            raise Problem(422, "Invalid file", f"the trailer's {name} is not a number")
+        if int(value) != actual:
+            raise Problem(
+                422,
+                "Invalid file",
+                f"the trailer's {name} is {int(value)}; the base records make {actual}",
+            )
+
+
 @app.post("/v1/furnishing", dependencies=[Subscriber])
 async def furnish(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip() != "text/plain":
@@ -392,6 +450,7 @@ async def furnish(request: Request) -> dict[str, Any]:
             "Invalid file",
             f"the trailer counts {declared} base records; the file has {len(base_records)}",
         )
+    _check_totals(base_records, lines[-1])
     key = (header["furnisher_id"], header["activity_date"])
     if key in _state.files:  # the same file again: a retry
         return dict(_state.files[key]["receipt"])

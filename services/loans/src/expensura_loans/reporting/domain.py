@@ -59,15 +59,25 @@ furnisher's own investigation (§623(b)(2)) must finish inside the same period.
 
 from __future__ import annotations
 
+import base64
+import calendar
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
+from uuid import UUID
 
 from expensura_events.catalog.loans_reporting import AccountFurnished, FurnishingFileProduced
 from expensura_events.obligations import enforces
+from expensura_loans.servicing.domain import (
+    LoanBalance,
+    ScheduledPayment,
+    apply_payment,
+    days_past_due,
+)
 
 RECORD_LENGTH = 426
 RECORD_DESCRIPTOR_WORD = 426  # "0426" once zero-filled
@@ -315,7 +325,7 @@ class AccountSnapshot:
     payment_history_profile: str  # 24 months, most recent first
     surname: str
     first_name: str
-    date_of_birth: date
+    date_of_birth: date | None  # None: zero-filled (loans holds no date of birth)
     address_line: str
     city: str
     state: str
@@ -677,3 +687,285 @@ def overdue(
         received_at, consumer_supplied_more_information=consumer_supplied_more_information
     )
     return now > deadline
+
+
+# --- loans' own records, as of a month end -----------------------------------------------
+#
+# A month's line of an account is a function of the loan's terms and its dated history (the
+# disbursement, each payment, a pay-off or charge-off, by the dates they took effect), read
+# as of the last day of the month. Nothing else: the same history always gives the same
+# line, and a fact recorded late (a servicing run that caught up) changes the line that a
+# later rebuild of that month gives, which is how a dispute's investigation sees it.
+
+
+@dataclass(frozen=True)
+class PaymentOnRecord:
+    paid_on: date
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class LoanHistory:
+    """What loans holds of one loan: its terms and what happened, with the dates it did."""
+
+    loan_id: UUID
+    consumer_reference: str  # the borrower (our subject id; not written to the file)
+    principal_cents: int
+    annual_rate: Decimal
+    schedule: tuple[ScheduledPayment, ...]
+    disbursed_on: date | None
+    payments: tuple[PaymentOnRecord, ...] = ()
+    paid_off_on: date | None = None
+    charged_off_on: date | None = None
+    charged_off_cents: int = 0
+
+
+def account_number(loan_id: UUID) -> str:
+    """The consumer account number we furnish a loan under: its id in base32 (26
+    characters, Metro 2's field has 30), so that it is stable and names nobody."""
+    return base64.b32encode(loan_id.bytes).decode("ascii").rstrip("=")
+
+
+def month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def previous_month_end(day: date) -> date:
+    """The last day of the month before `day`'s."""
+    return month_start(day) - timedelta(days=1)
+
+
+def period_of(day: date) -> str:
+    """The period (YYYY-MM) `day` falls in, as the events name it."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _paid_through(history: LoanHistory, as_of: date) -> int:
+    return sum(p.amount_cents for p in history.payments if p.paid_on <= as_of)
+
+
+def _oldest_unpaid_due(history: LoanHistory, as_of: date) -> date | None:
+    """The due date of the oldest installment not fully paid by `as_of` and due before it."""
+    paid = _paid_through(history, as_of)
+    covered = 0
+    for installment in sorted(history.schedule, key=lambda p: p.number):
+        covered += installment.amount_cents
+        if covered > paid:
+            return installment.due_date if installment.due_date < as_of else None
+    return None
+
+
+def _history_code(history: LoanHistory, as_of: date) -> str:
+    """One month of the payment history profile, as the account stood at `as_of`."""
+    if history.disbursed_on is None or history.disbursed_on > as_of:
+        return "B"  # no history before the account opened
+    if history.charged_off_on is not None and history.charged_off_on <= as_of:
+        return "L"
+    if history.paid_off_on is not None and history.paid_off_on <= as_of:
+        return "0"
+    behind = days_past_due(history.schedule, _paid_through(history, as_of), as_of)
+    for floor, code in ((180, "6"), (150, "5"), (120, "4"), (90, "3"), (60, "2"), (30, "1")):
+        if behind >= floor:
+            return code
+    return "0"
+
+
+def _status(behind: int) -> ReportedStatus:
+    """Metro 2 reports 0-29 days past due as current (status 11)."""
+    for floor, status in (
+        (120, ReportedStatus.PAST_DUE_120),
+        (90, ReportedStatus.PAST_DUE_90),
+        (60, ReportedStatus.PAST_DUE_60),
+        (30, ReportedStatus.PAST_DUE_30),
+    ):
+        if behind >= floor:
+            return status
+    return ReportedStatus.CURRENT
+
+
+def _balance_on(history: LoanHistory, as_of: date) -> int:
+    """What the borrower owed at the end of `as_of`: the payments replayed as servicing
+    applied them (fees, interest to the day, principal), plus interest accrued since."""
+    assert history.disbursed_on is not None
+    balance = LoanBalance(
+        principal_cents=history.principal_cents,
+        annual_rate=history.annual_rate,
+        accrued_through=history.disbursed_on,
+    )
+    for payment in sorted(history.payments, key=lambda p: p.paid_on):
+        if payment.paid_on <= as_of:
+            balance = apply_payment(balance, payment.amount_cents, payment.paid_on).balance_after
+    return balance.payoff_cents(as_of)
+
+
+@enforces("SHR-4")
+def account_snapshot(history: LoanHistory, as_of: date) -> AccountSnapshot | None:
+    """The account's line for the month ending `as_of`, from loans' records only; None when
+    it has none that month (not yet disbursed, or paid off in an earlier month: a paid
+    account is reported once, as paid, and then no more). A charged-off account is reported
+    every month, as the loss it is. The consumer's name, date of birth and address are
+    blank: loans holds none of them (the bureau knows the consumer by its own inquiries)."""
+    if history.disbursed_on is None or history.disbursed_on > as_of:
+        return None
+    start = month_start(as_of)
+    if history.paid_off_on is not None and history.paid_off_on < start:
+        return None
+    payments = [p for p in history.payments if p.paid_on <= as_of]
+    charged_off = history.charged_off_on is not None and history.charged_off_on <= as_of
+    paid_off = history.paid_off_on is not None and history.paid_off_on <= as_of
+    dofd: date | None = None
+    closed: date | None = None
+    charge_off_amount = 0
+    if charged_off:
+        assert history.charged_off_on is not None
+        status = ReportedStatus.CHARGED_OFF
+        balance = past_due = charge_off_amount = history.charged_off_cents
+        dofd = _oldest_unpaid_due(history, history.charged_off_on)
+        closed = history.charged_off_on
+    elif paid_off:
+        status, balance, past_due, closed = ReportedStatus.PAID_OFF, 0, 0, history.paid_off_on
+    else:
+        status = _status(days_past_due(history.schedule, _paid_through(history, as_of), as_of))
+        balance = _balance_on(history, as_of)
+        past_due = 0
+        if status is not ReportedStatus.CURRENT:
+            due = sum(p.amount_cents for p in history.schedule if p.due_date < as_of)
+            past_due = max(0, due - _paid_through(history, as_of))
+            dofd = _oldest_unpaid_due(history, as_of)
+    profile = "".join(
+        _history_code(history, previous_month_end(_months_back(start, k)))
+        for k in range(PAYMENT_HISTORY_MONTHS)
+    )
+    return AccountSnapshot(
+        account_number=account_number(history.loan_id),
+        date_opened=history.disbursed_on,
+        original_amount_cents=history.principal_cents,
+        terms_duration_months=len(history.schedule),
+        scheduled_monthly_payment_cents=history.schedule[0].amount_cents,
+        actual_payment_cents=sum(p.amount_cents for p in payments if p.paid_on >= start),
+        current_balance_cents=balance,
+        amount_past_due_cents=past_due,
+        status=status,
+        original_charge_off_amount_cents=charge_off_amount,
+        date_of_account_information=as_of,
+        date_of_first_delinquency=dofd,
+        date_closed=closed,
+        date_of_last_payment=max((p.paid_on for p in payments), default=None),
+        payment_history_profile=profile,
+        surname="",
+        first_name="",
+        date_of_birth=None,
+        address_line="",
+        city="",
+        state="",
+        postal_code="",
+        consumer_reference=history.consumer_reference,
+    )
+
+
+def _months_back(first_of_month: date, months: int) -> date:
+    """The first day of the month `months` before `first_of_month`'s."""
+    year, month0 = divmod(first_of_month.year * 12 + first_of_month.month - 1 - months, 12)
+    return date(year, month0 + 1, 1)
+
+
+# --- what a dispute's answer does to the next file ----------------------------------------
+
+# Metro 2 compliance condition codes (FCRA §623(a)(3): a furnisher that knows a consumer
+# disputes an account says so when it furnishes it).
+DISPUTED = "XB"  # account information disputed by the consumer under the FCRA
+DISPUTE_RESOLVED = "XH"  # previously in dispute; the furnisher's investigation is complete
+
+# What an investigator may correct: the status and the amounts and date it implies. A paid
+# or charged-off account's line follows from the pay-off or charge-off itself.
+CORRECTABLE_STATUSES = frozenset(
+    {
+        ReportedStatus.CURRENT,
+        ReportedStatus.PAST_DUE_30,
+        ReportedStatus.PAST_DUE_60,
+        ReportedStatus.PAST_DUE_90,
+        ReportedStatus.PAST_DUE_120,
+    }
+)
+
+
+class InvalidCorrection(ValueError):
+    """A correction that would furnish a line contradicting itself, or of a kind the
+    investigation cannot make."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What an investigation found the account's status and amounts to be."""
+
+    status: ReportedStatus
+    current_balance_cents: int
+    amount_past_due_cents: int
+    date_of_first_delinquency: date | None
+
+    def __post_init__(self) -> None:
+        if self.status not in CORRECTABLE_STATUSES:
+            raise InvalidCorrection(f"a correction cannot report {self.status.value}")
+
+    def applied_to(self, snapshot: AccountSnapshot) -> AccountSnapshot:
+        """The snapshot as corrected; `InvalidCorrection` if the result contradicts itself."""
+        try:
+            return replace(
+                snapshot,
+                status=self.status,
+                current_balance_cents=self.current_balance_cents,
+                amount_past_due_cents=self.amount_past_due_cents,
+                date_of_first_delinquency=self.date_of_first_delinquency,
+                original_charge_off_amount_cents=0,
+                date_closed=None,
+            )
+        except InconsistentSnapshot as exc:
+            raise InvalidCorrection(str(exc)) from None
+
+
+def as_furnished(
+    snapshot: AccountSnapshot,
+    *,
+    open_dispute: bool,
+    answered_since_last_file: bool,
+    correction: Correction | None,
+) -> AccountSnapshot:
+    """The line a file carries, disputes considered: a correction answered since the last
+    file replaces what the records say (once: from then on the records speak, and records
+    that were wrong are corrected in servicing); an open dispute is flagged XB, a dispute
+    answered since the last file XH."""
+    if correction is not None:
+        snapshot = correction.applied_to(snapshot)
+    code = DISPUTED if open_dispute else DISPUTE_RESOLVED if answered_since_last_file else ""
+    return replace(snapshot, compliance_condition_code=code)
+
+
+def base_record(furnisher: Furnisher, account: AccountSnapshot) -> str:
+    """One account's base record, as a file would carry it."""
+    return _base(furnisher, account)
+
+
+_COMPLIANCE = BASE["compliance_condition_code"].slice
+
+
+def records_agree(furnished: str, rebuilt: str) -> bool:
+    """Whether a furnished line says what loans' records say now of the same month (the
+    compliance condition code aside: it tells of the dispute, not of the account)."""
+
+    def without_code(record: str) -> str:
+        return record[: _COMPLIANCE.start] + "  " + record[_COMPLIANCE.stop :]
+
+    return without_code(furnished) == without_code(rebuilt)
+
+
+def reassembled(header: str, base_records: Sequence[str]) -> str:
+    """A produced file again, from its header and its lines (the lines are kept sealed
+    with each borrower's key; the trailer follows from them)."""
+    records = sorted(base_records, key=lambda r: _text(BASE, r, "consumer_account_number"))
+    text = "".join(r + "\n" for r in (header, *records, _trailer(_totals(records))))
+    validate(text)
+    return text
