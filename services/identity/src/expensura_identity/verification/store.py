@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_identity.tables import verification_requests
@@ -108,6 +108,18 @@ async def transition(
         update(t).where(t.c.request_id == request_id, t.c.state == current.value).values(**values)
     )
     return changed.rowcount == 1
+
+
+async def next_attempt(conn: AsyncConnection) -> datetime | None:
+    """When the earliest pending request is next due (None: nothing pending)."""
+    earliest: datetime | None = (
+        await conn.execute(
+            select(func.min(t.c.next_attempt_at)).where(
+                t.c.state == VerificationState.PENDING.value
+            )
+        )
+    ).scalar_one()
+    return earliest
 
 
 async def due(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[UUID]:

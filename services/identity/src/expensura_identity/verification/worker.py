@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 
 import structlog
 
@@ -13,19 +14,36 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_identity.verification import service, store
 
 log = structlog.get_logger("expensura.identity.verification")
-INTERVAL_SECONDS = 0.2
+# The worker sleeps until the earliest pending request is due, at least MIN and at most MAX
+# seconds: an idle service asks its database once a second, not five times, and a request
+# left pending (by this process's first try or another replica's) is retried within MAX
+# seconds of its time.
+MIN_WAIT_SECONDS = 0.2
+MAX_WAIT_SECONDS = 1.0
+
+
+def wait_before_next_round(next_attempt: datetime | None, now: datetime) -> float:
+    """Seconds until the next round, from when the earliest pending request is due."""
+    if next_attempt is None:
+        return MAX_WAIT_SECONDS
+    until = (next_attempt - now).total_seconds()
+    return min(MAX_WAIT_SECONDS, max(MIN_WAIT_SECONDS, until))
 
 
 async def verification_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
     while not stop.is_set():
+        wait = MIN_WAIT_SECONDS
         try:
             async with rt.engine.connect() as conn:
-                due = await store.due(conn, utcnow())
+                next_attempt, now = await store.next_attempt(conn), utcnow()
+                due = await store.due(conn, now) if next_attempt and next_attempt <= now else []
             for request_id in due:
                 await service.settle(rt, request_id)
+            if not due:
+                wait = wait_before_next_round(next_attempt, now)
         except Exception as exc:  # database down: next round
             log.warning(
                 "verification.worker_failed", **error_fields(exc)
             )  # no text: it may quote data
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), INTERVAL_SECONDS)
+            await asyncio.wait_for(stop.wait(), wait)
