@@ -36,6 +36,9 @@ class KafkaSettings:
     # stack kept 0.8 of a core busy, at 100 ms 0.37 (most of it the broker's).
     fetch_max_wait_ms: int = 100
     topic_namespace: str = ""
+    # Partitions of a topic this service creates (provisioning, or the relay after a broker
+    # lost its topics): fixed at creation, so every process of a stack must agree.
+    topic_partitions: int = TOPIC_PARTITIONS
     # Broker security for real clusters (deploy/: SASL_SSL with SCRAM-SHA-512, each service
     # its own user and ACLs); the local broker speaks PLAINTEXT.
     security_protocol: str = "PLAINTEXT"
@@ -133,9 +136,7 @@ async def end_offsets(cfg: KafkaSettings, topic: str) -> dict[int, int] | None:
         await consumer.stop()
 
 
-async def ensure_topics(
-    cfg: KafkaSettings, topics: list[str], partitions: int = TOPIC_PARTITIONS
-) -> list[str]:
+async def ensure_topics(cfg: KafkaSettings, topics: list[str]) -> list[str]:
     """Create the topics that do not exist; return the ones created."""
     admin = AIOKafkaAdminClient(**cfg.connection(), request_timeout_ms=cfg.request_timeout_ms)
     await admin.start()
@@ -144,7 +145,10 @@ async def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 await admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                    [
+                        NewTopic(t, num_partitions=cfg.topic_partitions, replication_factor=1)
+                        for t in missing
+                    ]
                 )
         return missing
     finally:

@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from expensura_events.kafka import KafkaSettings
 from expensura_events.notifications import SmtpRelay
 from expensura_events.passwords import RFC9106_LOW_MEMORY
-from expensura_events.topology import SERVICES
+from expensura_events.topology import SERVICES, TOPIC_PARTITIONS
 
 
 def _default_peers() -> dict[str, str]:
@@ -93,6 +93,9 @@ class ServiceSettings(ListenerSettings):
     kafka_fetch_max_wait_ms: int = Field(
         default=100, ge=1, le=5_000, description="a consumer's fetch wait (kafka.py)"
     )
+    kafka_topic_partitions: int = Field(
+        default=TOPIC_PARTITIONS, ge=1, le=64, description="partitions of a topic created"
+    )
     # Where peers answer: their internal listeners (`expensura serve`, web/listeners.py).
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
@@ -126,6 +129,7 @@ class ServiceSettings(ListenerSettings):
             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
             topic_namespace=self.topic_namespace,
+            topic_partitions=self.kafka_topic_partitions,
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
             sasl_username=self.kafka_sasl_username,

@@ -26,7 +26,7 @@ from expensura_events.db import (
 from expensura_events.ed25519 import KeyPair
 from expensura_events.kafka import KafkaSettings, ensure_topics
 from expensura_events.service_identity import new_service_keys
-from expensura_events.topology import KEYSTORE_DATABASE, SERVICES
+from expensura_events.topology import KEYSTORE_DATABASE, SERVICES, TOPIC_PARTITIONS
 from expensura_ops.services import service_definitions
 
 DEV_ROLE_PASSWORD = "expensura-dev"  # local stack only; production sets EXPENSURA_DB_PASSWORD
@@ -111,6 +111,7 @@ async def provision(
     internal_ports: Mapping[str, int] | None = None,
     extra_env: Mapping[str, str] | None = None,
     templates: str | None = None,
+    topic_partitions: int = TOPIC_PARTITIONS,
 ) -> dict[str, dict[str, str]]:
     """Create and migrate every database, create the topics, return each service's env.
 
@@ -163,6 +164,7 @@ async def provision(
             "EXPENSURA_PORT": str(ports[spec.name.value]),
             "EXPENSURA_INTERNAL_PORT": str(internal[spec.name.value]),
             "EXPENSURA_TOPIC_NAMESPACE": namespace,
+            "EXPENSURA_KAFKA_TOPIC_PARTITIONS": str(topic_partitions),
             "EXPENSURA_SERVICE_KEY": service_keys[spec.name.value],
             "EXPENSURA_SERVICE_PUBLIC_KEYS": service_public_keys,
             **dict(extra_env or {}),
@@ -175,6 +177,8 @@ async def provision(
         for owner in definition.opens_keys_of:
             readers.setdefault(role[owner], set()).add(role[name])
     await grant_key_readers(with_database(admin_url, keystore_db), readers)
-    kafka = KafkaSettings(bootstrap_servers, topic_namespace=namespace)
+    kafka = KafkaSettings(
+        bootstrap_servers, topic_namespace=namespace, topic_partitions=topic_partitions
+    )
     await ensure_topics(kafka, [kafka.topic(s.name) for s in SERVICES])
     return env
