@@ -10,7 +10,10 @@ so the confirmation exists exactly when the purge happened.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +33,37 @@ from expensura_events.vocabulary import Purpose
 LIFECYCLE = "subject-lifecycle"
 
 EraseHook = Callable[[AsyncConnection, str], Awaitable[dict[str, int]]]
+# Place the subject's legal retention holds (after the erase hook, in the erasure's
+# transaction) and say when each ends: the confirmation says until when each is held.
+PlaceHoldsHook = Callable[[ServiceLog, AsyncConnection, str], Awaitable[Mapping[str, datetime]]]
+
+_HELD = re.compile(
+    r"^(?P<hold>[a-z0-9][a-z0-9.-]*): (?P<records>\d+) log records"
+    r"(?:, held until (?P<until>\d{4}-\d{2}-\d{2}))?$"
+)
+
+
+@dataclass(frozen=True)
+class HeldEntry:
+    """One entry of `ErasureConfirmed.retained`: a hold, how many of the subject's log
+    records it keeps, and until when (if the service said)."""
+
+    hold: str
+    records: int
+    until: date | None = None
+
+    def __str__(self) -> str:
+        held = f"{self.hold}: {self.records} log records"
+        return held if self.until is None else f"{held}, held until {self.until.isoformat()}"
+
+    @classmethod
+    def parse(cls, entry: str) -> HeldEntry | None:
+        """The entry as written by `str`; None for one in another form."""
+        found = _HELD.match(entry)
+        if found is None:
+            return None
+        until = date.fromisoformat(found["until"]) if found["until"] else None
+        return cls(found["hold"], int(found["records"]), until)
 
 
 @enforces("RUL-2", "RGT-3")
@@ -37,8 +71,9 @@ class SubjectLifecycle(Projection):
     """Follows identity's rights events in every service (see the module docstring).
 
     It is given what an erasure touches: the service's log (`rt`), the factories of its
-    read models (each purged through `Projection.purge_subject`), and the service's hook
-    that erases the subject from its own state."""
+    read models (each purged through `Projection.purge_subject`), the service's hook
+    that erases the subject from its own state, and the one that places the legal retention
+    holds on what the law makes it keep (their records stay readable until they end)."""
 
     name = LIFECYCLE
     sources = ("identity",)
@@ -50,10 +85,12 @@ class SubjectLifecycle(Projection):
         rt: ServiceLog,
         projections: Sequence[Callable[[], Projection]] = (),
         erase_subject: EraseHook | None = None,
+        place_holds: PlaceHoldsHook | None = None,
     ) -> None:
         self.rt = rt
         self.projections = projections
         self.erase_subject = erase_subject
+        self.place_holds = place_holds
 
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         payload: Any = event.payload
@@ -85,6 +122,9 @@ class SubjectLifecycle(Projection):
         if self.erase_subject is not None:
             purged |= await self.erase_subject(conn, subject)
         retained = await held_records(self.rt, conn, subject)
+        ends: Mapping[str, datetime] = {}
+        if self.place_holds is not None:
+            ends = await self.place_holds(self.rt, conn, subject)
         await self.rt.append(
             conn,
             [
@@ -93,7 +133,10 @@ class SubjectLifecycle(Projection):
                         request_id=request_id,
                         service=self.rt.name,
                         purged=purged,
-                        retained=[f"{hold}: {n} log records" for hold, n in retained.items()],
+                        retained=[
+                            str(HeldEntry(hold, n, ends[hold].date() if hold in ends else None))
+                            for hold, n in sorted(retained.items())
+                        ],
                     ),
                     stream_id=stream,
                     subject_id=subject,
