@@ -25,6 +25,9 @@ class LoansSettings(ServiceSettings):
     # How often the servicing cycle records missed installments, delinquency and charge-offs
     # (as of the day it runs: once an hour keeps a loan's state within the day's hour).
     servicing_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # How often the retention holds that have ended are released (their records erased):
+    # an hour late at most, against periods of years.
+    retention_release_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
 
 
 def loans_settings(rt: ServiceRuntime) -> LoansSettings:
