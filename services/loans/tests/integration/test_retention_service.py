@@ -10,16 +10,15 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from expensura_events.catalog.identity import EmailOwnershipProven
+from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_events.catalog.platform import RetentionHoldEnded
-from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested
+from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, HeldEntry
 from expensura_events.envelope import REDACTED, Actor, EventEnvelope, key_owner, utcnow
-from expensura_events.privacy.lifecycle import HeldEntry
 from expensura_events.privacy.shredding import held_records
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.streams import erasure_stream
 from expensura_events.vocabulary import Purpose
-from expensura_events.catalog.identity import EmailOwnershipProven
-from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_loans.applications.domain import LoanPurpose, LoanTerms, VerificationRequired
 from expensura_loans.applications.projection import ProvenEmails, VerifiedSubjects
 from expensura_loans.applications.service import applications_of, apply_for_loan

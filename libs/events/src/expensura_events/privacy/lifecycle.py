@@ -10,17 +10,20 @@ so the confirmation exists exactly when the purge happened.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
+from expensura_events.catalog.rights import (
+    ErasureConfirmed,
+    ErasureRequested,
+    HeldEntry,
+    ProcessingStopped,
+)
 from expensura_events.envelope import Actor, EventEnvelope
 from expensura_events.obligations import enforces
 from expensura_events.privacy.ports import ServiceLog
@@ -36,34 +39,6 @@ EraseHook = Callable[[AsyncConnection, str], Awaitable[dict[str, int]]]
 # Place the subject's legal retention holds (after the erase hook, in the erasure's
 # transaction) and say when each ends: the confirmation says until when each is held.
 PlaceHoldsHook = Callable[[ServiceLog, AsyncConnection, str], Awaitable[Mapping[str, datetime]]]
-
-_HELD = re.compile(
-    r"^(?P<hold>[a-z0-9][a-z0-9.-]*): (?P<records>\d+) log records"
-    r"(?:, held until (?P<until>\d{4}-\d{2}-\d{2}))?$"
-)
-
-
-@dataclass(frozen=True)
-class HeldEntry:
-    """One entry of `ErasureConfirmed.retained`: a hold, how many of the subject's log
-    records it keeps, and until when (if the service said)."""
-
-    hold: str
-    records: int
-    until: date | None = None
-
-    def __str__(self) -> str:
-        held = f"{self.hold}: {self.records} log records"
-        return held if self.until is None else f"{held}, held until {self.until.isoformat()}"
-
-    @classmethod
-    def parse(cls, entry: str) -> HeldEntry | None:
-        """The entry as written by `str`; None for one in another form."""
-        found = _HELD.match(entry)
-        if found is None:
-            return None
-        until = date.fromisoformat(found["until"]) if found["until"] else None
-        return cls(found["hold"], int(found["records"]), until)
 
 
 @enforces("RUL-2", "RGT-3")

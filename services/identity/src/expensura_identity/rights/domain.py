@@ -19,9 +19,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from expensura_events.catalog.rights import HeldEntry
 from expensura_events.envelope import LegalBasis
 from expensura_events.obligations import enforces
-from expensura_events.privacy.lifecycle import HeldEntry
 from expensura_events.topology import SERVICES
 from expensura_events.vocabulary import LegalGround
 
