@@ -33,7 +33,7 @@ from expensura_events.keystore import KeyStore, PostgresKeyStore, ServiceSecrets
 from expensura_events.mapper import EventMapper
 from expensura_events.passwords import HashingCost, PasswordHashing
 from expensura_events.privacy.access import record_access
-from expensura_events.privacy.lifecycle import EraseHook, SubjectLifecycle
+from expensura_events.privacy.lifecycle import EraseHook, PlaceHoldsHook, SubjectLifecycle
 from expensura_events.privacy.restrictions import check_allowed
 from expensura_events.projections import (
     HttpLogFeed,
@@ -72,6 +72,10 @@ class ServiceDefinition:
     # Erase the subject from the service's own state (not its read models: those are
     # purged through Projection.purge_subject); returns rows removed per table.
     erase_subject: EraseHook | None = None
+    # On erasure, after `erase_subject`: place the legal retention holds on the subject's
+    # records the law makes the service keep, and say when each ends (the confirmation's
+    # "held until"; privacy/lifecycle.py). The service releases them when they end.
+    place_holds: PlaceHoldsHook | None = None
     # Which of its own working rows expire, from the settings (retention.py); a worker
     # deletes them, and the projection inbox's, which every service has (`retention_rules`).
     retention: RetentionRules | None = None
@@ -146,7 +150,11 @@ class ServiceRuntime:
             topic_check_interval=s.relay_broker_check_seconds,
         )
         projections = [make() for make in definition.projections]
-        projections.append(SubjectLifecycle(self, definition.projections, definition.erase_subject))
+        projections.append(
+            SubjectLifecycle(
+                self, definition.projections, definition.erase_subject, definition.place_holds
+            )
+        )
         projections.append(chain_witness(spec.name.value))
         for projection in projections:
             projection.bind(self)

@@ -202,6 +202,18 @@ erasure_certificates = Table(
     Column("event_id", Uuid, nullable=False),
 )
 
+# The legal retention holds other services ended (`platform.RetentionHoldEnded` in their
+# logs): the certificate shows each held class "held until" its end, then "erased".
+retention_holds_ended = Table(
+    "retention_holds_ended",
+    metadata,
+    Column("subject_id", Text, primary_key=True),
+    Column("service", Text, primary_key=True),
+    Column("hold", Text, primary_key=True),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", Uuid, nullable=False),
+)
+
 # --- personalisation: a profile that exists only while the user consents (USE-5) ----------
 
 personalisation_profiles = Table(

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from expensura_events.catalog.platform import RetentionHoldEnded
 from expensura_events.catalog.rights import (
     AccountCancellationWithdrawn,
     ErasureCertificateIssued,
@@ -179,5 +180,61 @@ async def test_no_certificate_while_the_key_store_still_holds_the_key_and_the_ch
         assert await rt.keys.get(subject) is None
         assert await _state(rt, request.request_id) is CancellationState.CERTIFIED
         assert (await _events(rt, request.request_id)).count(ErasureCertificateIssued) == 1
+    finally:
+        await rt.close()
+
+
+@pytest.mark.obligation("RUL-2", "USE-3")
+async def test_the_certificate_shows_a_held_class_held_until_its_end_then_erased(
+    provisioned: LocalStack,
+) -> None:
+    """Loans confirms the erasure keeping its application records under a hold; when loans
+    records the hold's end in its own log, the certificate shows that class erased."""
+    rt = runtime(provisioned, cooling_off_seconds=0)
+    try:
+        subject = await _subject(rt)
+        request = await service.cancel_account(rt, subject)
+        stopped = await service.stop_processing(rt, request)
+        assert stopped is not None
+        await service.request_erasure(rt, stopped)
+        held = "reg-b-applications: 2 log records, held until 2029-01-06"
+        for name in ERASURE_PARTICIPANTS:
+            confirmed = rt.envelope(
+                ErasureConfirmed(
+                    request_id=request.request_id,
+                    service=name,
+                    purged={"rows": 1},
+                    retained=[held] if name == "loans" else [],
+                ),
+                stream_id=f"erasure-{request.request_id}-{name}",
+                subject_id=subject,
+                actor=Actor.system(name),
+                purpose=Purpose.LEGAL_COMPLIANCE,
+            )
+            async with rt.engine.begin() as conn:
+                await service.confirm_erasure(rt, conn, confirmed)
+        cert = await service.certificate(rt, request.request_id)
+        assert [(h.service, h.hold, h.status) for h in cert.retention] == [
+            ("loans", "reg-b-applications", "held until 2029-01-06")
+        ]
+
+        ended = rt.envelope(
+            RetentionHoldEnded(hold="reg-b-applications", reason="retention period over"),
+            stream_id=f"retention-{subject}-reg-b-applications",
+            subject_id=subject,
+            actor=Actor.system("loans"),
+            purpose=Purpose.LEGAL_COMPLIANCE,
+        ).model_copy(update={"source": "loans"})  # as it arrives from loans' log
+        [certificates] = [
+            r.projection for r in rt.runners if r.projection.name == "erasure-certificates"
+        ]
+        for _ in range(2):  # a redelivery changes nothing
+            async with rt.engine.begin() as conn:
+                await certificates.apply(conn, ended)
+        cert = await service.certificate(rt, request.request_id)
+        assert [(h.service, h.hold, h.status) for h in cert.retention] == [
+            ("loans", "reg-b-applications", "erased")
+        ]
+        assert cert.retention[0].erased_at == ended.occurred_at
     finally:
         await rt.close()

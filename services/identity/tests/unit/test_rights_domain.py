@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,6 +17,7 @@ from expensura_identity.rights.domain import (
     CancellationAction,
     CancellationState,
     ExportIncomplete,
+    HeldRecords,
     IllegalTransition,
     can_withdraw,
     cancellation_stream,
@@ -25,6 +26,7 @@ from expensura_identity.rights.domain import (
     erasure_overdue,
     export_document,
     export_stream,
+    held_records,
     missing_confirmations,
     render_html,
     render_json,
@@ -152,3 +154,47 @@ def test_requests_and_exports_have_streams_of_their_own() -> None:
     request = uuid.uuid4()
     assert cancellation_stream(request) == f"cancellation-{request}"
     assert export_stream(request) == f"export-{request}"
+
+
+# --- what the certificate says of records kept under a legal hold (RUL-2, USE-3) -----------
+
+LOANS_RETAINED = {
+    "loans": [
+        "bsa-account-records: 3 log records, held until 2031-06-01",
+        "reg-b-applications: 2 log records, held until 2028-02-05",
+    ],
+    "consent": [],
+}
+
+
+@pytest.mark.obligation("RUL-2", "USE-3")
+def test_the_certificate_shows_each_held_class_held_until_its_end() -> None:
+    shown = held_records(LOANS_RETAINED, {})
+    assert [(h.service, h.hold, h.records, h.status) for h in shown] == [
+        ("loans", "bsa-account-records", "3 log records", "held until 2031-06-01"),
+        ("loans", "reg-b-applications", "2 log records", "held until 2028-02-05"),
+    ]
+    assert shown[1].held_until == date(2028, 2, 5) and shown[1].erased_at is None
+
+
+@pytest.mark.obligation("RUL-2", "USE-3")
+def test_a_hold_the_store_ended_shows_as_erased_and_only_that_one() -> None:
+    ended_at = datetime(2028, 2, 5, 1, tzinfo=UTC)
+    shown = held_records(
+        LOANS_RETAINED,
+        {
+            ("loans", "reg-b-applications"): ended_at,
+            ("incident", "bsa-account-records"): ended_at,  # another store's hold: not loans'
+        },
+    )
+    assert [h.status for h in shown] == ["held until 2031-06-01", "erased"]
+    assert shown[1].erased_at == ended_at
+
+
+def test_an_entry_without_an_end_date_or_in_another_form_is_shown_as_written() -> None:
+    shown = held_records({"incident": ["loan-records: 1 log records", "something else"]}, {})
+    assert shown == (
+        HeldRecords("incident", "loan-records", "1 log records", None),
+        HeldRecords("incident", "something else", "something else", None),
+    )
+    assert [h.status for h in shown] == ["held", "held"]

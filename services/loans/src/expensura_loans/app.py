@@ -16,6 +16,7 @@ from expensura_loans.assessment.views import router as assessment_router
 from expensura_loans.erasure import erase_loans_state
 from expensura_loans.reporting.service import bureau_disputes_worker, furnishing_worker
 from expensura_loans.reporting.views import router as reporting_router
+from expensura_loans.retention.service import place_retention_holds, release_retention_holds
 from expensura_loans.servicing.service import servicing_cycle
 from expensura_loans.servicing.views import router as servicing_router
 from expensura_loans.settings import LoansSettings
@@ -26,9 +27,16 @@ service_definition = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[applications_router, assessment_router, servicing_router, reporting_router],
     projections=[VerifiedSubjects, ProvenEmails],
-    workers=[seal_legacy_amounts, servicing_cycle, furnishing_worker, bureau_disputes_worker],
+    workers=[
+        seal_legacy_amounts,
+        servicing_cycle,
+        furnishing_worker,
+        bureau_disputes_worker,
+        release_retention_holds,
+    ],
     settings_class=LoansSettings,
     erase_subject=erase_loans_state,
+    place_holds=place_retention_holds,
 )
 
 app = create_app(service_definition)

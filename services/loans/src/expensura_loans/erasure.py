@@ -1,6 +1,7 @@
 """What loans erases of its own state when a subject is erased: their applications, loans and
-payments. (Records under a legal retention hold arrive with the retention wiring: the
-schedule is `retention/domain.py`.) The read models are purged by their projections."""
+payments. The read models are purged by their projections. What the law makes loans keep
+is in its log, under retention holds (`retention/`): the erasure places them
+(`ServiceDefinition.place_holds`) and the retention worker erases each when it ends."""
 
 from __future__ import annotations
 

@@ -40,6 +40,9 @@ class LoansSettings(ServiceSettings):
     furnisher_telephone: str = Field(default="0000000000", pattern=r"^\d{10}$")
     furnisher_program_date: date = Field(default=date(2026, 1, 1))
     reporting_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # How often the retention holds that have ended are released (their records erased):
+    # an hour late at most, against periods of years.
+    retention_release_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
 
 
 def loans_settings(rt: ServiceRuntime) -> LoansSettings:

@@ -8,11 +8,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -133,4 +135,22 @@ bureau_disputes = Table(
     Column("answered_by", Text, nullable=True),
     Column("answer_sent_at", DateTime(timezone=True), nullable=True),
     Column("reported_in", Text, nullable=True),
+)
+
+# Legal retention holds placed on an erased subject's records (RUL-2, USE-3): one row per
+# subject and hold, placed in the erasure's transaction, released (the hold's key destroyed)
+# by the retention worker once `ends_at` has come. Kept after release: it is the record of
+# when the held records were erased, and it names no one but by the subject's id.
+retention_holds = Table(
+    "retention_holds",
+    metadata,
+    Column("subject_id", Text, primary_key=True),
+    Column("hold", Text, primary_key=True),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True), nullable=True),
+    Index(
+        "retention_holds_pending",
+        "ends_at",
+        postgresql_where=text("released_at IS NULL"),
+    ),
 )

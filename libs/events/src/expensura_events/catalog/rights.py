@@ -6,7 +6,9 @@ each service on its own topic.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -64,6 +66,35 @@ class ErasureConfirmed(DomainEvent):
     service: str = Field(max_length=50)
     purged: dict[str, int]
     retained: Annotated[list[str], Field(max_length=50)] = []
+
+
+_HELD = re.compile(
+    r"^(?P<hold>[a-z0-9][a-z0-9.-]*): (?P<records>\d+) log records"
+    r"(?:, held until (?P<until>\d{4}-\d{2}-\d{2}))?$"
+)
+
+
+@dataclass(frozen=True)
+class HeldEntry:
+    """One entry of `ErasureConfirmed.retained`: a hold, how many of the subject's log
+    records it keeps, and until when (if the service said)."""
+
+    hold: str
+    records: int
+    until: date | None = None
+
+    def __str__(self) -> str:
+        held = f"{self.hold}: {self.records} log records"
+        return held if self.until is None else f"{held}, held until {self.until.isoformat()}"
+
+    @classmethod
+    def parse(cls, entry: str) -> HeldEntry | None:
+        """The entry as written by `str`; None for one in another form."""
+        found = _HELD.match(entry)
+        if found is None:
+            return None
+        until = date.fromisoformat(found["until"]) if found["until"] else None
+        return cls(found["hold"], int(found["records"]), until)
 
 
 @event_type("rights.ErasureEscalated", source="identity")

@@ -10,14 +10,20 @@ so the confirmation exists exactly when the purge happened.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, ProcessingStopped
+from expensura_events.catalog.rights import (
+    ErasureConfirmed,
+    ErasureRequested,
+    HeldEntry,
+    ProcessingStopped,
+)
 from expensura_events.envelope import Actor, EventEnvelope
 from expensura_events.obligations import enforces
 from expensura_events.privacy.ports import ServiceLog
@@ -30,6 +36,9 @@ from expensura_events.vocabulary import Purpose
 LIFECYCLE = "subject-lifecycle"
 
 EraseHook = Callable[[AsyncConnection, str], Awaitable[dict[str, int]]]
+# Place the subject's legal retention holds (after the erase hook, in the erasure's
+# transaction) and say when each ends: the confirmation says until when each is held.
+PlaceHoldsHook = Callable[[ServiceLog, AsyncConnection, str], Awaitable[Mapping[str, datetime]]]
 
 
 @enforces("RUL-2", "RGT-3")
@@ -37,8 +46,9 @@ class SubjectLifecycle(Projection):
     """Follows identity's rights events in every service (see the module docstring).
 
     It is given what an erasure touches: the service's log (`rt`), the factories of its
-    read models (each purged through `Projection.purge_subject`), and the service's hook
-    that erases the subject from its own state."""
+    read models (each purged through `Projection.purge_subject`), the service's hook
+    that erases the subject from its own state, and the one that places the legal retention
+    holds on what the law makes it keep (their records stay readable until they end)."""
 
     name = LIFECYCLE
     sources = ("identity",)
@@ -50,10 +60,12 @@ class SubjectLifecycle(Projection):
         rt: ServiceLog,
         projections: Sequence[Callable[[], Projection]] = (),
         erase_subject: EraseHook | None = None,
+        place_holds: PlaceHoldsHook | None = None,
     ) -> None:
         self.rt = rt
         self.projections = projections
         self.erase_subject = erase_subject
+        self.place_holds = place_holds
 
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         payload: Any = event.payload
@@ -85,6 +97,9 @@ class SubjectLifecycle(Projection):
         if self.erase_subject is not None:
             purged |= await self.erase_subject(conn, subject)
         retained = await held_records(self.rt, conn, subject)
+        ends: Mapping[str, datetime] = {}
+        if self.place_holds is not None:
+            ends = await self.place_holds(self.rt, conn, subject)
         await self.rt.append(
             conn,
             [
@@ -93,7 +108,10 @@ class SubjectLifecycle(Projection):
                         request_id=request_id,
                         service=self.rt.name,
                         purged=purged,
-                        retained=[f"{hold}: {n} log records" for hold, n in retained.items()],
+                        retained=[
+                            str(HeldEntry(hold, n, ends[hold].date() if hold in ends else None))
+                            for hold, n in sorted(retained.items())
+                        ],
                     ),
                     stream_id=stream,
                     subject_id=subject,

@@ -39,23 +39,27 @@ async def held_records(rt: ServiceLog, conn: AsyncConnection, subject: str) -> d
 
 @enforces("RUL-2")
 async def release_hold(rt: ServiceLog, subject: str, hold: str, reason: str) -> bool:
-    """End a retention hold: destroy the hold's key and record it. Returns False if the key
-    was already gone."""
+    """End a retention hold: destroy the hold's key and record `platform.RetentionHoldEnded`
+    once. Both steps are idempotent (as `shred_subject`'s), so a caller that crashed between
+    them finishes by calling again. Returns False if the key was already gone."""
     destroyed = await rt.keys.destroy(key_owner(subject, hold))
+    stream = retention_stream(subject, hold)
     async with rt.engine.begin() as conn:
-        await rt.append(
-            conn,
-            [
-                rt.envelope(
-                    RetentionHoldEnded(hold=hold, reason=reason),
-                    stream_id=retention_stream(subject, hold),
-                    subject_id=subject,
-                    actor=Actor.system(rt.name),
-                    purpose=Purpose.LEGAL_COMPLIANCE,
-                    legal_basis=ERASURE_BASIS,
-                )
-            ],
-        )
+        if await rt.store.stream_version(conn, stream) == 0:
+            await rt.append(
+                conn,
+                [
+                    rt.envelope(
+                        RetentionHoldEnded(hold=hold, reason=reason),
+                        stream_id=stream,
+                        subject_id=subject,
+                        actor=Actor.system(rt.name),
+                        purpose=Purpose.LEGAL_COMPLIANCE,
+                        legal_basis=ERASURE_BASIS,
+                    )
+                ],
+                expected_version=0,
+            )
     return destroyed
 
 

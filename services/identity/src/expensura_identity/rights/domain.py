@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from expensura_events.catalog.rights import HeldEntry
 from expensura_events.envelope import LegalBasis
 from expensura_events.obligations import enforces
 from expensura_events.topology import SERVICES
@@ -92,12 +93,56 @@ class CancellationRecord:
 
 
 @dataclass(frozen=True)
+class HeldRecords:
+    """Records a store kept under a legal retention hold after the erasure (RUL-2): held
+    until the hold ends, then erased when the store records the end."""
+
+    service: str
+    hold: str
+    records: str  # as the store said it: "3 log records"
+    held_until: date | None
+    erased_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        if self.erased_at is not None:
+            return "erased"
+        return "held" if self.held_until is None else f"held until {self.held_until.isoformat()}"
+
+
+@dataclass(frozen=True)
 class Certificate:
     request_id: UUID
     subject_id: str
     issued_at: datetime
     services: list[str]
     event_id: UUID
+    retention: tuple[HeldRecords, ...] = ()
+
+
+@enforces("RUL-2")
+def held_records(
+    retained: Mapping[str, Sequence[str]], ended: Mapping[tuple[str, str], datetime]
+) -> tuple[HeldRecords, ...]:
+    """What each store's confirmation said it kept under a hold (`retained`, by store), and
+    which of those holds the store has since ended (`ended`, by store and hold): erased."""
+    out: list[HeldRecords] = []
+    for service in sorted(retained):
+        for entry in retained[service]:
+            held = HeldEntry.parse(entry)
+            if held is None:  # not a hold's entry: shown as the store wrote it
+                out.append(HeldRecords(service, entry, entry, None))
+                continue
+            out.append(
+                HeldRecords(
+                    service,
+                    held.hold,
+                    f"{held.records} log records",
+                    held.until,
+                    ended.get((service, held.hold)),
+                )
+            )
+    return tuple(out)
 
 
 class IllegalTransition(Exception):

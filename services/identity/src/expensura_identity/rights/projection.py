@@ -1,7 +1,8 @@
 """The rights feature's process managers: they follow other logs and act on them.
 
 - `erasure-certificates` follows every service's log and, with the confirmation that
-  completes the set, issues the certificate (RGT-3).
+  completes the set, issues the certificate (RGT-3); a retention hold a service ends
+  afterwards shows on it as erased (RUL-2).
 - `policy-refusals` follows consent's log: a user who refuses a policy version is on the
   cancellation path (POL-2).
 """
@@ -34,6 +35,7 @@ class ErasureCertificates(Projection):
 
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         await service.confirm_erasure(self.rt, conn, event)
+        await service.note_hold_ended(conn, event)
 
 
 class PolicyRefusals(Projection):

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.platform import RetentionHoldEnded
 from expensura_events.catalog.rights import (
     AccountCancellationRequested,
     AccountCancellationWithdrawn,
@@ -49,6 +50,7 @@ from expensura_identity.rights.domain import (
     erasure_overdue,
     export_document,
     export_stream,
+    held_records,
     missing_confirmations,
     render_html,
     render_json,
@@ -413,10 +415,26 @@ async def _certify_if_complete(
         )
 
 
+async def note_hold_ended(conn: AsyncConnection, event: EventEnvelope) -> None:
+    """A store ended one of a subject's retention holds (`platform.RetentionHoldEnded` in
+    its own log): the certificate shows that class erased."""
+    payload = event.payload
+    if not isinstance(payload, RetentionHoldEnded) or event.subject_id is None:
+        return
+    await store.add_hold_ended(
+        conn, event.subject_id, event.source, payload.hold, event.occurred_at, event.event_id
+    )
+
+
 async def certificate(rt: ServiceRuntime, request_id: UUID) -> Certificate:
-    """Raises CertificateNotIssued (not yet: every store must confirm first)."""
+    """The certificate, with what each store kept under a legal hold: held until its end,
+    or erased. Raises CertificateNotIssued (not yet: every store must confirm first)."""
     async with rt.engine.connect() as conn:
         cert = await store.certificate(conn, request_id)
-    if cert is None:
-        raise CertificateNotIssued(request_id)
-    return cert
+        if cert is None:
+            raise CertificateNotIssued(request_id)
+        retention = held_records(
+            await store.retained(conn, request_id),
+            await store.holds_ended(conn, cert.subject_id),
+        )
+    return replace(cert, retention=retention)

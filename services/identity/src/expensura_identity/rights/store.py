@@ -25,6 +25,7 @@ from expensura_identity.tables import (
     cancellation_requests,
     erasure_certificates,
     erasure_confirmations,
+    retention_holds_ended,
 )
 
 c = cancellation_requests
@@ -183,3 +184,43 @@ async def insert_certificate(conn: AsyncConnection, cert: Certificate) -> None:
             event_id=cert.event_id,
         )
     )
+
+
+async def retained(conn: AsyncConnection, request_id: UUID) -> dict[str, list[str]]:
+    """What each store said it kept under a hold, by store."""
+    rows = await conn.execute(
+        select(erasure_confirmations.c.service, erasure_confirmations.c.retained).where(
+            erasure_confirmations.c.request_id == request_id
+        )
+    )
+    return {r.service: list(r.retained or []) for r in rows}
+
+
+async def add_hold_ended(
+    conn: AsyncConnection,
+    subject_id: str,
+    service: str,
+    hold: str,
+    ended_at: datetime,
+    event_id: UUID,
+) -> None:
+    await conn.execute(
+        upsert(retention_holds_ended)
+        .values(
+            subject_id=subject_id,
+            service=service,
+            hold=hold,
+            ended_at=ended_at,
+            event_id=event_id,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def holds_ended(conn: AsyncConnection, subject_id: str) -> dict[tuple[str, str], datetime]:
+    """The subject's holds the stores ended, by store and hold."""
+    t = retention_holds_ended
+    rows = await conn.execute(
+        select(t.c.service, t.c.hold, t.c.ended_at).where(t.c.subject_id == subject_id)
+    )
+    return {(r.service, r.hold): r.ended_at for r in rows}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -63,6 +63,18 @@ class Cancellation(BaseModel):
         )
 
 
+class HeldRecordsOut(BaseModel):
+    """Records a store keeps under a legal retention hold: "held until <date>", then
+    "erased" once the store ended the hold."""
+
+    service: str
+    hold: str
+    records: str
+    status: str
+    held_until: date | None
+    erased_at: datetime | None
+
+
 class ErasureCertificate(BaseModel):
     request_id: UUID
     subject_id: str
@@ -70,6 +82,7 @@ class ErasureCertificate(BaseModel):
     services: list[str]
     key_destroyed: bool
     certificate_event_id: UUID
+    retention: list[HeldRecordsOut] = []
 
 
 @router.post(
@@ -136,7 +149,8 @@ async def withdraw_cancellation(caller: CurrentUser, rt: Runtime) -> Cancellatio
 
 @router.get("/v1/erasure-certificates/{request_id}", responses={404: {}})
 async def erasure_certificate(request_id: UUID, rt: Runtime) -> ErasureCertificate:
-    """The proof of erasure: which stores confirmed, and that the subject's key is gone.
+    """The proof of erasure: which stores confirmed, and that the subject's key is gone;
+    what a store keeps under a legal retention hold, "held until" its end, then "erased".
     Addressed by the unguessable request id; it holds no personal data."""
     try:
         cert = await service.certificate(rt, request_id)
@@ -149,4 +163,15 @@ async def erasure_certificate(request_id: UUID, rt: Runtime) -> ErasureCertifica
         services=cert.services,
         key_destroyed=True,
         certificate_event_id=cert.event_id,
+        retention=[
+            HeldRecordsOut(
+                service=h.service,
+                hold=h.hold,
+                records=h.records,
+                status=h.status,
+                held_until=h.held_until,
+                erased_at=h.erased_at,
+            )
+            for h in cert.retention
+        ],
     )

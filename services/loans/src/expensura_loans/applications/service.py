@@ -31,6 +31,7 @@ from expensura_loans.applications.domain import (
     application_stream,
     decide,
 )
+from expensura_loans.retention.service import record_envelope
 
 
 async def apply_for_loan(
@@ -75,7 +76,8 @@ async def apply_for_loan(
                     {"loan_purpose": purpose.value, "income_cents": stated_monthly_income_cents},
                 ),
             )
-        envelope = rt.envelope(
+        envelope = record_envelope(
+            rt,
             event,
             stream_id=stream,
             subject_id=applicant_id,

@@ -40,6 +40,7 @@ from expensura_loans.assessment.domain import (
     assess,
     facts_of,
 )
+from expensura_loans.retention.service import record_envelope
 from expensura_loans.servicing.service import make_offer
 from expensura_loans.settings import loans_settings
 
@@ -100,7 +101,8 @@ async def assess_application(
             await rt.append(
                 conn,
                 [
-                    rt.envelope(
+                    record_envelope(
+                        rt,
                         refused,
                         stream_id=stream,
                         subject_id=applicant_id,
@@ -135,7 +137,8 @@ async def assess_application(
         ):
             raise AlreadyAssessed(await store.decision_of(conn, application_id) or "unknown")
         envelopes = [
-            rt.envelope(
+            record_envelope(
+                rt,
                 event,
                 stream_id=stream,
                 subject_id=applicant_id,

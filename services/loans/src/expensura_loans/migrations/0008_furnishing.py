@@ -2,7 +2,7 @@
 borrower's key), and bureau disputes with their investigation deadline.
 
 Revision ID: loans_0008
-Revises: loans_0006
+Revises: loans_0007
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "loans_0008"
-down_revision = "loans_0006"
+down_revision = "loans_0007"
 branch_labels = None
 depends_on = None
 

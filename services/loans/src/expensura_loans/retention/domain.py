@@ -10,6 +10,8 @@ legal compliance only, until `privacy.shredding.release_hold` destroys that key.
   the rule cited. Where no rule binding a non-bank consumer lender names a period, the
   entry says so (`Basis`) and the period is our documented policy.
 - `record_class_of`: every `loans.*` event type is classified or deliberately not retained.
+- `retention_hold_of`: the hold a loans record is appended under.
+- `clocked_records`: when each of a subject's held records' clock started, from the log.
 - `holds_on_cancellation`: one hold per hold name, ending at the latest end among its
   records; `due`: the holds whose end has come.
 
@@ -22,12 +24,14 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
-from expensura_events.catalog.loans_notices import NoticeKind
+from expensura_events.catalog.loans_notices import CustomerNoticeRequested, NoticeKind
+from expensura_events.catalog.loans_servicing import LoanClosed, PaymentMissed
+from expensura_events.envelope import DomainEvent, EventEnvelope
 from expensura_events.obligations import enforces
 
 
@@ -223,6 +227,22 @@ def hold_for(record_class: RecordClass) -> str:
     return RETENTION_SCHEDULE[record_class].hold
 
 
+def retention_hold_of(event: DomainEvent) -> str | None:
+    """The hold a loans record is appended under (None: its class is not retained); a
+    customer notice's by its kind. Raises UnclassifiedEvent."""
+    kind = event.kind if isinstance(event, CustomerNoticeRequested) else None
+    record_class = record_class_of(event.event_type, kind)
+    return None if record_class is None else hold_for(record_class)
+
+
+def release_reason(hold: str) -> str:
+    """What `platform.RetentionHoldEnded` says of a hold's end: its period and rule."""
+    for rule in RETENTION_SCHEDULE.values():
+        if rule.hold == hold:
+            return f"retention period over: {rule.period_months} months, {rule.citation}"
+    return "retention period over"
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """`moment` plus calendar months; a day the target month lacks becomes its last day
     (31 January + 1 month is 28 or 29 February)."""
@@ -276,6 +296,39 @@ def holds_on_cancellation(
         if hold not in ends or end > ends[hold]:
             ends[hold] = end
     return [Hold(subject_id, hold, ends[hold]) for hold in sorted(ends)]
+
+
+@enforces("RUL-2", "USE-3")
+def clocked_records(records: Iterable[EventEnvelope], erased_at: datetime) -> list[ClockedRecord]:
+    """The subject's records under a retention hold (`retention_hold` set), each with when
+    its class's clock started, as its rule counts it:
+
+    - an account record: when its loan closed (`loans.LoanClosed` in its stream); a loan
+      not closed (an offer not accepted, a loan being repaid or charged off) is no longer
+      ours to service once its borrower is erased, so its clock starts with the erasure;
+    - a missed payment: its due date;
+    - any other: when it was recorded. An application's latest record is its notice of
+      action taken (the decision, the adverse-action notice, the offer), so the hold, which
+      ends at the latest end among its records, runs from the notice; an application never
+      decided runs from its last record.
+    """
+    if erased_at.tzinfo is None or erased_at.utcoffset() is None:
+        raise ValueError("erased_at must be timezone-aware")
+    held = [r for r in records if r.retention_hold is not None]
+    closed = {r.stream_id: r.occurred_at for r in held if isinstance(r.payload, LoanClosed)}
+    clocked: list[ClockedRecord] = []
+    for record in held:
+        payload = record.payload
+        kind = payload.kind if isinstance(payload, CustomerNoticeRequested) else None
+        record_class = record_class_of(record.event_type, kind)
+        if record_class is RecordClass.ACCOUNT:
+            started = closed.get(record.stream_id, erased_at)
+        elif isinstance(payload, PaymentMissed) and isinstance(payload.due_date, date):
+            started = datetime.combine(payload.due_date, time(), UTC)
+        else:
+            started = record.occurred_at
+        clocked.append(ClockedRecord(record.event_type, started, kind))
+    return clocked
 
 
 @enforces("RUL-2")

@@ -37,6 +37,7 @@ from expensura_events.sealing import place, seal, unseal
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_loans.applications.domain import BASIS, LoanApplication
 from expensura_loans.assessment.domain import ASSESSMENT_ANNUAL_RATE
+from expensura_loans.retention.service import record_envelope
 from expensura_loans.servicing import store
 from expensura_loans.servicing.domain import (
     CHARGE_OFF_DAYS_PAST_DUE,
@@ -132,7 +133,8 @@ async def make_offer(
         at=decided_at,
     )
     return [
-        rt.envelope(
+        record_envelope(
+            rt,
             event,
             stream_id=loan_stream(loan_id),
             subject_id=subject,
@@ -228,7 +230,8 @@ def _envelopes(
 ) -> list[EventEnvelope]:
     basis: LegalBasis = BASIS
     return [
-        rt.envelope(
+        record_envelope(
+            rt,
             event,
             stream_id=loan_stream(loan_id),
             subject_id=subject,
