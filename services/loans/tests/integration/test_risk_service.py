@@ -1,16 +1,23 @@
-"""Fraud and risk signals wired into the loan flow, against loans' real database (no HTTP):
-a signal holds the application or its payout where the evidence arises, a held step changes
-nothing, and a risk analyst's review (recorded where the customer sees it) clears or refuses
-it (USE-6)."""
+"""Fraud and risk signals wired into the loan flow, against loans' real database: a signal
+holds the application or its payout where the evidence arises, a held step changes nothing,
+and a risk analyst's review (recorded where the customer sees it) clears or refuses it
+(USE-6). Then the routes, over HTTP in process (SEC-2): who may reach the review (an
+attacker with a customer's token, or staff without MFA or the risk-analyst role, may not),
+what a held application's applicant is answered, and what the app may send as evidence.
+Tokens there are checked by a stand-in verifier: what is under test is the routes' own gate,
+after identity's token check."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from expensura_events.auth import InvalidToken, Principal
 from expensura_events.catalog.identity import EmailOwnershipProven
 from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_events.catalog.loans_risk import ReviewOutcome, RiskSignalKind
@@ -20,6 +27,8 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.streams import access_stream
 from expensura_events.tables import event_log
 from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_events.web.app import create_app
+from expensura_loans.app import service_definition
 from expensura_loans.applications.domain import (
     ApplicationStatus,
     LoanApplication,
@@ -172,6 +181,7 @@ async def test_a_held_application_cannot_be_assessed_and_nothing_changes(
     assert await stream_types(rt, stream) == before
 
 
+@pytest.mark.obligation("SEC-3")
 async def test_the_analyst_s_review_records_the_read_for_the_customer_and_clears_the_hold(
     rt: ServiceRuntime,
 ) -> None:
@@ -350,3 +360,167 @@ async def test_what_the_signals_saw_is_erased_with_the_subject(rt: ServiceRuntim
             )
         ).scalar_one()
     assert erased["risk_observations"] == 2 and erased["risk_reviews"] == 1 and left == 0
+
+
+# --- over HTTP ---------------------------------------------------------------------------------
+
+
+class Verifier:
+    """Access tokens by name: who each one says the caller is."""
+
+    def __init__(self) -> None:
+        self.principals: dict[str, Principal] = {}
+
+    def issue(self, principal: Principal) -> dict[str, str]:
+        token = uuid.uuid4().hex
+        self.principals[token] = principal
+        return {"authorization": f"Bearer {token}"}
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            return self.principals[token]
+        except KeyError:
+            raise InvalidToken("unknown token") from None
+
+
+@pytest.fixture
+async def http(
+    rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, Verifier]]:
+    verifier = Verifier()
+    monkeypatch.setattr(rt, "token_verifier", verifier)
+    app = create_app(service_definition)
+    app.state.runtime = rt
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://loans") as client:
+        yield client, verifier
+
+
+def staff(verifier: Verifier, *roles: str, mfa: bool = True) -> dict[str, str]:
+    return verifier.issue(
+        Principal(kind=ActorKind.STAFF, id=f"staff-{uuid.uuid4().hex[:6]}", roles=roles, mfa=mfa)
+    )
+
+
+def user(verifier: Verifier, subject: str) -> dict[str, str]:
+    return verifier.issue(Principal(kind=ActorKind.USER, id=subject))
+
+
+DETAIL = {"purpose": "security", "case_reference": "RISK-9"}
+CLEAR = {"outcome": "cleared", "purpose": "security"}
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_a_customer_cannot_reach_the_review_routes_not_even_for_their_own_hold(
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+) -> None:
+    client, verifier = http
+    subject, held, _ = await held_by_device_velocity(rt)
+    path = f"/v1/risk-reviews/{held.application_id}"
+    for headers in (user(verifier, subject), user(verifier, str(uuid.uuid4()))):
+        tries = [
+            await client.get("/v1/risk-reviews", headers=headers),
+            await client.get(path, params=DETAIL, headers=headers),
+            await client.post(f"{path}/conclusion", json=CLEAR, headers=headers),
+        ]
+        assert [r.status_code for r in tries] == [403, 403, 403]
+        assert {r.headers["content-type"] for r in tries} == {"application/problem+json"}
+    anonymous = await client.post(f"{path}/conclusion", json=CLEAR)
+    forged = await client.get("/v1/risk-reviews", headers={"authorization": "Bearer forged"})
+    assert (anonymous.status_code, forged.status_code) == (401, 401)
+    # Nothing was read or concluded: the hold is still open and the customer's access
+    # stream is empty.
+    async with rt.engine.connect() as conn:
+        assert await rt.store.read_stream(conn, access_stream(subject)) == []
+    analyst = staff(verifier, "risk-analyst")
+    queue = (await client.get("/v1/risk-reviews", headers=analyst)).json()["reviews"]
+    assert str(held.application_id) in {r["application_id"] for r in queue}
+
+
+@pytest.mark.obligation("SEC-2")
+async def test_staff_without_mfa_or_without_the_analyst_role_are_refused(
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+) -> None:
+    client, verifier = http
+    _, held, _ = await held_by_device_velocity(rt)
+    path = f"/v1/risk-reviews/{held.application_id}"
+    for headers in (
+        staff(verifier, "risk-analyst", mfa=False),
+        staff(verifier, "customer-service"),
+        staff(verifier, "privacy-officer", "security-officer", "administrator"),
+    ):
+        assert (await client.get("/v1/risk-reviews", headers=headers)).status_code == 403
+        assert (await client.get(path, params=DETAIL, headers=headers)).status_code == 403
+        concluded = await client.post(f"{path}/conclusion", json=CLEAR, headers=headers)
+        assert concluded.status_code == 403
+
+
+async def test_the_applicant_is_answered_409_held_for_review_then_the_analyst_clears_it(
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+) -> None:
+    client, verifier = http
+    subject, held, _ = await held_by_device_velocity(rt)
+    assessment = await client.post(
+        f"/v1/loan-applications/{held.application_id}/assessment",
+        headers=user(verifier, subject),
+    )
+    assert assessment.status_code == 409
+    assert assessment.headers["content-type"] == "application/problem+json"
+    assert assessment.json()["title"] == "Held for review"
+
+    analyst = staff(verifier, "risk-analyst")
+    path = f"/v1/risk-reviews/{held.application_id}"
+    wrong = await client.get(path, params=DETAIL | {"purpose": "marketing"}, headers=analyst)
+    assert wrong.status_code == 403
+    detail = await client.get(path, params=DETAIL, headers=analyst)
+    assert detail.status_code == 200
+    assert detail.json()["signals"] == [
+        {"kind": "device-velocity", "evidence": {"applications": 4, "window_hours": 24}}
+    ]
+    # The customer sees the read in their data (RGT-1's export of loans' records).
+    mine = (await client.get("/v1/me/data", headers=user(verifier, subject))).json()["events"]
+    [read] = [e for e in mine if e["event_type"] == "platform.PersonalDataAccessed"]
+    assert read["actor"]["role"] == "risk-analyst" and read["purpose"] == "security"
+    assert read["payload"]["case_reference"] == "RISK-9"
+
+    cleared = await client.post(f"{path}/conclusion", json=CLEAR, headers=analyst)
+    assert cleared.status_code == 200 and cleared.json()["state"] == "cleared"
+    again = await client.post(f"{path}/conclusion", json=CLEAR, headers=analyst)
+    assert again.status_code == 409
+
+
+async def test_a_card_number_where_the_fingerprint_belongs_is_refused_and_nothing_kept(
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+) -> None:
+    client, verifier = http
+    subject = await customer(rt)
+    body = {
+        "amount_cents": 100_000,
+        "term_months": 12,
+        "purpose": "other",
+        "stated_monthly_income_cents": 500_000,
+    }
+    device = {"expensura-device-id": str(uuid.uuid4())}
+    headers = user(verifier, subject) | device
+    for card in ("4111 1111 1111 1111", "4111111111111111"):
+        refused = await client.post(
+            "/v1/loan-applications",
+            json=body,
+            headers=headers | {"expensura-card-fingerprint": card},
+        )
+        assert refused.status_code == 422
+        assert "4111" not in refused.text
+    missing = await client.post("/v1/loan-applications", json=body, headers=headers)
+    assert missing.status_code == 422
+    async with rt.engine.connect() as conn:
+        kept = await conn.execute(
+            select(func.count()).where(risk_observations.c.subject_id == subject)
+        )
+        assert kept.scalar_one() == 0
+        assert await rt.store.read_subject(conn, subject) == []
+    received = await client.post(
+        "/v1/loan-applications",
+        json=body,
+        headers=headers | {"expensura-card-fingerprint": f"fp_{uuid.uuid4().hex}"},
+    )
+    assert received.status_code == 201 and received.json()["status"] == "received"
