@@ -76,12 +76,18 @@ def consent_to_assessment(stack: LocalStack, auth: dict[str, str]) -> str:
 
 
 async def apply(stack: LocalStack, auth: dict[str, str]) -> str:
-    """Apply, once loans has learnt the verification from identity's events."""
+    """Apply, once loans has learnt the verification from identity's events, from a device
+    and with a card of the applicant's own (what the app sends for the risk signals, USE-6:
+    none fires)."""
+    evidence = {
+        "expensura-device-id": str(uuid.uuid4()),
+        "expensura-card-fingerprint": f"fp_{uuid.uuid4().hex}",
+    }
 
     async def received() -> str | None:
         resp = httpx.post(
             f"{stack.processes['loans'].url}/v1/loan-applications",
-            headers=auth,
+            headers=auth | evidence,
             json=application(),
             timeout=15,
         )

@@ -58,10 +58,19 @@ def _prove(stack: LocalStack, auth: dict[str, str], code: str) -> httpx.Response
     )
 
 
+def _app_evidence() -> dict[str, str]:
+    """What the app sends loans for its risk signals (USE-6): its device id and the card
+    tokeniser's fingerprint, both of their own here so that no signal fires."""
+    return {
+        "expensura-device-id": str(uuid.uuid4()),
+        "expensura-card-fingerprint": f"fp_{uuid.uuid4().hex}",
+    }
+
+
 def _apply(stack: LocalStack, auth: dict[str, str]) -> httpx.Response:
     return httpx.post(
         f"{stack.processes['loans'].url}/v1/loan-applications",
-        headers=auth,
+        headers=auth | _app_evidence(),
         json=APPLICATION,
         timeout=15,
     )

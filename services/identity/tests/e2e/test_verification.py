@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 import httpx
 import pytest
@@ -49,10 +50,19 @@ LOAN_AMOUNT_CENTS = 4_736_291  # distinctive: the last test searches every store
 personal.record("a loan amount", LOAN_AMOUNT_CENTS)
 
 
+def _app_evidence() -> dict[str, str]:
+    """What the app sends loans for its risk signals (USE-6): its device id and the card
+    tokeniser's fingerprint, both of their own here so that no signal fires."""
+    return {
+        "expensura-device-id": str(uuid.uuid4()),
+        "expensura-card-fingerprint": f"fp_{uuid.uuid4().hex}",
+    }
+
+
 def _apply(stack: LocalStack, auth: dict[str, str]) -> int:
     return httpx.post(
         f"{stack.processes['loans'].url}/v1/loan-applications",
-        headers=auth,
+        headers=auth | _app_evidence(),
         json={
             "amount_cents": LOAN_AMOUNT_CENTS,
             "term_months": 12,

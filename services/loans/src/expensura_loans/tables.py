@@ -154,3 +154,54 @@ retention_holds = Table(
         postgresql_where=text("released_at IS NULL"),
     ),
 )
+
+# Fraud and risk signals (USE-6). What the signals see of each loan application attempt,
+# received or refused: the device and bank card it came with, as loans' keyed hashes
+# (HMAC-SHA256 under its `pseudonym` secret, computed on arrival: the raw values are never
+# stored), compared only for equality. `application_id` is None for an attempt refused for
+# want of verification: it still says who presented the device, and whether they were
+# verified is read from `verified_subjects` when a signal needs it.
+risk_observations = Table(
+    "risk_observations",
+    metadata,
+    Column("observation_id", Uuid, primary_key=True),
+    Column("application_id", Uuid, nullable=True, unique=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("device_hash", Text, nullable=False, index=True),
+    Column("card_hash", Text, nullable=False, index=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+# Changes of the account a loan is to be paid out to, checked before each payout.
+risk_payout_account_changes = Table(
+    "risk_payout_account_changes",
+    metadata,
+    Column("change_id", Uuid, primary_key=True),
+    Column("loan_id", Uuid, nullable=False, index=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Holds for a risk analyst's review: one per signalled step (`stage`: the application as
+# received, or its loan's disbursement). `signals`: each signal's kind and evidence (counts,
+# windows, a loan id: nothing that names anyone). At most one open review per application.
+risk_reviews = Table(
+    "risk_reviews",
+    metadata,
+    Column("review_id", Uuid, primary_key=True),
+    Column("application_id", Uuid, nullable=False, index=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("stage", Text, nullable=False),
+    Column("loan_id", Uuid, nullable=True),
+    Column("signals", JSONB, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    Column("concluded_at", DateTime(timezone=True), nullable=True),
+    Column("concluded_by", Text, nullable=True),
+    Index(
+        "risk_reviews_one_open",
+        "application_id",
+        unique=True,
+        postgresql_where=text("state = 'open'"),
+    ),
+)

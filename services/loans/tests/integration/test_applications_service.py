@@ -25,7 +25,13 @@ from expensura_loans.applications.domain import (
 from expensura_loans.applications.projection import ProvenEmails, VerifiedSubjects
 from expensura_loans.applications.service import apply_for_loan
 from expensura_loans.erasure import erase_loans_state
+from expensura_loans.risk.domain import PresentedEvidence
 from expensura_loans.settings import LoansSettings, loans_settings
+
+
+def fresh() -> PresentedEvidence:
+    """A device and card of their own, so that no risk signal fires (USE-6)."""
+    return PresentedEvidence(str(uuid.uuid4()), f"fp_{uuid.uuid4().hex}")
 
 
 def proven(subject: str) -> EventEnvelope:
@@ -92,7 +98,9 @@ async def test_an_unverified_applicant_is_refused_and_the_refusal_is_committed(
     subject = str(uuid.uuid4())
     await eligible(rt, subject, verify=False)
     with pytest.raises(VerificationRequired):
-        await apply_for_loan(rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000)
+        await apply_for_loan(
+            rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000, evidence=fresh()
+        )
     assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
     async with rt.engine.connect() as conn:
         assert await store.applications_of(conn, subject) == []
@@ -105,13 +113,17 @@ async def test_a_verified_applicant_whose_e_mail_is_unproven_is_refused_and_it_i
     async with rt.engine.begin() as conn:
         await VerifiedSubjects().apply(conn, verified(subject))
     with pytest.raises(EmailProofRequired):
-        await apply_for_loan(rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000)
+        await apply_for_loan(
+            rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000, evidence=fresh()
+        )
     assert await logged(rt, subject) == [("loans.LoanApplicationRefused", f"applicant-{subject}")]
     async with rt.engine.connect() as conn:
         assert await store.applications_of(conn, subject) == []
     await eligible(rt, subject)  # the proof arrives (twice: the projection is idempotent)
     await eligible(rt, subject)
-    assert await apply_for_loan(rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000)
+    assert await apply_for_loan(
+        rt, subject, LoanTerms(100_000, 12), LoanPurpose.VEHICLE, 400_000, evidence=fresh()
+    )
 
 
 @pytest.mark.obligation("USE-1", "SEC-1")
@@ -121,7 +133,7 @@ async def test_once_identity_verified_the_applicant_the_application_is_received(
     subject = str(uuid.uuid4())
     await eligible(rt, subject)
     application = await apply_for_loan(
-        rt, subject, LoanTerms(9_999_999, 120), LoanPurpose.VEHICLE, 400_000
+        rt, subject, LoanTerms(9_999_999, 120), LoanPurpose.VEHICLE, 400_000, evidence=fresh()
     )
 
     [stored] = await service.applications_of(rt, subject)
@@ -165,12 +177,17 @@ async def test_erasure_removes_the_subject_s_applications_only(rt: ServiceRuntim
     for subject in (erased, kept):
         await eligible(rt, subject)
     for subject in (erased, kept, erased):
-        await apply_for_loan(rt, subject, LoanTerms(50_000, 6), LoanPurpose.VEHICLE, 400_000)
+        await apply_for_loan(
+            rt, subject, LoanTerms(50_000, 6), LoanPurpose.VEHICLE, 400_000, evidence=fresh()
+        )
     async with rt.engine.begin() as conn:
         assert await erase_loans_state(conn, erased) == {
             "loan_applications": 2,
             "furnished_accounts": 0,
             "bureau_disputes": 0,
+            "risk_observations": 2,
+            "risk_payout_account_changes": 0,
+            "risk_reviews": 0,
             "loans": 0,
             "loan_payments": 0,
         }

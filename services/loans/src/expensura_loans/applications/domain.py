@@ -32,6 +32,8 @@ REFUSED_EMAIL_UNPROVEN = "e-mail ownership proof required"
 
 class ApplicationStatus(StrEnum):
     RECEIVED = "received"
+    # A risk signal fired on receipt (USE-6): nothing proceeds until a risk analyst concludes.
+    HELD_FOR_REVIEW = "held-for-review"
 
 
 class LoanPurpose(StrEnum):

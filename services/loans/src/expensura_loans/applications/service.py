@@ -9,11 +9,12 @@ would open them per subject, and an erased subject's amounts no longer count."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
 
 from expensura_events.catalog.loans import LoanApplicationRefused
-from expensura_events.envelope import REDACTED, Actor, utcnow
+from expensura_events.envelope import REDACTED, Actor, EventEnvelope, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.sealing import place, seal, unseal
 from expensura_events.vocabulary import ActorKind
@@ -22,6 +23,7 @@ from expensura_loans.applications.domain import (
     BASIS,
     PURPOSE,
     REFUSED_EMAIL_UNPROVEN,
+    ApplicationStatus,
     EmailProofRequired,
     LoanApplication,
     LoanPurpose,
@@ -32,6 +34,8 @@ from expensura_loans.applications.domain import (
     decide,
 )
 from expensura_loans.retention.service import record_envelope
+from expensura_loans.risk import service as risk
+from expensura_loans.risk.domain import PresentedEvidence
 
 
 async def apply_for_loan(
@@ -40,10 +44,15 @@ async def apply_for_loan(
     terms: LoanTerms,
     purpose: LoanPurpose,
     stated_monthly_income_cents: int,
+    *,
+    evidence: PresentedEvidence,
 ) -> LoanApplication:
-    """The applicant applies for themselves. Raises `EmailProofRequired` or
-    `VerificationRequired` (USE-1) once the refusal is committed: a refused application is
-    recorded, never lost with a rollback."""
+    """The applicant applies for themselves, from the device and with the card `evidence`
+    names. Raises `EmailProofRequired` or `VerificationRequired` (USE-1) once the refusal is
+    committed: a refused application is recorded, never lost with a rollback. The risk
+    signals (USE-6) are screened in the same transaction: an application a signal fired on
+    is received `held-for-review`."""
+    keyed = await risk.pseudonyms(rt, evidence)
     application = LoanApplication(
         application_id=uuid4(),
         subject_id=applicant_id,
@@ -59,8 +68,17 @@ async def apply_for_loan(
             applicant_verified=await store.is_verified(conn, applicant_id),
             email_proven=await store.is_email_proven(conn, applicant_id),
         )
+        screened: list[EventEnvelope] = []
         if isinstance(event, LoanApplicationRefused):
             stream = applicant_stream(applicant_id)
+            await risk.screen_application(
+                rt,
+                conn,
+                subject_id=applicant_id,
+                application_id=None,
+                keyed=keyed,
+                at=application.received_at,
+            )
         else:
             stream = application_stream(application.application_id)
             await store.add_application(
@@ -76,6 +94,14 @@ async def apply_for_loan(
                     {"loan_purpose": purpose.value, "income_cents": stated_monthly_income_cents},
                 ),
             )
+            screened = await risk.screen_application(
+                rt,
+                conn,
+                subject_id=applicant_id,
+                application_id=application.application_id,
+                keyed=keyed,
+                at=application.received_at,
+            )
         envelope = record_envelope(
             rt,
             event,
@@ -85,11 +111,13 @@ async def apply_for_loan(
             purpose=PURPOSE,
             legal_basis=BASIS,
         )
-        await rt.append(conn, [envelope])
+        await rt.append(conn, [envelope, *screened])
     if isinstance(event, LoanApplicationRefused):
         if event.reason == REFUSED_EMAIL_UNPROVEN:
             raise EmailProofRequired(event.reason)
         raise VerificationRequired(event.reason)
+    if screened:
+        return replace(application, status=ApplicationStatus.HELD_FOR_REVIEW)
     return application
 
 

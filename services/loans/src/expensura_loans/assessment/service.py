@@ -41,6 +41,7 @@ from expensura_loans.assessment.domain import (
     facts_of,
 )
 from expensura_loans.retention.service import record_envelope
+from expensura_loans.risk import service as risk
 from expensura_loans.servicing.service import make_offer
 from expensura_loans.settings import loans_settings
 
@@ -78,11 +79,14 @@ class AssessmentResult:
 async def assess_application(
     rt: ServiceRuntime, applicant_id: str, application_id: UUID
 ) -> AssessmentResult:
-    """The applicant asks for their application to be assessed."""
+    """The applicant asks for their application to be assessed. Raises `HeldForReview` or
+    `RefusedAfterReview` (USE-6) before anything is asked of anyone."""
     application = await application_of(rt, applicant_id, application_id)
     if application is None:
         raise UnknownApplication(str(application_id))
     async with rt.engine.connect() as conn:
+        # USE-6: a held application waits for its risk review; nothing is asked or pulled.
+        await risk.ensure_not_held(conn, application_id)
         decided = await store.decision_of(conn, application_id)
     if decided is not None:
         raise AlreadyAssessed(decided)

@@ -19,6 +19,8 @@ from expensura_loans.assessment.service import (
     UnknownApplication,
     assess_application,
 )
+from expensura_loans.risk.problems import hold_problem
+from expensura_loans.risk.service import HeldForReview, RefusedAfterReview
 
 router = APIRouter(tags=["assessment"])
 
@@ -49,6 +51,8 @@ async def request_assessment(
         result = await assess_application(rt, caller.id, application_id)
     except UnknownApplication:
         raise NotFound("No such application of yours.") from None
+    except (HeldForReview, RefusedAfterReview) as exc:
+        raise hold_problem(exc) from None
     except AlreadyAssessed as exc:
         raise Conflict(f"Already assessed: {exc.decision}.") from None
     except NotAssessable as exc:

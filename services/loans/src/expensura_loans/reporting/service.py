@@ -75,6 +75,7 @@ from expensura_loans.reporting.domain import (
     reassembled,
     records_agree,
 )
+from expensura_loans.retention.service import record_envelope
 from expensura_loans.servicing.domain import disclose
 from expensura_loans.servicing.service import loan_stream
 from expensura_loans.settings import LoansSettings, loans_settings
@@ -323,7 +324,8 @@ async def _produce(rt: ServiceRuntime, as_of: date) -> None:
                 )
             )
             envelopes.append(
-                rt.envelope(
+                record_envelope(
+                    rt,
                     line,
                     stream_id=loan_stream(loan.loan_id),
                     subject_id=subject,
@@ -333,7 +335,8 @@ async def _produce(rt: ServiceRuntime, as_of: date) -> None:
                 )
             )
         envelopes.append(
-            rt.envelope(
+            record_envelope(
+                rt,
                 furnishing.produced,
                 stream_id=file_stream(period),
                 subject_id=None,
@@ -446,7 +449,8 @@ async def deliver(rt: ServiceRuntime, period: str) -> bool:
         await rt.append(
             conn,
             [
-                rt.envelope(
+                record_envelope(
+                    rt,
                     delivered,
                     stream_id=file_stream(period),
                     subject_id=None,
@@ -580,7 +584,8 @@ def _dispute_envelopes(
     actor: Actor = DISPUTES_ACTOR,
 ) -> list[Any]:
     return [
-        rt.envelope(
+        record_envelope(
+            rt,
             event,
             stream_id=dispute_stream(dispute_id),
             subject_id=subject,

@@ -15,6 +15,8 @@ confirms fraud, and that conclusion is final.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,7 +33,8 @@ from expensura_events.catalog.loans_risk import (
     RiskSignalRaised,
 )
 from expensura_events.obligations import enforces
-from expensura_events.vocabulary import StaffRole
+from expensura_events.vocabulary import Purpose, StaffRole
+from expensura_loans.assessment.domain import CREDITOR, ECOA_NOTICE
 
 # --- thresholds -------------------------------------------------------------------------------
 
@@ -533,4 +536,159 @@ def conclude(
     state = transition(hold.state, ReviewState(outcome.value))
     return replace(hold, state=state), RiskReviewConcluded(
         application_id=hold.application_id, outcome=outcome, reviewer_staff_id=reviewer_staff_id
+    )
+
+
+# --- what the app presents --------------------------------------------------------------------
+
+# USE-6: what an application attempt carries for the signals, and all it carries. The app
+# sends its installation's device id and the fingerprint its card tokeniser gives for the
+# bank card the applicant pays with (both opaque, never the card number); loans keys each
+# with its own secret on arrival, so only equality survives, and only inside loans.
+PRESENTED_EVIDENCE: frozenset[str] = frozenset({"device_id", "card_fingerprint"})
+# What an opaque id may look like: a UUID, a vendor id, a tokeniser's fingerprint.
+_PRESENTED = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
+# 12 to 19 digits, however grouped: a primary account number's shape.
+_CARD_NUMBER = re.compile(r"(?:\d[ -]?){11,18}\d")
+
+
+class NotPresentable(ValueError):
+    """A presented id is malformed, or is a card number where a fingerprint belongs."""
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def looks_like_card_number(value: str) -> bool:
+    """A PAN's shape and check digit: refused before it is hashed, stored or logged."""
+    if not _CARD_NUMBER.fullmatch(value):
+        return False
+    return _luhn(re.sub(r"[ -]", "", value))
+
+
+@dataclass(frozen=True)
+class PresentedEvidence:
+    """What the app sent with an application attempt, as it sent it (never stored)."""
+
+    device_id: str
+    card_fingerprint: str
+
+    def __post_init__(self) -> None:
+        for name in sorted(PRESENTED_EVIDENCE):
+            value = getattr(self, name)
+            if looks_like_card_number(value):
+                raise NotPresentable(f"{name} must be an opaque id, never a card number")
+            if not _PRESENTED.fullmatch(value):
+                raise NotPresentable(f"{name} must be 8-128 of A-Z a-z 0-9 _ . : -")
+
+
+def presented(values: Mapping[str, str]) -> PresentedEvidence:
+    """The evidence from what the edge received; a field outside `PRESENTED_EVIDENCE` fails
+    (the app cannot widen what the signals read by sending more)."""
+    extra = sorted(set(values) - PRESENTED_EVIDENCE)
+    if extra:
+        raise NotPresentable(f"not evidence the signals may use: {', '.join(extra)}")
+    missing = sorted(PRESENTED_EVIDENCE - set(values))
+    if missing:
+        raise NotPresentable(f"missing evidence: {', '.join(missing)}")
+    return PresentedEvidence(**values)
+
+
+@dataclass(frozen=True)
+class Pseudonyms:
+    """The presented ids keyed with loans' secret: what the signals and the store see."""
+
+    device_id: str
+    card_fingerprint: str
+
+
+def pseudonymise(secret: bytes, evidence: PresentedEvidence) -> Pseudonyms:
+    """HMAC-SHA256 per id, each under its own label (a device id and a card fingerprint that
+    happen to be equal give different digests)."""
+    if len(secret) < 32:
+        raise ValueError("the pseudonym key must be 32 bytes or more")
+
+    def keyed(label: str, value: str) -> str:
+        return hmac.new(secret, f"{label}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    return Pseudonyms(
+        device_id=keyed("device", evidence.device_id),
+        card_fingerprint=keyed("card", evidence.card_fingerprint),
+    )
+
+
+# --- holds, stages and the review's purpose ----------------------------------------------------
+
+
+class ReviewStage(StrEnum):
+    """Which step a hold stops: the application as received (no assessment), or its loan's
+    payout (no acceptance, so no disbursement)."""
+
+    APPLICATION = "application"
+    DISBURSEMENT = "disbursement"
+
+
+# The purposes a risk review serves, and so the ones an analyst may state for reading a
+# review's evidence: USE-6's security, and USE-2's fraud detection (within credit
+# assessment). Both are purposes identity's risk-analyst role may use.
+REVIEW_PURPOSES: frozenset[Purpose] = frozenset({Purpose.SECURITY, Purpose.CREDIT_ASSESSMENT})
+
+
+class PurposeNotServed(ValueError):
+    """The stated purpose is not one a risk review serves."""
+
+
+def review_purpose(purpose: Purpose) -> Purpose:
+    if purpose not in REVIEW_PURPOSES:
+        allowed = ", ".join(sorted(p.value for p in REVIEW_PURPOSES))
+        raise PurposeNotServed(f"a risk review serves {allowed}, not {purpose.value}")
+    return purpose
+
+
+def reviewer_role(roles: Iterable[str]) -> StaffRole:
+    """The role a review is concluded under (`NotARiskAnalyst` without it)."""
+    if REVIEWER_ROLE.value not in set(roles):
+        raise NotARiskAnalyst("only a risk analyst reviews risk holds")
+    return REVIEWER_ROLE
+
+
+# --- the notice of a refusal after review -------------------------------------------------------
+
+# Reg B §1002.9(a)(1)(i): notice of action taken within 30 days, with the principal reason
+# (§1002.9(b)(2); "Other, specify" on Form C-1, as no listed reason says it). No consumer
+# report weighed on this decision, so the FCRA §615(a) disclosures of assessment's notice
+# do not apply and are not claimed.
+FRAUD_REFUSAL_REASON = "Unable to verify the authenticity of the application"
+
+
+def refusal_notice(decided_at: datetime) -> str:
+    """The plain-text notice of a refusal after a risk review (no report, no score)."""
+    if decided_at.tzinfo is None:
+        raise ValueError("decided_at must be timezone-aware")
+    return "\n".join(
+        [
+            "Dear applicant,",
+            "",
+            f"Thank you for applying for a loan with {CREDITOR}. After reviewing your "
+            "application, we are unable to extend the credit you applied for.",
+            "",
+            f"Date of our decision: {decided_at.date().isoformat()}",
+            "",
+            "Principal reason for our decision:",
+            f"- {FRAUD_REFUSAL_REASON}",
+            "",
+            "This decision was not based on information from a consumer reporting agency.",
+            "",
+            ECOA_NOTICE,
+            "",
+            CREDITOR,
+            "",
+        ]
     )

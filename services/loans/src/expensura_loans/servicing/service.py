@@ -38,6 +38,8 @@ from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_loans.applications.domain import BASIS, LoanApplication
 from expensura_loans.assessment.domain import ASSESSMENT_ANNUAL_RATE
 from expensura_loans.retention.service import record_envelope
+from expensura_loans.risk import service as risk
+from expensura_loans.risk.domain import ReviewStage
 from expensura_loans.servicing import store
 from expensura_loans.servicing.domain import (
     CHARGE_OFF_DAYS_PAST_DUE,
@@ -248,30 +250,48 @@ async def accept_offer(
 ) -> LoanView:
     """The borrower accepts the offer as the disclosure of this version showed it; the amount
     financed is disbursed to them at once. Raises `DisclosureNotShown` (another version),
-    `IllegalTransition` (not an open offer) or `UnknownLoan`."""
+    `IllegalTransition` (not an open offer) or `UnknownLoan`; `HeldForReview` (USE-6) while
+    a risk review is open, or when the payout is held now (the hold committed, the loan
+    unchanged), and `RefusedAfterReview` after a confirmed fraud."""
     today = utcnow().date()
     async with rt.engine.begin() as conn:
         view = await _locked(rt, conn, subject_id, loan_id)
+        await risk.ensure_not_held(conn, view.application_id)
         [offered] = offer(loan_id, view.application_id, view.disclosure).events
         assert isinstance(offered, LoanOffered)  # the offer as it was made (its terms stored)
         accepted = accept(view.state, offered, disclosure_version)
-        disbursed = disburse(accepted.state, loan_id, view.disclosure, today)
-        balance = LoanBalance(
-            principal_cents=view.disclosure.principal_cents,
-            annual_rate=Decimal(str(OFFER_ANNUAL_RATE)),
-            accrued_through=today,
-        )
-        await store.update_loan(
+        # USE-6: the payout's own signals, in this transaction, before anything is paid.
+        hold = await risk.screen_disbursement(
+            rt,
             conn,
-            loan_id,
-            state=disbursed.state.value,
-            balance_sealed=await _seal_balance(rt, subject_id, loan_id, balance, 0),
+            application_id=view.application_id,
+            loan_id=loan_id,
+            subject_id=subject_id,
             at=utcnow(),
         )
-        await rt.append(
-            conn,
-            _envelopes(rt, subject_id, loan_id, (*accepted.events, *disbursed.events)),
-        )
+        if hold:
+            # The hold commits; the loan stays an open offer (refused below, after commit).
+            await rt.append(conn, hold)
+        else:
+            disbursed = disburse(accepted.state, loan_id, view.disclosure, today)
+            balance = LoanBalance(
+                principal_cents=view.disclosure.principal_cents,
+                annual_rate=Decimal(str(OFFER_ANNUAL_RATE)),
+                accrued_through=today,
+            )
+            await store.update_loan(
+                conn,
+                loan_id,
+                state=disbursed.state.value,
+                balance_sealed=await _seal_balance(rt, subject_id, loan_id, balance, 0),
+                at=utcnow(),
+            )
+            await rt.append(
+                conn,
+                _envelopes(rt, subject_id, loan_id, (*accepted.events, *disbursed.events)),
+            )
+    if hold:
+        raise risk.HeldForReview(view.application_id, ReviewStage.DISBURSEMENT)
     return replace(view, state=disbursed.state, balance=balance)
 
 

@@ -15,6 +15,8 @@ from expensura_events.envelope import utcnow
 from expensura_events.web.auth import CurrentUser, Runtime
 from expensura_events.web.problems import Conflict, NotFound, Problem
 from expensura_loans.applications.domain import MAX_AMOUNT_CENTS
+from expensura_loans.risk.problems import hold_problem
+from expensura_loans.risk.service import HeldForReview, RefusedAfterReview
 from expensura_loans.servicing.domain import (
     DisclosureNotShown,
     IllegalTransition,
@@ -111,13 +113,16 @@ async def my_loans(caller: CurrentUser, rt: Runtime) -> LoansOut:
 @router.post("/v1/loans/{loan_id}/acceptance", responses={404: {}, 409: {}})
 async def accept(loan_id: UUID, body: AcceptanceIn, caller: CurrentUser, rt: Runtime) -> LoanOut:
     """Accept the offer as shown by this disclosure version; the amount financed is then
-    disbursed (409 for another version, or a loan that is no open offer)."""
+    disbursed (409 for another version, a loan that is no open offer, or one held for a
+    risk review: the loan stays an open offer)."""
     try:
         return _out(await accept_offer(rt, caller.id, loan_id, body.disclosure_version))
     except UnknownLoan:
         raise NotFound("No such loan of yours.") from None
     except (DisclosureNotShown, IllegalTransition) as exc:
         raise Conflict(str(exc)) from None
+    except (HeldForReview, RefusedAfterReview) as exc:
+        raise hold_problem(exc) from None
 
 
 @router.post("/v1/loans/{loan_id}/payments", status_code=201, responses={404: {}, 409: {}, 422: {}})
