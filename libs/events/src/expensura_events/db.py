@@ -177,6 +177,8 @@ async def grant_keystore(keystore_owner_url: str, role: str, *, may_destroy: boo
             await conn.execute(text(f'GRANT EXECUTE ON FUNCTION subject_key_state(text) TO "{r}"'))
             # its own secrets only: row-level security on the owner column (keystore_0003)
             await conn.execute(text(f'GRANT SELECT, INSERT ON service_secrets TO "{r}"'))
+            # its own retention holds' keys, never a subject's (keystore_0005)
+            await conn.execute(text(f'GRANT EXECUTE ON FUNCTION destroy_held_key(text) TO "{r}"'))
             verb = "GRANT" if may_destroy else "REVOKE"
             prep = "TO" if may_destroy else "FROM"
             await conn.execute(

@@ -66,6 +66,7 @@ class KeyStore(Protocol):
     async def destroy(self, subject_id: str) -> bool: ...
 
 
+HOLD_MARK = "#hold:"  # `<subject>#hold:<hold>`: a retention hold's key (envelope.key_owner)
 SHARED_OWNER = "*"  # keys written before keys had owners (keystore_0004): every reader's
 SUBJECT_ERASED_SQLSTATE = "KS001"  # keystore_0004's trigger: no new key for an erased subject
 
@@ -198,9 +199,14 @@ class PostgresKeyStore:
         tombstone, so no key is ever created for it again.
 
         Only through `destroy_subject_key`: the database grants that function to the erasure
-        path alone, and no service role may UPDATE a key."""
+        path alone, and no service role may UPDATE a key. A retention hold's key is ended by
+        the service that holds it, through `destroy_held_key` (its own keys of that hold
+        only, keystore_0005)."""
         async with self._engine.begin() as conn:
-            destroyed = await conn.scalar(select(func.destroy_subject_key(subject_id)))
+            if HOLD_MARK in subject_id:  # a retention hold's key: its owner ends the hold
+                destroyed = await conn.scalar(select(func.destroy_held_key(subject_id)))
+            else:
+                destroyed = await conn.scalar(select(func.destroy_subject_key(subject_id)))
         return bool(destroyed)
 
 

@@ -146,6 +146,7 @@ async def test_grants_every_service_select_and_insert_and_only_identity_destroy(
                 }, (role, table)
             for fn, expected in (
                 ("destroy_subject_key(text)", spec.name.value == "identity"),
+                ("destroy_held_key(text)", True),  # its own holds' keys (keystore_0005)
                 ("rewrap_subject_key(text, text, bytea, text, bytea)", False),
                 ("rewrap_service_secret(text, text, text, bytea, text, bytea)", False),
             ):
@@ -181,6 +182,33 @@ async def test_only_the_erasure_path_can_destroy_a_key(
     assert await loans.get(s) == key
     assert await PostgresKeyStore(engines["identity"], master(stack)).destroy(s) is True
     assert await loans.get(s) is None
+
+
+@pytest.mark.obligation("RUL-2")
+async def test_a_service_ends_its_own_retention_holds_only(
+    stack: LocalStack, engines: dict[str, AsyncEngine]
+) -> None:
+    """A hold's end destroys that hold's key of the service that holds it: never a subject's
+    own key, nor another service's key of the same hold, and no key of it is made again."""
+    s = subject()
+    hold = f"{s}#hold:reg-b-applications"
+    loans = PostgresKeyStore(engines["loans"], master(stack))
+    identity = PostgresKeyStore(engines["identity"], master(stack))
+    own = await loans.get_or_create(s)
+    await identity.get_or_create(hold)  # identity's key of a hold of the same name
+    await loans.get_or_create(hold)
+    for not_a_hold in (s, f"{s}#hold:", f"#hold:{s}"):  # the function ends holds only
+        with pytest.raises(DBAPIError) as denied:
+            async with engines["loans"].begin() as conn:
+                await conn.execute(text("SELECT destroy_held_key(:k)"), {"k": not_a_hold})
+        assert sqlstate(denied.value) == REFUSED
+    assert await loans.destroy(hold) is True
+    assert await loans.get(hold) is None
+    assert await identity.get(hold) is not None  # identity's copy of that hold is its own
+    assert await loans.get(s) == own  # the subject's key is untouched
+    with pytest.raises(SubjectErased):
+        await loans.get_or_create(hold)  # the hold is over: nothing more is held under it
+    assert await loans.destroy(hold) is False
 
 
 async def test_a_copied_key_cannot_be_written_back_after_erasure(
