@@ -4,6 +4,7 @@ topic check, and how long the broker keeps a consumer's fetch waiting."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 import uuid
@@ -90,7 +91,7 @@ PROBE_MESSAGES = 15
 async def fetch_delay(kafka: KafkaSettings, fetch_max_wait_ms: int) -> dict[str, float]:
     """Produce messages at random moments to an idle partition; time until a consumer has them."""
     topic = kafka.topic("bench-fetch-probe")
-    await ensure_topics(kafka, [topic], partitions=1)
+    await ensure_topics(dataclasses.replace(kafka, topic_partitions=1), [topic])
     tag = uuid.uuid4().hex.encode()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
