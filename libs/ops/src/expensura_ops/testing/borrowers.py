@@ -39,10 +39,16 @@ async def borrower(stack: LocalStack, *, phone: str | None = None) -> Borrower:
             )
         ).raise_for_status()
 
+        # what the app sends for the risk signals (USE-6): a device and a card of their own
+        evidence = {
+            "expensura-device-id": str(uuid.uuid4()),
+            "expensura-card-fingerprint": f"fp_{uuid.uuid4().hex}",
+        }
+
         async def applied() -> str | None:
             resp = await client.post(
                 f"{loans}/v1/loan-applications",
-                headers=auth,
+                headers=auth | evidence,
                 json={
                     "amount_cents": 250_000,
                     "term_months": 24,
