@@ -104,6 +104,14 @@ def assess(stack: LocalStack, auth: dict[str, str], application_id: str) -> http
     )
 
 
+NOTICE = "loans.CustomerNoticeRequested"
+
+
+def lifecycle(types: list[str]) -> list[str]:
+    """The event types but the notices requested along them (USE-10)."""
+    return [t for t in types if t != NOTICE]
+
+
 def loans_events(stack: LocalStack, subject: str) -> list[dict[str, Any]]:
     resp = httpx.get(
         f"{stack.processes['loans'].internal_url}/internal/log",
@@ -115,10 +123,11 @@ def loans_events(stack: LocalStack, subject: str) -> list[dict[str, Any]]:
     return [e for e in resp.json()["events"] if e.get("subject_id") == subject]
 
 
+@pytest.mark.obligation("USE-10")
 async def test_a_good_file_is_approved_on_consent_and_the_decision_is_final(
     stack: LocalStack,
 ) -> None:
-    subject, auth, _ = await applicant(stack, "good")
+    subject, auth, email = await applicant(stack, "good")
     application_id = await apply(stack, auth)
     consent_to_assessment(stack, auth)
     resp = assess(stack, auth, application_id)
@@ -128,11 +137,17 @@ async def test_a_good_file_is_approved_on_consent_and_the_decision_is_final(
     assert again.status_code == 409 and "approved" in again.json()["detail"]
 
     types = [e["event_type"] for e in loans_events(stack, subject)]
-    assert types[-3:] == [
+    assert types[-4:] == [
         "loans.CreditReportRequested",
         "loans.ApplicationAssessed",
         "loans.LoanOffered",  # the approval's offer, with its disclosure
+        NOTICE,  # and its document (USE-10)
     ]
+    # the offer document reaches the applicant through the one notification path
+    [document] = stack.wait_for_mail(email, 2, timeout=60)[1:]  # after the sign-up's code
+    assert document.subject == "Your loan offer and its Truth-in-Lending disclosure"
+    for part in ("TRUTH-IN-LENDING DISCLOSURES", "Annual percentage rate", "Total of payments"):
+        assert part in document.body, part
     assessed = next(
         e for e in loans_events(stack, subject) if e["event_type"] == "loans.ApplicationAssessed"
     )
@@ -311,9 +326,12 @@ async def test_an_approved_applicant_accepts_the_disclosed_offer_repays_once_per
     assert paid_off.json()["loan"]["state"] == "closed"
     assert paid_off.json()["loan"]["principal_outstanding_cents"] == 0
 
-    types = [e["event_type"] for e in loans_events(stack, subject)]
+    all_types = [e["event_type"] for e in loans_events(stack, subject)]
+    types = lifecycle(all_types)
     assert types.count("loans.PaymentReceived") == 2
     assert types[-3:] == ["loans.PaymentReceived", "loans.LoanPaidOff", "loans.LoanClosed"]
+    # the offer document and one receipt per payment applied (none for the four retries)
+    assert all_types.count(NOTICE) == 3
     assert "loans.LoanOffered" in types and "loans.LoanDisbursed" in types
     after_close = httpx.post(
         f"{loans_url}/payments",
@@ -361,7 +379,7 @@ async def test_an_approved_applicant_who_never_repays_is_missed_made_delinquent_
     )
     assert refused.status_code == 409
 
-    types = [e["event_type"] for e in loans_events(stack, subject)]
+    types = lifecycle([e["event_type"] for e in loans_events(stack, subject)])
     assert types.count("loans.LoanBecameDelinquent") == 1
     assert types.count("loans.PaymentMissed") >= 4  # each installment due in 120 days, once
     assert types[-1] == "loans.LoanChargedOff"

@@ -43,6 +43,9 @@ class LoansSettings(ServiceSettings):
     # How often the retention holds that have ended are released (their records erased):
     # an hour late at most, against periods of years.
     retention_release_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # How many days before an installment's due date the servicing cycle reminds the
+    # borrower of it (USE-10), once per installment.
+    payment_due_reminder_days: int = Field(default=5, ge=0, le=31)
 
 
 def loans_settings(rt: ServiceRuntime) -> LoansSettings:

@@ -62,6 +62,7 @@ EXPECTED_HOLDS: dict[str, str | None] = {
     "loans.LoanPaidOff": ACCOUNT,
     "loans.LoanChargedOff": ACCOUNT,
     "loans.LoanClosed": ACCOUNT,
+    "loans.BalanceDisputeOpened": ACCOUNT,  # on the loan's stream: its clock is the loan's
     "loans.PaymentReceived": PAYMENT,
     "loans.PaymentMissed": PAYMENT,
     "loans.AccountFurnished": FURNISHING,

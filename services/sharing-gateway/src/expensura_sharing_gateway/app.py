@@ -6,6 +6,7 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
+from expensura_sharing_gateway.disclosures.projection import DisputeCases
 from expensura_sharing_gateway.disclosures.service import seal_legacy_case_references
 from expensura_sharing_gateway.disclosures.views import router as disclosures_router
 from expensura_sharing_gateway.erasure import erase_gateway_state
@@ -22,6 +23,7 @@ service_definition = ServiceDefinition(
     "agreements, minimised disclosures on consent or legal ground, statistics.",
     migrations=Path(__file__).parent / "migrations",
     routers=[auth_router, partners_router, disclosures_router, statistics_router, transfers_router],
+    projections=[DisputeCases],
     workers=[seal_legacy_case_references],
     settings_class=GatewaySettings,
     erase_subject=erase_gateway_state,

@@ -1,4 +1,5 @@
-"""The gateway's state: partners, agreements, credentials, nonces, disclosures, releases."""
+"""The gateway's state: partners, agreements, credentials, nonces, disclosures, releases;
+and the one read model of another service's events, loans' open dispute cases."""
 
 from __future__ import annotations
 
@@ -83,6 +84,18 @@ disclosures = Table(
     Column("case_reference", Text, nullable=True),
     Column("case_reference_sealed", JSONB, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# Read model (`dispute-cases`, from `loans.BalanceDisputeOpened`): the balance disputes the
+# borrowers opened, each naming its subject. The reference is loans' own, random, naming no
+# one (a partner's free-text case reference is kept sealed in `disclosures`, never here).
+dispute_cases = Table(
+    "dispute_cases",
+    metadata,
+    Column("case_reference", Text, primary_key=True),
+    Column("subject_id", Text, nullable=False, index=True),
+    Column("loan_id", Uuid, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
 )
 
 statistics_releases = Table(

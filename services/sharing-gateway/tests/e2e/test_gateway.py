@@ -14,14 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from expensura_consent.policy.service import INITIAL_VERSION
 from expensura_events.topology import events_topic
 from expensura_events.vocabulary import Purpose
-from expensura_ops.testing import personal, tokens
+from expensura_ops.testing import borrowers, personal, tokens
 from expensura_ops.testing.dumps import pg_dump
 from expensura_ops.testing.signing import PartnerAuth, decode_key, signature_headers
-from expensura_ops.testing.stack import LocalStack, topic_messages
+from expensura_ops.testing.stack import LocalStack, eventually, topic_messages
 from expensura_sharing_gateway.partners.domain import ALLOW_LISTS, PartnerKind
 
 NOW = datetime.now(UTC)
@@ -246,20 +248,42 @@ async def test_without_an_active_agreement_a_partner_gets_nothing(stack: LocalSt
         assert "data" not in resp.json()
 
 
+async def gateway_knows_case(stack: LocalStack, case: str) -> None:
+    """Until the gateway's `dispute-cases` projection has loans' event opening the case."""
+    engine = create_async_engine(stack.database_url("sharing-gateway", admin=True))
+    try:
+
+        async def known() -> bool:
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    text("SELECT 1 FROM dispute_cases WHERE case_reference = :c"), {"c": case}
+                )
+                return found.first() is not None
+
+        await eventually(known, what=f"the gateway to learn case {case}")
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.obligation("USE-8", "SHR-1", "SHR-2")
 async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: LocalStack) -> None:
-    subject, _ = tokens.user(stack, phone="+14155550102")
+    """A dispute-resolution disclosure goes under a case the subject opened (a balance
+    dispute in loans) and a legal ground naming the recipient; the attack: a collection
+    agency naming a made-up case, or another customer's, gets nothing."""
+    owner = await borrowers.borrower(stack, phone="+14155550102")
+    subject = owner.subject_id
+    other, other_auth = tokens.user(stack, phone="+14155550103")
     collector = await _partner(
         stack, "collection-agency", ["dispute-resolution"], ["phone", "email"]
     )
     law_firm = await _partner(stack, "law-firm", ["dispute-resolution"], ["phone", "email"])
     assert collector.disclose(subject, "dispute-resolution", ["phone"]).status_code == 403
     officer = await tokens.staff(stack, "privacy-officer")
-    for partner in (collector, law_firm):
+    for who, partner in ((subject, collector), (subject, law_firm), (other, collector)):
         await tokens.legal_ground(
             stack,
             {
-                "subject_id": subject,
+                "subject_id": who,
                 "purpose": "dispute-resolution",
                 "ground": "contract-at-users-request",
                 "evidence_reference": "loan-agreement-77/§12",
@@ -272,12 +296,32 @@ async def test_dispute_disclosure_needs_the_case_and_its_legal_basis(stack: Loca
         )
     no_case = collector.disclose(subject, "dispute-resolution", ["phone"])
     assert no_case.status_code == 403 and "case" in no_case.json()["detail"]
-    got = collector.disclose(subject, "dispute-resolution", ["phone", "email"], case="LOAN-77")
+
+    case = borrowers.dispute(stack, owner, "The payment of March 3 is missing from my balance")
+    await gateway_knows_case(stack, case)
+    for who, named in (
+        (subject, "LOAN-77"),  # made up, though the ground and the agreement are in order
+        (subject, f"LD-{secrets.token_hex(8).upper()}"),  # made up, in loans' own form
+        (other, case),  # another customer's case
+    ):
+        refused = collector.disclose(who, "dispute-resolution", ["phone", "email"], case=named)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "not an open dispute of this subject" in refused.json()["detail"]
+    got = collector.disclose(subject, "dispute-resolution", ["phone", "email"], case=case)
     assert got.status_code == 200, got.text
     assert set(got.json()["data"]) == {"phone", "email"}
     assert got.json()["basis"]["ground"] == "contract-at-users-request"
-    lawyer = law_firm.disclose(subject, "dispute-resolution", ["phone", "email"], case="LOAN-77")
+    lawyer = law_firm.disclose(subject, "dispute-resolution", ["phone", "email"], case=case)
     assert set(lawyer.json()["data"]) == {"email"}  # a law firm's list has no phone
+
+    # each refusal is recorded, and each subject sees those about them
+    for auth, refusals in ((owner.auth, 2), (other_auth, 1)):
+        seen = httpx.get(
+            f"{stack.processes['sharing-gateway'].url}/v1/me/disclosures", headers=auth, timeout=15
+        ).json()
+        reasons = [d["reason"] for d in seen if d["outcome"] == "refused"]
+        assert reasons.count("the case is not an open dispute of this subject") == refusals
 
 
 @pytest.mark.obligation("SHR-4")

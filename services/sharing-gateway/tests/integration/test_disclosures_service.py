@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from expensura_events.catalog.loans_servicing import BalanceDisputeOpened
 from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.four_eyes import Approver, Verdict
@@ -20,12 +21,14 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, DataCategory, Purpose
 from expensura_sharing_gateway.disclosures import clients, service
 from expensura_sharing_gateway.disclosures.domain import (
+    UNKNOWN_CASE,
     DependencyDown,
     DisclosureAsk,
     InboundOffer,
     OutOfScope,
     Refused,
 )
+from expensura_sharing_gateway.disclosures.projection import DisputeCases
 from expensura_sharing_gateway.erasure import erase_gateway_state
 from expensura_sharing_gateway.partner_auth.domain import Partner
 from expensura_sharing_gateway.partners import service as partners
@@ -98,6 +101,27 @@ async def bureau(rt: ServiceRuntime) -> AsyncIterator[Partner]:
     yield Partner(
         partner_id, PartnerKind.CREDIT_BUREAU, frozenset({"credit-assessment", "inbound"})
     )
+
+
+@pytest.fixture
+async def collector(rt: ServiceRuntime) -> AsyncIterator[Partner]:
+    partner_id = f"collector-{uuid.uuid4().hex[:6]}"
+    kind = PartnerKind.COLLECTION_AGENCY
+    await partners.register_partner(rt, partner_id, "C", kind, OFFICER)
+    await partners.decide_partner_request(rt, partner_id, SECOND, Verdict.APPROVE, "seen")
+    terms = AgreementTerms(
+        "NDA-C",
+        (Purpose.DISPUTE_RESOLUTION,),
+        ["phone", "email"],
+        False,
+        utcnow() - timedelta(1),
+        utcnow() + timedelta(365),
+    )
+    agreement_id = await partners.sign_agreement(rt, partner_id, terms, OFFICER)
+    await partners.decide_agreement_request(
+        rt, partner_id, agreement_id, SECOND, Verdict.APPROVE, "signed copy seen"
+    )
+    yield Partner(partner_id, kind, frozenset({"dispute-resolution"}))
 
 
 async def _rows(rt: ServiceRuntime, subject: str) -> list[Any]:
@@ -271,3 +295,69 @@ async def test_erasure_removes_the_subjects_rows_and_keeps_the_log(
     assert len(await log_of(rt, f"disclosure-{made.disclosure_id}")) == 1
     async with rt.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(disclosures))).scalar_one() > 0
+
+
+async def _dispute_opened(rt: ServiceRuntime, subject: str) -> str:
+    """Loans' `BalanceDisputeOpened` for the subject, applied by the gateway's projection
+    as its consumer would (twice: a redelivery changes nothing); the case reference."""
+    case = f"LD-{uuid.uuid4().hex[:16].upper()}"
+    event = BalanceDisputeOpened(loan_id=uuid.uuid4(), case_reference=case, reason="wrong")
+    envelope = rt.envelope(
+        event,
+        stream_id=f"loan-{event.loan_id}",
+        subject_id=subject,
+        actor=Actor(kind=ActorKind.USER, id=subject),
+        purpose=Purpose.DISPUTE_RESOLUTION,
+    )
+    for _ in range(2):
+        async with rt.engine.begin() as conn:
+            await DisputeCases().apply(conn, envelope)
+    return case
+
+
+@pytest.mark.obligation("USE-8")
+async def test_a_dispute_disclosure_goes_only_under_its_subjects_open_case(
+    rt: ServiceRuntime, collector: Partner, consent: Consent
+) -> None:
+    """The attack: a collection agency naming a made-up case, or another customer's case,
+    gets nothing, and each refusal is recorded; under the subject's own case it gets the
+    fields its list allows."""
+    owner, other = _subject(), _subject()
+    case = await _dispute_opened(rt, owner)
+    for subject, named in (
+        (owner, "LD-0000000000000000"),  # made up
+        (owner, "LOAN-77"),  # made up, in another form
+        (other, case),  # the owner's case, for another customer
+    ):
+        with pytest.raises(Refused) as refused:
+            await service.disclose(
+                rt,
+                collector,
+                DisclosureAsk(subject, Purpose.DISPUTE_RESOLUTION, ("phone",), named),
+            )
+        assert refused.value.reason == UNKNOWN_CASE
+        [event] = await log_of(rt, f"disclosure-{refused.value.disclosure_id}")
+        assert event["event_type"] == "sharing.DisclosureRefused"
+        assert event["payload"]["reason"] == UNKNOWN_CASE
+    assert consent.asked == 0  # refused before consent was asked: nothing looked up
+    assert [r.outcome for r in await _rows(rt, other)] == ["refused"]
+
+    made = await service.disclose(
+        rt, collector, DisclosureAsk(owner, Purpose.DISPUTE_RESOLUTION, ("phone",), case)
+    )
+    assert made.data == {"phone": f"phone-of-{owner}"}
+    assert sorted(r.outcome for r in await _rows(rt, owner)) == ["disclosed", "refused", "refused"]
+
+
+@pytest.mark.obligation("USE-8", "RGT-3")
+async def test_an_erased_subjects_cases_are_forgotten(
+    rt: ServiceRuntime, collector: Partner, consent: Consent
+) -> None:
+    owner = _subject()
+    case = await _dispute_opened(rt, owner)
+    async with rt.engine.begin() as conn:
+        assert await DisputeCases().purge_subject(conn, owner) == {"dispute_cases": 1}
+    with pytest.raises(Refused, match="not an open dispute"):
+        await service.disclose(
+            rt, collector, DisclosureAsk(owner, Purpose.DISPUTE_RESOLUTION, ("phone",), case)
+        )

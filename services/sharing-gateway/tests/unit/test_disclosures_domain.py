@@ -18,6 +18,7 @@ from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut
 from expensura_events.vocabulary import CollectionChannel, DataCategory, LegalGround, Purpose
 from expensura_sharing_gateway.disclosures.domain import (
     NO_CASE,
+    UNKNOWN_CASE,
     DisclosureAsk,
     DisclosureRefusal,
     InboundOffer,
@@ -130,8 +131,43 @@ def test_a_dispute_or_legal_request_without_its_case_is_refused_first(purpose: P
     with pytest.raises(DisclosureRefusal) as refused:
         plan(ask, PartnerKind.COURT, [], NOW)
     assert str(refused.value) == NO_CASE
-    with_case = DisclosureAsk("s-1", purpose, ("email", "phone"), case_reference="LOAN-77")
-    planned = plan(with_case, PartnerKind.COURT, [agreement({purpose}, {"email"})], NOW)
+    with_case = DisclosureAsk("s-1", purpose, ("email", "phone"), case_reference="LD-77")
+    planned = plan(
+        with_case,
+        PartnerKind.COURT,
+        [agreement({purpose}, {"email"})],
+        NOW,
+        case_subject="s-1",  # for a dispute: the subject's own open case
+    )
+    assert planned.fields == ["email"]
+
+
+@pytest.mark.obligation("USE-8")
+@pytest.mark.parametrize(
+    ("kind", "case_subject"),
+    [
+        (PartnerKind.COLLECTION_AGENCY, None),  # a made-up case: no dispute by that reference
+        (PartnerKind.COLLECTION_AGENCY, "s-2"),  # another customer's case
+        (PartnerKind.LAW_FIRM, "s-2"),
+        (PartnerKind.COURT, None),
+    ],
+)
+def test_a_dispute_naming_a_case_not_opened_by_its_subject_gets_nothing(
+    kind: PartnerKind, case_subject: str | None
+) -> None:
+    ask = DisclosureAsk("s-1", Purpose.DISPUTE_RESOLUTION, ("email",), case_reference="LD-77")
+    agreements = [agreement({Purpose.DISPUTE_RESOLUTION})]
+    with pytest.raises(DisclosureRefusal) as refused:
+        plan(ask, kind, agreements, NOW, case_subject=case_subject)
+    # one answer for both: the refusal does not tell whether the case exists
+    assert str(refused.value) == UNKNOWN_CASE
+    assert plan(ask, kind, agreements, NOW, case_subject="s-1").fields == ["email"]
+
+
+@pytest.mark.obligation("USE-8")
+def test_a_legal_compliance_case_need_not_be_a_dispute_the_subject_opened() -> None:
+    ask = DisclosureAsk("s-1", Purpose.LEGAL_COMPLIANCE, ("email",), case_reference="ORDER-9")
+    planned = plan(ask, PartnerKind.COURT, [agreement({Purpose.LEGAL_COMPLIANCE})], NOW)
     assert planned.fields == ["email"]
 
 
@@ -289,7 +325,11 @@ def test_a_release_names_its_decision_though_the_case_reference_is_sealed() -> N
 def test_a_legal_ground_decision_is_recorded_with_its_ground() -> None:
     ask = DisclosureAsk("s-1", Purpose.DISPUTE_RESOLUTION, ("phone",), case_reference="LOAN-77")
     planned = plan(
-        ask, PartnerKind.COLLECTION_AGENCY, [agreement({Purpose.DISPUTE_RESOLUTION})], NOW
+        ask,
+        PartnerKind.COLLECTION_AGENCY,
+        [agreement({Purpose.DISPUTE_RESOLUTION})],
+        NOW,
+        case_subject="s-1",
     )
     by_ground = decision(True).model_copy(
         update={

@@ -111,3 +111,24 @@ class LoanChargedOff(DomainEvent):
 class LoanClosed(DomainEvent):
     loan_id: UUID
     closed_on: date
+
+
+# Loans' own reference for a balance dispute: "LD-" and 16 hex digits, drawn at random. It
+# names no one (like a loan id), so it stays readable: the sharing gateway follows these
+# events to know which subject a case is about without opening the borrower's key.
+DisputeCaseReference = Annotated[str, Field(pattern=r"^LD-[0-9A-F]{16}$")]
+
+
+@event_type("loans.BalanceDisputeOpened", source="loans")
+class BalanceDisputeOpened(DomainEvent):
+    """The borrower disputes their balance (USE-8): a case opened, which the sharing gateway
+    then accepts as the case of a dispute-resolution disclosure about this borrower alone."""
+
+    loan_id: UUID
+    case_reference: DisputeCaseReference
+    # In the borrower's words: sealed (it may say anything about them and their money).
+    reason: Annotated[
+        str,
+        PersonalData(DataCategory.LOAN_RECORD, Grade.SENSITIVE),
+        Field(min_length=1, max_length=2000),
+    ]

@@ -175,6 +175,9 @@ EVENT_RECORD_CLASSES: Mapping[str, RecordClass | None] = MappingProxyType(
         "loans.LoanPaidOff": RecordClass.ACCOUNT,
         "loans.LoanChargedOff": RecordClass.ACCOUNT,
         "loans.LoanClosed": RecordClass.ACCOUNT,
+        # A dispute of the balance is part of the account's history (and the case a
+        # dispute-resolution disclosure rests on): kept as the account is.
+        "loans.BalanceDisputeOpened": RecordClass.ACCOUNT,
         "loans.PaymentReceived": RecordClass.PAYMENT,
         "loans.PaymentMissed": RecordClass.PAYMENT,
         "loans.AccountFurnished": RecordClass.CREDIT_REPORTING,

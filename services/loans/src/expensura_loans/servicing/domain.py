@@ -23,6 +23,7 @@ from typing import cast
 from uuid import UUID
 
 from expensura_events.catalog.loans_servicing import (
+    BalanceDisputeOpened,
     DelinquentBucketName,
     LoanBecameDelinquent,
     LoanChargedOff,
@@ -510,3 +511,37 @@ def charge_off(
 
 def close(state: LoanState, loan_id: UUID, on: date) -> Step:
     return Step(transition(state, LoanAction.CLOSE), (LoanClosed(loan_id=loan_id, closed_on=on),))
+
+
+# --- balance disputes (USE-8) ----------------------------------------------------------------
+
+# A loan with a balance, now or at its end: an offer has none yet. A charged-off loan is the
+# one a collection agency pursues, so it is the one most often disputed.
+DISPUTABLE = frozenset(
+    {
+        LoanState.ACTIVE,
+        LoanState.DELINQUENT,
+        LoanState.PAID_OFF,
+        LoanState.CHARGED_OFF,
+        LoanState.CLOSED,
+    }
+)
+MAX_DISPUTE_REASON = 2000
+
+
+class NotDisputable(Exception):
+    """A loan without a balance to dispute (an offer, or one never taken)."""
+
+
+@enforces("USE-8")
+def open_dispute(
+    state: LoanState, loan_id: UUID, case_reference: str, reason: str
+) -> BalanceDisputeOpened:
+    """The borrower disputes the balance: a case is opened, under which (and only for this
+    borrower) the sharing gateway lets a dispute-resolution disclosure go."""
+    if state not in DISPUTABLE:
+        raise NotDisputable(f"a loan {state} has no balance to dispute")
+    reason = reason.strip()
+    if not 0 < len(reason) <= MAX_DISPUTE_REASON:
+        raise ValueError(f"a dispute's reason is 1 to {MAX_DISPUTE_REASON} characters")
+    return BalanceDisputeOpened(loan_id=loan_id, case_reference=case_reference, reason=reason)

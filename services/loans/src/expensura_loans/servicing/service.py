@@ -7,12 +7,21 @@ the assessment tests affordability at) with no fee; the first payment falls due 
 after the decision. Terms and balances are stored sealed with the borrower's key (SEC-1).
 A payment carries the client's idempotency key: a retry with the same key, however many at
 once, is answered with the first one's result and applies nothing again.
+
+Loan communications (USE-10, `notices.py`): each notice is requested
+(`loans.CustomerNoticeRequested`) in the transaction of the event it tells of, on the loan's
+stream: the offer document with the offer, a receipt with each payment applied, a late notice
+with each installment missed, and a reminder before each due date from the servicing cycle.
+
+A balance dispute (USE-8) opens a case, `loans.BalanceDisputeOpened`, whose reference the
+sharing gateway learns as the case of this borrower's dispute-resolution disclosures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -34,13 +43,13 @@ from expensura_events.envelope import (
 )
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.sealing import place, seal, unseal
-from expensura_events.vocabulary import ActorKind, Purpose
+from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
 from expensura_loans.applications.domain import BASIS, LoanApplication
 from expensura_loans.assessment.domain import ASSESSMENT_ANNUAL_RATE
 from expensura_loans.retention.service import record_envelope
 from expensura_loans.risk import service as risk
 from expensura_loans.risk.domain import ReviewStage
-from expensura_loans.servicing import store
+from expensura_loans.servicing import notices, store
 from expensura_loans.servicing.domain import (
     CHARGE_OFF_DAYS_PAST_DUE,
     IllegalTransition,
@@ -57,6 +66,7 @@ from expensura_loans.servicing.domain import (
     disclose,
     miss_payment,
     offer,
+    open_dispute,
     receive_payment,
 )
 from expensura_loans.settings import loans_settings
@@ -67,6 +77,16 @@ OFFER_ANNUAL_RATE = ASSESSMENT_ANNUAL_RATE
 ORIGINATION_FEE_CENTS = 0
 PURPOSE = Purpose.LOAN_SERVICE_PROVISION
 REPAYING = frozenset({LoanState.ACTIVE, LoanState.DELINQUENT})
+# Notices are communications (USE-10). The offer's disclosure is one the law requires before
+# consummation (Reg Z §1026.17(b)); the others serve the contract the borrower asked for.
+NOTICE_PURPOSE = Purpose.COMMUNICATION
+OFFER_NOTICE_BASIS = LegalBasis(
+    ground=LegalGround.OTHER_LAW, reference="TILA Reg Z 12 CFR 1026.17-1026.18"
+)
+# The borrower asks for the dispute: it is handled at their request.
+DISPUTE_BASIS = LegalBasis(
+    ground=LegalGround.CONTRACT_AT_USERS_REQUEST, reference="balance dispute"
+)
 
 
 class UnknownLoan(LookupError):
@@ -82,6 +102,7 @@ class LoanView:
     balance: LoanBalance | None
     paid_cents: int
     missed_through: int = 0  # the last installment recorded as missed (once each)
+    reminded_through: int = 0  # the last installment reminded of before its due date
 
     def payoff_cents(self, on: date) -> int | None:
         return None if self.balance is None else self.balance.payoff_cents(on)
@@ -123,7 +144,9 @@ async def make_offer(
         "first_due": add_months(decided_at.date(), 1).isoformat(),
         "fee_cents": ORIGINATION_FEE_CENTS,
     }
-    step = offer(loan_id, application.application_id, _terms(inputs))
+    disclosure = _terms(inputs)
+    step = offer(loan_id, application.application_id, disclosure)
+    document = notices.offer_document(loan_id, disclosure, decided_at.date())
     subject = application.subject_id
     await store.add_loan(
         conn,
@@ -145,6 +168,36 @@ async def make_offer(
             legal_basis=BASIS,
         )
         for event in step.events
+    ] + _notice_envelopes(
+        rt,
+        subject,
+        loan_id,
+        [document.requested(notices.offer_notice_id(loan_id))],
+        Actor(kind=ActorKind.USER, id=subject),
+        OFFER_NOTICE_BASIS,
+    )
+
+
+def _notice_envelopes(
+    rt: ServiceRuntime,
+    subject: str,
+    loan_id: UUID,
+    requests: list[DomainEvent],
+    actor: Actor,
+    basis: LegalBasis = BASIS,
+) -> list[EventEnvelope]:
+    """The notices to send, on the loan's stream, as communications."""
+    return [
+        record_envelope(
+            rt,
+            request,
+            stream_id=loan_stream(loan_id),
+            subject_id=subject,
+            actor=actor,
+            purpose=NOTICE_PURPOSE,
+            legal_basis=basis,
+        )
+        for request in requests
     ]
 
 
@@ -163,7 +216,7 @@ async def _opened(rt: ServiceRuntime, row: store.StoredLoan) -> LoanView | None:
     inputs = await unseal(rt.mapper.cipher, row.subject_id, where, row.terms_sealed)
     if REDACTED in inputs.values():
         return None
-    balance, paid, missed_through = None, 0, 0
+    balance, paid, missed_through, reminded_through = None, 0, 0, 0
     if row.balance_sealed is not None:
         opened = await unseal(rt.mapper.cipher, row.subject_id, where, row.balance_sealed)
         if REDACTED in opened.values():
@@ -177,6 +230,7 @@ async def _opened(rt: ServiceRuntime, row: store.StoredLoan) -> LoanView | None:
         )
         paid = int(opened["paid_cents"])
         missed_through = int(opened.get("missed_through") or 0)
+        reminded_through = int(opened.get("reminded_through") or 0)
     return LoanView(
         row.loan_id,
         row.application_id,
@@ -185,6 +239,7 @@ async def _opened(rt: ServiceRuntime, row: store.StoredLoan) -> LoanView | None:
         balance,
         paid,
         missed_through,
+        reminded_through,
     )
 
 
@@ -195,6 +250,7 @@ async def _seal_balance(
     balance: LoanBalance,
     paid: int,
     missed_through: int = 0,
+    reminded_through: int = 0,
 ) -> dict[str, Any]:
     return await seal(
         rt.mapper.cipher,
@@ -207,6 +263,7 @@ async def _seal_balance(
             "fees_cents": balance.fees_cents,
             "paid_cents": paid,
             "missed_through": missed_through,
+            "reminded_through": reminded_through,
         },
     )
 
@@ -353,11 +410,26 @@ async def pay(
             loan_id,
             state=state.value,
             balance_sealed=await _seal_balance(
-                rt, subject_id, loan_id, balance, paid, view.missed_through
+                rt, subject_id, loan_id, balance, paid, view.missed_through, view.reminded_through
             ),
             at=utcnow(),
         )
-        await rt.append(conn, _envelopes(rt, subject_id, loan_id, tuple(events)))
+        receipt = notices.payment_receipt(
+            loan_id,
+            amount_cents,
+            application.to_fees_cents,
+            application.to_interest_cents,
+            application.to_principal_cents,
+            today,
+            balance.principal_cents,
+            paid_off=application.paid_off,
+        ).requested(notices.receipt_notice_id(loan_id, idempotency_key))
+        borrower = Actor(kind=ActorKind.USER, id=subject_id)
+        await rt.append(
+            conn,
+            _envelopes(rt, subject_id, loan_id, tuple(events))
+            + _notice_envelopes(rt, subject_id, loan_id, [receipt], borrower),
+        )
     return PaymentResult(
         replace(view, state=state, balance=balance, paid_cents=paid),
         application.to_fees_cents,
@@ -377,38 +449,47 @@ class CycleReport:
     missed: int = 0
     became_delinquent: int = 0
     charged_off: int = 0
+    notices: int = 0  # late notices and payment-due reminders requested
 
     def __add__(self, other: CycleReport) -> CycleReport:
         return CycleReport(
             self.missed + other.missed,
             self.became_delinquent + other.became_delinquent,
             self.charged_off + other.charged_off,
+            self.notices + other.notices,
         )
 
 
 async def run_servicing_cycle(rt: ServiceRuntime, today: date) -> CycleReport:
     """As of `today`, for each loan being repaid: every installment unpaid after its due date
-    is recorded missed, once (the first makes the loan delinquent, with its bucket); a loan
-    `CHARGE_OFF_DAYS_PAST_DUE` days or more past due is charged off. Each loan in a
-    transaction of its own, its row locked (a payment meanwhile waits, or comes first)."""
+    is recorded missed, once (the first makes the loan delinquent, with its bucket), and its
+    late notice requested; a loan `CHARGE_OFF_DAYS_PAST_DUE` days or more past due is charged
+    off; an installment due within the reminder's lead time is reminded of, once. Each loan
+    in a transaction of its own, its row locked (a payment meanwhile waits, or comes first)."""
     async with rt.engine.connect() as conn:
         ids = await store.loan_ids_in_states(conn, sorted(s.value for s in REPAYING))
+    lead_days = loans_settings(rt).payment_due_reminder_days
     report = CycleReport()
     for loan_id in ids:
-        report += await _service_one(rt, loan_id, today)
+        report += await _service_one(rt, loan_id, today, lead_days)
     return report
 
 
-async def _service_one(rt: ServiceRuntime, loan_id: UUID, today: date) -> CycleReport:
+async def _service_one(
+    rt: ServiceRuntime, loan_id: UUID, today: date, lead_days: int
+) -> CycleReport:
     async with rt.engine.begin() as conn:
         row = await store.loan(conn, loan_id, lock=True)
         view = None if row is None else await _opened(rt, row)
         if row is None or view is None or view.balance is None or view.state not in REPAYING:
             return CycleReport()  # paid off, erased or charged off since it was listed
+        schedule = view.disclosure.payment_schedule
         state, missed_through = view.state, view.missed_through
         events: list[DomainEvent] = []
+        requests: list[DomainEvent] = []
         due_so_far = 0
-        for installment in sorted(view.disclosure.payment_schedule, key=lambda p: p.number):
+        past_due = notices.past_due_cents(schedule, view.paid_cents, today)
+        for installment in sorted(schedule, key=lambda p: p.number):
             due_so_far += installment.amount_cents
             if installment.number <= missed_through:
                 continue  # recorded before
@@ -417,30 +498,51 @@ async def _service_one(rt: ServiceRuntime, loan_id: UUID, today: date) -> CycleR
             step = miss_payment(state, loan_id, installment, today)
             state, missed_through = step.state, installment.number
             events += step.events
-        behind = days_past_due(view.disclosure.payment_schedule, view.paid_cents, today)
+            late = notices.late_notice(loan_id, installment, past_due, today)
+            requests.append(late.requested(notices.late_notice_id(loan_id, installment.number)))
+        behind = days_past_due(schedule, view.paid_cents, today)
         if state is LoanState.DELINQUENT and behind >= CHARGE_OFF_DAYS_PAST_DUE:
             step = charge_off(state, loan_id, view.balance, behind, today)
             state = step.state
             events += step.events
-        if not events:
+        reminded_through = view.reminded_through
+        if state in REPAYING:  # a charged-off loan is no longer billed
+            for installment in notices.reminders_due(
+                schedule, reminded_through, view.paid_cents, today, lead_days
+            ):
+                reminder = notices.payment_due_reminder(loan_id, installment, today)
+                requests.append(
+                    reminder.requested(notices.payment_due_notice_id(loan_id, installment.number))
+                )
+                reminded_through = installment.number
+        if not events and not requests:
             return CycleReport()
         await store.update_loan(
             conn,
             loan_id,
             state=state.value,
             balance_sealed=await _seal_balance(
-                rt, row.subject_id, loan_id, view.balance, view.paid_cents, missed_through
+                rt,
+                row.subject_id,
+                loan_id,
+                view.balance,
+                view.paid_cents,
+                missed_through,
+                reminded_through,
             ),
             at=utcnow(),
         )
         await rt.append(
-            conn, _envelopes(rt, row.subject_id, loan_id, tuple(events), actor=CYCLE_ACTOR)
+            conn,
+            _envelopes(rt, row.subject_id, loan_id, tuple(events), actor=CYCLE_ACTOR)
+            + _notice_envelopes(rt, row.subject_id, loan_id, requests, CYCLE_ACTOR),
         )
     kinds = [type(e).__name__ for e in events]
     return CycleReport(
         kinds.count("PaymentMissed"),
         kinds.count("LoanBecameDelinquent"),
         kinds.count("LoanChargedOff"),
+        len(requests),
     )
 
 
@@ -456,3 +558,42 @@ async def servicing_cycle(rt: ServiceRuntime, stop: asyncio.Event) -> None:
             log.warning("servicing.cycle_failed", **error_fields(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+# --- balance disputes (USE-8) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisputeOpened:
+    loan_id: UUID
+    case_reference: str
+
+
+def new_case_reference() -> str:
+    """Random (64 bits): a case cannot be named by guessing, and names no one."""
+    return f"LD-{secrets.token_hex(8).upper()}"
+
+
+async def dispute_balance(
+    rt: ServiceRuntime, subject_id: str, loan_id: UUID, reason: str
+) -> DisputeOpened:
+    """The borrower disputes their loan's balance: a case is opened (its reason sealed with
+    their key). Raises `NotDisputable` (an offer: no balance yet) or `UnknownLoan`."""
+    async with rt.engine.begin() as conn:
+        view = await _locked(rt, conn, subject_id, loan_id)
+        opened = open_dispute(view.state, loan_id, new_case_reference(), reason)
+        await rt.append(
+            conn,
+            [
+                record_envelope(
+                    rt,
+                    opened,
+                    stream_id=loan_stream(loan_id),
+                    subject_id=subject_id,
+                    actor=Actor(kind=ActorKind.USER, id=subject_id),
+                    purpose=Purpose.DISPUTE_RESOLUTION,
+                    legal_basis=DISPUTE_BASIS,
+                )
+            ],
+        )
+    return DisputeOpened(loan_id, opened.case_reference)

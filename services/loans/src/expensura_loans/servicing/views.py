@@ -1,5 +1,5 @@
 """Servicing over HTTP: the borrower's loans with their Truth-in-Lending disclosure, the
-acceptance of an offer, and payments (each with an `Idempotency-Key`)."""
+acceptance of an offer, payments (each with an `Idempotency-Key`), and balance disputes."""
 
 from __future__ import annotations
 
@@ -18,13 +18,22 @@ from expensura_loans.applications.domain import MAX_AMOUNT_CENTS
 from expensura_loans.risk.problems import hold_problem
 from expensura_loans.risk.service import HeldForReview, RefusedAfterReview
 from expensura_loans.servicing.domain import (
+    MAX_DISPUTE_REASON,
     DisclosureNotShown,
     IllegalTransition,
     InvalidPayment,
     LoanState,
+    NotDisputable,
     Overpayment,
 )
-from expensura_loans.servicing.service import LoanView, UnknownLoan, accept_offer, loans_of, pay
+from expensura_loans.servicing.service import (
+    LoanView,
+    UnknownLoan,
+    accept_offer,
+    dispute_balance,
+    loans_of,
+    pay,
+)
 
 router = APIRouter(tags=["loans"])
 
@@ -75,8 +84,22 @@ class PaymentOut(BaseModel):
     to_principal_cents: int
 
 
+class DisputeIn(BaseModel):
+    # What the borrower says is wrong with the balance (sealed in the log).
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_DISPUTE_REASON)]
+
+
+class DisputeOut(BaseModel):
+    loan_id: UUID
+    case_reference: str
+
+
 class OverpaymentProblem(Problem):
     status, title = 422, "More than the payoff amount"
+
+
+class BlankReason(Problem):
+    status, title = 422, "A dispute needs its reason"
 
 
 def _out(view: LoanView) -> LoanOut:
@@ -154,3 +177,19 @@ async def make_payment(
         to_interest_cents=result.to_interest_cents,
         to_principal_cents=result.to_principal_cents,
     )
+
+
+@router.post("/v1/loans/{loan_id}/disputes", status_code=201, responses={404: {}, 409: {}})
+async def dispute(loan_id: UUID, body: DisputeIn, caller: CurrentUser, rt: Runtime) -> DisputeOut:
+    """Dispute the loan's balance: a case is opened, and its reference is the one a
+    dispute-resolution disclosure about you must name at the sharing gateway (USE-8). 409 for
+    an offer (no balance yet)."""
+    try:
+        opened = await dispute_balance(rt, caller.id, loan_id, body.reason)
+    except UnknownLoan:
+        raise NotFound("No such loan of yours.") from None
+    except NotDisputable as exc:
+        raise Conflict(str(exc)) from None
+    except ValueError as exc:  # a reason of blanks only
+        raise BlankReason(str(exc)) from None
+    return DisputeOut(loan_id=opened.loan_id, case_reference=opened.case_reference)

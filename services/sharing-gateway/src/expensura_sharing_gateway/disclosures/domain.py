@@ -4,7 +4,7 @@ SHR-1: data leaves only on a decision that names one of the permitted cases (a c
 naming the partner, or a legal ground), and every answer, yes or no, is recorded.
 SHR-2: a disclosure carries asked ∩ allow-list(kind, purpose) ∩ agreement, nothing else.
 SHR-3: without an agreement in force covering the purpose, nothing.
-USE-8: a dispute or legal request names its case.
+USE-8: a dispute or legal request names its case; a dispute's case is one its subject opened.
 COL-4: data a partner offers is accepted only on consent and an inbound agreement.
 RGT-4: the proof, from the logs, that nothing went out under a consent after its withdrawal.
 """
@@ -36,6 +36,13 @@ from expensura_sharing_gateway.partners.domain import (
 # Dispute cases (USE-8) must name the case and its legal basis.
 CASE_REQUIRED = frozenset({Purpose.DISPUTE_RESOLUTION, Purpose.LEGAL_COMPLIANCE})
 NO_CASE = "a dispute or legal request must name its case"
+# A dispute's case must be one the subject opened (a balance dispute, learnt from loans'
+# events): a recipient cannot make one up, nor borrow another customer's. A legal-compliance
+# request's case is a court's or a regulator's, which no service of ours opens.
+KNOWN_CASE_REQUIRED = frozenset({Purpose.DISPUTE_RESOLUTION})
+# The same answer for a case unknown and a case of someone else: it tells the recipient
+# nothing about whether a case exists.
+UNKNOWN_CASE = "the case is not an open dispute of this subject"
 DISCLOSED, REFUSED = "disclosed", "refused"
 
 
@@ -138,12 +145,23 @@ def minimise(
 
 @enforces("USE-8", "SHR-2", "SHR-3")
 def plan(
-    ask: DisclosureAsk, kind: PartnerKind, agreements: Iterable[Agreement], now: datetime
+    ask: DisclosureAsk,
+    kind: PartnerKind,
+    agreements: Iterable[Agreement],
+    now: datetime,
+    *,
+    case_subject: str | None = None,
 ) -> Plan:
     """What a request may get before consent is asked, in the order the refusals are
-    given: the case (USE-8), an agreement in force (SHR-3), the minimised fields (SHR-2)."""
+    given: the case (USE-8: named, and for a dispute one its subject opened; `case_subject`
+    is whose the named case is, None if no such case is known), an agreement in force
+    (SHR-3), the minimised fields (SHR-2)."""
     if ask.purpose in CASE_REQUIRED and not ask.case_reference:
         raise DisclosureRefusal(NO_CASE)
+    if ask.purpose in KNOWN_CASE_REQUIRED and (
+        case_subject is None or case_subject != ask.subject_id
+    ):
+        raise DisclosureRefusal(UNKNOWN_CASE)
     agreement = covering_agreement(agreements, ask.purpose, now)
     return Plan(agreement, minimise(kind, ask.purpose, agreement, set(ask.fields)))
 

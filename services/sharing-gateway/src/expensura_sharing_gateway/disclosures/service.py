@@ -1,7 +1,8 @@
 """Use cases of disclosure (SHR-1/2/3, USE-8), inbound data (COL-4), the subject's view of
 both, and the proof of a withdrawal (RGT-4). Called by the views and by the operator CLI.
 
-A disclosure: the scope, then the domain's plan (case, agreement, minimised fields), then
+A disclosure: the scope, then the domain's plan (case, and for a dispute the case's subject
+as loans' events tell it; agreement; minimised fields), then
 the consent service's decision at this moment, then identity's values; each refusal is
 committed with its event before it is raised, and a disclosure's row and DisclosureMade
 commit together."""
@@ -21,6 +22,7 @@ from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_sharing_gateway.disclosures import clients, store
 from expensura_sharing_gateway.disclosures.domain import (
     DISCLOSED,
+    KNOWN_CASE_REQUIRED,
     REFUSED,
     DisclosureAsk,
     DisclosureRecord,
@@ -108,13 +110,27 @@ async def _refuse(
     return Refused(event.reason, event.disclosure_id)
 
 
+async def _case_subject(rt: ServiceRuntime, ask: DisclosureAsk) -> str | None:
+    """Whose open dispute the named case is (from loans' events), if the purpose needs it."""
+    if ask.purpose not in KNOWN_CASE_REQUIRED or not ask.case_reference:
+        return None
+    async with rt.engine.connect() as conn:
+        return await store.case_subject(conn, ask.case_reference)
+
+
 async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> Disclosure:
     """A subject's fields for a partner, for a purpose. Raises OutOfScope (nothing
     recorded), Refused (the refusal committed) or DependencyDown (nothing disclosed)."""
     check_scope(partner, ask.purpose.value)
     disclosure_id, now = uuid4(), utcnow()
     try:
-        planned = plan(ask, partner.kind, await _agreements(rt, partner.partner_id), now)
+        planned = plan(
+            ask,
+            partner.kind,
+            await _agreements(rt, partner.partner_id),
+            now,
+            case_subject=await _case_subject(rt, ask),
+        )
     except DisclosureRefusal as exc:
         raise await _refuse(
             rt, partner, ask, refused(disclosure_id, partner.partner_id, ask, str(exc), None)

@@ -1,20 +1,24 @@
 """Disclosures in SQL: one row per request answered, disclosed or refused (the subject's
-view of what left and why), and the gateway's own log read for proofs."""
+view of what left and why), the gateway's own log read for proofs, and loans' dispute cases
+(the read model a dispute-resolution request is checked against)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.cipher import FieldCipher, SubjectErased
 from expensura_events.sealing import place, seal, unseal
 from expensura_events.store import EventStore
 from expensura_sharing_gateway.disclosures.domain import DisclosureRecord
-from expensura_sharing_gateway.tables import disclosures
+from expensura_sharing_gateway.tables import disclosures, dispute_cases
 
 
 def _where(disclosure_id: object) -> str:
@@ -131,3 +135,23 @@ async def own_log(conn: AsyncConnection, *, page: int = 1000) -> AsyncIterator[d
         for r in records:
             yield json.loads(r.record) | {"sequence": r.seq}
         after = records[-1].seq
+
+
+async def record_dispute_case(
+    conn: AsyncConnection, case_reference: str, subject_id: str, loan_id: UUID, at: datetime
+) -> None:
+    """A case loans opened; a replay of its event changes nothing."""
+    await conn.execute(
+        insert(dispute_cases)
+        .values(case_reference=case_reference, subject_id=subject_id, loan_id=loan_id, opened_at=at)
+        .on_conflict_do_nothing(index_elements=["case_reference"])
+    )
+
+
+async def case_subject(conn: AsyncConnection, case_reference: str) -> str | None:
+    """Whose dispute the case is, if loans opened it."""
+    found = await conn.execute(
+        select(dispute_cases.c.subject_id).where(dispute_cases.c.case_reference == case_reference)
+    )
+    subject: str | None = found.scalar_one_or_none()
+    return subject
