@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from expensura_events.catalog.identity import EmailOwnershipProven
 from expensura_events.catalog.identity_verification import RealNameVerified
+from expensura_events.catalog.loans_notices import CustomerNoticeRequested, NoticeKind
 from expensura_events.catalog.platform import RetentionHoldEnded
 from expensura_events.catalog.rights import ErasureConfirmed, ErasureRequested, HeldEntry
 from expensura_events.envelope import REDACTED, Actor, EventEnvelope, key_owner, utcnow
@@ -29,6 +30,7 @@ from expensura_loans.retention.domain import (
     record_class_of,
 )
 from expensura_loans.retention.service import release_due_holds
+from expensura_loans.risk.domain import PresentedEvidence
 from expensura_loans.servicing.service import accept_offer, loans_of, make_offer, pay
 from expensura_loans.tables import retention_holds
 
@@ -37,6 +39,11 @@ pytestmark = pytest.mark.obligation("RUL-2", "USE-3")
 APPLICATIONS = hold_for(RecordClass.APPLICATION)
 ACCOUNT = hold_for(RecordClass.ACCOUNT)
 PAYMENTS = hold_for(RecordClass.PAYMENT)
+
+
+def own_device() -> PresentedEvidence:
+    """A device and card of the borrower's own: no risk signal holds the application."""
+    return PresentedEvidence(str(uuid.uuid4()), f"fp_{uuid.uuid4().hex}")
 
 
 async def identity_says(rt: ServiceRuntime, subject: str, *, verified: bool) -> None:
@@ -71,9 +78,13 @@ async def borrower(rt: ServiceRuntime) -> str:
     subject = str(uuid.uuid4())
     await identity_says(rt, subject, verified=False)
     with pytest.raises(VerificationRequired):
-        await apply_for_loan(rt, subject, LoanTerms(120_000, 12), LoanPurpose.OTHER, 500_000)
+        await apply_for_loan(
+            rt, subject, LoanTerms(120_000, 12), LoanPurpose.OTHER, 500_000, evidence=own_device()
+        )
     await identity_says(rt, subject, verified=True)
-    await apply_for_loan(rt, subject, LoanTerms(120_000, 12), LoanPurpose.OTHER, 500_000)
+    await apply_for_loan(
+        rt, subject, LoanTerms(120_000, 12), LoanPurpose.OTHER, 500_000, evidence=own_device()
+    )
     [application] = await applications_of(rt, subject)
     async with rt.engine.begin() as conn:
         await rt.append(conn, await make_offer(rt, conn, application, utcnow()))
@@ -136,11 +147,19 @@ async def test_every_loans_record_is_appended_under_the_hold_its_class_demands(
         "loans.OfferAccepted",
         "loans.LoanDisbursed",
         "loans.PaymentReceived",
+        "loans.CustomerNoticeRequested",  # the offer document (held) and the receipt (not)
     }
     for event in events:
-        record_class = record_class_of(event.event_type)
-        assert record_class is not None
-        assert event.retention_hold == hold_for(record_class), event.event_type
+        notice = event.payload if isinstance(event.payload, CustomerNoticeRequested) else None
+        record_class = record_class_of(event.event_type, notice.kind if notice else None)
+        expected = None if record_class is None else hold_for(record_class)
+        assert event.retention_hold == expected, (event.event_type, notice)
+    kinds = {
+        e.payload.kind: e.retention_hold
+        for e in events
+        if e.payload is not None and isinstance(e.payload, CustomerNoticeRequested)
+    }
+    assert kinds == {NoticeKind.OFFER: APPLICATIONS, NoticeKind.RECEIPT: None}
 
 
 async def test_held_records_outlive_the_erasure_until_each_hold_ends_then_are_erased_once(
@@ -152,12 +171,17 @@ async def test_held_records_outlive_the_erasure_until_each_hold_ends_then_are_er
     confirmed = await erase(rt, subject)
 
     # The holds, with their end dates, placed in the erasure's transaction and confirmed.
-    received = by_type(before, "loans.LoanApplicationReceived")
+    [offer_document] = [
+        e
+        for e in before
+        if isinstance(e.payload, CustomerNoticeRequested) and e.payload.kind is NoticeKind.OFFER
+    ]
     paid = by_type(before, "loans.PaymentReceived")
     ends = await ends_of(rt, subject)
     assert set(ends) == {APPLICATIONS, ACCOUNT, PAYMENTS}
-    # The application's latest record (no decision: it was never assessed) starts its clock.
-    assert ends[APPLICATIONS] == hold_ends(RecordClass.APPLICATION, received.occurred_at)
+    # The application's latest record starts its clock: the offer document it was answered
+    # with (Reg B: the notice of action taken).
+    assert ends[APPLICATIONS] == hold_ends(RecordClass.APPLICATION, offer_document.occurred_at)
     assert ends[PAYMENTS] == hold_ends(RecordClass.PAYMENT, paid.occurred_at)
     # A loan still being repaid is no longer serviced once its borrower is erased.
     assert (
@@ -168,10 +192,10 @@ async def test_held_records_outlive_the_erasure_until_each_hold_ends_then_are_er
     assert [HeldEntry.parse(e) for e in confirmed.retained] == [  # by hold name
         HeldEntry(ACCOUNT, 3, ends[ACCOUNT].date()),
         HeldEntry(PAYMENTS, 1, ends[PAYMENTS].date()),
-        HeldEntry(APPLICATIONS, 2, ends[APPLICATIONS].date()),
+        HeldEntry(APPLICATIONS, 3, ends[APPLICATIONS].date()),
     ]
     assert confirmed.retained[2] == (
-        f"reg-b-applications: 2 log records, held until {ends[APPLICATIONS].date().isoformat()}"
+        f"reg-b-applications: 3 log records, held until {ends[APPLICATIONS].date().isoformat()}"
     )
     assert confirmed.purged["loan_applications"] == 1 and confirmed.purged["loans"] == 1
 
