@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from expensura_events.catalog.loans_notices import CustomerNoticeRequested, NoticeKind
-from expensura_events.catalog.loans_servicing import BalanceDisputeOpened
+from expensura_events.catalog.loans_servicing import BalanceDisputeOpened, dispute_case_digest
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_loans.applications.domain import LoanApplication, LoanPurpose, LoanTerms
@@ -263,8 +263,10 @@ async def test_the_borrower_opens_a_dispute_case_with_its_reason_sealed(rt: Serv
     # the reason is sealed in the log: its words never appear in the stored record
     async with rt.engine.connect() as conn:
         records = await rt.store.read_records(conn, 0, 10_000, ["loans.BalanceDisputeOpened"])
-    mine = [r.record for r in records if opened.case_reference.encode() in r.record]
+    digest = dispute_case_digest(opened.case_reference).encode()
+    mine = [r.record for r in records if digest in r.record]
     assert len(mine) == 1 and b"March payment" not in mine[0]
+    assert opened.case_reference.encode() not in mine[0]  # the reference too: sealed
 
 
 @pytest.mark.obligation("USE-8")

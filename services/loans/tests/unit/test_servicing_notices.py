@@ -4,6 +4,7 @@ and the balance dispute's rule (USE-8)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import replace
@@ -13,8 +14,8 @@ from decimal import Decimal
 import pytest
 
 from expensura_events.catalog.loans_notices import CustomerNoticeRequested, NoticeKind
-from expensura_events.catalog.loans_servicing import BalanceDisputeOpened
-from expensura_events.registry import personal_fields
+from expensura_events.catalog.loans_servicing import BalanceDisputeOpened, dispute_case_digest
+from expensura_events.registry import REGISTRY, personal_fields
 from expensura_loans.servicing.domain import (
     DISPUTABLE,
     LoanState,
@@ -210,12 +211,25 @@ def test_a_balance_dispute_opens_a_case_on_a_loan_with_a_balance_only() -> None:
             opened = open_dispute(state, LOAN, "LD-0123456789ABCDEF", "  Charged twice  ")
             assert opened.reason == "Charged twice"
             assert opened.case_reference == "LD-0123456789ABCDEF"
+            assert opened.case_digest == dispute_case_digest("ld-0123456789abcdef ")
         else:
             with pytest.raises(NotDisputable):
                 open_dispute(state, LOAN, "LD-0123456789ABCDEF", "Charged twice")
     assert LoanState.OFFERED not in DISPUTABLE and LoanState.CHARGED_OFF in DISPUTABLE
     with pytest.raises(ValueError, match="reason"):
         open_dispute(LoanState.ACTIVE, LOAN, "LD-0123456789ABCDEF", "   ")
-    # the reason is sealed; the case reference names no one and stays readable for the
-    # sharing gateway's check
-    assert set(personal_fields(BalanceDisputeOpened)) == {"reason"}
+    # the reason and the reference are sealed; the sharing gateway checks a case by the
+    # reference's digest, which stays readable
+    assert set(personal_fields(BalanceDisputeOpened)) == {"case_reference", "reason"}
+    assert dispute_case_digest("LD-0123456789ABCDEF") == (
+        hashlib.sha256(b"LD-0123456789ABCDEF").hexdigest()
+    )
+
+
+def test_a_v1_dispute_event_reads_as_v2_with_its_reference_digest() -> None:
+    """v1 kept the reference readable and had no digest: a v1 record upcasts to v2 with the
+    digest the sharing gateway keys the case by."""
+    v1 = {"loan_id": str(LOAN), "case_reference": "LD-0123456789ABCDEF", "reason": "x"}
+    v2 = REGISTRY.upcast("loans.BalanceDisputeOpened", 1, v1)
+    assert v2["case_digest"] == dispute_case_digest("LD-0123456789ABCDEF")
+    assert BalanceDisputeOpened.model_validate(v2).case_reference == "LD-0123456789ABCDEF"

@@ -87,12 +87,12 @@ disclosures = Table(
 )
 
 # Read model (`dispute-cases`, from `loans.BalanceDisputeOpened`): the balance disputes the
-# borrowers opened, each naming its subject. The reference is loans' own, random, naming no
-# one (a partner's free-text case reference is kept sealed in `disclosures`, never here).
+# borrowers opened, each naming its subject, keyed by the SHA-256 of loans' reference: the
+# reference itself is sealed in loans' log (as a partner's is in `disclosures`), never here.
 dispute_cases = Table(
     "dispute_cases",
     metadata,
-    Column("case_reference", Text, primary_key=True),
+    Column("case_digest", Text, primary_key=True),
     Column("subject_id", Text, nullable=False, index=True),
     Column("loan_id", Uuid, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from expensura_consent.policy.service import INITIAL_VERSION
+from expensura_events.catalog.loans_servicing import dispute_case_digest
 from expensura_events.topology import events_topic
 from expensura_events.vocabulary import Purpose
 from expensura_ops.testing import borrowers, personal, tokens
@@ -256,7 +257,8 @@ async def gateway_knows_case(stack: LocalStack, case: str) -> None:
         async def known() -> bool:
             async with engine.connect() as conn:
                 found = await conn.execute(
-                    text("SELECT 1 FROM dispute_cases WHERE case_reference = :c"), {"c": case}
+                    text("SELECT 1 FROM dispute_cases WHERE case_digest = :d"),
+                    {"d": dispute_case_digest(case)},
                 )
                 return found.first() is not None
 

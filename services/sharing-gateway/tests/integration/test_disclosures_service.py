@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from expensura_events.catalog.loans_servicing import BalanceDisputeOpened
+from expensura_events.catalog.loans_servicing import BalanceDisputeOpened, dispute_case_digest
 from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.four_eyes import Approver, Verdict
@@ -301,7 +301,12 @@ async def _dispute_opened(rt: ServiceRuntime, subject: str) -> str:
     """Loans' `BalanceDisputeOpened` for the subject, applied by the gateway's projection
     as its consumer would (twice: a redelivery changes nothing); the case reference."""
     case = f"LD-{uuid.uuid4().hex[:16].upper()}"
-    event = BalanceDisputeOpened(loan_id=uuid.uuid4(), case_reference=case, reason="wrong")
+    event = BalanceDisputeOpened(
+        loan_id=uuid.uuid4(),
+        case_reference=case,
+        case_digest=dispute_case_digest(case),
+        reason="wrong",
+    )
     envelope = rt.envelope(
         event,
         stream_id=f"loan-{event.loan_id}",

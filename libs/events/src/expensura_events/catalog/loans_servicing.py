@@ -8,16 +8,17 @@ counts and ids are not personal on their own and stay readable for servicing.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from expensura_events.catalog.loans import AmountCents
 from expensura_events.envelope import DomainEvent, PersonalData
-from expensura_events.registry import event_type
+from expensura_events.registry import event_type, upcaster
 from expensura_events.vocabulary import DataCategory, Grade
 
 _CREDIT = PersonalData(DataCategory.LOAN_RECORD, Grade.SENSITIVE)
@@ -113,22 +114,43 @@ class LoanClosed(DomainEvent):
     closed_on: date
 
 
-# Loans' own reference for a balance dispute: "LD-" and 16 hex digits, drawn at random. It
-# names no one (like a loan id), so it stays readable: the sharing gateway follows these
-# events to know which subject a case is about without opening the borrower's key.
-DisputeCaseReference = Annotated[str, Field(pattern=r"^LD-[0-9A-F]{16}$")]
+# Loans' own reference for a balance dispute: "LD-" and 16 hex digits, drawn at random. The
+# borrower and the partner who works the case quote it, and it is the gateway's proof that a
+# dispute-resolution disclosure names a real case of that borrower: so it travels sealed, like
+# a partner's case reference, and the log and Kafka carry only its digest, on which the
+# sharing gateway looks the case up without opening the borrower's key.
+DisputeCaseReference = Annotated[
+    str,
+    PersonalData(DataCategory.LEGAL_CASE, Grade.PERSONAL),
+    Field(pattern=r"^LD-[0-9A-F]{16}$"),
+]
+# SHA-256 of the reference, hex: one-way (a 64-bit random preimage is not worth guessing).
+DisputeCaseDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
-@event_type("loans.BalanceDisputeOpened", source="loans")
+def dispute_case_digest(case_reference: str) -> str:
+    """The digest the log carries and the gateway keys a balance dispute's case by."""
+    return hashlib.sha256(case_reference.strip().upper().encode()).hexdigest()
+
+
+@event_type("loans.BalanceDisputeOpened", version=2, source="loans")
 class BalanceDisputeOpened(DomainEvent):
     """The borrower disputes their balance (USE-8): a case opened, which the sharing gateway
-    then accepts as the case of a dispute-resolution disclosure about this borrower alone."""
+    then accepts as the case of a dispute-resolution disclosure about this borrower alone.
+    v2 sealed `case_reference` and added `case_digest`."""
 
     loan_id: UUID
     case_reference: DisputeCaseReference
+    case_digest: DisputeCaseDigest
     # In the borrower's words: sealed (it may say anything about them and their money).
     reason: Annotated[
         str,
         PersonalData(DataCategory.LOAN_RECORD, Grade.SENSITIVE),
         Field(min_length=1, max_length=2000),
     ]
+
+
+@upcaster("loans.BalanceDisputeOpened", from_version=1)
+def _dispute_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 kept the reference readable: its digest is computed from it."""
+    return {**payload, "case_digest": dispute_case_digest(payload["case_reference"])}

@@ -87,8 +87,9 @@ async def borrower(stack: LocalStack, *, phone: str | None = None) -> Borrower:
 
 
 def dispute(stack: LocalStack, who: Borrower, reason: str) -> str:
-    """The borrower disputes their balance; the case reference loans opened. (The reason is
-    personal, kept sealed; the reference is loans' random id, naming no one.)"""
+    """The borrower disputes their balance; the case reference loans opened. (Both are
+    personal, kept sealed: the reference ties a case to the borrower, and is what a partner
+    must quote to be given their data.)"""
     personal.record("a dispute's reason", reason)
     resp = httpx.post(
         f"{stack.processes['loans'].url}/v1/loans/{who.loan_id}/disputes",
@@ -97,4 +98,6 @@ def dispute(stack: LocalStack, who: Borrower, reason: str) -> str:
         timeout=15,
     )
     assert resp.status_code == 201, resp.text
-    return str(resp.json()["case_reference"])
+    case = str(resp.json()["case_reference"])
+    personal.record("a dispute's case reference", case)
+    return case

@@ -34,6 +34,7 @@ from expensura_events.catalog.loans_servicing import (
     OfferAccepted,
     PaymentMissed,
     PaymentReceived,
+    dispute_case_digest,
 )
 from expensura_events.envelope import DomainEvent
 from expensura_events.obligations import enforces
@@ -544,4 +545,9 @@ def open_dispute(
     reason = reason.strip()
     if not 0 < len(reason) <= MAX_DISPUTE_REASON:
         raise ValueError(f"a dispute's reason is 1 to {MAX_DISPUTE_REASON} characters")
-    return BalanceDisputeOpened(loan_id=loan_id, case_reference=case_reference, reason=reason)
+    return BalanceDisputeOpened(
+        loan_id=loan_id,
+        case_reference=case_reference,
+        case_digest=dispute_case_digest(case_reference),
+        reason=reason,
+    )

@@ -1,8 +1,8 @@
 """The gateway learns from loans' events which balance disputes are open, and whose (USE-8):
 a dispute-resolution disclosure must name one of its subject's cases (`domain.plan`).
 
-Only the case reference, the loan and the subject are kept: the borrower's reason stays in
-loans' log, sealed (this projection does not open other services' keys)."""
+Only the case reference's digest, the loan and the subject are kept: the reference and the
+borrower's reason stay in loans' log, sealed (this projection opens no one's key)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class DisputeCases(Projection):
         if isinstance(event.payload, BalanceDisputeOpened) and event.subject_id is not None:
             await store.record_dispute_case(
                 conn,
-                event.payload.case_reference,
+                event.payload.case_digest,
                 event.subject_id,
                 event.payload.loan_id,
                 event.occurred_at,

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from expensura_events.catalog.loans_servicing import dispute_case_digest
 from expensura_events.cipher import FieldCipher, SubjectErased
 from expensura_events.sealing import place, seal, unseal
 from expensura_events.store import EventStore
@@ -138,20 +139,23 @@ async def own_log(conn: AsyncConnection, *, page: int = 1000) -> AsyncIterator[d
 
 
 async def record_dispute_case(
-    conn: AsyncConnection, case_reference: str, subject_id: str, loan_id: UUID, at: datetime
+    conn: AsyncConnection, case_digest: str, subject_id: str, loan_id: UUID, at: datetime
 ) -> None:
-    """A case loans opened; a replay of its event changes nothing."""
+    """A case loans opened, by its reference's digest; a replay of its event changes nothing."""
     await conn.execute(
         insert(dispute_cases)
-        .values(case_reference=case_reference, subject_id=subject_id, loan_id=loan_id, opened_at=at)
-        .on_conflict_do_nothing(index_elements=["case_reference"])
+        .values(case_digest=case_digest, subject_id=subject_id, loan_id=loan_id, opened_at=at)
+        .on_conflict_do_nothing(index_elements=["case_digest"])
     )
 
 
 async def case_subject(conn: AsyncConnection, case_reference: str) -> str | None:
-    """Whose dispute the case is, if loans opened it."""
+    """Whose dispute the case is, if loans opened it (looked up by the reference's digest:
+    the gateway never holds loans' references themselves)."""
     found = await conn.execute(
-        select(dispute_cases.c.subject_id).where(dispute_cases.c.case_reference == case_reference)
+        select(dispute_cases.c.subject_id).where(
+            dispute_cases.c.case_digest == dispute_case_digest(case_reference)
+        )
     )
     subject: str | None = found.scalar_one_or_none()
     return subject
