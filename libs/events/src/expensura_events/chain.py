@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,42 +47,90 @@ class Verification:
         return self.first_broken is None
 
 
+# A link as the verifier reads it: (seq, event_id, stream_id, stream_version, event_type,
+# subject_id, record, hash) — a database row read as a tuple, with no object built per row.
+Link = Sequence[Any]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The outcome of verifying the links after `start_seq` (whose stored hash was given)."""
+
+    checked: int
+    last_seq: int
+    last_hash: bytes
+    first_broken: int | None = None
+    reason: str | None = None
+
+
+@enforces("SEC-3")
+def verify_links(links: Iterable[Link], start_seq: int = 0, start_hash: bytes = GENESIS) -> Segment:
+    """Walk links in sequence order from the one after `start_seq`; stop at the first that does
+    not hold. The chain is verifiable in segments: a segment starts from the stored hash its
+    predecessor ends on, and a whole log is intact when every segment is, end to end."""
+    prev, expected, checked = start_hash, start_seq + 1, 0
+    sha256 = hashlib.sha256
+    for link in links:
+        seq, record, stored = link[0], link[6], link[7]
+        if seq != expected:
+            return Segment(
+                checked, expected - 1, prev, seq, f"sequence gap: expected {expected}, found {seq}"
+            )
+        if sha256(prev + seq.to_bytes(8, "big") + record).digest() != stored:
+            return Segment(
+                checked,
+                expected - 1,
+                prev,
+                seq,
+                "hash does not match the stored record and the previous link",
+            )
+        problem = _columns_disagree(link)
+        if problem is not None:
+            return Segment(checked, expected - 1, prev, seq, problem)
+        prev, expected, checked = stored, seq + 1, checked + 1
+    return Segment(checked, expected - 1, prev)
+
+
 @enforces("SEC-3")
 async def verify_rows(
     rows: AsyncIterator[ChainRow], progress: Callable[[int], None] | None = None
 ) -> Verification:
     """Walk the log in sequence order; stop at the first link that does not hold."""
-    prev, expected_seq, checked = GENESIS, 1, 0
+    seq, prev, checked = 0, GENESIS, 0
     async for row in rows:
-        problem = _check(row, expected_seq, prev)
-        if problem is not None:
-            return Verification(checked, expected_seq - 1, prev.hex(), row.seq, problem)
-        prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
+        link = (
+            row.seq,
+            row.event_id,
+            row.stream_id,
+            row.stream_version,
+            row.event_type,
+            row.subject_id,
+            row.record,
+            row.hash,
+        )
+        done = verify_links([link], seq, prev)
+        checked += done.checked
+        if done.first_broken is not None:
+            return Verification(
+                checked, done.last_seq, done.last_hash.hex(), done.first_broken, done.reason
+            )
+        seq, prev = done.last_seq, done.last_hash
         if progress is not None:
             progress(1)
-    return Verification(checked, expected_seq - 1, prev.hex())
+    return Verification(checked, seq, prev.hex())
 
 
-def _check(row: ChainRow, expected_seq: int, prev: bytes) -> str | None:
-    if row.seq != expected_seq:
-        return f"sequence gap: expected {expected_seq}, found {row.seq}"
-    if link_hash(prev, row.seq, row.record) != row.hash:
-        return "hash does not match the stored record and the previous link"
+_COLUMNS = ("event_id", "stream_id", "stream_version", "event_type", "subject_id")
+
+
+def _columns_disagree(link: Link) -> str | None:
     try:
-        data: dict[str, Any] = json.loads(row.record)
+        data: dict[str, Any] = json.loads(link[6])
     except ValueError:
         return "stored record is not valid JSON"
-    mismatched = [
-        name
-        for name, column in (
-            ("event_id", row.event_id),
-            ("stream_id", row.stream_id),
-            ("stream_version", row.stream_version),
-            ("event_type", row.event_type),
-            ("subject_id", row.subject_id),
-        )
-        if data.get(name) != column
-    ]
+    if not isinstance(data, dict):
+        return "stored record is not valid JSON"
+    mismatched = [name for i, name in enumerate(_COLUMNS, 1) if data.get(name) != link[i]]
     if mismatched:
         return "columns disagree with the stored record: " + ", ".join(mismatched)
     return None
