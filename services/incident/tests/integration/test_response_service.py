@@ -46,7 +46,7 @@ from expensura_incident.response import service
 from expensura_incident.response.domain import (
     Containment,
     IllegalTransition,
-    IncidentClosed,
+    IncidentIsClosed,
     IncidentState,
     NoReportDue,
     NotOnResponseTeam,
@@ -471,7 +471,7 @@ async def test_a_closed_incident_takes_no_new_exposure_summary(rt: ServiceRuntim
     await service.analyse(rt, iid, root_cause="x", staff_id=who, roles=SECURITY)
     await service.remediate(rt, iid, measure="y", staff_id=who, roles=SECURITY)
     await service.close(rt, iid, staff_id=who, roles=SECURITY)
-    with pytest.raises(IncidentClosed):
+    with pytest.raises(IncidentIsClosed):
         await service.attach_exposure(rt, iid, exposure(10), staff_id=who, roles=PRIVACY)
     assert await version(rt, iid) == 6
 

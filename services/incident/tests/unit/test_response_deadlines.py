@@ -11,7 +11,7 @@ import pytest
 
 from expensura_incident.regimes.domain import Exposed, Exposure, Protection
 from expensura_incident.response.domain import (
-    IncidentClosed,
+    IncidentIsClosed,
     IncidentState,
     NoReportDue,
     NotOnResponseTeam,
@@ -105,5 +105,5 @@ def test_the_response_team_is_the_security_and_privacy_officers() -> None:
 def test_a_closed_incident_refuses_what_an_open_one_takes() -> None:
     report = Report(actor="staff:1", at=FOUND, source=Source.STAFF, summary="s")
     ensure_open(fold([report]))
-    with pytest.raises(IncidentClosed):
+    with pytest.raises(IncidentIsClosed):
         ensure_open(replace(fold([report]), state=IncidentState.CLOSED))

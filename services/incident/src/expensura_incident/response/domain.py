@@ -298,7 +298,7 @@ def fold(actions: Iterable[Action]) -> Incident:
 # --- regulator deadlines (SEC-5) ---------------------------------------------------------
 
 
-class IncidentClosed(Exception):
+class IncidentIsClosed(Exception):
     """The incident is closed: it takes no more actions and no new exposure summary."""
 
 
@@ -311,9 +311,9 @@ class ReportAlreadyFiled(Exception):
 
 
 def ensure_open(incident: Incident) -> None:
-    """Refuses an exposure summary for a closed incident (IncidentClosed)."""
+    """Refuses an exposure summary for a closed incident (IncidentIsClosed)."""
     if not incident.open:
-        raise IncidentClosed("the incident is closed")
+        raise IncidentIsClosed("the incident is closed")
 
 
 @dataclass(frozen=True)

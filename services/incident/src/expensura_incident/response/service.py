@@ -455,7 +455,7 @@ async def attach_exposure(
     roles: frozenset[str],
 ) -> IncidentView:
     """Attach a blast radius's summary (replacing an earlier one): the incident then shows
-    the regimes it falls under and their deadlines. Raises UnknownIncident, IncidentClosed."""
+    the regimes it falls under and their deadlines. Raises UnknownIncident, IncidentIsClosed."""
     actor = _officer(staff_id, roles)
     async with rt.engine.begin() as conn:
         row = await store.incident(conn, incident_id, lock=True)

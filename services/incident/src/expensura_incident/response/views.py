@@ -37,7 +37,7 @@ from expensura_incident.response.domain import (
     ActionOutOfOrder,
     Containment,
     IllegalTransition,
-    IncidentClosed,
+    IncidentIsClosed,
     InvalidAction,
     NoReportDue,
     ReportAlreadyFiled,
@@ -350,7 +350,7 @@ async def _answer(call: Any) -> IncidentOut:
         raise NotFound("No incident with that id.") from None
     except (InvalidAction, AdjustmentNotForCategory) as exc:
         raise InvalidActionProblem(f"{exc}; nothing was changed.") from None
-    except (IllegalTransition, IncidentClosed) as exc:
+    except (IllegalTransition, IncidentIsClosed) as exc:
         raise IllegalTransitionProblem(f"{exc}; nothing was changed.") from None
     except (ActionOutOfOrder, ConcurrentChange, NoReportDue, ReportAlreadyFiled) as exc:
         raise Conflict(f"{exc}; nothing was changed.") from None
