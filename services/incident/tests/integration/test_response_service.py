@@ -26,7 +26,7 @@ from expensura_events.catalog.incident_response import (
     IncidentTriaged,
     incident_stream,
 )
-from expensura_events.envelope import EventEnvelope
+from expensura_events.envelope import Actor, EventEnvelope
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.tables import event_log
 from expensura_events.vocabulary import ActorKind
@@ -245,6 +245,26 @@ async def test_an_incident_goes_from_report_to_closure_each_action_an_event_with
     for record in await records(rt, iid):
         for name in (b"Jane Roe", b"John Doe", b"Acme leaked", b"gist"):
             assert name not in record
+
+
+async def test_a_system_raises_an_incident_and_the_team_takes_it_on(rt: ServiceRuntime) -> None:
+    raised = await service.raise_incident(
+        rt,
+        summary="expensura log verify: loans' chain broken at seq 1042",
+        source=Source.LOG_VERIFY_FAILED,
+        actor=Actor.system("system:log-verify"),
+    )
+    iid = raised.incident_id
+    assert raised.incident.reported_by == "system:log-verify"
+    view = await service.triage(
+        rt, iid, category=VerisAction.HACKING, assessment=HIGH, staff_id=officer(), roles=SECURITY
+    )
+    assert view.incident.state is IncidentState.TRIAGED
+    reported_event, triaged_event = await events(rt, iid)
+    assert reported_event.actor.kind is ActorKind.SYSTEM
+    assert reported_event.payload.source == Source.LOG_VERIFY_FAILED
+    assert triaged_event.actor.kind is ActorKind.STAFF
+    assert triaged_event.actor.role == "security-officer"
 
 
 async def test_an_action_the_state_does_not_allow_changes_nothing(rt: ServiceRuntime) -> None:
