@@ -15,13 +15,14 @@ from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
 from expensura_incident.notices.projection import CustomerNotices
 from expensura_incident.notices.service import notice_sender
+from expensura_incident.response.views import router as response_router
 from expensura_incident.settings import IncidentSettings
 
 service_definition = ServiceDefinition(
     spec=service(ServiceName.INCIDENT),
     description="Incident grading, blast radius from the log, notices and regulator deadlines.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[contacts_router],
+    routers=[contacts_router, response_router],
     settings_class=IncidentSettings,
     projections=[NotificationContacts, CustomerNotices],
     workers=[notice_sender],

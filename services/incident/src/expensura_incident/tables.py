@@ -3,7 +3,19 @@ migrations; these declarations are how the code reads and writes it."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, Uuid, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -74,4 +86,60 @@ customer_notice_attempts = Table(
     Column("provider_ref", Text, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True), nullable=True),
+)
+
+# --- incidents (response) ---
+
+# One row per incident (SEC-4): its state and grade as its actions made them, for listing
+# and locking. `version` is the number of events in the incident's stream (`incident-<id>`):
+# an action locks the row and moves it on only from the version it read (compare-and-set).
+# The free texts (summary, root cause, in `incident_actions` the notes and remediations)
+# may name people: they live only here, never in the log. `exposure` is the attached
+# blast-radius summary (counts per residence and protection), NULL until one is attached.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", Uuid, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("reported_by", Text, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("category", Text, nullable=True),
+    Column("severity", Text, nullable=True),
+    Column("score", Float, nullable=True),
+    Column("exposure", JSONB, nullable=True),
+    Column("exposure_attached_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_incidents_open", "reported_at", postgresql_where=text("state <> 'closed'")),
+)
+
+# Every action taken on an incident, in order (`seq`, its event's stream version): the
+# kind, who (an opaque id and the role acted under), when, and the action's fields as the
+# domain declares them (`detail`, free text included), with the event that records it.
+incident_actions = Table(
+    "incident_actions",
+    metadata,
+    Column("incident_id", Uuid, ForeignKey("incidents.incident_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("role", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("detail", JSONB, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+)
+
+# Reports filed with a regime's regulator (SEC-5): one per incident and regime.
+incident_regulator_reports = Table(
+    "incident_regulator_reports",
+    metadata,
+    Column("incident_id", Uuid, ForeignKey("incidents.incident_id"), primary_key=True),
+    Column("regime", Text, primary_key=True),
+    Column("filed_by", Text, nullable=False),
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+    Column("reference", Text, nullable=True),
+    Column("event_id", Uuid, nullable=False),
 )

@@ -15,9 +15,13 @@ a key) is its own `contain` action: the owning service carries it out; the incid
 that it was asked for, by whom and when. A grade can be revised (`regrade`) while the
 incident is open, as the analysis and the blast radius tell more.
 
-Pure: no I/O. No store, service or views yet (nor events in the catalog): this module is
-what they will apply. Actors are opaque ids (a staff member's, or `system:<source>` for an
-incident raised automatically, e.g. `system:log-verify`), never a name.
+Once an exposure summary (a blast radius's counts) is attached, the regimes it falls under
+each have a deadline from the incident's discovery (its report), and an alert from 75 % of
+the period until the regulator's report is filed (`regulator_deadlines`).
+
+Pure: no I/O. `store.py`, `service.py` and `views.py` apply it. Actors are opaque ids (a
+staff member's, or `system:<source>` for an incident raised automatically, e.g.
+`system:log-verify`), never a name.
 """
 
 from __future__ import annotations
@@ -28,8 +32,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from expensura_events.catalog.incident_response import (
+    ContainmentMeasure,
+    IncidentSource,
+)
+from expensura_events.catalog.incident_response import VerisAction as VerisAction
 from expensura_events.obligations import enforces
+from expensura_events.vocabulary import StaffRole
 from expensura_incident.grading.domain import Assessment, Severity
+from expensura_incident.regimes.domain import (
+    Exposure,
+    Regime,
+    alert_due,
+    applicable_regimes,
+    deadline,
+    residents_deadline,
+)
 
 
 class IncidentState(StrEnum):
@@ -68,6 +86,23 @@ TRANSITIONS: Mapping[tuple[IncidentState | None, ActionKind], IncidentState] = {
 }
 
 
+# Who may act on an incident and read its timeline: the response team (SEC-4).
+RESPONSE_TEAM: tuple[StaffRole, ...] = (StaffRole.SECURITY_OFFICER, StaffRole.PRIVACY_OFFICER)
+
+
+class NotOnResponseTeam(Exception):
+    """Staff without a response-team role."""
+
+
+def responder_role(roles: Iterable[str]) -> StaffRole:
+    """The response-team role a staff member acts under (the security officer's first)."""
+    held = frozenset(roles)
+    for role in RESPONSE_TEAM:
+        if role.value in held:
+            return role
+    raise NotOnResponseTeam("the response team is the security and privacy officers")
+
+
 class IllegalTransition(Exception):
     """An action the incident's state does not allow."""
 
@@ -90,34 +125,9 @@ def transition(state: IncidentState | None, action: ActionKind) -> IncidentState
         raise IllegalTransition(f"{state or 'no incident'} → {action}") from None
 
 
-class Source(StrEnum):
-    """How an incident came to be reported."""
-
-    STAFF = "staff"
-    LOG_VERIFY_FAILED = "log-verify-failed"  # `expensura log verify` found a broken chain
-    FORGED_EVENT = "forged-event"  # a dead-lettered event whose signature did not verify
-    RISK_SIGNAL = "risk-signal"
-
-
-class VerisAction(StrEnum):
-    """The incident's category: VERIS's action (what the threat actor did)."""
-
-    HACKING = "hacking"
-    MALWARE = "malware"
-    SOCIAL = "social"
-    MISUSE = "misuse"
-    PHYSICAL = "physical"
-    ERROR = "error"
-    ENVIRONMENTAL = "environmental"
-    UNKNOWN = "unknown"
-
-
-class Containment(StrEnum):
-    """A damage-control measure, and the service that owns and carries it out."""
-
-    REVOKE_PARTNER_CREDENTIAL = "revoke-partner-credential"
-    END_STAFF_SESSIONS = "end-staff-sessions"
-    ROTATE_KEY = "rotate-key"
+# The wire values are the catalog's (the events carry them); the workflow's names for them:
+Source = IncidentSource  # how an incident came to be reported
+Containment = ContainmentMeasure  # a damage-control measure, carried out by its owner
 
 
 CONTAINMENT_OWNER: Mapping[Containment, str] = {
@@ -283,3 +293,82 @@ def fold(actions: Iterable[Action]) -> Incident:
     if incident is None:
         raise NoIncident("no actions")
     return incident
+
+
+# --- regulator deadlines (SEC-5) ---------------------------------------------------------
+
+
+class IncidentIsClosed(Exception):
+    """The incident is closed: it takes no more actions and no new exposure summary."""
+
+
+class NoReportDue(Exception):
+    """A report filed for a regime whose regulator need not be told of this incident."""
+
+
+class ReportAlreadyFiled(Exception):
+    """The regime's report was filed already."""
+
+
+def ensure_open(incident: Incident) -> None:
+    """Refuses an exposure summary for a closed incident (IncidentIsClosed)."""
+    if not incident.open:
+        raise IncidentIsClosed("the incident is closed")
+
+
+@dataclass(frozen=True)
+class RegimeDeadline:
+    """A regime the incident falls under: its notifiable subjects; whether its regulator
+    must be told (`report_due`), by when (`due_by`; None: no fixed period), when the
+    residents' notices are due; whether the report was filed, and the alert (75 % of the
+    period gone, not filed yet)."""
+
+    regime: Regime
+    subjects: int
+    report_due: bool
+    due_by: datetime | None
+    residents_due_by: datetime | None
+    filed: bool
+    alert: bool
+
+
+@enforces("SEC-5")
+def regulator_deadlines(
+    exposure: Exposure,
+    discovered_at: datetime,
+    now: datetime,
+    filed: Iterable[str] = (),
+) -> tuple[RegimeDeadline, ...]:
+    """The regimes `exposure` falls under, each with its deadline from `discovered_at` and
+    its alert at `now` (never once its report is filed, nor without a report due)."""
+    done = frozenset(filed)
+    out = []
+    for applicable in applicable_regimes(exposure):
+        regime = applicable.regime
+        due = applicable.report_due
+        out.append(
+            RegimeDeadline(
+                regime=regime,
+                subjects=applicable.subjects,
+                report_due=due,
+                due_by=deadline(regime, discovered_at) if due else None,
+                residents_due_by=residents_deadline(regime, discovered_at),
+                filed=regime.code in done,
+                alert=due and regime.code not in done and alert_due(regime, discovered_at, now),
+            )
+        )
+    return tuple(out)
+
+
+@enforces("SEC-5")
+def check_filing(exposure: Exposure | None, regime_code: str, filed: Iterable[str]) -> None:
+    """A report may be filed once, for a regime whose regulator the exposure requires told:
+    raises NoReportDue (no exposure summary, a regime that does not apply or is below its
+    threshold) or ReportAlreadyFiled."""
+    if exposure is None:
+        raise NoReportDue("no exposure summary is attached: no regime applies yet")
+    due = {a.regime.code for a in applicable_regimes(exposure) if a.report_due}
+    if regime_code not in due:
+        raise NoReportDue(f"no report to {regime_code} is due for this incident")
+    if regime_code in frozenset(filed):
+        raise ReportAlreadyFiled(f"the report to {regime_code} was filed already")
