@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import mailbox
+import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -416,3 +419,81 @@ async def test_officers_plan_breach_notices_and_anyone_reads_the_public_notice(
     assert EN.remedies in notice["body"] and notice["reasons"] == [breach.NO_WORKING_CHANNEL]
     for secret in (email, reached, nowhere):
         assert secret not in public.text
+
+
+SENDER_PROCESS = """
+import asyncio, sys
+from expensura_events.envelope import utcnow
+from expensura_events.notifications import MailSender
+from expensura_events.runtime import ServiceRuntime
+from expensura_events.catalog.incident_notices import NoticeChannel
+from expensura_incident.app import service_definition
+from expensura_incident.notices import service
+from expensura_incident.notices.providers import EmailSender
+from expensura_incident.settings import IncidentSettings
+
+smtp_url, victim = sys.argv[1], sys.argv[2]
+
+class HangsAfterTheRelayAccepts:
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def send(self, message):
+        ref = await self.inner.send(message)
+        if message.to == victim:
+            await asyncio.sleep(3600)  # killed here: accepted, not recorded
+        return ref
+
+async def main():
+    settings = IncidentSettings(workers=False)
+    rt = ServiceRuntime(service_definition, settings)
+    email = EmailSender(MailSender(smtp_url, settings.mail_from, timeout=2))
+    senders = {NoticeChannel.EMAIL: HangsAfterTheRelayAccepts(email)}
+    await service.deliver_due_notices(rt, senders, utcnow(), limit=1000)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_sender_process_killed_after_the_relay_accepted_never_sends_another_message(
+    rt: ServiceRuntime, relay: dict[NoticeChannel, ChannelSender], sink: LocalStack
+) -> None:
+    incident = uuid.uuid4()
+    email = f"breach-kill-{uuid.uuid4().hex[:8]}@example.com"
+    subject = await _customer(rt, email)
+    await breach_service.send_breach_notices(
+        rt, incident, [BreachSubject(subject, "es")], CONTENT, actor=OFFICER
+    )
+    notice_id = breach.breach_notice_id(incident, subject)
+    smtp_url = f"smtp://127.0.0.1:{sink.ports[SMTP_SINK]}"
+    sender = subprocess.Popen(
+        [sys.executable, "-c", SENDER_PROCESS, smtp_url, email],
+        env=sink.service_env("incident", EXPENSURA_SMTP_URL=smtp_url),
+    )
+    try:
+        sink.wait_for_mail(email, 1, timeout=30)
+        assert sender.poll() is None  # it hangs between the relay's answer and the commit
+    finally:
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=10)
+    assert sender.returncode == -signal.SIGKILL
+    killed = await service.find(rt, notice_id)
+    assert killed is not None and killed.state is NoticeState.ONGOING
+
+    now = utcnow()
+    await service.deliver_due_notices(rt, relay, now, limit=1000)  # restarted: lease runs
+    assert len(_messages(sink.maildir, email)) == 1
+    for _ in range(3):
+        await service.deliver_due_notices(rt, relay, now + domain.SEND_LEASE * 2, limit=1000)
+    messages = _messages(sink.maildir, email)
+    ids = Counter(m["Message-ID"] for m in messages)
+    # resent once after the lease, as the same message (one Message-ID): never a second one
+    assert ids == {f"<notice-{notice_id}@expensura.invalid>": 2}
+    for msg in messages:
+        body = msg.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        for part in (ES.situation, ES.measures, ES.advice, ES.remedies, *ES.impacts):
+            assert part in text
+    done = await service.find(rt, notice_id)
+    assert done is not None and done.state is NoticeState.COMPLETED
