@@ -51,6 +51,10 @@ class Mail:
     subject: str
     body: str
     kind: str  # what the message is, for logs and metrics: "email-proof-code", …
+    # The message's Message-ID (RFC 5322 §3.6.4), angle brackets included; None: a fresh
+    # one. A message sent again (a retry after a crash) under the same id is the same
+    # message: a receiver that deduplicates on it shows it once.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class MailSender:
         msg["From"] = self.sender
         msg["To"] = mail.to
         msg["Subject"] = mail.subject
-        msg["Message-ID"] = make_msgid(domain="expensura.invalid")
+        msg["Message-ID"] = mail.message_id or make_msgid(domain="expensura.invalid")
         msg.set_content(mail.body)
         return msg
 

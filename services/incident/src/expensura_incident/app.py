@@ -11,6 +11,7 @@ import expensura_events.catalog  # noqa: F401  (registers the event types)
 from expensura_events.runtime import ServiceDefinition
 from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
+from expensura_incident.breach.views import router as breach_router
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
 from expensura_incident.notices.projection import CustomerNotices
@@ -22,7 +23,7 @@ service_definition = ServiceDefinition(
     spec=service(ServiceName.INCIDENT),
     description="Incident grading, blast radius from the log, notices and regulator deadlines.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[contacts_router, response_router],
+    routers=[contacts_router, response_router, breach_router],
     settings_class=IncidentSettings,
     projections=[NotificationContacts, CustomerNotices],
     workers=[notice_sender],

@@ -4,6 +4,7 @@ migrations; these declarations are how the code reads and writes it."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -142,4 +143,36 @@ incident_regulator_reports = Table(
     Column("filed_at", DateTime(timezone=True), nullable=False),
     Column("reference", Text, nullable=True),
     Column("event_id", Uuid, nullable=False),
+
+# --- breach notices ---
+
+# Which customer notices (by `notice_id`) are an incident's breach notices (SEC-5): one per
+# (incident, subject), its id derived from both, so planning twice plans once. No subject
+# here: the notice's row in `customer_notices` has it (and erasure purges that row; a link
+# left behind names nobody).
+breach_notices = Table(
+    "breach_notices",
+    metadata,
+    Column("notice_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False, index=True),
+    Column("language", Text, nullable=False),
+    Column("planned_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each incident's public (substitute) notice, as published at `GET /v1/public-notices`: the
+# incident's text in English (about no one person), why it was needed (fixed phrases), the
+# counts, and the rule's source. One per incident.
+public_notices = Table(
+    "public_notices",
+    metadata,
+    Column("incident_id", Uuid, primary_key=True),
+    Column("public_notice_id", Uuid, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reasons", JSONB, nullable=False),
+    Column("subjects", Integer, nullable=False),
+    Column("unreachable", Integer, nullable=False),
+    Column("substitute", Boolean, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
 )

@@ -18,6 +18,25 @@ from expensura_events.envelope import DomainEvent
 from expensura_events.registry import event_type
 
 
+class IncidentNoticeKind(StrEnum):
+    """Notices incident itself sends (not requested by another service): a breach notice to
+    a subject of an incident (SEC-5; `incident_breach`)."""
+
+    BREACH = "breach"
+
+
+# A customer notice's kind on the one notification path: another service's, or incident's.
+AnyNoticeKind = NoticeKind | IncidentNoticeKind
+
+
+def notice_kind(value: str) -> AnyNoticeKind:
+    """The kind named `value`; raises ValueError for none."""
+    try:
+        return NoticeKind(value)
+    except ValueError:
+        return IncidentNoticeKind(value)
+
+
 class NoticeChannel(StrEnum):
     """USE-10's notification channels (incident's notices deliver on all four)."""
 
@@ -32,7 +51,7 @@ class CustomerNoticeDelivered(DomainEvent):
     """The relay accepted the notice for the customer (the envelope's subject)."""
 
     notice_id: UUID
-    kind: NoticeKind
+    kind: NoticeKind | IncidentNoticeKind  # incident's own kinds added with breach notices
     channel: NoticeChannel
     attempts: int = Field(ge=1)  # including this one
 

@@ -162,7 +162,8 @@ def check(objects: list[dict[str, Any]]) -> list[str]:
             problems.append(f"namespace {namespace or '(none)'}: no default-deny ingress policy")
 
     # Every service's staff or app routes come through the API gateway (incident's: the
-    # response team's); the sharing gateway's partner routes through the partner entry too.
+    # response team's and the public notices); the sharing gateway's partner routes through
+    # the partner entry too.
     gateways_of = {s: {"api-gateway"} for s in SERVICES}
     gateways_of["sharing-gateway"] = {"api-gateway", "partner-gateway"}
     for service in SERVICES:

@@ -41,11 +41,11 @@ from typing import Any
 from uuid import UUID
 
 from expensura_events.catalog.incident_notices import (
+    AnyNoticeKind,
     CustomerNoticeDelivered,
     CustomerNoticeDeliveryFailed,
     NoticeChannel,
 )
-from expensura_events.catalog.loans_notices import NoticeKind
 from expensura_events.envelope import REDACTED
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restriction_rules import Restriction, permits
@@ -214,7 +214,7 @@ class CustomerNotice:
 
     notice_id: UUID
     subject_id: str
-    kind: NoticeKind
+    kind: AnyNoticeKind
     title: str
     state: NoticeState
     attempts: int = 0  # on every channel
@@ -267,7 +267,12 @@ class Attempt:
 
 @enforces("USE-10")
 def plan(
-    notice_id: UUID, subject_id: str | None, kind: NoticeKind, title: str, body: str, now: datetime
+    notice_id: UUID,
+    subject_id: str | None,
+    kind: AnyNoticeKind,
+    title: str,
+    body: str,
+    now: datetime,
 ) -> CustomerNotice:
     """A requested notice: planned, due at once; not-needed if the body reads as redacted
     (the subject's key was destroyed: they are erased, and there is nothing to send)."""

@@ -53,6 +53,13 @@ class ChannelSender(Protocol):
         ...
 
 
+def message_id(notice_id: UUID) -> str:
+    """The e-mail's Message-ID, derived from the notice: every attempt at one notice sends
+    the same message, so a resend after a crash is recognisably the same (the idempotency
+    key e-mail has; the letter API's is `Idempotency-Key`)."""
+    return f"<notice-{notice_id}@expensura.invalid>"
+
+
 class EmailSender:
     def __init__(self, mail: MailSender) -> None:
         self.mail = mail
@@ -60,7 +67,13 @@ class EmailSender:
     async def send(self, message: Outgoing) -> str | None:
         try:
             await self.mail.send(
-                Mail(to=message.to, subject=message.title, body=message.text, kind=message.kind)
+                Mail(
+                    to=message.to,
+                    subject=message.title,
+                    body=message.text,
+                    kind=message.kind,
+                    message_id=message_id(message.notice_id),
+                )
             )
         except MailUndelivered as exc:  # its text names the kind and error class only
             raise Undelivered(f"mail undelivered ({exc})", permanent=exc.permanent) from None

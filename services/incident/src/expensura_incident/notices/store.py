@@ -11,8 +11,7 @@ from sqlalchemy import Row, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_events.catalog.incident_notices import NoticeChannel
-from expensura_events.catalog.loans_notices import NoticeKind
+from expensura_events.catalog.incident_notices import NoticeChannel, notice_kind
 from expensura_incident.notices.domain import Attempt, CustomerNotice, NoticeState
 from expensura_incident.tables import customer_notice_attempts as a
 from expensura_incident.tables import customer_notices as t
@@ -157,7 +156,7 @@ def _notice(row: Row[Any]) -> CustomerNotice:
     return CustomerNotice(
         notice_id=row.notice_id,
         subject_id=row.subject_id,
-        kind=NoticeKind(row.kind),
+        kind=notice_kind(row.kind),
         title=row.title,
         state=NoticeState(row.state),
         attempts=row.attempts,

@@ -1,0 +1,1 @@
+"""Breach notices to affected subjects and the public notice (SEC-5, USE-10)."""
