@@ -13,6 +13,8 @@ from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
+from expensura_incident.exposure.projection import ExposureIndex
+from expensura_incident.exposure.views import router as exposure_router
 from expensura_incident.notices.projection import CustomerNotices
 from expensura_incident.notices.service import notice_sender
 from expensura_incident.settings import IncidentSettings
@@ -21,9 +23,9 @@ service_definition = ServiceDefinition(
     spec=service(ServiceName.INCIDENT),
     description="Incident grading, blast radius from the log, notices and regulator deadlines.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[contacts_router],
+    routers=[contacts_router, exposure_router],
     settings_class=IncidentSettings,
-    projections=[NotificationContacts, CustomerNotices],
+    projections=[NotificationContacts, CustomerNotices, ExposureIndex],
     workers=[notice_sender],
 )
 
