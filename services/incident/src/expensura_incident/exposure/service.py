@@ -99,6 +99,8 @@ async def verify_source(feed: LogFeed, cap: int = MAX_VERIFIED_RECORDS) -> Chain
         return ChainCheck(feed.source, None, f"longer than {cap} records: not checked")
     except (httpx.HTTPError, OSError):
         return ChainCheck(feed.source, None, "log feed unavailable")
+    except Exception as exc:  # a feed answering garbage is a finding, not a crash
+        return ChainCheck(feed.source, None, f"log feed unreadable: {type(exc).__name__}")
     if not result.ok:
         return ChainCheck(feed.source, result.head_seq, f"chain broken at {result.first_broken}")
     return ChainCheck(feed.source, result.head_seq, None)
