@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # broker (0: one session, in this process).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench catalog \
+.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-blast-radius catalog \
         clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
@@ -68,6 +68,10 @@ catalog: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench --write-doc
+
+# The blast radius over 10 M synthetic index rows (a few minutes; figures in docs/performance.md).
+bench-blast-radius: $(STAMP)
+	$(BIN)/python -m bench.blast_radius
 
 # Regenerate the lock files after editing requirements*.in (needs network; uses uv from the venv).
 lock: $(STAMP)

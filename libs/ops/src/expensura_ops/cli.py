@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -214,9 +215,7 @@ async def _verify(names: list[str]) -> bool:
                 head, _ = await EventStore.head(conn)
                 with _progress() as progress:
                     task = progress.add_task(f"verifying {name}", total=head)
-                    result = await verify_log(
-                        conn, progress=lambda n, t=task: progress.advance(t, n)
-                    )
+                    result = await verify_log(conn, progress=partial(progress.advance, task))
             async with httpx.AsyncClient(timeout=30) as client:
                 report, gathered = await check_witnesses(
                     rt.engine, rt.mapper.verifier, name, _witness_feeds(rt, name, client)

@@ -14,6 +14,8 @@ from expensura_events.web.app import create_app
 from expensura_incident.breach.views import router as breach_router
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
+from expensura_incident.exposure.projection import ExposureIndex
+from expensura_incident.exposure.views import router as exposure_router
 from expensura_incident.notices.projection import CustomerNotices
 from expensura_incident.notices.service import notice_sender
 from expensura_incident.response.views import router as response_router
@@ -23,9 +25,9 @@ service_definition = ServiceDefinition(
     spec=service(ServiceName.INCIDENT),
     description="Incident grading, blast radius from the log, notices and regulator deadlines.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[contacts_router, response_router, breach_router],
+    routers=[contacts_router, response_router, breach_router, exposure_router],
     settings_class=IncidentSettings,
-    projections=[NotificationContacts, CustomerNotices],
+    projections=[NotificationContacts, CustomerNotices, ExposureIndex],
     workers=[notice_sender],
 )
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -143,6 +144,7 @@ incident_regulator_reports = Table(
     Column("filed_at", DateTime(timezone=True), nullable=False),
     Column("reference", Text, nullable=True),
     Column("event_id", Uuid, nullable=False),
+)
 
 # --- breach notices ---
 
@@ -175,4 +177,80 @@ public_notices = Table(
     Column("substitute", Boolean, nullable=False),
     Column("source", Text, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# --- exposure (blast radius) ---
+
+# Every access and disclosure event of every service's log (SEC-5), one narrow row per field
+# read: who (`actor_kind`: partner, staff, service, user, public; `actor` their id; the
+# partner `credential` when the event names it), the subject, the field and its category,
+# `sealed_by` (the key owner the value was sealed under; NULL: it was read in plaintext),
+# when, and which log recorded it. No personal value: names of fields, ids and times only.
+# One covering index per scope kind, leading with the scope's column and then `at`, and
+# INCLUDE-ing what a blast radius reads, so a scope over a window is an index-only range
+# scan (the table is insert-only: the visibility map stays set after vacuum). Purged on
+# erasure like every read model (the subject's index).
+EXPOSURE_COLUMNS = ("subject_id", "category", "field", "sealed_by")
+exposure_index = Table(
+    "exposure_index",
+    metadata,
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_kind", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("credential", Text, nullable=True),
+    Column("subject_id", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("field", Text, nullable=False),
+    Column("sealed_by", Text, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Index(
+        "ix_exposure_index_actor",
+        "actor_kind",
+        "actor",
+        "at",
+        postgresql_include=list(EXPOSURE_COLUMNS),
+    ),
+    Index(
+        "ix_exposure_index_credential",
+        "credential",
+        "at",
+        postgresql_include=list(EXPOSURE_COLUMNS),
+        postgresql_where=text("credential IS NOT NULL"),
+    ),
+    Index(
+        "ix_exposure_index_subject",
+        "subject_id",
+        "at",
+        postgresql_include=["category", "field", "sealed_by"],
+    ),
+    Index(
+        "ix_exposure_index_category",
+        "category",
+        "at",
+        postgresql_include=["subject_id", "field", "sealed_by"],
+    ),
+)
+
+# Each blast radius computed (SEC-5): its scope (a subject scope's value sealed with the
+# rest, never readable), the counts the event carries, and the list of subjects sealed with
+# incident's own key (AES-GCM under a key derived from incident's look-up secret, bound to
+# the row), with the keyed digest the event carries. Kept as the incident's record.
+blast_radius_results = Table(
+    "blast_radius_results",
+    metadata,
+    Column("computation_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False, index=True),
+    Column("scope_kind", Text, nullable=False),
+    Column("scope_value", Text, nullable=True),  # NULL for a subject scope
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("subjects", Integer, nullable=False),
+    Column("notifiable_subjects", Integer, nullable=False),
+    Column("summary", JSONB, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("subjects_digest", Text, nullable=False),
+    Column("computed_by", Text, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )

@@ -2,7 +2,7 @@
 breach notices, and each incident's public notice.
 
 Revision ID: incident_0007
-Revises: incident_0005 (re-chained after incident_0005 and incident_0006 at merge)
+Revises: incident_0006
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "incident_0007"
-down_revision = "incident_0005"
+down_revision = "incident_0006"
 branch_labels = None
 depends_on = None
 
