@@ -1,7 +1,7 @@
-"""The incident service. So far: the contact details notices need, kept current from
-identity's events, and the one notification path: customer notices other services ask for
-(loans' adverse-action notices today), mailed to those contacts (USE-10). Grading, blast
-radius and breach notices come with its own issue.
+"""The incident service: the incident response (workflow, grading, regimes and deadlines),
+the blast radius from the logs, breach notices and the public notice (SEC-4, SEC-5); and the
+one notification path: the contact details notices need, kept current from identity's
+events, and the customer notices other services ask for (USE-10).
 
 The composition root: the only module that imports the features' views."""
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from expensura_events.auth import InvalidToken, Principal
+from expensura_events.auth import Principal
 from expensura_events.catalog.incident_exposure import BlastRadiusComputed, ScopeKind
 from expensura_events.catalog.sharing import DisclosureMade
 from expensura_events.cipher import LOOKUP_HMAC
@@ -27,6 +27,7 @@ from expensura_events.projections import LocalLogFeed, rebuild
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.streams import access_stream
 from expensura_events.tables import event_log
+from expensura_events.testing.tokens import IssuedTokens
 from expensura_events.topology import service
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_events.web.app import create_app
@@ -260,29 +261,11 @@ async def test_a_tampered_source_chain_is_reported_not_hidden(
 # --- over HTTP: only the response team --------------------------------------------------
 
 
-class Verifier:
-    """Stands in for identity's token check: tokens issued here, principals as given."""
-
-    def __init__(self) -> None:
-        self.principals: dict[str, Principal] = {}
-
-    def issue(self, principal: Principal) -> dict[str, str]:
-        token = uuid.uuid4().hex
-        self.principals[token] = principal
-        return {"authorization": f"Bearer {token}"}
-
-    async def verify(self, token: str) -> Principal:
-        try:
-            return self.principals[token]
-        except KeyError:
-            raise InvalidToken("unknown token") from None
-
-
 @pytest.fixture
 async def http(
     rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, Verifier]]:
-    verifier = Verifier()
+) -> AsyncIterator[tuple[httpx.AsyncClient, IssuedTokens]]:
+    verifier = IssuedTokens()
     monkeypatch.setattr(rt, "token_verifier", verifier)
     app = create_app(service_definition)
     app.state.runtime = rt
@@ -291,7 +274,7 @@ async def http(
         yield client, verifier
 
 
-def _staff(verifier: Verifier, *roles: str, mfa: bool = True) -> dict[str, str]:
+def _staff(verifier: IssuedTokens, *roles: str, mfa: bool = True) -> dict[str, str]:
     return verifier.issue(
         Principal(
             kind=ActorKind.STAFF,
@@ -324,7 +307,7 @@ async def _computed(rt: ServiceRuntime) -> int:
 async def test_only_the_response_team_gets_a_blast_radius_and_others_learn_nothing(
     runtimes: dict[str, ServiceRuntime],
     rt: ServiceRuntime,
-    http: tuple[httpx.AsyncClient, Verifier],
+    http: tuple[httpx.AsyncClient, IssuedTokens],
 ) -> None:
     client, verifier = http
     identity = runtimes["identity"]
@@ -382,7 +365,7 @@ async def test_only_the_response_team_gets_a_blast_radius_and_others_learn_nothi
     ],
 )
 async def test_a_bad_scope_is_422(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier], change: dict[str, Any]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens], change: dict[str, Any]
 ) -> None:
     client, verifier = http
     start = datetime.fromisoformat("2026-11-01T00:00:00+00:00")
@@ -396,6 +379,10 @@ async def test_a_bad_scope_is_422(
 
 
 async def test_the_index_keeps_no_value(runtimes: dict[str, ServiceRuntime]) -> None:
+    """An indexed disclosure keeps who, whom, which fields and when: no value disclosed."""
+    at = datetime.fromisoformat("2026-10-01T00:00:00+00:00")
+    await _disclose(runtimes["sharing-gateway"], str(uuid.uuid4()), "bureau-values", at)
+    await _index(runtimes)
     async with runtimes["incident"].engine.connect() as conn:
         columns = {c.name for c in exposure_index.c}
         assert await conn.scalar(select(func.count()).select_from(exposure_index)) > 0

@@ -25,7 +25,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from expensura_events.auth import InvalidToken, Principal
 from expensura_events.catalog.identity import AccountOpened
 from expensura_events.catalog.incident_breach import BreachNoticesPlanned, PublicNoticePublished
 from expensura_events.catalog.incident_notices import NoticeChannel
@@ -33,6 +32,7 @@ from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, new_eve
 from expensura_events.notifications import MailSender
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import EventStore
+from expensura_events.testing.tokens import IssuedTokens
 from expensura_events.vocabulary import ActorKind, CollectionChannel, Purpose
 from expensura_events.web.app import create_app
 from expensura_incident.app import service_definition
@@ -333,29 +333,11 @@ async def test_a_run_killed_before_it_commits_plans_nothing_and_a_rerun_sends_on
 # --- HTTP -----------------------------------------------------------------------------
 
 
-class Verifier:
-    def __init__(self) -> None:
-        self.principals: dict[str, Principal] = {}
-
-    def issue(self, *roles: str, mfa: bool = True) -> dict[str, str]:
-        token = uuid.uuid4().hex
-        self.principals[token] = Principal(
-            kind=ActorKind.STAFF, id=f"staff-{token[:6]}", roles=frozenset(roles), mfa=mfa
-        )
-        return {"authorization": f"Bearer {token}"}
-
-    async def verify(self, token: str) -> Principal:
-        try:
-            return self.principals[token]
-        except KeyError:
-            raise InvalidToken("unknown token") from None
-
-
 @pytest.fixture
 async def http(
     rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, Verifier]]:
-    verifier = Verifier()
+) -> AsyncIterator[tuple[httpx.AsyncClient, IssuedTokens]]:
+    verifier = IssuedTokens()
     monkeypatch.setattr(rt, "token_verifier", verifier)
     app = create_app(service_definition)
     app.state.runtime = rt
@@ -377,7 +359,7 @@ def _parts(p: BreachParts) -> dict[str, Any]:
 
 async def test_officers_plan_breach_notices_and_anyone_reads_the_public_notice(
     rt: ServiceRuntime,
-    http: tuple[httpx.AsyncClient, Verifier],
+    http: tuple[httpx.AsyncClient, IssuedTokens],
     relay: dict[NoticeChannel, ChannelSender],
     sink: LocalStack,
 ) -> None:
@@ -394,17 +376,17 @@ async def test_officers_plan_breach_notices_and_anyone_reads_the_public_notice(
 
     for refused in (
         {},
-        verifier.issue("security-officer", mfa=False),
-        verifier.issue("customer-service"),
+        verifier.staff("security-officer", mfa=False),
+        verifier.staff("customer-service"),
     ):
         assert (await client.post(path, json=body, headers=refused)).status_code in (401, 403)
         assert (await client.get(path, headers=refused)).status_code in (401, 403)
     incomplete = {**body, "translations": {"es": {**_parts(ES), "advice": " "}}}
-    officer = verifier.issue("privacy-officer")
+    officer = verifier.staff("privacy-officer")
     answer = await client.post(path, json=incomplete, headers=officer)
     assert answer.status_code == 422 and "advice" in answer.text
 
-    answer = await client.post(path, json=body, headers=verifier.issue("security-officer"))
+    answer = await client.post(path, json=body, headers=verifier.staff("security-officer"))
     assert answer.status_code == 202, answer.text
     assert answer.json()["planned"] == 2 and answer.json()["unreachable"] == 1
     await _deliver(rt, relay)
@@ -427,6 +409,7 @@ from expensura_events.envelope import utcnow
 from expensura_events.notifications import MailSender
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.catalog.incident_notices import NoticeChannel
+from expensura_events.testing.tokens import IssuedTokens
 from expensura_incident.app import service_definition
 from expensura_incident.notices import service
 from expensura_incident.notices.providers import EmailSender

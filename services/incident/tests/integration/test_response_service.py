@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from expensura_events.auth import InvalidToken, Principal
+from expensura_events.auth import Principal
 from expensura_events.catalog.incident_response import (
     ContainmentRequested,
     IncidentTriaged,
@@ -29,6 +29,7 @@ from expensura_events.catalog.incident_response import (
 from expensura_events.envelope import Actor, EventEnvelope
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.tables import event_log
+from expensura_events.testing.tokens import IssuedTokens
 from expensura_events.vocabulary import ActorKind
 from expensura_events.web.app import create_app
 from expensura_incident.app import service_definition
@@ -499,29 +500,11 @@ async def test_a_closed_incident_takes_no_new_exposure_summary(rt: ServiceRuntim
 # --- over HTTP ---------------------------------------------------------------------------------
 
 
-class Verifier:
-    """Access tokens by name: who each one says the caller is."""
-
-    def __init__(self) -> None:
-        self.principals: dict[str, Principal] = {}
-
-    def issue(self, principal: Principal) -> dict[str, str]:
-        token = uuid.uuid4().hex
-        self.principals[token] = principal
-        return {"authorization": f"Bearer {token}"}
-
-    async def verify(self, token: str) -> Principal:
-        try:
-            return self.principals[token]
-        except KeyError:
-            raise InvalidToken("unknown token") from None
-
-
 @pytest.fixture
 async def http(
     rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, Verifier]]:
-    verifier = Verifier()
+) -> AsyncIterator[tuple[httpx.AsyncClient, IssuedTokens]]:
+    verifier = IssuedTokens()
     monkeypatch.setattr(rt, "token_verifier", verifier)
     app = create_app(service_definition)
     app.state.runtime = rt
@@ -530,7 +513,7 @@ async def http(
         yield client, verifier
 
 
-def staff(verifier: Verifier, *roles: str, mfa: bool = True) -> dict[str, str]:
+def staff(verifier: IssuedTokens, *roles: str, mfa: bool = True) -> dict[str, str]:
     return verifier.issue(
         Principal(kind=ActorKind.STAFF, id=officer(), roles=frozenset(roles), mfa=mfa)
     )
@@ -549,7 +532,7 @@ TRIAGE = {
 
 @pytest.mark.obligation("SEC-2")
 async def test_only_the_response_team_with_mfa_reaches_the_incident_routes(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
 ) -> None:
     client, verifier = http
     view = await reported(rt)
@@ -577,7 +560,7 @@ async def test_only_the_response_team_with_mfa_reaches_the_incident_routes(
 
 
 async def test_the_workflow_over_http_with_bad_input_and_illegal_moves_refused(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
 ) -> None:
     client, verifier = http
     security, privacy = staff(verifier, "security-officer"), staff(verifier, "privacy-officer")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from expensura_events.auth import InvalidToken, Principal
+from expensura_events.auth import Principal
 from expensura_events.catalog.identity import EmailOwnershipProven
 from expensura_events.catalog.identity_verification import RealNameVerified
 from expensura_events.catalog.loans_risk import ReviewOutcome, RiskSignalKind
@@ -26,6 +26,7 @@ from expensura_events.envelope import Actor, EventEnvelope, new_event_id, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.streams import access_stream
 from expensura_events.tables import event_log
+from expensura_events.testing.tokens import IssuedTokens
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_events.web.app import create_app
 from expensura_loans.app import service_definition
@@ -365,29 +366,11 @@ async def test_what_the_signals_saw_is_erased_with_the_subject(rt: ServiceRuntim
 # --- over HTTP ---------------------------------------------------------------------------------
 
 
-class Verifier:
-    """Access tokens by name: who each one says the caller is."""
-
-    def __init__(self) -> None:
-        self.principals: dict[str, Principal] = {}
-
-    def issue(self, principal: Principal) -> dict[str, str]:
-        token = uuid.uuid4().hex
-        self.principals[token] = principal
-        return {"authorization": f"Bearer {token}"}
-
-    async def verify(self, token: str) -> Principal:
-        try:
-            return self.principals[token]
-        except KeyError:
-            raise InvalidToken("unknown token") from None
-
-
 @pytest.fixture
 async def http(
     rt: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, Verifier]]:
-    verifier = Verifier()
+) -> AsyncIterator[tuple[httpx.AsyncClient, IssuedTokens]]:
+    verifier = IssuedTokens()
     monkeypatch.setattr(rt, "token_verifier", verifier)
     app = create_app(service_definition)
     app.state.runtime = rt
@@ -396,13 +379,13 @@ async def http(
         yield client, verifier
 
 
-def staff(verifier: Verifier, *roles: str, mfa: bool = True) -> dict[str, str]:
+def staff(verifier: IssuedTokens, *roles: str, mfa: bool = True) -> dict[str, str]:
     return verifier.issue(
         Principal(kind=ActorKind.STAFF, id=f"staff-{uuid.uuid4().hex[:6]}", roles=roles, mfa=mfa)
     )
 
 
-def user(verifier: Verifier, subject: str) -> dict[str, str]:
+def user(verifier: IssuedTokens, subject: str) -> dict[str, str]:
     return verifier.issue(Principal(kind=ActorKind.USER, id=subject))
 
 
@@ -412,7 +395,7 @@ CLEAR = {"outcome": "cleared", "purpose": "security"}
 
 @pytest.mark.obligation("SEC-2")
 async def test_a_customer_cannot_reach_the_review_routes_not_even_for_their_own_hold(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
 ) -> None:
     client, verifier = http
     subject, held, _ = await held_by_device_velocity(rt)
@@ -439,7 +422,7 @@ async def test_a_customer_cannot_reach_the_review_routes_not_even_for_their_own_
 
 @pytest.mark.obligation("SEC-2")
 async def test_staff_without_mfa_or_without_the_analyst_role_are_refused(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
 ) -> None:
     client, verifier = http
     _, held, _ = await held_by_device_velocity(rt)
@@ -456,7 +439,7 @@ async def test_staff_without_mfa_or_without_the_analyst_role_are_refused(
 
 
 async def test_the_applicant_is_answered_409_held_for_review_then_the_analyst_clears_it(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
 ) -> None:
     client, verifier = http
     subject, held, _ = await held_by_device_velocity(rt)
@@ -490,7 +473,7 @@ async def test_the_applicant_is_answered_409_held_for_review_then_the_analyst_cl
 
 
 async def test_a_card_number_where_the_fingerprint_belongs_is_refused_and_nothing_kept(
-    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, Verifier]
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
 ) -> None:
     client, verifier = http
     subject = await customer(rt)
