@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -286,6 +287,43 @@ async def raise_incident(
         return await _view(conn, incident_id, now)
 
 
+async def _locked(conn: AsyncConnection, incident_id: UUID) -> Any:
+    """The incident's row, locked for this transaction. Raises UnknownIncident."""
+    row = await store.incident(conn, incident_id, lock=True)
+    if row is None:
+        raise UnknownIncident(str(incident_id))
+    return row
+
+
+async def _recorded(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    incident_id: UUID,
+    row: Any,
+    envelope: EventEnvelope,
+    actor: Actor,
+    *,
+    kind: str,
+    detail: dict[str, Any],
+    at: datetime,
+) -> IncidentView:
+    """A step on the locked incident `row`: its timeline entry and its event at the next
+    version, then the incident as it stands at `at`."""
+    await store.add_entry(
+        conn,
+        incident_id,
+        seq=row.version + 1,
+        kind=kind,
+        actor=actor.id,
+        role=actor.role,
+        at=at,
+        detail=detail,
+        event_id=envelope.event_id,
+    )
+    await rt.append(conn, [envelope], expected_version=row.version)
+    return await _view(conn, incident_id, at)
+
+
 async def _act(
     rt: ServiceRuntime,
     incident_id: UUID,
@@ -295,9 +333,7 @@ async def _act(
 ) -> IncidentView:
     actor = _officer(staff_id, roles)
     async with rt.engine.begin() as conn:
-        row = await store.incident(conn, incident_id, lock=True)
-        if row is None:
-            raise UnknownIncident(str(incident_id))
+        row = await _locked(conn, incident_id)
         entries = await store.timeline(conn, incident_id)
         current = fold(e.action for e in entries if e.action is not None)
         now = utcnow()
@@ -306,19 +342,17 @@ async def _act(
         envelope = _envelope(rt, incident_id, event_for(incident_id, action), actor)
         if not await store.advance(conn, incident_id, row.version, after, now):
             raise ConcurrentChange(str(incident_id))
-        await store.add_entry(
+        return await _recorded(
+            rt,
             conn,
             incident_id,
-            seq=row.version + 1,
+            row,
+            envelope,
+            actor,
             kind=action.kind.value,
-            actor=actor.id,
-            role=actor.role,
-            at=now,
             detail=store.action_json(action),
-            event_id=envelope.event_id,
+            at=now,
         )
-        await rt.append(conn, [envelope], expected_version=row.version)
-        return await _view(conn, incident_id, now)
 
 
 async def triage(
@@ -458,9 +492,7 @@ async def attach_exposure(
     the regimes it falls under and their deadlines. Raises UnknownIncident, IncidentIsClosed."""
     actor = _officer(staff_id, roles)
     async with rt.engine.begin() as conn:
-        row = await store.incident(conn, incident_id, lock=True)
-        if row is None:
-            raise UnknownIncident(str(incident_id))
+        row = await _locked(conn, incident_id)
         entries = await store.timeline(conn, incident_id)
         ensure_open(fold(e.action for e in entries if e.action is not None))
         now = utcnow()
@@ -468,19 +500,17 @@ async def attach_exposure(
         envelope = _envelope(rt, incident_id, event, actor)
         if not await store.attach_exposure(conn, incident_id, row.version, exposure, now):
             raise ConcurrentChange(str(incident_id))
-        await store.add_entry(
+        return await _recorded(
+            rt,
             conn,
             incident_id,
-            seq=row.version + 1,
-            kind=store.ATTACH_EXPOSURE,
-            actor=actor.id,
-            role=actor.role,
+            row,
+            envelope,
+            actor,
             at=now,
+            kind=store.ATTACH_EXPOSURE,
             detail=event.model_dump(mode="json", exclude={"incident_id"}),
-            event_id=envelope.event_id,
         )
-        await rt.append(conn, [envelope], expected_version=row.version)
-        return await _view(conn, incident_id, now)
 
 
 async def file_report(
@@ -496,9 +526,7 @@ async def file_report(
     deadline stops alerting. Raises UnknownIncident, NoReportDue, ReportAlreadyFiled."""
     actor = _officer(staff_id, roles)
     async with rt.engine.begin() as conn:
-        row = await store.incident(conn, incident_id, lock=True)
-        if row is None:
-            raise UnknownIncident(str(incident_id))
+        row = await _locked(conn, incident_id)
         filed = await store.reports(conn, incident_id)
         check_filing(row.exposure, regime, [r.regime for r in filed])
         now = utcnow()
@@ -513,17 +541,6 @@ async def file_report(
         )
         if not await store.moved_on(conn, incident_id, row.version, {}, now):
             raise ConcurrentChange(str(incident_id))
-        await store.add_entry(
-            conn,
-            incident_id,
-            seq=row.version + 1,
-            kind=store.FILE_REPORT,
-            actor=actor.id,
-            role=actor.role,
-            at=now,
-            detail={"regime": regime, "reference": reference},
-            event_id=envelope.event_id,
-        )
         await store.add_report(
             conn,
             incident_id,
@@ -533,8 +550,17 @@ async def file_report(
             reference=reference,
             event_id=envelope.event_id,
         )
-        await rt.append(conn, [envelope], expected_version=row.version)
-        return await _view(conn, incident_id, now)
+        return await _recorded(
+            rt,
+            conn,
+            incident_id,
+            row,
+            envelope,
+            actor,
+            at=now,
+            kind=store.FILE_REPORT,
+            detail={"regime": regime, "reference": reference},
+        )
 
 
 def _description(view: IncidentView) -> str:
