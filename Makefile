@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # broker (0: one session, in this process).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-blast-radius catalog \
+.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
         clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
@@ -66,8 +66,23 @@ compliance: $(STAMP)
 catalog: $(STAMP)
 	$(BIN)/expensura catalog --out docs/catalog
 
-bench: $(STAMP)
-	$(BIN)/python -m bench --write-doc
+# The bench's own tools: the peer event store (eventsourcing, from requirements-bench.lock) and
+# a native HTTP load generator (wrk, Debian's package; installed here when run as root with
+# apt, else the bench says what it could not measure). Never part of `make run` or `make test`.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-bench.lock
+	touch $(BENCH_STAMP)
+
+bench-tools: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get install -y -qq wrk >/dev/null; } \
+		|| echo "wrk is not installed (apt-get install wrk): the decision figures will be skipped"
+
+BENCH_ARGS ?=
+bench: bench-tools
+	$(BIN)/python -m bench --write-doc $(BENCH_ARGS)
 
 # The blast radius over 10 M synthetic index rows (a few minutes; figures in docs/performance.md).
 bench-blast-radius: $(STAMP)
@@ -78,6 +93,7 @@ lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-dev.in -o requirements-dev.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-bench.in -o requirements-bench.lock
 
 clean:
 	rm -rf $(VENV) var

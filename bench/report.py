@@ -22,6 +22,11 @@ Rows = Callable[[Results], list[list[str]]]
 
 # Each table: its title on the terminal, its headers, its rows (the doc's `${kind}_table`).
 SECTIONS: dict[str, tuple[str, list[str], Rows]] = {
+    "target": (
+        "Issue 15's figures against their targets",
+        tables.TARGET_HEADERS,
+        tables.target_rows,
+    ),
     "throughput": (
         "Append throughput: append vs a plain INSERT of the same bytes",
         tables.THROUGHPUT_HEADERS,
@@ -45,6 +50,7 @@ SECTIONS: dict[str, tuple[str, list[str], Rows]] = {
         tables.diagnostic_rows,
     ),
     "fetch": ("Broker fetch delay", tables.FETCH_HEADERS, tables.fetch_rows),
+    "idle": ("An idle stack's CPU (no requests)", tables.IDLE_HEADERS, tables.idle_rows),
 }
 
 
@@ -153,6 +159,8 @@ def fields(r: Results) -> dict[str, str]:
         "probe_interval_ms": f"{PROBE_INTERVAL_S * 1000:g}",
         "topic_check_p50": tables.ms(r.diagnostics.topic_check_ms["p50"]),
         "topic_check_max": tables.ms(r.diagnostics.topic_check_ms["max"]),
+        "idle_settle_s": f"{p.idle_settle_s:g}",
+        "idle_s": f"{p.idle_s:g}",
     }
 
 

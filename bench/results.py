@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from bench.decisions import DecisionResult
 from bench.diagnostics import Diagnostics
+from bench.idle import IdleResult
 from bench.infra import Machine
 from bench.latency import LatencyRun
+from bench.peer import PeerResult
 from bench.profile import Profile
 from bench.replay import ReplayResult
 from bench.signins import SignInResult
@@ -29,3 +31,5 @@ class Results:
     sign_ins: SignInResult
     total_s: float
     load_after: tuple[float, float, float]
+    peer: PeerResult | None = None  # None: eventsourcing not installed
+    idle: IdleResult | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.figures import TARGETS, figures
 from bench.replay import VERIFY_RUNS
 from bench.results import Results
 from bench.throughput import BASELINE, ENCRYPTED, PLAIN
@@ -121,8 +122,30 @@ def decision_rows(r: Results) -> list[list[str]]:
                 ms(load.p99_ms),
             ]
             for what, load in (
-                ("GET /healthz (baseline)", d.baseline),
-                ("POST /internal/decisions", d.decisions),
+                ("httpx: GET /healthz (baseline)", d.baseline),
+                ("httpx: POST /internal/decisions", d.decisions),
+            )
+        ),
+        *(
+            [
+                what,
+                str(load.connections),
+                f"{load.requests:,}",
+                rate(load.per_second),
+                ms(load.p50_ms),
+                ms(load.p99_ms),
+            ]
+            for what, load in (
+                ()
+                if d.native is None
+                else (
+                    ("wrk: GET /healthz (floor)", d.native.healthz),
+                    ("wrk: POST /internal/decisions", d.native.decisions),
+                    (
+                        f"wrk: decisions paced at {d.native.target_rate:,.0f}/s",
+                        d.native.paced,
+                    ),
+                )
             )
         ),
         [
@@ -256,3 +279,40 @@ def summary_lines(r: Results) -> list[str]:
         f"against {ms(si.idle.p50_ms)} ms alone, a ratio of {x(si.busy.p50_ms / si.idle.p50_ms)}."
     )
     return lines
+
+
+TARGET_HEADERS = ["figure", "this run", "target", "floor (same run)", "met"]
+
+
+def target_rows(r: Results) -> list[list[str]]:
+    measured = figures(r)
+    rows = []
+    for name, target in TARGETS.items():
+        value = measured[name]
+        met = target.met(value)
+        sign = "≥" if target.better == "higher" else "≤"
+        rows.append(
+            [
+                f"`{name}`",
+                "not measured" if value is None else f"{value:,.3g}",
+                f"{sign} {target.value:g}",
+                target.floor,
+                "—" if met is None else ("yes" if met else "**no**"),
+            ]
+        )
+    return rows
+
+
+IDLE_HEADERS = ["process", "cores"]
+
+
+def idle_rows(r: Results) -> list[list[str]]:
+    if r.idle is None:
+        return [["not measured", ""]]
+    i = r.idle
+    rows = [[name, f"{cores:.3f}"] for name, cores in sorted(i.per_service.items())]
+    rows.append(["the five services", f"{i.services_cores:.3f}"])
+    for name, cores in (("the broker", i.broker_cores), ("PostgreSQL", i.postgres_cores)):
+        rows.append([name, "not started by this run" if cores is None else f"{cores:.3f}"])
+    rows.append(["**the whole stack**", f"**{i.stack_cores:.3f}**"])
+    return rows

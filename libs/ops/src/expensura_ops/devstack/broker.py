@@ -137,6 +137,12 @@ class TansuBroker:
     def bootstrap_servers(self) -> str:
         return f"{HOST}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's pid while it runs (the bench meters its CPU)."""
+        running = self._process is not None and self._process.poll() is None
+        return self._process.pid if running and self._process is not None else None
+
     def start(self) -> str:
         """Start Tansu (no-op if this object's broker runs); wait until it answers."""
         if self.is_running():

@@ -146,6 +146,11 @@ class EmbeddedPostgres:
 
     # -- running server --------------------------------------------------------------------------
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while the server runs (the bench meters its process tree)."""
+        return self._postmaster_pid()
+
     def _postmaster_fields(self) -> list[str] | None:
         try:
             return (self.data_dir / "postmaster.pid").read_text().splitlines()
