@@ -33,8 +33,12 @@ class KafkaSettings:
     # How long a fetch waits for data. Tansu answers a waiting fetch only when the wait
     # expires (Kafka answers as soon as data arrives), so on Tansu it is every hop's latency,
     # and its inverse the rate at which every idle consumer polls: at 50 ms an idle local
-    # stack kept 0.8 of a core busy, at 100 ms 0.37 (most of it the broker's).
-    fetch_max_wait_ms: int = 100
+    # stack kept 0.8 of a core busy, at 100 ms 0.37 (most of it the broker's). So the wait
+    # follows the traffic (`FetchPace`): `fetch_max_wait_ms` while events flow, and
+    # `fetch_idle_wait_ms` once none came for `fetch_idle_after_s`.
+    fetch_max_wait_ms: int = 10
+    fetch_idle_wait_ms: int = 1_000
+    fetch_idle_after_s: float = 2.0
     topic_namespace: str = ""
     # Partitions of a topic this service creates (provisioning, or the relay after a broker
     # lost its topics): fixed at creation, so every process of a stack must agree.
@@ -88,6 +92,41 @@ def new_producer(cfg: KafkaSettings) -> AIOKafkaProducer:
         metadata_max_age_ms=cfg.metadata_max_age_ms,
         max_request_size=1_048_576,
     )
+
+
+class FetchPace:
+    """A consumer's fetch wait, following the traffic: short while events flow (every hop's
+    latency on a broker that answers a fetch only when its wait ends), long once none came
+    for `idle_after_s` (the rate at which an idle consumer polls, and so the idle CPU of the
+    service and the broker). The first event after a quiet spell waits for at most one
+    long wait; every event of a stream that keeps flowing, for a short one.
+
+    aiokafka reads the wait from its fetcher for every fetch request it builds; there is no
+    public setter, so `apply` sets that attribute (aiokafka is pinned in the lock file, and
+    `test_kafka_fetch_pace` fails if an upgrade renames it)."""
+
+    def __init__(self, busy_ms: int, idle_ms: int, idle_after_s: float, now: float) -> None:
+        self.busy_ms, self.idle_ms, self.idle_after_s = busy_ms, max(idle_ms, busy_ms), idle_after_s
+        self.last_records = now
+        self.wait_ms = busy_ms  # a consumer starts busy: it may have a backlog to catch up
+
+    def observe(self, got_records: bool, now: float) -> int | None:
+        """The new wait if it should change after a poll that did (not) return records."""
+        if got_records:
+            self.last_records = now
+            wanted = self.busy_ms
+        elif now - self.last_records >= self.idle_after_s:
+            wanted = self.idle_ms
+        else:
+            wanted = self.wait_ms
+        if wanted == self.wait_ms:
+            return None
+        self.wait_ms = wanted
+        return wanted
+
+    @staticmethod
+    def apply(consumer: AIOKafkaConsumer, wait_ms: int) -> None:
+        consumer._fetcher._fetch_max_wait_ms = wait_ms
 
 
 def new_consumer(cfg: KafkaSettings, topics: list[str], group_id: str) -> AIOKafkaConsumer:

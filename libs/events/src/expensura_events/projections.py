@@ -64,7 +64,7 @@ from expensura_events.cipher import KeyCache
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
 from expensura_events.envelope import EventEnvelope, utcnow
-from expensura_events.kafka import KafkaSettings, new_consumer
+from expensura_events.kafka import FetchPace, KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restrictions import Restriction
@@ -620,8 +620,16 @@ class ProjectionConsumer:
                 await consumer.start()
                 pending: dict[TopicPartition, int] = {}
                 last_commit = time.monotonic()
+                pace = FetchPace(
+                    self.kafka.fetch_max_wait_ms,
+                    self.kafka.fetch_idle_wait_ms,
+                    self.kafka.fetch_idle_after_s,
+                    last_commit,
+                )
                 while not stop.is_set():
                     batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                    if (wait_ms := pace.observe(bool(batches), time.monotonic())) is not None:
+                        FetchPace.apply(consumer, wait_ms)
                     if batches:
                         for runner in self.runners:
                             mine = {

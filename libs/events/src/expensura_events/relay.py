@@ -10,7 +10,8 @@ When the broker loses its data (a restart of an in-memory broker, a deleted topi
 relay republishes the whole log from the start. It knows because it keeps, beside its
 position, the highest offset the broker acknowledged on each partition
 (`relay_partition_offsets`), so the knowledge survives a restart of the relay too. On
-start, and then every `topic_check_interval` seconds, it asks the broker: a missing topic,
+start, and then every `topic_check_interval` seconds while events flow (every
+`IDLE_TOPIC_CHECK_S` while none do: an idle stack sleeps), it asks the broker: a missing topic,
 or a partition we published to that is now empty (end offset 0), means the data is gone.
 Tansu under-reports end offsets, so nothing but "empty" is read into them. Acknowledged
 offsets are exact: one lower than recorded also means the data is gone.
@@ -57,6 +58,9 @@ class RelayStats:
     partition_offsets: dict[int, int] = field(default_factory=dict)
 
 
+IDLE_TOPIC_CHECK_S = 10.0
+
+
 def message_key(rec: StoredRecord) -> bytes:
     """Partition by data subject so each subject's events stay in order; else by stream."""
     return (rec.subject_id or rec.stream_id).encode()
@@ -86,6 +90,7 @@ class OutboxRelay:
         self.stats = RelayStats()
         self._producer: AIOKafkaProducer | None = None
         self._last_topic_check = 0.0
+        self._busy = True  # until a read finds nothing new
         self._offsets_loaded = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -181,13 +186,20 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish the next batch after the stored position; return how many were sent."""
+        # On start, then every `topic_check_interval` while events flow; an idle relay asks
+        # the broker only every IDLE_TOPIC_CHECK_S (a lost topic is found as surely, later:
+        # an idle stack should sleep, and republishing from the start repairs any delay).
         now = time.monotonic()
-        if now - self._last_topic_check >= self.topic_check_interval:
+        every = self.topic_check_interval
+        if not self._busy:
+            every = max(every, IDLE_TOPIC_CHECK_S)
+        if now - self._last_topic_check >= every:
             await self.check_broker()
             self._last_topic_check = now
         async with self.engine.connect() as conn:
             position = await self._position(conn)
             records = await EventStore.read_records(conn, position, self.batch_size)
+        self._busy = bool(records)
         if not records:
             return 0
         producer = await self._producer_started()

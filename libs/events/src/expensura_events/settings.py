@@ -91,7 +91,10 @@ class ServiceSettings(ListenerSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_fetch_max_wait_ms: int = Field(
-        default=100, ge=1, le=5_000, description="a consumer's fetch wait (kafka.py)"
+        default=10, ge=1, le=5_000, description="a consumer's fetch wait while events flow"
+    )
+    kafka_fetch_idle_wait_ms: int = Field(
+        default=1_000, ge=1, le=5_000, description="its fetch wait when idle (kafka.FetchPace)"
     )
     kafka_topic_partitions: int = Field(
         default=TOPIC_PARTITIONS, ge=1, le=64, description="partitions of a topic created"
@@ -128,6 +131,7 @@ class ServiceSettings(ListenerSettings):
             session_timeout_ms=self.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
+            fetch_idle_wait_ms=self.kafka_fetch_idle_wait_ms,
             topic_namespace=self.topic_namespace,
             topic_partitions=self.kafka_topic_partitions,
             security_protocol=self.kafka_security_protocol,
