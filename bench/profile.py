@@ -30,7 +30,7 @@ DEFAULT = Profile(
     latency_warmup_s=2.0,
     latency_s=10.0,
     corpus=20_000,
-    idle_settle_s=10.0,
+    idle_settle_s=20.0,
     idle_s=20.0,
 )
 
@@ -44,6 +44,6 @@ QUICK = Profile(
     latency_warmup_s=1.0,
     latency_s=4.0,
     corpus=2_000,
-    idle_settle_s=5.0,
+    idle_settle_s=15.0,  # start-up work (first checkpoints, catch-up) is not idling
     idle_s=10.0,
 )
