@@ -21,6 +21,7 @@ from expensura_identity.rights.projection import ErasureCertificates, PolicyRefu
 from expensura_identity.rights.views import router as rights_router
 from expensura_identity.rights.worker import cancellation_worker
 from expensura_identity.settings import IdentitySettings
+from expensura_identity.staff.projection import StaffSessionContainment
 from expensura_identity.staff.views import router as staff_router
 from expensura_identity.verification.views import router as verification_router
 from expensura_identity.verification.worker import verification_worker
@@ -42,7 +43,12 @@ service_definition = ServiceDefinition(
         release_router,
     ],
     settings_class=IdentitySettings,
-    projections=[ErasureCertificates, PolicyRefusals, PersonalisationProfiles],
+    projections=[
+        ErasureCertificates,
+        PolicyRefusals,
+        PersonalisationProfiles,
+        StaffSessionContainment,
+    ],
     workers=[cancellation_worker, verification_worker],
     erase_subject=erase_identity_state,
     retention=retention,

@@ -166,6 +166,18 @@ staff_members = Table(
     Column("last_totp_step", BigInteger, nullable=True),
 )
 
+# An incident's request to end a staff member's sessions, once carried out (SEC-4): keyed by
+# the request's event id, so that a projection rebuild replaying incident's log never ends
+# the sessions the staff member opened since.
+staff_containments = Table(
+    "staff_containments",
+    metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False),
+    Column("staff_id", Text, nullable=False),
+    Column("carried_out_at", DateTime(timezone=True), nullable=False),
+)
+
 # --- rights: cancellation requests, erasure confirmations, certificates --------------------
 # Subject ids, dates and states only.
 

@@ -36,6 +36,8 @@ from expensura_incident.exposure import service as blast
 from expensura_incident.exposure.domain import INDEXED_TYPES, Scope
 from expensura_incident.exposure.projection import ExposureIndex
 from expensura_incident.regimes.domain import Protection
+from expensura_incident.response import service as response
+from expensura_incident.response.domain import Source
 from expensura_incident.tables import blast_radius_results, exposure_index
 from expensura_ops.testing.stack import LocalStack
 
@@ -109,7 +111,9 @@ async def _read(
         await rt.append(conn, [event])
 
 
-async def _disclose(rt: ServiceRuntime, subject: str, partner: str, at: datetime) -> None:
+async def _disclose(
+    rt: ServiceRuntime, subject: str, partner: str, at: datetime, client_id: str | None = None
+) -> None:
     payload = DisclosureMade(
         disclosure_id=uuid.uuid4(),
         partner_id=partner,
@@ -118,6 +122,7 @@ async def _disclose(rt: ServiceRuntime, subject: str, partner: str, at: datetime
         decided_at=at,
         basis={"ground": "consent"},
         agreement_id=uuid.uuid4(),
+        client_id=client_id,
     )
     event = EventEnvelope(
         event_type=payload.event_type,
@@ -228,6 +233,45 @@ async def test_the_blast_radius_of_real_events_is_exactly_the_exposed_subjects(
     assert recorded["subjects_digest"] == row.subjects_digest
 
 
+@pytest.mark.obligation("SEC-4", "SEC-5")
+async def test_a_credential_scope_finds_exactly_the_subjects_that_credential_pulled(
+    runtimes: dict[str, ServiceRuntime], rt: ServiceRuntime
+) -> None:
+    """The gateway records the credential a partner pulled with: a leaked credential's blast
+    radius is its own pulls, not its partner's other credential's, nor pulls from before the
+    gateway recorded it (a partner scope finds those)."""
+    gateway = runtimes["sharing-gateway"]
+    start = utcnow() - timedelta(days=3)
+    partner = f"bureau-{uuid.uuid4().hex[:6]}"
+    leaked, other = f"{partner}-leaked", f"{partner}-other"
+    by_leaked, by_other, unnamed = _ids(3), _ids(2), _ids(1)
+    for s in by_leaked:
+        await _disclose(gateway, s, partner, start + timedelta(hours=1), client_id=leaked)
+    for s in by_other:
+        await _disclose(gateway, s, partner, start + timedelta(hours=2), client_id=other)
+    await _disclose(gateway, unnamed[0], partner, start + timedelta(hours=3))
+    await _index(runtimes)
+
+    async def compute(kind: ScopeKind, value: str) -> Any:
+        return await blast.compute(
+            rt,
+            incident_id=uuid.uuid4(),
+            scope=Scope(kind, value, start, utcnow()),
+            staff_id="officer-1",
+            role="security-officer",
+            feeds=_feeds(runtimes),
+        )
+
+    credential = await compute(ScopeKind.CREDENTIAL, leaked)
+    assert credential.radius.subjects == set(by_leaked)
+    assert credential.radius.notifiable == set(by_leaked)
+    assert credential.radius.fields == {"email": 3, "phone": 3}
+    assert [c.source for c in credential.chains] == ["sharing-gateway"]
+    assert (await compute(ScopeKind.CREDENTIAL, other)).radius.subjects == set(by_other)
+    everyone = {*by_leaked, *by_other, *unnamed}
+    assert (await compute(ScopeKind.PARTNER, partner)).radius.subjects == everyone
+
+
 async def test_a_tampered_source_chain_is_reported_not_hidden(
     runtimes: dict[str, ServiceRuntime], rt: ServiceRuntime
 ) -> None:
@@ -285,9 +329,28 @@ def _staff(verifier: IssuedTokens, *roles: str, mfa: bool = True) -> dict[str, s
     )
 
 
-def _body(kind: str, value: str, start: datetime, end: datetime, **extra: Any) -> dict[str, Any]:
+async def _reported(rt: ServiceRuntime) -> uuid.UUID:
+    """An incident reported through the response workflow (a blast radius is one's)."""
+    view = await response.report_incident(
+        rt,
+        summary="A staff account read customer records it had no case for",
+        source=Source.STAFF,
+        staff_id="officer-1",
+        roles=frozenset({"security-officer"}),
+    )
+    return view.incident_id
+
+
+def _body(
+    kind: str,
+    value: str,
+    start: datetime,
+    end: datetime,
+    incident_id: uuid.UUID | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
-        "incident_id": str(uuid.uuid4()),
+        "incident_id": str(incident_id or uuid.uuid4()),
         "scope": {"kind": kind, "value": value},
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         **extra,
@@ -316,7 +379,8 @@ async def test_only_the_response_team_gets_a_blast_radius_and_others_learn_nothi
     start = utcnow() - timedelta(days=1)
     await _read(identity, subject, staff, ["email"], start + timedelta(hours=1))
     await _index(runtimes)
-    body = _body("staff", staff.id, start, utcnow(), include_subjects=True)
+    incident_id = await _reported(rt)
+    body = _body("staff", staff.id, start, utcnow(), incident_id, include_subjects=True)
     before = await _computed(rt)
     refused = [
         await client.post("/v1/blast-radius", json=body, headers=headers)
@@ -376,6 +440,32 @@ async def test_a_bad_scope_is_422(
     )
     assert response.status_code == 422, response.text
     assert await _computed(rt) == before
+
+
+@pytest.mark.obligation("SEC-4", "SEC-5")
+async def test_an_unknown_incident_is_404_and_nothing_is_computed_or_read(
+    runtimes: dict[str, ServiceRuntime],
+    rt: ServiceRuntime,
+    http: tuple[httpx.AsyncClient, IssuedTokens],
+) -> None:
+    client, verifier = http
+    staff = Actor(kind=ActorKind.STAFF, id=f"trudy-{uuid.uuid4().hex[:6]}")
+    subject = str(uuid.uuid4())
+    start = utcnow() - timedelta(days=1)
+    await _read(runtimes["identity"], subject, staff, ["email"], start + timedelta(hours=1))
+    await _index(runtimes)
+    body = _body("staff", staff.id, start, utcnow(), include_subjects=True)  # no such incident
+    before = await _computed(rt)
+    answer = await client.post(
+        "/v1/blast-radius", json=body, headers=_staff(verifier, "security-officer")
+    )
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 404 and "incident" in answer.json()["detail"]
+    assert subject not in answer.text
+    assert await _computed(rt) == before  # nothing computed, nothing recorded
+    async with rt.engine.connect() as conn:
+        assert await rt.store.read_stream(conn, access_stream(subject)) == []  # no read
 
 
 async def test_the_index_keeps_no_value(runtimes: dict[str, ServiceRuntime]) -> None:

@@ -44,6 +44,8 @@ from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.notices import domain, service
 from expensura_incident.notices.domain import NoticeState
 from expensura_incident.notices.providers import ChannelSender, EmailSender, Outgoing
+from expensura_incident.response import service as response
+from expensura_incident.response.domain import Source
 from expensura_incident.tables import public_notices
 from expensura_ops.testing.stack import SMTP_SINK, LocalStack
 
@@ -347,6 +349,18 @@ async def http(
         yield client, verifier
 
 
+async def _reported(rt: ServiceRuntime) -> uuid.UUID:
+    """An incident reported through the response workflow (the routes act for known ones)."""
+    view = await response.report_incident(
+        rt,
+        summary="Customer records reached an unknown recipient",
+        source=Source.STAFF,
+        staff_id=OFFICER.id,
+        roles=frozenset({"security-officer"}),
+    )
+    return view.incident_id
+
+
 def _parts(p: BreachParts) -> dict[str, Any]:
     return {
         "situation": p.situation,
@@ -364,7 +378,7 @@ async def test_officers_plan_breach_notices_and_anyone_reads_the_public_notice(
     sink: LocalStack,
 ) -> None:
     client, verifier = http
-    incident = uuid.uuid4()
+    incident = await _reported(rt)
     email = f"breach-http-{uuid.uuid4().hex[:8]}@example.com"
     reached, nowhere = await _customer(rt, email), str(uuid.uuid4())
     body = {
@@ -401,6 +415,29 @@ async def test_officers_plan_breach_notices_and_anyone_reads_the_public_notice(
     assert EN.remedies in notice["body"] and notice["reasons"] == [breach.NO_WORKING_CHANNEL]
     for secret in (email, reached, nowhere):
         assert secret not in public.text
+
+
+@pytest.mark.obligation("SEC-4")
+async def test_breach_notices_for_an_unknown_incident_are_404_and_plan_nothing(
+    rt: ServiceRuntime, http: tuple[httpx.AsyncClient, IssuedTokens]
+) -> None:
+    client, verifier = http
+    subject = str(uuid.uuid4())
+    body = {"content": _parts(EN), "subjects": [{"subject_id": subject}]}
+    path = f"/v1/incidents/{uuid.uuid4()}/breach-notices"
+    officer = verifier.staff("security-officer")
+    async with rt.engine.connect() as conn:
+        before = await EventStore.read_records(conn, 0, 1_000_000)
+    planned = await client.post(path, json=body, headers=officer)
+    states = await client.get(path, headers=officer)
+    for answer in (planned, states):
+        assert answer.status_code == 404, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["status"] == 404 and "incident" in answer.json()["detail"]
+    async with rt.engine.connect() as conn:
+        after = await EventStore.read_records(conn, 0, 1_000_000)
+    assert len(after) == len(before)  # nothing planned, nothing recorded
+    assert subject not in planned.text
 
 
 SENDER_PROCESS = """

@@ -22,8 +22,10 @@ from sqlalchemy import select
 
 from expensura_events.auth import Principal
 from expensura_events.catalog.incident_response import (
+    ContainmentNeedsOperator,
     ContainmentRequested,
     IncidentTriaged,
+    containment_handoff_stream,
     incident_stream,
 )
 from expensura_events.envelope import Actor, EventEnvelope
@@ -246,6 +248,50 @@ async def test_an_incident_goes_from_report_to_closure_each_action_an_event_with
     for record in await records(rt, iid):
         for name in (b"Jane Roe", b"John Doe", b"Acme leaked", b"gist"):
             assert name not in record
+
+
+async def test_a_key_rotation_no_service_carries_out_is_handed_to_an_operator_in_the_log(
+    rt: ServiceRuntime,
+) -> None:
+    """The key store is an operator's tool, not a service: a rotate-key request is recorded
+    with `incident.ContainmentNeedsOperator` (its own stream, caused by the request) so that
+    the log says a person must act; a measure a service carries out gets no handoff."""
+    view = await contained(rt)  # revoke-partner-credential: the gateway's
+    who = officer()
+    await service.contain(
+        rt,
+        view.incident_id,
+        measure=Containment.ROTATE_KEY,
+        target="kid-identity-token-1",
+        staff_id=who,
+        roles=SECURITY,
+    )
+    requests = [
+        e
+        for e in await events(rt, view.incident_id)
+        if e.event_type.startswith("incident.Containment")
+    ]
+    assert [e.payload.measure for e in requests if isinstance(e.payload, ContainmentRequested)] == [
+        Containment.REVOKE_PARTNER_CREDENTIAL,
+        Containment.ROTATE_KEY,
+    ]
+    handoffs = {}
+    for request in requests:
+        async with rt.engine.connect() as conn:
+            handoffs[request.payload.measure] = await rt.store.read_stream(
+                conn, containment_handoff_stream(request.event_id)
+            )
+    assert handoffs[Containment.REVOKE_PARTNER_CREDENTIAL] == []
+    [handoff] = handoffs[Containment.ROTATE_KEY]
+    assert isinstance(handoff.payload, ContainmentNeedsOperator)
+    assert (handoff.payload.incident_id, handoff.payload.target, handoff.payload.owner) == (
+        view.incident_id,
+        "kid-identity-token-1",
+        "keystore",
+    )
+    assert handoff.causation_id == requests[1].event_id and handoff.actor.id == who
+    # The incident's own stream still has one event per action.
+    assert (await service.incident_view(rt, view.incident_id)).version == 4
 
 
 async def test_a_system_raises_an_incident_and_the_team_takes_it_on(rt: ServiceRuntime) -> None:

@@ -12,6 +12,7 @@ from expensura_sharing_gateway.disclosures.views import router as disclosures_ro
 from expensura_sharing_gateway.erasure import erase_gateway_state
 from expensura_sharing_gateway.partner_auth.service import retention
 from expensura_sharing_gateway.partner_auth.views import router as auth_router
+from expensura_sharing_gateway.partners.projection import CredentialContainment
 from expensura_sharing_gateway.partners.views import router as partners_router
 from expensura_sharing_gateway.settings import GatewaySettings
 from expensura_sharing_gateway.statistics.views import router as statistics_router
@@ -23,7 +24,7 @@ service_definition = ServiceDefinition(
     "agreements, minimised disclosures on consent or legal ground, statistics.",
     migrations=Path(__file__).parent / "migrations",
     routers=[auth_router, partners_router, disclosures_router, statistics_router, transfers_router],
-    projections=[DisputeCases],
+    projections=[DisputeCases, CredentialContainment],
     workers=[seal_legacy_case_references],
     settings_class=GatewaySettings,
     erase_subject=erase_gateway_state,

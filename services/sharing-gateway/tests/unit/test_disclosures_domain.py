@@ -204,6 +204,9 @@ def test_data_goes_only_on_consents_yes_and_a_no_is_a_refusal_naming_the_decisio
     assert made.decision_id == yes.decision_id
     assert made.basis["consent_id"] == str(yes.basis.consent_id)
     assert str(made.agreement_id) == planned.agreement.agreement_id
+    assert made.client_id is None  # a caller that names no credential
+    pulled = decide(disclosure_id, "bureau-1", ask, planned, yes, client_id="bureau-1-ab12")
+    assert isinstance(pulled, DisclosureMade) and pulled.client_id == "bureau-1-ab12"
 
 
 @pytest.mark.obligation("COL-4")

@@ -80,6 +80,7 @@ def test_the_tokens_claims_name_the_partner_and_come_back_as_it() -> None:
     assert partner.partner_id == "bureau-1"
     assert partner.kind is PartnerKind.CREDIT_BUREAU
     assert partner.scopes == frozenset({"inbound"})
+    assert partner.client_id == CRED.client_id  # what its disclosures name (SEC-4)
 
 
 def test_a_request_outside_the_clock_skew_is_stale() -> None:

@@ -4,6 +4,7 @@ account events; their e-mail is personal data like anyone's."""
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import Field
 
@@ -64,6 +65,7 @@ class StaffSessionsRevoked(DomainEvent):
     staff_id: str = Field(max_length=100)
     reason: str = Field(max_length=100)
     sessions: int
+    incident_id: UUID | None = None  # ended as an incident's containment (SEC-4)
 
 
 @event_type("identity.StaffDisabled", source="identity")

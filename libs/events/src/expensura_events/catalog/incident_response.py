@@ -28,6 +28,12 @@ def incident_stream(incident_id: UUID) -> str:
     return f"incident-{incident_id}"
 
 
+def containment_handoff_stream(request_id: UUID) -> str:
+    """The handoff of one containment request to an operator (`ContainmentNeedsOperator`),
+    once: `request_id` is the `ContainmentRequested` event's id."""
+    return f"containment-{request_id}"
+
+
 class IncidentSource(StrEnum):
     """How an incident came to be reported."""
 
@@ -105,6 +111,19 @@ class ContainmentRequested(DomainEvent):
     measure: ContainmentMeasure
     target: OpaqueId  # the credential's, staff member's or key's id
     owner: Annotated[str, Field(min_length=1, max_length=50)]  # the owning service
+
+
+@event_type("incident.ContainmentNeedsOperator", source="incident")
+class ContainmentNeedsOperator(DomainEvent):
+    """No service carries out this request: its owner is an operator's tool, not a process
+    (`keystore`: a key is rotated with `expensura keys` and the deployment's secrets, see the
+    incident README). Recorded with the request (the envelope's causation id is its event id)
+    so that the log says plainly that a person must act."""
+
+    incident_id: UUID
+    measure: ContainmentMeasure
+    target: OpaqueId
+    owner: Annotated[str, Field(min_length=1, max_length=50)]
 
 
 @event_type("incident.IncidentAnalysed", source="incident")

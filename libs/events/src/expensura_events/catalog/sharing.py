@@ -126,8 +126,11 @@ class PartnerCredentialIssued(DomainEvent):
 
 @event_type("sharing.PartnerCredentialRevoked", source="sharing-gateway")
 class PartnerCredentialRevoked(DomainEvent):
+    """Revoked by an officer, or as an incident's containment (`incident_id`, SEC-4)."""
+
     partner_id: str = Field(max_length=100)
     client_id: str = Field(max_length=100)
+    incident_id: UUID | None = None
 
 
 @event_type("sharing.DisclosureMade", source="sharing-gateway")
@@ -142,6 +145,9 @@ class DisclosureMade(DomainEvent):
     basis: dict[str, Any]
     agreement_id: UUID
     case_reference: CaseReference | None = None
+    # The partner credential it was pulled with (not personal: the client's id), so that an
+    # incident's blast radius can scope to one leaked credential (SEC-4).
+    client_id: str | None = Field(default=None, max_length=100)
 
 
 @event_type("sharing.DisclosureRefused", source="sharing-gateway")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -82,7 +83,12 @@ ENROLMENT_TTL = 600
 
 
 async def _record(
-    rt: ServiceRuntime, conn: AsyncConnection, staff_id: str, actor: Actor, *events: DomainEvent
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    staff_id: str,
+    actor: Actor,
+    *events: DomainEvent,
+    causation_id: UUID | None = None,
 ) -> None:
     await rt.append(
         conn,
@@ -93,6 +99,7 @@ async def _record(
                 subject_id=staff_id,
                 actor=actor,
                 purpose=Purpose.SECURITY,
+                causation_id=causation_id,
             )
             for e in events
         ],
@@ -363,17 +370,28 @@ def _administrator(administrator: str) -> Actor:
 
 
 async def _barred(
-    rt: ServiceRuntime, conn: AsyncConnection, staff_id: str, admin: Actor, reason: str
-) -> None:
-    """Every session of the staff member ends now, and the log says why."""
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    staff_id: str,
+    admin: Actor,
+    reason: str,
+    *,
+    incident_id: UUID | None = None,
+    causation_id: UUID | None = None,
+) -> int:
+    """Every session of the staff member ends now, and the log says why; how many did."""
     sessions = await auth.revoke_principal(conn, staff_id)
     await _record(
         rt,
         conn,
         staff_id,
         admin,
-        StaffSessionsRevoked(staff_id=staff_id, reason=reason, sessions=sessions),
+        StaffSessionsRevoked(
+            staff_id=staff_id, reason=reason, sessions=sessions, incident_id=incident_id
+        ),
+        causation_id=causation_id,
     )
+    return sessions
 
 
 async def unlock(rt: ServiceRuntime, staff_id: str, administrator: str) -> None:
@@ -467,6 +485,33 @@ async def revoke_sessions(rt: ServiceRuntime, staff_id: str, administrator: str)
         if await store.for_update(conn, staff_id) is None:
             raise NoSuchStaff(staff_id)
         await _barred(rt, conn, staff_id, _administrator(administrator), "administrator")
+
+
+CONTAINMENT = "incident-containment"
+
+
+async def end_sessions_for_incident(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    staff_id: str,
+    *,
+    incident_id: UUID,
+    by: Actor,
+    causation_id: UUID,
+) -> int:
+    """An incident's containment (SEC-4): every session of the staff member ends now, in the
+    caller's transaction (the projection's, which applies each request once), the event
+    naming the incident; how many were live. Recorded even if none was: the trail shows the
+    measure carried out. A request carried out before (a rebuild replaying incident's log)
+    ends nothing: the sessions opened since are not the incident's. Raises NoSuchStaff
+    (parked for an operator, not silently done)."""
+    if await store.for_update(conn, staff_id) is None:
+        raise NoSuchStaff(staff_id)
+    if not await store.containment_first_seen(conn, causation_id, incident_id, staff_id, utcnow()):
+        return 0
+    return await _barred(
+        rt, conn, staff_id, by, CONTAINMENT, incident_id=incident_id, causation_id=causation_id
+    )
 
 
 # --- customer look-ups and the access log ---------------------------------------------------------

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Row, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,7 +21,7 @@ from expensura_identity.staff.domain import (
     enrolment_of,
     state_of,
 )
-from expensura_identity.tables import staff_members
+from expensura_identity.tables import staff_containments, staff_members
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,21 @@ async def for_update(conn: AsyncConnection, staff_id: str) -> StaffRecord | None
         )
     ).one_or_none()
     return None if row is None else _record(row)
+
+
+async def containment_first_seen(
+    conn: AsyncConnection, request_id: UUID, incident_id: UUID, staff_id: str, at: datetime
+) -> bool:
+    """Note an incident's request as carried out; False if it was before (a replay)."""
+    inserted = await conn.execute(
+        pg_insert(staff_containments)
+        .values(
+            request_id=request_id, incident_id=incident_id, staff_id=staff_id, carried_out_at=at
+        )
+        .on_conflict_do_nothing()
+        .returning(staff_containments.c.request_id)
+    )
+    return inserted.first() is not None
 
 
 async def count_failure(conn: AsyncConnection, staff_id: str) -> int | None:

@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field
 
 from expensura_events.auth import Principal
 from expensura_events.envelope import Actor
+from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, StaffRole
 from expensura_events.web.auth import Runtime, staff_with
-from expensura_events.web.problems import Problem
+from expensura_events.web.problems import NotFound, Problem
 from expensura_incident.breach import domain
 from expensura_incident.breach.service import (
     BreachSubject,
@@ -23,6 +24,7 @@ from expensura_incident.breach.service import (
     public_notices,
     send_breach_notices,
 )
+from expensura_incident.response.service import UnknownIncident, require_incident
 
 router = APIRouter(tags=["breach notices"])
 
@@ -104,19 +106,30 @@ def _parts(body: PartsIn) -> domain.BreachParts:
     )
 
 
+async def _known(rt: ServiceRuntime, incident_id: UUID) -> None:
+    """404 for an incident that was never reported, before anything is planned or read."""
+    try:
+        await require_incident(rt, incident_id)
+    except UnknownIncident:
+        raise NotFound("No incident with that id; nothing was changed.") from None
+
+
 def _actor(officer: Principal) -> Actor:
     role = next(r for r in ROLES if r in officer.roles)
     return Actor(kind=ActorKind.STAFF, id=officer.id, role=role)
 
 
 @router.post(
-    "/v1/incidents/{incident_id}/breach-notices", status_code=202, responses={403: {}, 422: {}}
+    "/v1/incidents/{incident_id}/breach-notices",
+    status_code=202,
+    responses={403: {}, 404: {}, 422: {}},
 )
 async def plan_breach_notices(
     incident_id: UUID, body: BreachNoticesIn, officer: Officer, rt: Runtime
 ) -> BreachRunOut:
     """Plan one notice per subject (once: a repeated request plans none again); the notice
     sender delivers them. Subjects no channel reaches are covered by the public notice."""
+    await _known(rt, incident_id)
     texts = {"en": _parts(body.content)} | {
         lang.lower(): _parts(p) for lang, p in body.translations.items()
     }
@@ -144,10 +157,11 @@ async def plan_breach_notices(
     )
 
 
-@router.get("/v1/incidents/{incident_id}/breach-notices", responses={403: {}})
+@router.get("/v1/incidents/{incident_id}/breach-notices", responses={403: {}, 404: {}})
 async def breach_notice_states(incident_id: UUID, officer: Officer, rt: Runtime) -> CountsOut:
     """How many of the incident's notices are in each delivery state (DPV's: planned,
     ongoing, completed, failed, not-needed; `erased`: the subject was erased since)."""
+    await _known(rt, incident_id)
     states = dict(await breach_notice_counts(rt, incident_id))
     return CountsOut(incident_id=incident_id, total=sum(states.values()), states=states)
 

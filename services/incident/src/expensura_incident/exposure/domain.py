@@ -9,10 +9,10 @@ reader sealed and under whose key (`sealed_by`, a key owner: the subject, or the
 key for a retention hold), when, and which log recorded it.
 
 - `sharing.DisclosureMade` / `PublicDisclosureMade`: the values left in plaintext (that is
-  what a disclosure is). The gateway's disclosure names the partner, not the credential it
-  used: `credential` stays empty for them until the gateway records the client id, so a
-  credential scope matches only events that name one (documented gap; scope the partner over
-  the credential's lifetime meanwhile).
+  what a disclosure is). A partner's pull names the credential it used (`client_id`), so a
+  credential scope finds exactly the subjects that credential pulled. Disclosures recorded
+  before the gateway recorded it name none: a credential scope misses them, a partner scope
+  over the credential's lifetime finds them.
 - `platform.PersonalDataAccessed`: the reader saw the values in plaintext, except a field
   recorded as `<name>_sealed` (a reader that received the sealed box, not the value), which
   is sealed under the event's key owner. `["*"]` / `["all"]` (a subject's access request)

@@ -16,9 +16,10 @@ from expensura_events.catalog.incident_exposure import ScopeKind
 from expensura_events.fields import Identifier, Instant
 from expensura_events.vocabulary import StaffRole
 from expensura_events.web.auth import Runtime, staff_with
-from expensura_events.web.problems import Problem
+from expensura_events.web.problems import NotFound, Problem
 from expensura_incident.exposure.domain import BadScope, Scope
 from expensura_incident.exposure.service import chain_feeds, compute
+from expensura_incident.response.service import UnknownIncident, require_incident
 
 router = APIRouter(tags=["blast radius"])
 
@@ -82,7 +83,7 @@ class BadScopeProblem(Problem):
     status, title = 422, "Bad scope"
 
 
-@router.post("/v1/blast-radius", responses={403: {}, 422: {}})
+@router.post("/v1/blast-radius", responses={403: {}, 404: {}, 422: {}})
 async def blast_radius(body: BlastRadiusIn, responder: Responder, rt: Runtime) -> BlastRadiusOut:
     """Which subjects the scope's accesses and disclosures exposed over the window, which
     categories and fields, under which protection; recorded as `incident.BlastRadiusComputed`."""
@@ -96,6 +97,10 @@ async def blast_radius(body: BlastRadiusIn, responder: Responder, rt: Runtime) -
         )
     except BadScope as exc:
         raise BadScopeProblem(str(exc)) from None
+    try:
+        await require_incident(rt, body.incident_id)
+    except UnknownIncident:
+        raise NotFound("No incident with that id; nothing was computed.") from None
     role = next((r for r in RESPONSE_TEAM if r in responder.roles), None)
     async with httpx.AsyncClient(timeout=30) as client:
         done = await compute(

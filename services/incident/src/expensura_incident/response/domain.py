@@ -136,6 +136,12 @@ CONTAINMENT_OWNER: Mapping[Containment, str] = {
     Containment.ROTATE_KEY: "keystore",
 }
 
+# Owners that are operators' tools, not services: nothing consumes their requests, so the
+# request is handed to an operator (`incident.ContainmentNeedsOperator`). A key's rotation
+# needs new secret material in the deployment (the master key, a service's event-signing
+# key) or has no rotation path yet (the token-signing keys): see the README, "Containment".
+OPERATOR_OWNERS: frozenset[str] = frozenset({"keystore"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class Action:

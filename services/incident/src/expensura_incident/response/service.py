@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.incident_response import (
+    ContainmentNeedsOperator,
     ContainmentRequested,
     ExposureSummaryAttached,
     IncidentAnalysed,
@@ -31,6 +32,7 @@ from expensura_events.catalog.incident_response import (
     IncidentReported,
     IncidentTriaged,
     RegulatorReportFiled,
+    containment_handoff_stream,
     incident_stream,
 )
 from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, LegalBasis, utcnow
@@ -46,6 +48,7 @@ from expensura_incident.regimes.domain import (
 )
 from expensura_incident.response import store
 from expensura_incident.response.domain import (
+    OPERATOR_OWNERS,
     Action,
     Analyse,
     Close,
@@ -205,6 +208,14 @@ async def _view(conn: AsyncConnection, incident_id: UUID, now: datetime) -> Inci
 # --- reading -----------------------------------------------------------------------------
 
 
+async def require_incident(rt: ServiceRuntime, incident_id: UUID) -> None:
+    """Raises UnknownIncident unless the incident was reported: what acts for an incident (a
+    blast radius, breach notices) asks first, so that an unknown id changes nothing."""
+    async with rt.engine.connect() as conn:
+        if await store.incident(conn, incident_id) is None:
+            raise UnknownIncident(str(incident_id))
+
+
 async def incident_view(
     rt: ServiceRuntime, incident_id: UUID, now: datetime | None = None
 ) -> IncidentView:
@@ -342,7 +353,7 @@ async def _act(
         envelope = _envelope(rt, incident_id, event_for(incident_id, action), actor)
         if not await store.advance(conn, incident_id, row.version, after, now):
             raise ConcurrentChange(str(incident_id))
-        return await _recorded(
+        view = await _recorded(
             rt,
             conn,
             incident_id,
@@ -353,6 +364,37 @@ async def _act(
             detail=store.action_json(action),
             at=now,
         )
+        if isinstance(action, Contain) and action.owner in OPERATOR_OWNERS:
+            await _hand_to_operator(rt, conn, incident_id, action, actor, envelope)
+        return view
+
+
+async def _hand_to_operator(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    incident_id: UUID,
+    action: Contain,
+    actor: Actor,
+    request: EventEnvelope,
+) -> None:
+    """No service will carry out `request`: say so in the log, in its transaction, on a
+    stream of its own (the incident's stream has one event per action)."""
+    handoff = rt.envelope(
+        ContainmentNeedsOperator(
+            incident_id=incident_id,
+            measure=action.measure,
+            target=action.target,
+            owner=action.owner,
+        ),
+        stream_id=containment_handoff_stream(request.event_id),
+        subject_id=None,
+        actor=actor,
+        purpose=PURPOSE,
+        legal_basis=BASIS,
+        correlation_id=request.correlation_id,
+        causation_id=request.event_id,
+    )
+    await rt.append(conn, [handoff], expected_version=0)
 
 
 async def triage(

@@ -180,10 +180,16 @@ def refused(
 
 @enforces("SHR-1")
 def decide(
-    disclosure_id: UUID, partner_id: str, ask: DisclosureAsk, planned: Plan, decision: DecisionOut
+    disclosure_id: UUID,
+    partner_id: str,
+    ask: DisclosureAsk,
+    planned: Plan,
+    decision: DecisionOut,
+    client_id: str | None = None,
 ) -> DisclosureMade | DisclosureRefused:
     """Made only on the consent service's yes (a consent naming the partner or a legal
-    ground, its evidence in the basis); a no is a recorded refusal."""
+    ground, its evidence in the basis); a no is a recorded refusal. `client_id`: the
+    credential the partner pulled with, so that a leaked one's blast radius is its own."""
     if not decision.allowed:
         return refused(
             disclosure_id,
@@ -201,6 +207,7 @@ def decide(
         basis=decision.basis.recorded(),
         agreement_id=UUID(planned.agreement.agreement_id),
         case_reference=ask.case_reference,
+        client_id=client_id,
     )
 
 

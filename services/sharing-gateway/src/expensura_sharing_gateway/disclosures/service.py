@@ -146,7 +146,9 @@ async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> 
         fields=list(planned.fields),
         timeout=timeout,
     )
-    event = decide(disclosure_id, partner.partner_id, ask, planned, decision)
+    event = decide(
+        disclosure_id, partner.partner_id, ask, planned, decision, client_id=partner.client_id
+    )
     if isinstance(event, DisclosureRefused):
         raise await _refuse(rt, partner, ask, event)
     values = await clients.disclosable_values(

@@ -59,6 +59,7 @@ class Partner:
     partner_id: str
     kind: PartnerKind
     scopes: frozenset[str]
+    client_id: str | None = None  # the credential its token came from
 
 
 def hash_secret(secret: str) -> str:
@@ -138,6 +139,7 @@ def partner_of(claims: dict[str, Any]) -> Partner:
         partner_id=claims["sub"],
         kind=PartnerKind(claims["kind"]),
         scopes=frozenset(claims["scope"].split()),
+        client_id=claims.get("client_id"),
     )
 
 

@@ -407,7 +407,10 @@ def credential_issued(credential: Credential) -> PartnerCredentialIssued:
     )
 
 
-def credential_revoked(credential: Credential) -> PartnerCredentialRevoked:
+def credential_revoked(
+    credential: Credential, incident_id: UUID | None = None
+) -> PartnerCredentialRevoked:
+    """`incident_id`: revoked as that incident's containment (the audit trail's why)."""
     return PartnerCredentialRevoked(
-        partner_id=credential.partner_id, client_id=credential.client_id
+        partner_id=credential.partner_id, client_id=credential.client_id, incident_id=incident_id
     )

@@ -142,25 +142,63 @@ async def revoke_credential(
         credential = await store.credential_of(conn, partner_id, client_id)
         if credential is None:
             raise NoSuchCredential(f"No credential {client_id} for {partner_id}.")
-        now = utcnow()
-        state = credential.state(now)
-        # a rejected credential never worked: nothing to revoke, nothing to record
-        if state not in (CredentialState.REVOKED, CredentialState.REJECTED):
-            credential_transition(state, CredentialAction.REVOKE)
-            if await store.revoke_credential(conn, client_id, now):
-                await rt.append(
-                    conn,
-                    [
-                        rt.envelope(
-                            credential_revoked(credential),
-                            stream_id=partner_stream(partner_id),
-                            subject_id=None,
-                            actor=by,
-                            purpose=Purpose.SECURITY,
-                        )
-                    ],
-                )
+        await _revoke(rt, conn, credential, by)
     return credential
+
+
+async def contain_credential(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    client_id: str,
+    *,
+    incident_id: UUID,
+    by: Actor,
+    causation_id: UUID,
+) -> bool:
+    """An incident's containment (SEC-4): revoke the credential a client id names, in the
+    caller's transaction (the projection's, which applies each request once), the event
+    naming the incident. True if it was revoked now. Raises NoSuchCredential: a target the
+    gateway does not know is parked for an operator, not silently done."""
+    credential = await store.credential_by_client_id(conn, client_id)
+    if credential is None:
+        raise NoSuchCredential(f"No credential {client_id}.")
+    return await _revoke(
+        rt, conn, credential, by, incident_id=incident_id, causation_id=causation_id
+    )
+
+
+async def _revoke(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    credential: Credential,
+    by: Actor,
+    *,
+    incident_id: UUID | None = None,
+    causation_id: UUID | None = None,
+) -> bool:
+    """The one revoke path: compare-and-set, then the event; nothing twice."""
+    now = utcnow()
+    state = credential.state(now)
+    # a rejected credential never worked: nothing to revoke, nothing to record
+    if state in (CredentialState.REVOKED, CredentialState.REJECTED):
+        return False
+    credential_transition(state, CredentialAction.REVOKE)
+    if not await store.revoke_credential(conn, credential.client_id, now):
+        return False
+    await rt.append(
+        conn,
+        [
+            rt.envelope(
+                credential_revoked(credential, incident_id),
+                stream_id=partner_stream(credential.partner_id),
+                subject_id=None,
+                actor=by,
+                purpose=Purpose.SECURITY,
+                causation_id=causation_id,
+            )
+        ],
+    )
+    return True
 
 
 async def _record_decision(

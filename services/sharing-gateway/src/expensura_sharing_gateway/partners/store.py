@@ -198,6 +198,17 @@ async def credential_of(
     return None if row is None else to_credential(row)
 
 
+async def credential_by_client_id(
+    conn: AsyncConnection, client_id: str, *, for_update: bool = False
+) -> Credential | None:
+    """The credential a client id names, whichever partner holds it (client ids are unique)."""
+    query = select(partner_credentials).where(partner_credentials.c.client_id == client_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else to_credential(row)
+
+
 async def revoke_credential(conn: AsyncConnection, client_id: str, at: datetime) -> bool:
     """Compare-and-set: True only for the call that revoked it."""
     changed = await conn.execute(
