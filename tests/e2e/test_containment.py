@@ -3,11 +3,13 @@ response team contains an incident over incident's HTTP API; the request travels
 incident's signed event through the relay and the broker, and the owning services carry it
 out: the sharing gateway refuses the leaked partner credential (no new token, and the token
 the attacker already holds pulls nothing), identity refuses the staff member's refresh
-token."""
+token. Their signed events come back to incident, whose view shows each request carried
+out, when, and by which event."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -55,6 +57,26 @@ async def _contained(stack: LocalStack, measure: str, target: str) -> str:
         )
         assert contained.status_code == 200, contained.text
     return incident_id
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def _carried_out(stack: LocalStack, incident_id: str, owner: str) -> dict[str, Any]:
+    """The incident's containment request once its owner's event came back to incident."""
+    responder = await tokens.staff(stack, "security-officer")
+
+    async def done() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(
+            base_url=stack.processes["incident"].url, headers=responder, timeout=15
+        ) as client:
+            view = (await client.get(f"/v1/incidents/{incident_id}")).json()
+        [request] = view["containment"]
+        assert request["owner"] == owner
+        return request if request["carried_out_at"] is not None else None
+
+    return await eventually(done, what=f"incident to learn that {owner} carried it out")
 
 
 async def _credential(stack: LocalStack) -> dict[str, Any]:
@@ -119,13 +141,16 @@ async def test_a_leaked_partner_credential_is_refused_after_the_incidents_contai
             )
 
         assert (await pull()).status_code != 401  # authenticated (refused for other reasons)
-        await _contained(stack, "revoke-partner-credential", leaked["client_id"])
+        incident_id = await _contained(stack, "revoke-partner-credential", leaked["client_id"])
 
         async def refused() -> bool:
             return (await _token(gateway, leaked)).status_code == 401
 
         await eventually(refused, what="the gateway to revoke the leaked credential")
         assert (await pull()).status_code == 401
+    request = await _carried_out(stack, incident_id, "sharing-gateway")
+    assert _at(request["carried_out_at"]) >= _at(request["requested_at"])
+    assert request["carried_out_event_id"] is not None
 
 
 async def test_a_staff_members_refresh_token_stops_working_after_the_containment(
@@ -158,7 +183,7 @@ async def test_a_staff_members_refresh_token_stops_working_after_the_containment
         )
         assert refreshed.status_code == 200, refreshed.text
         latest = [refreshed.json()["refresh_token"]]
-        await _contained(stack, "end-staff-sessions", staff_id)
+        incident_id = await _contained(stack, "end-staff-sessions", staff_id)
 
         async def ended() -> bool:
             answer = await idp.post("/v1/sessions/refresh", json={"refresh_token": latest[-1]})
@@ -169,3 +194,5 @@ async def test_a_staff_members_refresh_token_stops_working_after_the_containment
             return "revoked" in answer.text
 
         await eventually(ended, what="identity to end the staff member's sessions")
+    request = await _carried_out(stack, incident_id, "identity")
+    assert _at(request["carried_out_at"]) >= _at(request["requested_at"])

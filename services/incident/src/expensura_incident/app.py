@@ -14,6 +14,7 @@ from expensura_events.web.app import create_app
 from expensura_incident.breach.views import router as breach_router
 from expensura_incident.contacts.projection import NotificationContacts
 from expensura_incident.contacts.views import router as contacts_router
+from expensura_incident.containment.projection import ContainmentOutcomes
 from expensura_incident.exposure.projection import ExposureIndex
 from expensura_incident.exposure.views import router as exposure_router
 from expensura_incident.notices.projection import CustomerNotices
@@ -27,7 +28,7 @@ service_definition = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[contacts_router, response_router, breach_router, exposure_router],
     settings_class=IncidentSettings,
-    projections=[NotificationContacts, CustomerNotices, ExposureIndex],
+    projections=[NotificationContacts, CustomerNotices, ExposureIndex, ContainmentOutcomes],
     workers=[notice_sender],
 )
 

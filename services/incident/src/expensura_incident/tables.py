@@ -134,6 +134,20 @@ incident_actions = Table(
     Column("event_id", Uuid, nullable=False),
 )
 
+# What the owning services did with the incident's containment requests (SEC-4): one row per
+# request carried out, from the owner's signed event (`containment.domain.outcome_of`).
+containment_outcomes = Table(
+    "containment_outcomes",
+    metadata,
+    Column("request_event_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False, index=True),
+    Column("measure", Text, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("carried_out_at", DateTime(timezone=True), nullable=False),
+)
+
 # Reports filed with a regime's regulator (SEC-5): one per incident and regime.
 incident_regulator_reports = Table(
     "incident_regulator_reports",

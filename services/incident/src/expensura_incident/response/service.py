@@ -13,8 +13,8 @@ the events say what was done, by whom and when.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -38,6 +38,8 @@ from expensura_events.catalog.incident_response import (
 from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, LegalBasis, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
+from expensura_incident.containment import store as containment_store
+from expensura_incident.containment.domain import Outcome
 from expensura_incident.grading.domain import Assessment
 from expensura_incident.regimes.domain import (
     BY_CODE,
@@ -113,6 +115,15 @@ class IncidentView:
     deadlines: tuple[RegimeDeadline, ...]
     reports: list[store.FiledReport]
     version: int
+    outcomes: Mapping[UUID, Outcome] = field(default_factory=dict)  # by request event id
+
+    def containment(self) -> list[tuple[Contain, Outcome | None]]:
+        """Each containment request in order, with its owner's outcome once carried out."""
+        return [
+            (e.action, self.outcomes.get(e.event_id))
+            for e in self.timeline
+            if isinstance(e.action, Contain)
+        ]
 
 
 def _officer(staff_id: str, roles: frozenset[str]) -> Actor:
@@ -202,6 +213,7 @@ async def _view(conn: AsyncConnection, incident_id: UUID, now: datetime) -> Inci
         deadlines=deadlines,
         reports=filed,
         version=row.version,
+        outcomes=await containment_store.outcomes(conn, incident_id),
     )
 
 

@@ -225,6 +225,9 @@ class ContainmentOut(BaseModel):
     owner: str
     requested_by: str
     requested_at: datetime
+    # Set once the owner's signed event says it was done (SEC-4): when, and that event.
+    carried_out_at: datetime | None = None
+    carried_out_event_id: UUID | None = None
 
 
 class IncidentOut(BaseModel):
@@ -297,8 +300,10 @@ def _out(view: IncidentView) -> IncidentOut:
                 owner=c.owner,
                 requested_by=c.actor,
                 requested_at=c.at,
+                carried_out_at=None if done is None else done.carried_out_at,
+                carried_out_event_id=None if done is None else done.event_id,
             )
-            for c in incident.containment
+            for c, done in view.containment()
         ],
         root_cause=incident.root_cause,
         remediation=list(incident.remediation),
