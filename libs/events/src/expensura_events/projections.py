@@ -8,8 +8,10 @@ is applied in order, so each subject's events apply in the order they were logge
 
 Before anything applies, each record is verified (`authenticity.py`): signed by the service
 that owns the topic or log feed it came from, its personal fields sealed. A record that
-fails is parked as a dead letter with the reason and never applied; the inbox then records
-the verified record's own event id, never a header's.
+fails is parked as a dead letter with the reason and never applied, and the runner's
+`on_rejected` hook reports it in the same transaction (the service's log, for the incident
+service: `forgeries.py`); the inbox then records the verified record's own event id, never a
+header's.
 
 The inbox stays bounded (`InboxRetention`): per projection and source, a floor time at or
 before which every event the source recorded counts as applied. The retention purge raises it
@@ -64,6 +66,7 @@ from expensura_events.cipher import KeyCache
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
 from expensura_events.envelope import EventEnvelope, utcnow
+from expensura_events.forgeries import RejectionHook
 from expensura_events.kafka import FetchPace, KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
 from expensura_events.obligations import enforces
@@ -384,6 +387,7 @@ async def apply_deliveries(
     resolved_by: str,
     subject_lock: bool = True,
     span: SpanFor = _no_span,
+    on_rejected: RejectionHook | None = None,
 ) -> Outcome:
     """Apply deliveries in order inside the caller's transaction, parking what cannot apply.
 
@@ -405,13 +409,23 @@ async def apply_deliveries(
                 subject_lock,
                 span,
                 floors,
+                on_rejected,
                 isolate=False,
             )
     except Exception as exc:
         if is_transient(exc):
             raise
         outcome = await _apply_in_order(
-            conn, projection, mapper, deliveries, keys, subject_lock, span, floors, isolate=True
+            conn,
+            projection,
+            mapper,
+            deliveries,
+            keys,
+            subject_lock,
+            span,
+            floors,
+            on_rejected,
+            isolate=True,
         )
     await deadletters.resolve_applied(conn, projection.name, outcome.applied, resolved_by)
     return outcome
@@ -426,6 +440,7 @@ async def _apply_in_order(
     subject_lock: bool,
     span: SpanFor,
     floors: dict[str, datetime],
+    on_rejected: RejectionHook | None,
     *,
     isolate: bool,
 ) -> Outcome:
@@ -439,6 +454,8 @@ async def _apply_in_order(
                 # is one upsert and nothing of the record was written).
                 trace.get_current_span().set_status(Status(StatusCode.ERROR, exc.reason))
                 letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
+                if on_rejected is not None:  # reported in the same transaction (forgeries.py)
+                    await on_rejected(conn, letter, delivery, exc)
                 outcome.parked.append((letter, exc))
                 outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
                 continue
@@ -485,6 +502,8 @@ class RunnerStats:
 class _KafkaDelivery(Delivery):
     topic: str = ""
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    partition: int | None = None
+    offset: int | None = None
 
 
 class ProjectionRunner:
@@ -497,9 +516,11 @@ class ProjectionRunner:
         projection: Projection,
         kafka: KafkaSettings,
         group_id: str,
+        on_rejected: RejectionHook | None = None,
     ) -> None:
         self.engine, self.mapper, self.projection = engine, mapper, projection
         self.kafka, self.group_id = kafka, group_id
+        self.on_rejected = on_rejected  # what else a refused record sets off (forgeries.py)
         self.stats = RunnerStats()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -524,6 +545,7 @@ class ProjectionRunner:
                 keys,
                 resolved_by="redelivery",
                 span=self._span,
+                on_rejected=self.on_rejected,
             )
         # Counted and announced once committed: a batch that failed did none of it.
         self.stats.applied += len(outcome.applied)
@@ -556,6 +578,8 @@ class ProjectionRunner:
                 key_id=key_id.decode(errors="replace") if key_id else None,
                 topic=tp.topic,
                 headers=list(msg.headers or ()),
+                partition=tp.partition,
+                offset=msg.offset,
             )
 
     @contextlib.contextmanager

@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from expensura_events import forgeries
 from expensura_events.auth import JWKS_PATH, TokenVerifier
 from expensura_events.authenticity import EventSigner, EventVerifier, PublicKeys
 from expensura_events.cipher import FieldCipher, MasterKeys
@@ -161,7 +162,14 @@ class ServiceRuntime:
         # One consumer group per service for all its projections (`ProjectionConsumer`).
         self.projections_group = f"{spec.name}.projections"
         self.runners: list[ProjectionRunner] = [
-            ProjectionRunner(self.engine, self.mapper, p, s.kafka(), self.projections_group)
+            ProjectionRunner(
+                self.engine,
+                self.mapper,
+                p,
+                s.kafka(),
+                self.projections_group,
+                on_rejected=forgeries.reporter(self),
+            )
             for p in projections
         ]
 

@@ -167,3 +167,14 @@ class RegulatorReportFiled(DomainEvent):
     regime: Annotated[str, Field(min_length=1, max_length=50)]
     # The regulator's acknowledgement (a case or confirmation number), if it gave one.
     reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+@event_type("incident.CauseAttached", source="incident")
+class CauseAttached(DomainEvent):
+    """A further occurrence of what raised an incident automatically (another risk signal of
+    its kind, another forged record on its topic, its chain found broken anew) attached to
+    the open incident instead of raising a second one. The envelope's causation id names the
+    causing event when there is one; nothing else about it is said here."""
+
+    incident_id: UUID
+    source: IncidentSource

@@ -77,3 +77,24 @@ class CheckpointWitnessed(DomainEvent):
     head_hash: str = Field(pattern=HEAD_HASH)
     at: datetime
     checkpoint_event_id: UUID
+
+
+@event_type("platform.ForgedEventRejected", source="platform")
+class ForgedEventRejected(DomainEvent):
+    """A record that failed verification (unsigned, signed by another service or an unknown
+    key, altered, a personal field in plaintext) was parked as a dead letter here, never
+    applied. Appended in the dead letter's transaction, once per record, so the incident
+    service raises an incident (SEC-4) from what every service refused.
+
+    Where the record came from and why it was refused, nothing of what it said: no payload,
+    no header text but a registered event type (a forger writes the headers, and whatever
+    they wrote must not enter an immutable log)."""
+
+    claimed_source: str = Field(max_length=100)  # the topic's (or log feed's) owner
+    topic: str | None = Field(default=None, max_length=249)  # None: read from a log feed
+    partition: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
+    rejected_event_id: UUID  # the id it claimed, or one derived from its bytes
+    claimed_type: str | None = Field(default=None, max_length=200)  # only if a registered type
+    reason: str = Field(max_length=50)  # authenticity.REASONS
+    projection: str = Field(max_length=100)  # the read model that refused it first
