@@ -268,3 +268,23 @@ blast_radius_results = Table(
     Column("computed_by", Text, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# --- incidents raised automatically (alerts) ---
+
+# Every occurrence of a cause that raised an incident or was attached to one (SEC-4): its
+# occurrence id (unique: a redelivery or a rebuild finds it and does nothing), its dedupe key
+# (`alerts.domain`), the source, the incident it went to, whether it raised it, and when.
+# Kinds, service names, topic positions and event ids: nothing personal. Not a read model a
+# rebuild empties: it is what keeps a replayed log from raising every incident again.
+auto_raised_causes = Table(
+    "auto_raised_causes",
+    metadata,
+    Column("occurrence", Text, primary_key=True),
+    Column("dedupe_key", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("incident_id", Uuid, ForeignKey("incidents.incident_id"), nullable=False),
+    Column("raised", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_auto_raised_causes_key", "dedupe_key", "at"),
+)

@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.incident_response import (
+    CauseAttached,
     ContainmentNeedsOperator,
     ContainmentRequested,
     ExposureSummaryAttached,
@@ -57,6 +58,7 @@ from expensura_incident.response.domain import (
     Contain,
     Containment,
     Incident,
+    IncidentState,
     RegimeDeadline,
     Regrade,
     Remediate,
@@ -182,6 +184,7 @@ def _envelope(
     actor: Actor,
     purpose: Purpose = PURPOSE,
     basis: LegalBasis = BASIS,
+    causation_id: UUID | None = None,
 ) -> EventEnvelope:
     return rt.envelope(
         event,
@@ -190,6 +193,7 @@ def _envelope(
         actor=actor,
         purpose=purpose,
         legal_basis=basis,
+        causation_id=causation_id,
     )
 
 
@@ -288,26 +292,82 @@ async def raise_incident(
 ) -> IncidentView:
     """Report an incident as `actor`: an officer, or a system (`Actor.system(...)`) raising
     one automatically (a failed `log verify`, a forged event, a risk signal)."""
+    async with rt.engine.begin() as conn:
+        incident_id, now = await raise_in(
+            rt, conn, summary=summary, source=source, actor=actor, note=note
+        )
+        return await _view(conn, incident_id, now)
+
+
+async def raise_in(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    *,
+    summary: str,
+    source: Source,
+    actor: Actor,
+    note: str = "",
+    causation_id: UUID | None = None,
+) -> tuple[UUID, datetime]:
+    """`raise_incident` in the caller's transaction (a projection's, raising from an
+    event: `causation_id`); the new incident's id and discovery time."""
     incident_id = uuid4()
     now = utcnow()
     report = Report(actor=actor.id, at=now, note=note, source=source, summary=summary)
     incident = apply(None, report)
-    envelope = _envelope(rt, incident_id, event_for(incident_id, report), actor)
-    async with rt.engine.begin() as conn:
-        await store.add_incident(conn, incident_id, incident, now)
-        await store.add_entry(
-            conn,
-            incident_id,
-            seq=1,
-            kind=report.kind.value,
-            actor=actor.id,
-            role=actor.role,
-            at=now,
-            detail=store.action_json(report),
-            event_id=envelope.event_id,
-        )
-        await rt.append(conn, [envelope], expected_version=0)
-        return await _view(conn, incident_id, now)
+    envelope = _envelope(
+        rt, incident_id, event_for(incident_id, report), actor, causation_id=causation_id
+    )
+    await store.add_incident(conn, incident_id, incident, now)
+    await store.add_entry(
+        conn,
+        incident_id,
+        seq=1,
+        kind=report.kind.value,
+        actor=actor.id,
+        role=actor.role,
+        at=now,
+        detail=store.action_json(report),
+        event_id=envelope.event_id,
+    )
+    await rt.append(conn, [envelope], expected_version=0)
+    return incident_id, now
+
+
+async def attach_cause(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    incident_id: UUID,
+    *,
+    source: Source,
+    actor: Actor,
+    detail: dict[str, Any],
+    causation_id: UUID | None = None,
+) -> bool:
+    """Attach a further occurrence of an automatically raised incident's cause as a
+    timeline entry (`incident.CauseAttached`), in the caller's transaction. False, and
+    nothing written, if the incident is closed (the caller raises a new one)."""
+    row = await _locked(conn, incident_id)
+    if row.state is IncidentState.CLOSED:
+        return False
+    now = utcnow()
+    event = CauseAttached(incident_id=incident_id, source=source)
+    envelope = _envelope(rt, incident_id, event, actor, causation_id=causation_id)
+    if not await store.moved_on(conn, incident_id, row.version, {}, now):
+        raise ConcurrentChange(str(incident_id))
+    await store.add_entry(
+        conn,
+        incident_id,
+        seq=row.version + 1,
+        kind=store.ATTACH_CAUSE,
+        actor=actor.id,
+        role=actor.role,
+        at=now,
+        detail=detail,
+        event_id=envelope.event_id,
+    )
+    await rt.append(conn, [envelope], expected_version=row.version)
+    return True
 
 
 async def _locked(conn: AsyncConnection, incident_id: UUID) -> Any:

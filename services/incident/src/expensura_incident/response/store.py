@@ -44,6 +44,7 @@ from expensura_incident.tables import incident_actions, incident_regulator_repor
 # Entries of an incident's timeline that are not workflow actions (no state change).
 ATTACH_EXPOSURE = "attach-exposure"
 FILE_REPORT = "file-report"
+ATTACH_CAUSE = "attach-cause"  # a further occurrence of an auto-raised incident's cause
 
 
 # --- codecs: the domain's records as JSON --------------------------------------------------
