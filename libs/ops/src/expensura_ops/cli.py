@@ -36,6 +36,7 @@ from expensura_events.projections import (
 from expensura_events.registry import REGISTRY
 from expensura_events.retention import purge_expired
 from expensura_events.runtime import ServiceRuntime
+from expensura_events.service_identity import ServiceKeyMissing
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore, verify_log
 from expensura_events.topology import SERVICES
@@ -163,7 +164,8 @@ def log_verify(
     ] = None,
 ) -> None:
     """Recompute each service's hash chain and check it against the checkpoints its peers
-    witnessed; name the first broken link and every rewritten history. Exit 1 if any."""
+    witnessed; name the first broken link and every rewritten history, and raise an incident
+    for each in the incident service (SEC-4). Exit 1 if any, raised or not."""
     names = _services_to_verify(service)
     broken = asyncio.run(_verify(names))
     raise typer.Exit(1 if broken else 0)
@@ -208,6 +210,7 @@ async def _verify(names: list[str]) -> bool:
     table = Table("service", "events", "head", "chain", "witnesses")
     findings: list[str] = []
     details: list[str] = []
+    incidents: list[str] = []
     for name in names:
         rt = _runtime(name)
         try:
@@ -219,6 +222,12 @@ async def _verify(names: list[str]) -> bool:
             async with httpx.AsyncClient(timeout=30) as client:
                 report, gathered = await check_witnesses(
                     rt.engine, rt.mapper.verifier, name, _witness_feeds(rt, name, client)
+                )
+            if not (result.ok and report.ok):
+                incidents.append(
+                    await _raise_incident(
+                        rt, name, None if result.ok else result.first_broken, not report.ok
+                    )
                 )
         finally:
             await rt.close()
@@ -243,7 +252,40 @@ async def _verify(names: list[str]) -> bool:
         console.print(escape(line), soft_wrap=True)
     for line in findings:
         console.print(f"[red]{escape(line)}", soft_wrap=True)
+    for line in incidents:
+        console.print(escape(line), soft_wrap=True)
     return broken
+
+
+async def _raise_incident(
+    rt: ServiceRuntime, name: str, first_broken: int | None, rewritten: bool
+) -> str:
+    """Raise the incident for a broken or rewritten log through incident's internal route,
+    as the service whose log it is (its own token: a service reports only its own log).
+    The line to print: the incident's id, or why it could not be raised (the finding stands
+    and the exit code says so either way)."""
+    failed = f"{name}: the incident could not be raised"
+    url = rt.settings.service_urls.get("incident")
+    if not url:
+        return f"{failed}: no address for the incident service"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            resp = await client.post(
+                f"{url.rstrip('/')}/internal/broken-logs",
+                json={"service": name, "first_broken": first_broken, "rewritten": rewritten},
+                headers=rt.service_identity.headers_for("incident"),
+            )
+    except (httpx.HTTPError, ServiceKeyMissing) as exc:
+        return f"{failed}: incident unreachable ({type(exc).__name__}); report it by hand"
+    if resp.status_code not in (200, 201):
+        return f"{failed}: incident answered {resp.status_code}; report it by hand"
+    answer = resp.json()
+    iid, outcome = answer["incident_id"], answer["outcome"]
+    if outcome == "attached":
+        return f"{name}: finding attached to the open incident {iid} (log-verify-failed)"
+    if outcome == "already-seen":
+        return f"{name}: finding already reported: incident {iid} (log-verify-failed)"
+    return f"{name}: incident {iid} raised (log-verify-failed)"
 
 
 def _witness_feeds(rt: ServiceRuntime, name: str, client: httpx.AsyncClient) -> list[LogFeed]:
