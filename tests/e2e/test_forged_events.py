@@ -110,8 +110,18 @@ async def scalar(stack: LocalStack, service: str, sql: str, **params: object) ->
         await engine.dispose()
 
 
+async def rows(stack: LocalStack, service: str, sql: str, **params: object) -> list[Any]:
+    engine = create_async_engine(stack.database_url(service, admin=True))
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(text(sql), params)).all())
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.obligation("SEC-3")
 @pytest.mark.obligation("SEC-1")
+@pytest.mark.obligation("SEC-4")
 async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
     fresh_stack: LocalStack,
 ) -> None:
@@ -258,6 +268,49 @@ async def test_forged_events_are_dead_lettered_counted_and_applied_nowhere(
         return bool(certificates == {**identity_feed, "unsigned": 2, "wrong-signer": 2})
 
     await eventually(all_counted, timeout=60, what="every forgery refused by every follower")
+
+    # SEC-4: every service reported each record it refused once, in its own log (however
+    # many of its projections parked it), and nothing the forger wrote went with it ...
+    for service in ("identity", "incident", "loans"):
+        refused = await scalar(
+            fresh_stack,
+            service,
+            "SELECT count(DISTINCT event_id) FROM projection_dead_letters"
+            " WHERE error_class = 'RejectedEvent'",
+        )
+        reported = await scalar(
+            fresh_stack,
+            service,
+            "SELECT count(*) FROM event_log WHERE event_type = 'platform.ForgedEventRejected'",
+        )
+        assert refused == reported > 0, (service, refused, reported)
+        leaked = (
+            "SELECT count(*) FROM event_log WHERE position(convert_to(:n, 'UTF8') in record) > 0"
+        )
+        for needle in ("attacker", "plain-"):
+            assert await scalar(fresh_stack, service, leaked, n=needle) == 0
+    # ... and incident raised one incident per attacked topic, as system:forged-event, each
+    # further refused record on that topic attached to it, whoever reported it.
+    expected = {"forged-event:identity": 5, "forged-event:incident": 1, "forged-event:loans": 1}
+
+    async def forged_incidents() -> bool:
+        found = await rows(
+            fresh_stack,
+            "incident",
+            "SELECT dedupe_key, count(*), count(DISTINCT incident_id), bool_or(raised)"
+            " FROM auto_raised_causes GROUP BY dedupe_key",
+        )
+        return {k: (n, i, r) for k, n, i, r in found} == {
+            k: (n, 1, True) for k, n in expected.items()
+        }
+
+    await eventually(forged_incidents, timeout=60, what="one incident per forged topic")
+    raised = await rows(
+        fresh_stack,
+        "incident",
+        "SELECT source, reported_by, state FROM incidents WHERE source = 'forged-event'",
+    )
+    assert sorted(raised) == [("forged-event", "system:forged-event", "reported")] * 3
 
     # A genuine event after the forgeries still applies: nothing stopped.
     later = sign_up(url["identity"])
