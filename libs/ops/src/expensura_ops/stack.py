@@ -158,6 +158,7 @@ def run_local_stack() -> int:
                     f"local CA root {gateway.root_certificate(var)}",
                 )
             ],
+            extra_ports={"api-gateway": gateway_port},
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,
             broker_port=broker.DEFAULT_PORT + offset,

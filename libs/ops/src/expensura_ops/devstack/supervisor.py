@@ -62,6 +62,7 @@ def run_stack(
     *,
     extra_processes: ExtraProcesses | None = None,
     entries: Sequence[Entry] = (),
+    extra_ports: Mapping[str, int] | None = None,
     services: Sequence[ServiceSpec] = SERVICES,
     root: Path | None = None,
     postgres_port: int = postgres.DEFAULT_PORT,
@@ -75,7 +76,8 @@ def run_stack(
     `<root>/var/postgres`. Broker: `$KAFKA_BOOTSTRAP_SERVERS`, else Tansu as a honcho process.
     `provision` may be a plain or an async function. Raises StackError before anything runs
     if a port is taken or a configured server does not answer. Call from the main thread
-    (signal handlers). `entries` head the summary (the gateway: where clients come in).
+    (signal handlers). `entries` head the summary (the gateway: where clients come in);
+    `extra_ports` (name → port) must be free too, as the services' are.
     """
     root = root or paths.project_root()
     var = paths.var_dir(root)
@@ -84,6 +86,7 @@ def run_stack(
     extra = dict(extra_processes or {})
     _check_ports_free({spec.name.value: spec.port for spec in services})
     _check_ports_free({f"{spec.name.value} internal": spec.internal_port for spec in services})
+    _check_ports_free(extra_ports or {})
 
     embedded: postgres.EmbeddedPostgres | None = None
     stop_postgres = False
