@@ -29,9 +29,12 @@ from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
 from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
 from expensura_ops.testing import tokens
+from expensura_ops.testing.otlp import SandboxCollector
 
 ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
+# A password hashed or checked (argon2) on a stack just started, on a busy machine: seconds.
+SLOW = 30.0
 
 
 def _free(port: int) -> bool:
@@ -70,13 +73,20 @@ def _wait(url: str, timeout: float = 90, headers: Callable[[], dict[str, str]] =
     raise TimeoutError(url)
 
 
-def _through_gateway(base: str, root_ca: Path, identity: str) -> None:
-    """The app's only door: TLS from the local CA, /v1 to the owner with a request id, the
-    services' /internal, /docs and /openapi.json never, the merged document instead, and
-    the client's own address (not the gateway's) reaching the service's per-client throttle."""
-    trusted = ssl.create_default_context(cafile=str(root_ca))
-    deadline = time.monotonic() + 60
-    while True:  # the gateway merges the API document before it listens
+def _through_gateway(base: str, root_ca: Path, identity: str, collector: SandboxCollector) -> None:
+    """The app's only door: TLS from the local CA, /v1 to the owner with a request id that
+    is the trace the gateway starts and the service continues, the services' /internal,
+    /docs and /openapi.json never, the merged document instead, and the client's own
+    address (not the gateway's) reaching the service's per-client throttle."""
+    deadline = time.monotonic() + 90
+    while True:  # the gateway merges the API document, then Caddy writes its CA's root
+        try:
+            trusted = ssl.create_default_context(cafile=str(root_ca))
+            break
+        except (OSError, ssl.SSLError):
+            assert time.monotonic() < deadline, f"no local CA root at {root_ca}"
+            time.sleep(0.2)
+    while True:
         try:
             current = httpx.get(f"{base}/v1/policy-versions/current", verify=trusted, timeout=5)
             if current.status_code == 200:
@@ -87,7 +97,19 @@ def _through_gateway(base: str, root_ca: Path, identity: str) -> None:
         time.sleep(0.2)
     # consent's route, reached through the gateway, with the trace id as the request id
     assert current.json()["version"] == "1"
-    assert re.fullmatch(r"[0-9a-f]{32}", current.headers["x-request-id"])
+    request_id = current.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    # the request id is the trace id: the gateway's span, and consent's server span its child
+    deadline = time.monotonic() + 30
+    while True:
+        spans = collector.trace(request_id)
+        edge = [s for s in spans if s.service == "api-gateway" and s.kind == 2]
+        inside = [s for s in spans if s.service == "expensura-consent" and s.kind == 2]
+        if edge and inside:
+            break
+        assert time.monotonic() < deadline, f"trace {request_id}: {spans}"
+        time.sleep(0.2)
+    assert {s.parent_span_id for s in inside} == {edge[0].span_id}
     assert current.headers["strict-transport-security"].startswith("max-age=")
     # TLS from the local CA only: a client that does not trust it is refused the handshake,
     # and plain HTTP on the app's port gets no API
@@ -109,7 +131,7 @@ def _through_gateway(base: str, root_ca: Path, identity: str) -> None:
     # were the gateway's address the client, 127.0.0.4 would be throttled too.
     def sign_in(client: str, n: int) -> httpx.Response:
         with httpx.Client(
-            transport=httpx.HTTPTransport(local_address=client, verify=trusted), timeout=10
+            transport=httpx.HTTPTransport(local_address=client, verify=trusted), timeout=SLOW
         ) as app:
             body = {"email": f"nobody-{client}-{n}@example.com", "password": "wrong password"}
             return app.post(f"{base}/v1/sessions", json=body)
@@ -123,6 +145,7 @@ def _through_gateway(base: str, root_ca: Path, identity: str) -> None:
         f"{identity}/v1/sessions",
         json={"email": "nobody-direct@example.com", "password": "wrong password"},
         headers={"X-Forwarded-For": "127.0.0.3"},
+        timeout=SLOW,
     )
     assert direct.status_code == 401
 
@@ -142,6 +165,9 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     }
     env |= {"EXPENSURA_HOME": str(home), "EXPENSURA_PORT_OFFSET": str(offset)}
     env["EXPENSURA_SIGN_IN_FAILURES_PER_CLIENT"] = str(FAILURES_PER_CLIENT)
+    # every process of the stack, the gateway included, exports its spans here
+    collector = SandboxCollector().start()
+    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     exe = str(Path(sys.executable).with_name("expensura"))
     # The README's command. A supervisor or an IDE signals the process it started, not its
     # process group: make alone gets the SIGINT, and passes nothing on to its recipe.
@@ -170,6 +196,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         resp = httpx.post(
             f"{identity}/v1/accounts",
             json={"email": "first-user@example.com", "password": "correct horse battery staple"},
+            timeout=SLOW,
         )
         assert resp.status_code == 202
         # the first code reached the stack's SMTP sink, in var/mail
@@ -193,7 +220,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         _wait(known, timeout=30, headers=lambda: operator.headers_for("consent"))
         # a fresh stack has a policy version in force, for apps to name in consents
         assert httpx.get(f"{consent}/v1/policy-versions/current").json()["version"] == "1"
-        _through_gateway(gateway_url, gateway.root_certificate(home / "var"), identity)
+        _through_gateway(gateway_url, gateway.root_certificate(home / "var"), identity, collector)
 
         verify = subprocess.run(
             [exe, "log", "verify"], env=env, capture_output=True, text=True, timeout=60
@@ -213,6 +240,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # a test that failed must not leave a stack
         out, _ = proc.communicate(timeout=60)
+        collector.stop()
     text = out.decode(errors="replace")
     if failure is not None:
         raise AssertionError(f"{failure!r}; make run printed:\n{text[-6000:]}") from failure
