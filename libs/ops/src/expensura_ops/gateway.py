@@ -78,6 +78,7 @@ def process(
     env = {
         "EXPENSURA_API_HOST": GATEWAY_HOST,
         "EXPENSURA_GATEWAY_PORT": str(port),
+        "EXPENSURA_GATEWAY_BIND": "loopback",
         "EXPENSURA_GATEWAY_TLS": "internal",
         "EXPENSURA_GATEWAY_DIAL": "from",
         "EXPENSURA_GATEWAY_DIAL_FROM": dialing_from,
