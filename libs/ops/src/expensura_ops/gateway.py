@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from expensura_ops.deploycheck.gateway import adapt, caddy_binary, destination
+from expensura_ops.deploycheck.gateway import Route, adapt, caddy_binary, destination
 from expensura_ops.openapi import merge_documents
 
 GATEWAY_PORT = 8443
@@ -95,16 +94,12 @@ def process(
     return [sys.executable, "-m", "expensura_ops.gateway", str(docs), "--", *caddy], env
 
 
-def _sample(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "x1", path)
-
-
 def owner_from(config: Mapping[str, Any]) -> Callable[[str], str | None]:
     """path → the service the gateway config (Caddy's JSON of the Caddyfile at its defaults,
     where each upstream is `<service>:8080`) proxies it to, or None."""
 
     def owner_of(path: str) -> str | None:
-        kind, to = destination(dict(config), _sample(path))
+        kind, to = destination(dict(config), Route("", path).sample)
         return to.split(":")[0] if kind == "proxy" else None
 
     return owner_of
