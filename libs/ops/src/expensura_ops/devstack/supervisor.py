@@ -49,6 +49,8 @@ Provision = Callable[[str, str], ServiceEnvironments | Awaitable[ServiceEnvironm
 """`provision(admin_url, bootstrap_servers)` → environment variables per service name."""
 ExtraProcesses = Mapping[str, tuple[list[str], dict[str, str]]]
 """Process name → (argv, environment added to os.environ); started with the services."""
+Entry = tuple[str, str, str]
+"""A row of the summary shown before the services: (what, where, notes)."""
 
 
 class StackError(RuntimeError):
@@ -59,6 +61,8 @@ def run_stack(
     provision: Provision,
     *,
     extra_processes: ExtraProcesses | None = None,
+    entries: Sequence[Entry] = (),
+    extra_ports: Mapping[str, int] | None = None,
     services: Sequence[ServiceSpec] = SERVICES,
     root: Path | None = None,
     postgres_port: int = postgres.DEFAULT_PORT,
@@ -72,7 +76,8 @@ def run_stack(
     `<root>/var/postgres`. Broker: `$KAFKA_BOOTSTRAP_SERVERS`, else Tansu as a honcho process.
     `provision` may be a plain or an async function. Raises StackError before anything runs
     if a port is taken or a configured server does not answer. Call from the main thread
-    (signal handlers).
+    (signal handlers). `entries` head the summary (the gateway: where clients come in);
+    `extra_ports` (name → port) must be free too, as the services' are.
     """
     root = root or paths.project_root()
     var = paths.var_dir(root)
@@ -81,6 +86,7 @@ def run_stack(
     extra = dict(extra_processes or {})
     _check_ports_free({spec.name.value: spec.port for spec in services})
     _check_ports_free({f"{spec.name.value} internal": spec.internal_port for spec in services})
+    _check_ports_free(extra_ports or {})
 
     embedded: postgres.EmbeddedPostgres | None = None
     stop_postgres = False
@@ -117,6 +123,7 @@ def run_stack(
             broker_embedded=broker_command is not None,
             var=var,
             extra=extra,
+            entries=entries,
         )
 
         def prepare() -> dict[str, tuple[str, dict[str, str]]]:
@@ -355,11 +362,15 @@ def _print_summary(
     broker_embedded: bool,
     var: Path,
     extra: Mapping[str, Any],
+    entries: Sequence[Entry] = (),
 ) -> None:
     table = Table(title="Expensura local stack", title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("where", overflow="fold")  # fold, not "…": URLs and paths must stay whole
     table.add_column("notes", overflow="fold")
+    for what, where, notes in entries:
+        table.add_row(what, where, notes)
+    shown = {what for what, _, _ in entries}
     for spec in services:
         inside = f"http://{HOST}:{spec.internal_port}"
         table.add_row(spec.name.value, f"http://{HOST}:{spec.port}", "public API")
@@ -375,7 +386,8 @@ def _print_summary(
         "Tansu, in memory: a restart loses topics" if broker_embedded else f"from ${KAFKA_ENV}",
     )
     for name in extra:
-        table.add_row(name, "", "extra process")
+        if name not in shown:
+            table.add_row(name, "", "extra process")
     table.add_row("state", str(var), "")
     if embedded is not None:
         table.add_row("PostgreSQL log", str(embedded.log_file), "")
