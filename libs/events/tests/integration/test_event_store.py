@@ -106,6 +106,102 @@ async def test_sequence_is_gap_free_under_concurrent_writers_with_rollbacks(
     assert result.ok and result.checked == len(seqs)
 
 
+async def test_writers_racing_on_one_stream_without_expected_version_all_land_in_order(
+    rt: ServiceRuntime,
+) -> None:
+    """Each builds and signs its records on the stream version it read before the lock; the
+    ones that find the stream moved under the lock rebuild on the new version, once."""
+    s = subject()
+    stream = f"notes-{s}"
+
+    async def writer(i: int) -> None:
+        for j in range(3):
+            async with rt.engine.begin() as conn:
+                await rt.append(conn, [note(s, f"w{i}-{j}-a"), note(s, f"w{i}-{j}-b")])
+
+    await asyncio.gather(*(writer(i) for i in range(8)))
+    async with rt.engine.connect() as conn:
+        events = await rt.store.read_stream(conn, stream)
+        version = await rt.store.stream_version(conn, stream)
+        result = await verify_log(conn)
+    assert [e.stream_version for e in events] == list(range(1, 49))
+    assert version == 48
+    # a batch stays contiguous in its stream: nothing interleaves with it
+    for first, second in zip(events[::2], events[1::2], strict=True):
+        assert first.payload.note.endswith("-a") and second.payload.note.endswith("-b")
+        assert second.payload.note[:-2] == first.payload.note[:-2]
+    assert result.ok and result.checked == 48
+
+
+async def test_one_transaction_appends_twice_and_to_several_streams(rt: ServiceRuntime) -> None:
+    a, b = subject(), subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(a, "a1")], expected_version=0)
+        both = await rt.append(conn, [note(b, "b1"), note(a, "a2"), note(b, "b2")])
+        again = await rt.append(conn, [note(a, "a3")], expected_version=2)
+    assert [(e.stream_id, e.stream_version) for e in both] == [
+        (f"notes-{b}", 1),
+        (f"notes-{a}", 2),
+        (f"notes-{b}", 2),
+    ]
+    assert [e.sequence for e in both] == [2, 3, 4]
+    assert (again[0].stream_version, again[0].sequence) == (3, 5)
+    async with rt.engine.connect() as conn:
+        assert await rt.store.stream_version(conn, f"notes-{a}") == 3
+        assert await rt.store.stream_version(conn, f"notes-{b}") == 2
+        stored = (await conn.execute(select(event_log.c.seq, event_log.c.stream_version))).all()
+        assert sorted(stored) == [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3)]
+        assert (await verify_log(conn)).ok
+
+
+async def test_a_rolled_back_append_leaves_the_stream_version_where_it_was(
+    rt: ServiceRuntime,
+) -> None:
+    s = subject()
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with rt.engine.begin() as conn:
+            await rt.append(conn, [note(s, "gone")], expected_version=0)
+            raise Abort
+    async with rt.engine.begin() as conn:
+        kept = await rt.append(conn, [note(s, "kept")], expected_version=0)
+    assert (kept[0].stream_version, kept[0].sequence) == (1, 1)
+
+
+async def test_a_later_append_cannot_commit_before_an_earlier_one(rt: ServiceRuntime) -> None:
+    """Commit order is sequence order: the relay follows the log by position, so an append
+    that took position n must commit before n + 1 can be taken (the lock is held to commit)."""
+    first_done = asyncio.Event()
+    release = asyncio.Event()
+
+    async def earlier() -> int:
+        async with rt.engine.begin() as conn:
+            [recorded] = await rt.append(conn, [note(subject(), "earlier")])
+            first_done.set()
+            await release.wait()
+        assert recorded.sequence is not None
+        return recorded.sequence
+
+    async def later() -> int:
+        await first_done.wait()
+        async with rt.engine.begin() as conn:
+            [recorded] = await rt.append(conn, [note(subject(), "later")])
+        assert recorded.sequence is not None
+        return recorded.sequence
+
+    first, second = asyncio.create_task(earlier()), asyncio.create_task(later())
+    await first_done.wait()
+    await asyncio.sleep(0.5)
+    assert not second.done(), "an append committed while an earlier one was still open"
+    async with rt.engine.connect() as conn:
+        assert (await conn.execute(select(event_log.c.seq))).scalars().all() == []
+    release.set()
+    assert (await first, await second) == (1, 2)
+
+
 async def test_service_role_cannot_update_or_delete_the_log(rt: ServiceRuntime) -> None:
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(subject(), "immutable")])
