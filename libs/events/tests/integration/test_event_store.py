@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from expensura_events.cipher import ENC_MARK, SubjectErased
-from expensura_events.envelope import REDACTED
+from expensura_events.envelope import REDACTED, EventEnvelope
 from expensura_events.mapper import canonical_json
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import StreamVersionConflict, verify_log
@@ -200,6 +201,46 @@ async def test_a_later_append_cannot_commit_before_an_earlier_one(rt: ServiceRun
         assert (await conn.execute(select(event_log.c.seq))).scalars().all() == []
     release.set()
     assert (await first, await second) == (1, 2)
+
+
+async def test_a_writer_killed_holding_the_lock_leaves_no_trace_and_blocks_nobody(
+    fresh_stack: LocalStack, rt: ServiceRuntime
+) -> None:
+    """A writer whose connection dies after its append and before its commit: the database
+    aborts its transaction, which frees the lock; its position and stream version are
+    taken by the next writer, so the log stays gap-free and the chain single-headed."""
+    s = subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(s, "before")], expected_version=0)
+    doomed = rt.engine.connect()
+    conn = await doomed.__aenter__()
+    await conn.begin()
+    await rt.append(conn, [note(s, "never committed")], expected_version=1)
+    pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    waiting = asyncio.create_task(append_after(rt, s))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # the open append holds the lock
+    owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
+    try:
+        async with owner.begin() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    finally:
+        await owner.dispose()
+    recorded = await asyncio.wait_for(waiting, 30)
+    assert (recorded.sequence, recorded.stream_version) == (2, 2)
+    with contextlib.suppress(Exception):
+        await doomed.__aexit__(None, None, None)
+    async with rt.engine.connect() as c:
+        notes = [e.payload.note for e in await rt.store.read_stream(c, f"notes-{s}")]
+        result = await verify_log(c)
+    assert notes == ["before", "after"]
+    assert result.ok and result.checked == 2
+
+
+async def append_after(rt: ServiceRuntime, s: str) -> EventEnvelope:
+    async with rt.engine.begin() as conn:
+        [recorded] = await rt.append(conn, [note(s, "after")])
+    return recorded
 
 
 async def test_service_role_cannot_update_or_delete_the_log(rt: ServiceRuntime) -> None:
