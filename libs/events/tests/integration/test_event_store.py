@@ -17,7 +17,7 @@ from expensura_events.cipher import ENC_MARK, SubjectErased
 from expensura_events.envelope import REDACTED, EventEnvelope
 from expensura_events.mapper import canonical_json
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.store import StreamVersionConflict, verify_log
+from expensura_events.store import APPEND_LOCK, StreamVersionConflict, verify_log
 from expensura_events.tables import event_log
 from expensura_events.testing.events import NoteRecorded, note
 from expensura_identity.app import service_definition as identity
@@ -199,6 +199,9 @@ async def test_a_later_append_cannot_commit_before_an_earlier_one(rt: ServiceRun
     assert not second.done(), "an append committed while an earlier one was still open"
     async with rt.engine.connect() as conn:
         assert (await conn.execute(select(event_log.c.seq))).scalars().all() == []
+        # the lock the open append holds is APPEND_LOCK, as expensura_append spells it
+        taken = text("SELECT pg_try_advisory_xact_lock(:k)")
+        assert (await conn.execute(taken, {"k": APPEND_LOCK})).scalar_one() is False
     release.set()
     assert (await first, await second) == (1, 2)
 
