@@ -4,24 +4,65 @@ Appends in one database serialise on a transaction-scoped advisory lock. That on
 three properties: a gap-free sequence (no number is taken by a transaction that later rolls
 back), a hash chain with a single head, and commit order equal to sequence order, so the
 outbox relay can follow the log by sequence without ever skipping a late commit.
+
+The lock is held until commit, so what runs under it bounds the rate of every writer
+together. `append` therefore does all its costly work before (key look-ups, encryption, the
+record bytes, built on the stream versions read from `stream_versions`, and their Ed25519
+signatures) and then makes one call, `expensura_append` (eventstore_0007), that takes the
+lock, checks that no stream moved meanwhile, reads the head, links the records
+(`chain.link_hash`, in SQL) and inserts them: one round trip and no Python under the lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from expensura_events.authenticity import EventSigner
-from expensura_events.chain import GENESIS, Verification, link_hash, verify_links
+from expensura_events.authenticity import EventSigner, RecordSignature
+from expensura_events.chain import GENESIS, Verification, verify_links
 from expensura_events.cipher import KeyCache
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
-from expensura_events.tables import event_log
+from expensura_events.tables import event_log, stream_versions
 
-APPEND_LOCK = 0x45585045_4E535552 & 0x7FFFFFFFFFFFFFFF  # "EXPENSUR": one per database
+# "EXPENSUR": one per database, taken by `expensura_append` (eventstore_0007), which spells
+# it out as 4996832045164614994.
+APPEND_LOCK = 0x45585045_4E535552 & 0x7FFFFFFFFFFFFFFF
+
+_APPEND = text(
+    "SELECT first_seq, moved_stream, moved_version FROM expensura_append("
+    "CAST(:event_ids AS uuid[]), CAST(:stream_ids AS text[]), CAST(:versions AS integer[]),"
+    " CAST(:event_types AS text[]), CAST(:subject_ids AS text[]),"
+    " CAST(:recorded_at AS timestamptz), CAST(:records AS bytea[]),"
+    " CAST(:signatures AS bytea[]), CAST(:key_ids AS text[]), CAST(:streams AS text[]),"
+    " CAST(:bases AS integer[]))"
+)
+
+
+def _append_arguments(
+    built: Sequence[tuple[EventEnvelope, bytes, RecordSignature]],
+    streams: Sequence[str],
+    bases: dict[str, int],
+) -> dict[str, Any]:
+    return {
+        "event_ids": [e.event_id for e, _, _ in built],
+        "stream_ids": [e.stream_id for e, _, _ in built],
+        "versions": [e.stream_version for e, _, _ in built],
+        "event_types": [e.event_type for e, _, _ in built],
+        "subject_ids": [e.subject_id for e, _, _ in built],
+        "recorded_at": built[0][0].recorded_at,
+        "records": [r for _, r, _ in built],
+        "signatures": [s.signature for _, _, s in built],
+        "key_ids": [s.key_id for _, _, s in built],
+        "streams": list(streams),
+        "bases": [bases[s] for s in streams],
+    }
+
 
 ANY_VERSION = None
 
@@ -70,78 +111,71 @@ class EventStore:
             return []
         if self.signer is None:
             raise EventSigningKeyMissing("EXPENSURA_EVENT_SIGNING_KEY is not set")
-        streams = {e.stream_id for e in events}
+        streams = sorted({e.stream_id for e in events})
         if expected_version is not None and len(streams) != 1:
             raise ValueError("expected_version applies to a batch of one stream")
-        # Encrypt before taking the lock: key look-ups should not extend the critical section.
+        # Everything costly happens before the lock: key look-ups, encryption, the records
+        # (built on the stream versions read now) and their signatures.
         owners = {o for e in events if (o := self.mapper.key_owner_needed(e)) is not None}
         keys = await self.mapper.cipher.keys.get_or_create_many(owners) if owners else None
         sealed = [await self.mapper.seal_payload(e, keys) for e in events]
-
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
-        head = (
-            await conn.execute(
-                select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1)
-            )
-        ).one_or_none()
-        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-        versions: dict[str, int] = {}
-        for stream in streams:
-            current = (
-                await conn.execute(
-                    select(func.coalesce(func.max(event_log.c.stream_version), 0)).where(
-                        event_log.c.stream_id == stream
-                    )
-                )
-            ).scalar_one()
-            if expected_version is not None and current != expected_version:
-                raise StreamVersionConflict(stream, expected_version, current)
-            versions[stream] = current
-
+        bases = await self._stream_versions(conn, streams)
+        if expected_version is not None and bases[streams[0]] != expected_version:
+            raise StreamVersionConflict(streams[0], expected_version, bases[streams[0]])
         recorded_at = utcnow()
-        rows, out = [], []
+        while True:
+            built = self._build(events, sealed, bases, recorded_at)
+            # The one statement under the lock (eventstore_0007, `expensura_append`): the lock,
+            # the check that no stream moved since `bases`, the head, the links, the insert.
+            first_seq, moved, at = (
+                await conn.execute(_APPEND, _append_arguments(built, streams, bases))
+            ).one()
+            if first_seq is not None:
+                return [
+                    e.model_copy(update={"sequence": first_seq + i})
+                    for i, (e, _, _) in enumerate(built)
+                ]
+            if expected_version is not None:
+                raise StreamVersionConflict(moved, expected_version, at)
+            # Another append moved a stream in between: this transaction holds the lock now
+            # (it is held until commit), so the versions read again cannot move before the
+            # retry, which therefore succeeds.
+            bases = await self._stream_versions(conn, streams)
+
+    def _build(
+        self,
+        events: Sequence[EventEnvelope],
+        sealed: Sequence[dict[str, Any]],
+        bases: dict[str, int],
+        recorded_at: datetime,
+    ) -> list[tuple[EventEnvelope, bytes, RecordSignature]]:
+        assert self.signer is not None
+        versions = dict(bases)
+        built = []
         for envelope, payload in zip(events, sealed, strict=True):
-            seq += 1
             versions[envelope.stream_id] += 1
             final = envelope.model_copy(
                 update={
                     "stream_version": versions[envelope.stream_id],
                     "recorded_at": recorded_at,
-                    "sequence": seq,
                 }
             )
             record = self.mapper.to_record(final, payload)
-            prev = link_hash(prev, seq, record)
-            signed = self.signer.sign(record)
-            rows.append(
-                {
-                    "seq": seq,
-                    "event_id": final.event_id,
-                    "stream_id": final.stream_id,
-                    "stream_version": final.stream_version,
-                    "event_type": final.event_type,
-                    "subject_id": final.subject_id,
-                    "recorded_at": recorded_at,
-                    "record": record,
-                    "hash": prev,
-                    "signature": signed.signature,
-                    "signing_key_id": signed.key_id,
-                }
+            built.append((final, record, self.signer.sign(record)))
+        return built
+
+    @staticmethod
+    async def _stream_versions(conn: AsyncConnection, streams: Sequence[str]) -> dict[str, int]:
+        rows = await conn.execute(
+            select(stream_versions.c.stream_id, stream_versions.c.version).where(
+                stream_versions.c.stream_id.in_(list(streams))
             )
-            out.append(final)
-        await conn.execute(event_log.insert(), rows)
-        return out
+        )
+        found = {r.stream_id: r.version for r in rows}
+        return {s: found.get(s, 0) for s in streams}
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
-        return int(
-            (
-                await conn.execute(
-                    select(func.coalesce(func.max(event_log.c.stream_version), 0)).where(
-                        event_log.c.stream_id == stream_id
-                    )
-                )
-            ).scalar_one()
-        )
+        return (await self._stream_versions(conn, [stream_id]))[stream_id]
 
     async def read_stream(self, conn: AsyncConnection, stream_id: str) -> list[EventEnvelope]:
         rows = (

@@ -44,6 +44,15 @@ event_log = Table(
     UniqueConstraint("stream_id", "stream_version", name="event_log_stream_version_key"),
 )
 
+# Each stream's current version (eventstore_0007): what an append checks and moves, by key,
+# instead of `max(stream_version)` over the log.
+stream_versions = Table(
+    "stream_versions",
+    metadata,
+    Column("stream_id", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 # How far the outbox relay has published the log to the service's topic.
 relay_position = Table(
     "relay_position",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,10 +14,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from expensura_events.cipher import ENC_MARK, SubjectErased
-from expensura_events.envelope import REDACTED
+from expensura_events.envelope import REDACTED, EventEnvelope
 from expensura_events.mapper import canonical_json
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.store import StreamVersionConflict, verify_log
+from expensura_events.store import APPEND_LOCK, StreamVersionConflict, verify_log
 from expensura_events.tables import event_log
 from expensura_events.testing.events import NoteRecorded, note
 from expensura_identity.app import service_definition as identity
@@ -104,6 +105,145 @@ async def test_sequence_is_gap_free_under_concurrent_writers_with_rollbacks(
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) == 16 * 6
     assert result.ok and result.checked == len(seqs)
+
+
+async def test_writers_racing_on_one_stream_without_expected_version_all_land_in_order(
+    rt: ServiceRuntime,
+) -> None:
+    """Each builds and signs its records on the stream version it read before the lock; the
+    ones that find the stream moved under the lock rebuild on the new version, once."""
+    s = subject()
+    stream = f"notes-{s}"
+
+    async def writer(i: int) -> None:
+        for j in range(3):
+            async with rt.engine.begin() as conn:
+                await rt.append(conn, [note(s, f"w{i}-{j}-a"), note(s, f"w{i}-{j}-b")])
+
+    await asyncio.gather(*(writer(i) for i in range(8)))
+    async with rt.engine.connect() as conn:
+        events = await rt.store.read_stream(conn, stream)
+        version = await rt.store.stream_version(conn, stream)
+        result = await verify_log(conn)
+    assert [e.stream_version for e in events] == list(range(1, 49))
+    assert version == 48
+    # a batch stays contiguous in its stream: nothing interleaves with it
+    for first, second in zip(events[::2], events[1::2], strict=True):
+        assert first.payload.note.endswith("-a") and second.payload.note.endswith("-b")
+        assert second.payload.note[:-2] == first.payload.note[:-2]
+    assert result.ok and result.checked == 48
+
+
+async def test_one_transaction_appends_twice_and_to_several_streams(rt: ServiceRuntime) -> None:
+    a, b = subject(), subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(a, "a1")], expected_version=0)
+        both = await rt.append(conn, [note(b, "b1"), note(a, "a2"), note(b, "b2")])
+        again = await rt.append(conn, [note(a, "a3")], expected_version=2)
+    assert [(e.stream_id, e.stream_version) for e in both] == [
+        (f"notes-{b}", 1),
+        (f"notes-{a}", 2),
+        (f"notes-{b}", 2),
+    ]
+    assert [e.sequence for e in both] == [2, 3, 4]
+    assert (again[0].stream_version, again[0].sequence) == (3, 5)
+    async with rt.engine.connect() as conn:
+        assert await rt.store.stream_version(conn, f"notes-{a}") == 3
+        assert await rt.store.stream_version(conn, f"notes-{b}") == 2
+        stored = (await conn.execute(select(event_log.c.seq, event_log.c.stream_version))).all()
+        assert sorted(stored) == [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3)]
+        assert (await verify_log(conn)).ok
+
+
+async def test_a_rolled_back_append_leaves_the_stream_version_where_it_was(
+    rt: ServiceRuntime,
+) -> None:
+    s = subject()
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with rt.engine.begin() as conn:
+            await rt.append(conn, [note(s, "gone")], expected_version=0)
+            raise Abort
+    async with rt.engine.begin() as conn:
+        kept = await rt.append(conn, [note(s, "kept")], expected_version=0)
+    assert (kept[0].stream_version, kept[0].sequence) == (1, 1)
+
+
+async def test_a_later_append_cannot_commit_before_an_earlier_one(rt: ServiceRuntime) -> None:
+    """Commit order is sequence order: the relay follows the log by position, so an append
+    that took position n must commit before n + 1 can be taken (the lock is held to commit)."""
+    first_done = asyncio.Event()
+    release = asyncio.Event()
+
+    async def earlier() -> int:
+        async with rt.engine.begin() as conn:
+            [recorded] = await rt.append(conn, [note(subject(), "earlier")])
+            first_done.set()
+            await release.wait()
+        assert recorded.sequence is not None
+        return recorded.sequence
+
+    async def later() -> int:
+        await first_done.wait()
+        async with rt.engine.begin() as conn:
+            [recorded] = await rt.append(conn, [note(subject(), "later")])
+        assert recorded.sequence is not None
+        return recorded.sequence
+
+    first, second = asyncio.create_task(earlier()), asyncio.create_task(later())
+    await first_done.wait()
+    await asyncio.sleep(0.5)
+    assert not second.done(), "an append committed while an earlier one was still open"
+    async with rt.engine.connect() as conn:
+        assert (await conn.execute(select(event_log.c.seq))).scalars().all() == []
+        # the lock the open append holds is APPEND_LOCK, as expensura_append spells it
+        taken = text("SELECT pg_try_advisory_xact_lock(:k)")
+        assert (await conn.execute(taken, {"k": APPEND_LOCK})).scalar_one() is False
+    release.set()
+    assert (await first, await second) == (1, 2)
+
+
+async def test_a_writer_killed_holding_the_lock_leaves_no_trace_and_blocks_nobody(
+    fresh_stack: LocalStack, rt: ServiceRuntime
+) -> None:
+    """A writer whose connection dies after its append and before its commit: the database
+    aborts its transaction, which frees the lock; its position and stream version are
+    taken by the next writer, so the log stays gap-free and the chain single-headed."""
+    s = subject()
+    async with rt.engine.begin() as conn:
+        await rt.append(conn, [note(s, "before")], expected_version=0)
+    doomed = rt.engine.connect()
+    conn = await doomed.__aenter__()
+    await conn.begin()
+    await rt.append(conn, [note(s, "never committed")], expected_version=1)
+    pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    waiting = asyncio.create_task(append_after(rt, s))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # the open append holds the lock
+    owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
+    try:
+        async with owner.begin() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    finally:
+        await owner.dispose()
+    recorded = await asyncio.wait_for(waiting, 30)
+    assert (recorded.sequence, recorded.stream_version) == (2, 2)
+    with contextlib.suppress(Exception):
+        await doomed.__aexit__(None, None, None)
+    async with rt.engine.connect() as c:
+        notes = [e.payload.note for e in await rt.store.read_stream(c, f"notes-{s}")]
+        result = await verify_log(c)
+    assert notes == ["before", "after"]
+    assert result.ok and result.checked == 2
+
+
+async def append_after(rt: ServiceRuntime, s: str) -> EventEnvelope:
+    async with rt.engine.begin() as conn:
+        [recorded] = await rt.append(conn, [note(s, "after")])
+    return recorded
 
 
 async def test_service_role_cannot_update_or_delete_the_log(rt: ServiceRuntime) -> None:
