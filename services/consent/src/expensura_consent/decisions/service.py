@@ -58,26 +58,33 @@ class Question:
 
 async def _decide_now(conn: AsyncConnection, question: Question) -> tuple[Decision, datetime]:
     """The decision as of now, with the records it relies on locked FOR SHARE until the
-    caller's transaction ends (see the module's note)."""
-    consents = await records.consents_of(
-        conn, question.subject_id, question.purpose, for_share=True
-    )
+    caller's transaction ends (see the module's note).
+
+    A consent that covers the question decides it whatever the grounds say (`decide` looks
+    at grounds only when no consent allows), so the grounds are read, and locked, only when
+    no consent allows: one round trip fewer for the usual answer. The restriction comes
+    with the consents' rows; a ground that allows for a subject without a record of the
+    purpose has it read after."""
+    consents, stopped = await records.relied_on(conn, question.subject_id, question.purpose)
+    categories = set(question.categories)
+    # read after the locks: a decision is as of when its records could no longer change
+    now = utcnow()
+    by_consent = decide(question.purpose, categories, question.recipient, now, consents, [])
+    if by_consent.allowed:
+        decision = decide(
+            question.purpose, categories, question.recipient, now, consents, [], stopped
+        )
+        return decision, now
     invocations = await grounds.grounds_of(
         conn, question.subject_id, question.purpose, for_share=True
     )
-    stopped = await restriction(conn, question.subject_id)
-    # read after the locks: a decision is as of when its records could no longer change
     now = utcnow()
-    decision = decide(
-        question.purpose,
-        set(question.categories),
-        question.recipient,
-        now,
-        consents,
-        invocations,
-        stopped,
-    )
-    return decision, now
+    decision = decide(question.purpose, categories, question.recipient, now, consents, invocations)
+    if decision.allowed and not consents:
+        stopped = await restriction(conn, question.subject_id)
+    return decide(
+        question.purpose, categories, question.recipient, now, consents, invocations, stopped
+    ), now
 
 
 async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecision:

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.records.domain import VALID_FOR_PROCESSING, ConsentRecord, ConsentStatus
 from expensura_consent.tables import consent_records
+from expensura_events.privacy.restrictions import Restriction
+from expensura_events.tables import subject_restrictions
 from expensura_events.vocabulary import CollectionChannel, Purpose
 
 t = consent_records
@@ -69,6 +71,37 @@ async def consents_of(
     if for_share:
         query = query.with_for_update(read=True)
     return [to_consent(r) for r in await conn.execute(query)]
+
+
+# The decision's read (decisions/service.py), built once: SQLAlchemy then finds its compiled
+# form by a cache key it computed once, instead of building and keying a new statement per
+# decision. The subject's restriction rides along as a column of each row, saving a round
+# trip (with no record there is nothing to restrict: the caller reads it if a ground allows).
+_RELIED_ON = (
+    select(
+        t,
+        select(subject_restrictions.c.state)
+        .where(subject_restrictions.c.subject_id == t.c.subject_id)
+        .scalar_subquery()
+        .label("restriction"),
+    )
+    .where(t.c.subject_id == bindparam("subject_id"), t.c.purpose == bindparam("purpose"))
+    .order_by(t.c.given_at.desc(), t.c.consent_id)
+    .with_for_update(read=True, of=t)
+)
+
+
+async def relied_on(
+    conn: AsyncConnection, subject_id: str, purpose: Purpose
+) -> tuple[list[ConsentRecord], Restriction | None]:
+    """The subject's records for the purpose, newest first, locked FOR SHARE until the
+    caller's transaction ends (as `consents_of(..., for_share=True)`), and the subject's
+    restriction as it is now (None also when there is no record)."""
+    rows = list(
+        await conn.execute(_RELIED_ON, {"subject_id": subject_id, "purpose": purpose.value})
+    )
+    state = next((r.restriction for r in rows if r.restriction is not None), None)
+    return [to_consent(r) for r in rows], None if state is None else Restriction(state)
 
 
 async def listed(conn: AsyncConnection, subject_id: str) -> list[ConsentRecord]:
