@@ -7,6 +7,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from expensura_events import db
 from expensura_events.db import engine_for
 from expensura_events.db_errors import is_transient, is_unavailable, sqlstate
 
@@ -38,3 +39,24 @@ async def test_real_failures_from_a_real_server(pg_admin_url: str) -> None:
         assert is_unavailable(refused.value)
     finally:
         await nowhere.dispose()
+
+
+async def test_a_connection_dropped_while_idle_in_the_pool_is_replaced_before_use(
+    pg_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping per checkout (a round trip per request), but a connection that sat in the
+    pool is pinged first: one the server ended meanwhile is replaced, not handed out."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = engine_for(pg_admin_url, pool_size=1)
+    admin = engine_for(pg_admin_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with admin.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+        async with engine.connect() as conn:  # no error: the ping found it gone
+            again = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        assert again != pid
+    finally:
+        await engine.dispose()
+        await admin.dispose()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from expensura_events.ed25519 import KeyPair, key_id
 from expensura_events.service_identity import (
+    REUSE_WHILE_SECONDS_LEFT,
     TOKEN_SECONDS,
     ServiceIdentity,
     ServiceKeyMissing,
@@ -140,3 +141,38 @@ def test_any_text_is_refused_cleanly(token: str) -> None:
     verifier = ServiceIdentity.from_config("identity", None, {"consent": [KeyPair.new().public]})
     with pytest.raises(ServiceTokenRefused):
         verifier.verify(token)
+
+
+def test_a_remembered_token_still_expires(keys: Keys) -> None:
+    """A token verified once is answered from memory, but never past its minute."""
+    verifier = as_("identity", keys)
+    token = as_("sharing-gateway", keys).token_for("identity")
+    issued = time.time()
+    assert verifier.verify(token) == "sharing-gateway"
+    assert verifier.verify(token, now=issued + TOKEN_SECONDS / 2) == "sharing-gateway"
+    with pytest.raises(ServiceTokenRefused, match="expired"):
+        verifier.verify(token, now=issued + TOKEN_SECONDS + 10)
+
+
+def test_a_refused_token_is_refused_again(keys: Keys) -> None:
+    """Only verified tokens are remembered: a refusal is re-checked, and stays a refusal."""
+    token = as_("sharing-gateway", keys).token_for("identity")
+    consent = as_("consent", keys)
+    for _ in range(2):
+        with pytest.raises(ServiceTokenRefused, match="another service"):
+            consent.verify(token)
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    identity = as_("identity", keys)
+    assert identity.verify(token) == "sharing-gateway"
+    with pytest.raises(ServiceTokenRefused):
+        identity.verify(tampered)
+
+
+def test_a_caller_resends_its_token_until_half_its_life_is_left(keys: Keys) -> None:
+    caller = as_("sharing-gateway", keys)
+    first = caller.headers_for("identity")
+    assert caller.headers_for("identity") == first
+    assert caller.headers_for("consent") != first
+    issued, _ = caller._sent["identity"]
+    caller._sent["identity"] = (issued, time.time() + REUSE_WHILE_SECONDS_LEFT - 1)
+    assert caller.headers_for("identity") != first

@@ -23,7 +23,9 @@ def runtime_of(app: FastAPI) -> ServiceRuntime:
     return rt
 
 
-def runtime(request: Request) -> ServiceRuntime:
+async def runtime(request: Request) -> ServiceRuntime:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off on
+    # every request that names the runtime
     return runtime_of(request.app)
 
 

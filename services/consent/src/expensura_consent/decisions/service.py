@@ -37,7 +37,6 @@ from expensura_consent.grounds.domain import STAFF_READ_PURPOSE
 from expensura_consent.records import store as records
 from expensura_consent.settings import ConsentSettings
 from expensura_events.envelope import Actor, utcnow
-from expensura_events.privacy.restrictions import restriction
 from expensura_events.retention import Expiry
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
@@ -58,25 +57,31 @@ class Question:
 
 async def _decide_now(conn: AsyncConnection, question: Question) -> tuple[Decision, datetime]:
     """The decision as of now, with the records it relies on locked FOR SHARE until the
-    caller's transaction ends (see the module's note)."""
-    consents = await records.consents_of(
-        conn, question.subject_id, question.purpose, for_share=True
-    )
-    invocations = await grounds.grounds_of(
-        conn, question.subject_id, question.purpose, for_share=True
-    )
-    stopped = await restriction(conn, question.subject_id)
+    caller's transaction ends (see the module's note).
+
+    One read brings the consent records (locked), the restriction and whether any ground
+    invocation exists. A consent that covers the question decides it whatever the grounds
+    say (`decide` looks at grounds only when no consent allows), so the invocations are
+    read, and locked, only when no consent allows and there are some: the usual answer,
+    yes or no, costs one read."""
+    relied = await records.relied_on(conn, question.subject_id, question.purpose)
+    categories = set(question.categories)
     # read after the locks: a decision is as of when its records could no longer change
     now = utcnow()
     decision = decide(
-        question.purpose,
-        set(question.categories),
-        question.recipient,
-        now,
-        consents,
-        invocations,
-        stopped,
+        question.purpose, categories, question.recipient, now, relied.consents, [],
+        relied.restriction,
+    )  # fmt: skip
+    if decision.allowed or not relied.any_ground:
+        return decision, now
+    invocations = await grounds.grounds_of(
+        conn, question.subject_id, question.purpose, for_share=True
     )
+    now = utcnow()  # after these locks too (no consent that did not allow then does now)
+    decision = decide(
+        question.purpose, categories, question.recipient, now, relied.consents, invocations,
+        relied.restriction,
+    )  # fmt: skip
     return decision, now
 
 

@@ -40,21 +40,26 @@ async def insert(
 ) -> None:
     d = recorded.decision
     await conn.execute(
-        t.insert().values(
-            decision_id=recorded.decision_id,
-            subject_id=recorded.subject_id,
-            purpose=recorded.purpose.value,
-            categories=sorted(categories),
-            recipient=recorded.recipient,
-            requester=requester,
-            allowed=d.allowed,
-            reason=d.reason,
-            consent_id=d.consent_id,
-            invocation_id=d.ground.invocation_id if d.ground else None,
-            decided_at=recorded.decided_at,
-            fields=None if fields is None else sorted(fields),
-        )
+        _INSERT,
+        {
+            "decision_id": recorded.decision_id,
+            "subject_id": recorded.subject_id,
+            "purpose": recorded.purpose.value,
+            "categories": sorted(categories),
+            "recipient": recorded.recipient,
+            "requester": requester,
+            "allowed": d.allowed,
+            "reason": d.reason,
+            "consent_id": d.consent_id,
+            "invocation_id": d.ground.invocation_id if d.ground else None,
+            "decided_at": recorded.decided_at,
+            "fields": None if fields is None else sorted(fields),
+        },
     )
+
+
+# Built once, the values bound per decision (see records/store.py `_RELIED_ON`).
+_INSERT = t.insert()
 
 
 async def get(conn: AsyncConnection, decision_id: UUID) -> RecordedDecision | None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.grounds.domain import GroundRecord, Invocation
@@ -83,19 +83,23 @@ async def get(
     return None if row is None else to_ground(row)
 
 
+# Built once (the decision's read, see records/store.py `_RELIED_ON`).
+_OF_SUBJECT = (
+    select(t)
+    .where(t.c.subject_id == bindparam("subject_id"), t.c.purpose == bindparam("purpose"))
+    .order_by(t.c.created_at, t.c.invocation_id)
+)
+_OF_SUBJECT_FOR_SHARE = _OF_SUBJECT.with_for_update(read=True)
+
+
 async def grounds_of(
     conn: AsyncConnection, subject_id: str, purpose: Purpose, *, for_share: bool = False
 ) -> list[GroundRecord]:
     """The subject's invocations for the purpose. `for_share` locks them until the caller's
     transaction ends, so a revocation and a decision never overlap."""
-    query = (
-        select(t)
-        .where(t.c.subject_id == subject_id, t.c.purpose == purpose.value)
-        .order_by(t.c.created_at, t.c.invocation_id)
-    )
-    if for_share:
-        query = query.with_for_update(read=True)
-    return [to_ground(r) for r in await conn.execute(query)]
+    query = _OF_SUBJECT_FOR_SHARE if for_share else _OF_SUBJECT
+    params = {"subject_id": subject_id, "purpose": purpose.value}
+    return [to_ground(r) for r in await conn.execute(query, params)]
 
 
 async def revoke(conn: AsyncConnection, invocation_id: UUID, at: datetime) -> bool:

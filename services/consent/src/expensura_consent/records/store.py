@@ -3,15 +3,18 @@ of a state change."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, exists, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.records.domain import VALID_FOR_PROCESSING, ConsentRecord, ConsentStatus
-from expensura_consent.tables import consent_records
+from expensura_consent.tables import consent_records, ground_invocations
+from expensura_events.privacy.restrictions import Restriction
+from expensura_events.tables import subject_restrictions
 from expensura_events.vocabulary import CollectionChannel, Purpose
 
 t = consent_records
@@ -69,6 +72,60 @@ async def consents_of(
     if for_share:
         query = query.with_for_update(read=True)
     return [to_consent(r) for r in await conn.execute(query)]
+
+
+# The decision's read (decisions/service.py), in one round trip and built once (SQLAlchemy
+# then finds its compiled form by a cache key computed once, instead of building and keying
+# a new statement per decision): the subject's records of the purpose, locked FOR SHARE,
+# with what else the decision may need beside them on each row: the subject's restriction
+# and whether any legal-ground invocation exists for the purpose. The records are
+# outer-joined to a one-row `asked`, so those two come back even when there is no record.
+_ASKED = select(bindparam("subject_id", type_=String()).label("subject_id")).subquery("asked")
+_LOCKED = (
+    select(t)
+    .where(t.c.subject_id == bindparam("subject_id"), t.c.purpose == bindparam("purpose"))
+    .with_for_update(read=True)
+    .cte("locked")
+)
+_RELIED_ON = (
+    select(
+        _LOCKED,
+        select(subject_restrictions.c.state)
+        .where(subject_restrictions.c.subject_id == _ASKED.c.subject_id)
+        .scalar_subquery()
+        .label("restriction"),
+        exists()
+        .where(
+            ground_invocations.c.subject_id == _ASKED.c.subject_id,
+            ground_invocations.c.purpose == bindparam("purpose"),
+        )
+        .label("any_ground"),
+    )
+    .select_from(_ASKED.outerjoin(_LOCKED, true()))
+    .order_by(_LOCKED.c.given_at.desc(), _LOCKED.c.consent_id)
+)
+
+
+@dataclass(frozen=True)
+class ReliedOn:
+    """What a decision reads first: the records (newest first, locked until the caller's
+    transaction ends, as `consents_of(..., for_share=True)`), the subject's restriction,
+    and whether there is any ground invocation to read as well."""
+
+    consents: list[ConsentRecord]
+    restriction: Restriction | None
+    any_ground: bool
+
+
+async def relied_on(conn: AsyncConnection, subject_id: str, purpose: Purpose) -> ReliedOn:
+    params = {"subject_id": subject_id, "purpose": purpose.value}
+    rows = list(await conn.execute(_RELIED_ON, params))
+    first = rows[0]
+    return ReliedOn(
+        consents=[to_consent(r) for r in rows if r.consent_id is not None],
+        restriction=None if first.restriction is None else Restriction(first.restriction),
+        any_ground=bool(first.any_ground),
+    )
 
 
 async def listed(conn: AsyncConnection, subject_id: str) -> list[ConsentRecord]:
