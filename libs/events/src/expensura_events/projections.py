@@ -36,6 +36,7 @@ import base64
 import contextlib
 import dataclasses
 import time
+import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,7 @@ from expensura_events.checkpoints import CHAIN_EVIDENCE_TYPES
 from expensura_events.cipher import KeyCache
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
-from expensura_events.envelope import EventEnvelope, utcnow
+from expensura_events.envelope import EventEnvelope, key_owner, utcnow
 from expensura_events.kafka import KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
 from expensura_events.obligations import enforces
@@ -102,6 +103,13 @@ class Projection(ABC):
     @abstractmethod
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         """Apply one event; ignore types it does not care about."""
+
+    async def apply_many(self, conn: AsyncConnection, events: Sequence[EventEnvelope]) -> None:
+        """Apply events in order, with the effect of `apply` on each in turn. A rebuild
+        hands its batches here; a read model overrides it to write a batch in a few
+        statements."""
+        for event in events:
+            await self.apply(conn, event)
 
     def bind(self, runtime: Any) -> None:
         """Called with the service's runtime before use, for projections that append events
@@ -330,6 +338,11 @@ class Outcome:
 def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
     """The delivery with the event id and type of its verified record; raises
     `RejectedEvent`."""
+    return _verified(mapper, delivery)[0]
+
+
+def _verified(mapper: EventMapper, delivery: Delivery) -> tuple[Delivery, dict[str, Any]]:
+    """`verified`, and the record's envelope as parsed."""
     data = mapper.verifier.verify(
         delivery.source, delivery.record, delivery.signature, delivery.key_id
     )
@@ -338,7 +351,7 @@ def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
         event_id=str(data["event_id"]),
         event_type=str(data.get("event_type")),
         recorded_at=_signed_time(data.get("recorded_at")),
-    )
+    ), data
 
 
 def _signed_time(value: object) -> datetime | None:
@@ -675,9 +688,11 @@ class LocalLogFeed:
 
     def __init__(self, engine: AsyncEngine, source: str, event_types: Sequence[str] = ()) -> None:
         self.engine, self.source, self.event_types = engine, source, tuple(event_types)
+        self.head: int | None = None  # the log's last sequence number, as of the last read
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         async with self.engine.connect() as conn:
+            self.head, _ = await EventStore.head(conn)
             return await EventStore.read_records(conn, after_seq, limit, self.event_types)
 
 
@@ -695,6 +710,7 @@ class HttpLogFeed:
         self.client, self.base_url, self.source = client, base_url.rstrip("/"), source
         self.headers = headers  # fresh per page: the reader's service token (a minute each)
         self.event_types = list(event_types)  # only these types (all when empty)
+        self.head: int | None = None  # the log's last sequence number, as of the last read
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         params: dict[str, Any] = {"after": after_seq, "limit": limit}
@@ -706,6 +722,8 @@ class HttpLogFeed:
             headers=self.headers(),
         )
         resp.raise_for_status()
+        body = resp.json()
+        self.head = body.get("head")
         return [
             StoredRecord(
                 item["seq"],
@@ -718,7 +736,7 @@ class HttpLogFeed:
                 base64.b64decode(item["signature"]) if item.get("signature") else None,
                 item.get("signing_key_id"),
             )
-            for item in resp.json()["events"]
+            for item in body["events"]
         ]
 
 
@@ -735,10 +753,15 @@ async def rebuild(
     projection: Projection,
     feeds: Sequence[LogFeed],
     *,
-    batch: int = 1000,
+    batch: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> RebuildOutcome:
     """Empty the read model and replay every source from its first event, in one transaction.
+
+    Each page of a feed is applied as a batch (`_apply_rebuilding`): every record verified
+    as any delivery is, then a few statements for the page (inbox rows, erased subjects,
+    keys), and the read model's `apply_many`. `progress` is told how many positions of a
+    source's log each page covered (a feed's `head`, where it has one, is the total).
 
     Events that cannot apply are parked (dead letters), not fatal; events an operator
     skipped stay skipped. Any other failure (a feed or the database unavailable) rolls the
@@ -746,6 +769,7 @@ async def rebuild(
     """
     result = RebuildOutcome()
     parked: list[tuple[DeadLetter, BaseException]] = []
+    keys: KeyCache = {}  # for the whole rebuild: the keys of records that exist exist
     async with engine.begin() as conn:
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": projection_lock_key(projection.name)}
@@ -774,7 +798,7 @@ async def rebuild(
         for feed in feeds:
             after = 0
             while records := await feed.read(after, batch):
-                outcome = await apply_deliveries(
+                outcome = await _apply_rebuilding(
                     conn,
                     projection,
                     mapper,
@@ -790,20 +814,137 @@ async def rebuild(
                         )
                         for r in records
                     ],
-                    {},
-                    resolved_by="rebuild",
-                    subject_lock=False,  # the purge lock above orders us against erasure
+                    keys,
                 )
                 result.applied += len(outcome.applied)
                 result.duplicates += outcome.duplicates
                 parked += outcome.parked
-                after = records[-1].seq
                 if progress is not None:
-                    progress(len(records))
+                    progress(records[-1].seq - after)
+                after = records[-1].seq
     for letter, exc in parked:  # committed: announce
         deadletters.announce(letter, exc)
         result.parked.append(letter)
     return result
+
+
+INBOX_ROWS_PER_STATEMENT = 5000  # 5 parameters a row, under the protocol's 32,767
+
+
+async def _apply_rebuilding(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    deliveries: Sequence[Delivery],
+    keys: KeyCache,
+) -> Outcome:
+    """A rebuild's batch: what `apply_deliveries` does to a projection whose inbox floors the
+    rebuild removed and whose purge lock it holds, with statements per batch rather than
+    per event. Each record is verified (refusals parked, as ever); the inbox rows of the
+    genuine ones are inserted at once, and those already there (an operator's skip, a record
+    seen twice) are duplicates; the keys of their subjects are read at once, and so are
+    which of them are erased (their events count as applied, never reach the read model);
+    then the read model applies the rest in order (`Projection.apply_many`). If that fails
+    in a way a retry cannot fix, the batch is applied again event by event with a savepoint
+    each (`_apply_in_order`), so only the failing events are parked."""
+    outcome = Outcome()
+    genuine: list[tuple[Delivery, dict[str, Any]]] = []
+    for delivery in deliveries:
+        try:
+            d, data = _verified(mapper, delivery)
+        except RejectedEvent as exc:
+            letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
+            outcome.parked.append((letter, exc))
+            outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
+            continue
+        if wants(projection, d.event_type):
+            genuine.append((d, data))
+    try:
+        async with conn.begin_nested():
+            applied, duplicates = await _apply_batch(conn, projection, mapper, genuine, keys)
+        outcome.applied += applied
+        outcome.duplicates += duplicates
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        one_by_one = await _apply_in_order(
+            conn,
+            projection,
+            mapper,
+            [d for d, _ in genuine],
+            keys,
+            False,
+            _no_span,
+            {},
+            isolate=True,
+        )
+        outcome.applied += one_by_one.applied
+        outcome.duplicates += one_by_one.duplicates
+        outcome.parked += one_by_one.parked
+    await deadletters.resolve_applied(conn, projection.name, outcome.applied, "rebuild")
+    return outcome
+
+
+async def _apply_batch(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    genuine: Sequence[tuple[Delivery, dict[str, Any]]],
+    keys: KeyCache,
+) -> tuple[list[str], int]:
+    """The applied event ids and the number of duplicates (see `_apply_rebuilding`)."""
+    if not genuine:
+        return [], 0
+    now = utcnow()
+    fresh: set[str] = set()
+    for i in range(0, len(genuine), INBOX_ROWS_PER_STATEMENT):
+        rows = [
+            {
+                "projection": projection.name,
+                "event_id": d.event_id,
+                "source": d.source,
+                "applied_at": now,
+                "recorded_at": d.recorded_at,
+            }
+            for d, _ in genuine[i : i + INBOX_ROWS_PER_STATEMENT]
+        ]
+        inserted = await conn.execute(
+            insert(projection_inbox)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(projection_inbox.c.event_id)
+        )
+        fresh.update(str(r) for r in inserted.scalars())
+    first: list[tuple[Delivery, dict[str, Any]]] = []
+    for d, data in genuine:
+        event_id = str(uuid.UUID(d.event_id))  # as the inbox gives it back (the verifier
+        if event_id in fresh:  # made sure it is a UUID)
+            fresh.discard(event_id)  # a record twice in the batch applies once
+            first.append((d, data))
+    await mapper.cipher.prefetch(
+        {
+            key_owner(data["subject_id"], data.get("retention_hold"))
+            for _, data in first
+            if data.get("subject_id")
+        },
+        keys,
+    )
+    events = [await mapper.from_fields(dict(data), keys=keys) for _, data in first]
+    erased: set[str] = set()
+    if not projection.follows_erased_subjects:
+        subjects = sorted({e.subject_id for e in events if e.subject_id is not None})
+        for i in range(0, len(subjects), INBOX_ROWS_PER_STATEMENT):
+            found = await conn.execute(
+                select(subject_restrictions.c.subject_id).where(
+                    subject_restrictions.c.subject_id.in_(
+                        subjects[i : i + INBOX_ROWS_PER_STATEMENT]
+                    ),
+                    subject_restrictions.c.state == Restriction.ERASED.value,
+                )
+            )
+            erased.update(found.scalars())
+    await projection.apply_many(conn, [e for e in events if e.subject_id not in erased])
+    return [d.event_id for d, _ in first], len(genuine) - len(first)
 
 
 class DeadLetterNotFound(LookupError):

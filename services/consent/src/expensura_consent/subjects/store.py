@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +42,49 @@ async def seen(
             "channel": stmt.excluded.channel,
         }
     await conn.execute(stmt.on_conflict_do_update(index_elements=["subject_id"], set_=update))
+
+
+@dataclass
+class Seen:
+    """What a run of identity events says about one subject: `seen` applied to each in turn."""
+
+    events: int
+    last_event_at: datetime
+    account_opened_at: datetime | None = None
+    channel: str | None = None
+
+
+SEEN_ROWS_PER_STATEMENT = 5000  # 5 parameters a row, under the protocol's 32,767
+
+
+async def seen_many(conn: AsyncConnection, subjects: dict[str, Seen]) -> None:
+    """`seen` for many subjects at once, in a statement per 5,000, to the same effect."""
+    rows = [
+        {
+            "subject_id": subject_id,
+            "account_opened_at": s.account_opened_at,
+            "channel": s.channel,
+            "identity_events": s.events,
+            "last_event_at": s.last_event_at,
+        }
+        for subject_id, s in subjects.items()
+    ]
+    for i in range(0, len(rows), SEEN_ROWS_PER_STATEMENT):
+        stmt = insert(t).values(rows[i : i + SEEN_ROWS_PER_STATEMENT])
+        opened = stmt.excluded.account_opened_at.is_not(None)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["subject_id"],
+                set_={
+                    "identity_events": t.c.identity_events + stmt.excluded.identity_events,
+                    "last_event_at": stmt.excluded.last_event_at,
+                    "account_opened_at": case(
+                        (opened, stmt.excluded.account_opened_at), else_=t.c.account_opened_at
+                    ),
+                    "channel": case((opened, stmt.excluded.channel), else_=t.c.channel),
+                },
+            )
+        )
 
 
 async def count(conn: AsyncConnection) -> int:
