@@ -27,7 +27,7 @@ DEFAULT = Profile(
     rates=(50.0, 100.0, 200.0),
     latency_warmup_s=2.0,
     latency_s=10.0,
-    corpus=20_000,
+    corpus=200_000,
 )
 
 QUICK = Profile(
