@@ -50,7 +50,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import ARRAY, Table, Text, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -828,7 +828,15 @@ async def rebuild(
     return result
 
 
-INBOX_ROWS_PER_STATEMENT = 5000  # 5 parameters a row, under the protocol's 32,767
+# A batch's inbox rows in one statement of three arrays (a VALUES list would take 5
+# parameters a row, and SQLAlchemy would compile it anew for every batch).
+INBOX_ROWS = text(
+    "INSERT INTO projection_inbox (projection, event_id, source, applied_at, recorded_at)"
+    " SELECT :projection, e, s, :applied_at, r"
+    " FROM unnest(CAST(:event_ids AS uuid[]), CAST(:sources AS text[]),"
+    " CAST(:recorded_at AS timestamptz[])) AS u(e, s, r)"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 
 async def _apply_rebuilding(
@@ -895,26 +903,17 @@ async def _apply_batch(
     """The applied event ids and the number of duplicates (see `_apply_rebuilding`)."""
     if not genuine:
         return [], 0
-    now = utcnow()
-    fresh: set[str] = set()
-    for i in range(0, len(genuine), INBOX_ROWS_PER_STATEMENT):
-        rows = [
-            {
-                "projection": projection.name,
-                "event_id": d.event_id,
-                "source": d.source,
-                "applied_at": now,
-                "recorded_at": d.recorded_at,
-            }
-            for d, _ in genuine[i : i + INBOX_ROWS_PER_STATEMENT]
-        ]
-        inserted = await conn.execute(
-            insert(projection_inbox)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(projection_inbox.c.event_id)
-        )
-        fresh.update(str(r) for r in inserted.scalars())
+    inserted = await conn.execute(
+        INBOX_ROWS,
+        {
+            "projection": projection.name,
+            "applied_at": utcnow(),
+            "event_ids": [d.event_id for d, _ in genuine],
+            "sources": [d.source for d, _ in genuine],
+            "recorded_at": [d.recorded_at for d, _ in genuine],
+        },
+    )
+    fresh = {str(r) for r in inserted.scalars()}
     first: list[tuple[Delivery, dict[str, Any]]] = []
     for d, data in genuine:
         event_id = str(uuid.UUID(d.event_id))  # as the inbox gives it back (the verifier
@@ -933,16 +932,13 @@ async def _apply_batch(
     erased: set[str] = set()
     if not projection.follows_erased_subjects:
         subjects = sorted({e.subject_id for e in events if e.subject_id is not None})
-        for i in range(0, len(subjects), INBOX_ROWS_PER_STATEMENT):
-            found = await conn.execute(
-                select(subject_restrictions.c.subject_id).where(
-                    subject_restrictions.c.subject_id.in_(
-                        subjects[i : i + INBOX_ROWS_PER_STATEMENT]
-                    ),
-                    subject_restrictions.c.state == Restriction.ERASED.value,
-                )
+        found = await conn.execute(
+            select(subject_restrictions.c.subject_id).where(
+                subject_restrictions.c.subject_id == func.any(cast(subjects, ARRAY(Text))),
+                subject_restrictions.c.state == Restriction.ERASED.value,
             )
-            erased.update(found.scalars())
+        )
+        erased.update(found.scalars())
     await projection.apply_many(conn, [e for e in events if e.subject_id not in erased])
     return [d.event_id for d, _ in first], len(genuine) - len(first)
 
