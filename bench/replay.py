@@ -30,11 +30,12 @@ from sqlalchemy import func, select
 from bench.workloads import NOTE_TEXT, encrypted_event
 from expensura_consent.subjects.projection import KnownSubjects
 from expensura_events.chain import link_hash
+from expensura_events.chain_segments import LINKS_BETWEEN
 from expensura_events.envelope import new_event_id
 from expensura_events.mapper import canonical_json
 from expensura_events.projections import LocalLogFeed, rebuild
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.store import EventStore, verify_log
+from expensura_events.store import NO_END, EventStore, verify_log
 from expensura_events.tables import event_log
 
 EVENTS_PER_SUBJECT = 10
@@ -61,6 +62,7 @@ class ReplayResult:
     rebuild: Timed
     verify: Timed  # `log verify` as it runs by default (worker processes over a large log)
     verify_serial: Timed  # the same in one process
+    read_floor: Timed  # the floor: every link's columns read through the driver, nothing done
 
     @property
     def rebuild_events_per_s(self) -> float:
@@ -166,7 +168,23 @@ async def measure_replay(
     progress(f"verifying the hash chain over {size:,} events ({VERIFY_RUNS} times each way)")
     verified = await _verify(identity, size, None)
     serial = await _verify(identity, size, 1)
-    return ReplayResult(size, subjects, fill, rebuilt, verified, serial)
+    floor = await _read_floor(identity, size)
+    return ReplayResult(size, subjects, fill, rebuilt, verified, serial, floor)
+
+
+async def _read_floor(rt: ServiceRuntime, size: int) -> Timed:
+    """The median of a few plain reads of what the verifier reads (`LINKS_BETWEEN`, pages
+    of 20,000), in one process: what reading the log costs before anything is checked."""
+    runs = []
+    for _ in range(VERIFY_RUNS):
+        started, seq, read = time.perf_counter(), 0, 0
+        async with rt.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            while page := await raw.fetch(LINKS_BETWEEN, seq, NO_END, 20_000):
+                seq, read = page[-1][0], read + len(page)
+        runs.append(Timed(read, time.perf_counter() - started, ok=read == size))
+    return sorted(runs, key=lambda t: t.seconds)[len(runs) // 2]
 
 
 async def _verify(rt: ServiceRuntime, size: int, workers: int | None) -> Timed:
@@ -219,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rebuild", r.rebuild),
         ("verify", r.verify),
         ("verify, one process", r.verify_serial),
+        ("floor: reading the links, one process", r.read_floor),
     ):
         print(
             f"{what}: {t.events:,} events in {t.seconds:.2f} s = {t.events_per_s:,.0f}/s ok={t.ok}"
