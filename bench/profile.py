@@ -29,7 +29,7 @@ DEFAULT = Profile(
     rates=(50.0, 100.0, 200.0, 500.0),
     latency_warmup_s=2.0,
     latency_s=10.0,
-    corpus=20_000,
+    corpus=200_000,
     idle_settle_s=20.0,
     idle_s=20.0,
 )
@@ -43,7 +43,7 @@ QUICK = Profile(
     rates=(100.0, 500.0),  # 500: the target's rate (bench/figures.py)
     latency_warmup_s=1.0,
     latency_s=4.0,
-    corpus=2_000,
+    corpus=100_000,  # verify and rebuild rates mean little over less (filled by COPY)
     idle_settle_s=15.0,  # start-up work (first checkpoints, catch-up) is not idling
     idle_s=10.0,
 )

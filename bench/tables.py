@@ -102,6 +102,8 @@ def replay_rows(r: Results) -> list[list[str]]:
         for label, t in (
             ("projection rebuild (consent's known subjects from identity's log)", r.replay.rebuild),
             (f"log verify (median of {VERIFY_RUNS} runs)", r.replay.verify),
+            (f"log verify in one process (median of {VERIFY_RUNS} runs)", r.replay.verify_serial),
+            ("floor: the links read in one process, nothing checked", r.replay.read_floor),
         )
     ]
 

@@ -67,7 +67,11 @@ class Segment:
 def verify_links(links: Iterable[Link], start_seq: int = 0, start_hash: bytes = GENESIS) -> Segment:
     """Walk links in sequence order from the one after `start_seq`; stop at the first that does
     not hold. The chain is verifiable in segments: a segment starts from the stored hash its
-    predecessor ends on, and a whole log is intact when every segment is, end to end."""
+    predecessor ends on, and a whole log is intact when every segment is, end to end.
+
+    Per link: the sequence follows on, SHA-256 of the previous hash, the sequence and the
+    stored bytes equals the stored hash, and the stored bytes are a JSON object whose
+    event_id, stream_id, stream_version, event_type and subject_id equal the columns."""
     prev, expected, checked = start_hash, start_seq + 1, 0
     sha256 = hashlib.sha256
     for link in links:
@@ -84,9 +88,10 @@ def verify_links(links: Iterable[Link], start_seq: int = 0, start_hash: bytes = 
                 seq,
                 "hash does not match the stored record and the previous link",
             )
-        problem = _columns_disagree(link)
-        if problem is not None:
-            return Segment(checked, expected - 1, prev, seq, problem)
+        if not _columns_agree(link):
+            problem = _columns_disagree(link)
+            if problem is not None:
+                return Segment(checked, expected - 1, prev, seq, problem)
         prev, expected, checked = stored, seq + 1, checked + 1
     return Segment(checked, expected - 1, prev)
 
@@ -121,6 +126,35 @@ async def verify_rows(
 
 
 _COLUMNS = ("event_id", "stream_id", "stream_version", "event_type", "subject_id")
+# The decoder's C scanner: what `json.loads` runs once it has found the text and its start.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _columns_agree(link: Link) -> bool:
+    """The common case of `_columns_disagree` at half its cost: what `json.loads` does for a
+    stored record (UTF-8 that starts with "{", decoded with surrogatepass), without its
+    per-call encoding detection and whitespace matching, which a canonical record never
+    needs. True only where `_columns_disagree` finds nothing; anything unusual (leading or
+    trailing whitespace, invalid JSON, another encoding, a mismatch) answers False, and the
+    caller asks `_columns_disagree` for the verdict and its reason."""
+    record = link[6]
+    if record[:1] != b"{" or len(record) < 2 or not record[1]:
+        return False  # json.loads would detect another encoding (or find no object)
+    try:
+        text = record.decode("utf-8", "surrogatepass")
+        data, end = _scan(text, 0)
+    except (ValueError, StopIteration):
+        return False
+    if end != len(text) or not isinstance(data, dict):
+        return False
+    get = data.get
+    return bool(
+        get("event_id") == link[1]
+        and get("stream_id") == link[2]
+        and get("stream_version") == link[3]
+        and get("event_type") == link[4]
+        and get("subject_id") == link[5]
+    )
 
 
 def _columns_disagree(link: Link) -> str | None:

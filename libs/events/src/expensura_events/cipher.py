@@ -194,6 +194,20 @@ class FieldCipher(Generic[K]):
             }
         return out
 
+    async def prefetch(self, subject_ids: set[str], cache: KeyCache) -> None:
+        """Fill `cache` with the readable keys of those of `subject_ids` it lacks, in one
+        look-up where the key store offers one (`readable_many`), so that a batch of
+        records about many subjects costs one round trip, not one per subject."""
+        wanted = subject_ids - cache.keys()
+        if not wanted:
+            return
+        many = getattr(self.keys, "readable_many", None)
+        if many is not None:
+            cache.update(await many(wanted))
+            return
+        for subject_id in wanted:
+            cache[subject_id] = await self.keys.readable(subject_id)
+
     async def decrypt_fields(
         self,
         subject_id: str | None,

@@ -189,6 +189,23 @@ class PostgresKeyStore:
             ).all()
         return {str(r.key_id): self._open(r) for r in rows}
 
+    async def readable_many(self, subject_ids: set[str]) -> dict[str, dict[str, DataKey]]:
+        """`readable` for many subjects in one query each 5,000 (every one of them gets an
+        entry, empty when it has no key this service may open)."""
+        out: dict[str, dict[str, DataKey]] = {s: {} for s in subject_ids}
+        wanted = sorted(subject_ids)
+        async with self._engine.connect() as conn:
+            for i in range(0, len(wanted), 5000):
+                rows = await conn.execute(
+                    select(*_KEY_COLUMNS).where(
+                        subject_keys.c.subject_id.in_(wanted[i : i + 5000]),
+                        subject_keys.c.wrapped_key.is_not(None),
+                    )
+                )
+                for r in rows:
+                    out[r.subject_id][str(r.key_id)] = self._open(r)
+        return out
+
     async def live(self, subject_id: str) -> bool:
         """Whether any service still holds a live key of the subject (no key is shown)."""
         async with self._engine.connect() as conn:

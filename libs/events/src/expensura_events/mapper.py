@@ -89,7 +89,15 @@ class EventMapper:
         sequence: int | None = None,
         keys: KeyCache | None = None,
     ) -> EventEnvelope:
-        data = json.loads(record)
+        return await self.from_fields(json.loads(record), sequence, keys)
+
+    async def from_fields(
+        self,
+        data: dict[str, Any],
+        sequence: int | None = None,
+        keys: KeyCache | None = None,
+    ) -> EventEnvelope:
+        """`from_record` of a record already parsed (`data` is consumed)."""
         payload = await self.cipher.decrypt_fields(
             key_owner(data["subject_id"], data.get("retention_hold"))
             if data.get("subject_id")

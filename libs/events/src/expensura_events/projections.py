@@ -38,6 +38,7 @@ import base64
 import contextlib
 import dataclasses
 import time
+import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +52,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import ARRAY, Table, Text, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -65,7 +66,7 @@ from expensura_events.checkpoints import CHAIN_EVIDENCE_TYPES
 from expensura_events.cipher import KeyCache
 from expensura_events.db_errors import error_fields, is_transient, is_unavailable
 from expensura_events.deadletters import DeadLetter, Delivery
-from expensura_events.envelope import EventEnvelope, utcnow
+from expensura_events.envelope import EventEnvelope, key_owner, utcnow
 from expensura_events.forgeries import RejectionHook
 from expensura_events.kafka import FetchPace, KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
@@ -105,6 +106,13 @@ class Projection(ABC):
     @abstractmethod
     async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
         """Apply one event; ignore types it does not care about."""
+
+    async def apply_many(self, conn: AsyncConnection, events: Sequence[EventEnvelope]) -> None:
+        """Apply events in order, with the effect of `apply` on each in turn. A rebuild
+        hands its batches here; a read model overrides it to write a batch in a few
+        statements."""
+        for event in events:
+            await self.apply(conn, event)
 
     def bind(self, runtime: Any) -> None:
         """Called with the service's runtime before use, for projections that append events
@@ -333,6 +341,11 @@ class Outcome:
 def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
     """The delivery with the event id and type of its verified record; raises
     `RejectedEvent`."""
+    return _verified(mapper, delivery)[0]
+
+
+def _verified(mapper: EventMapper, delivery: Delivery) -> tuple[Delivery, dict[str, Any]]:
+    """`verified`, and the record's envelope as parsed."""
     data = mapper.verifier.verify(
         delivery.source, delivery.record, delivery.signature, delivery.key_id
     )
@@ -341,7 +354,7 @@ def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
         event_id=str(data["event_id"]),
         event_type=str(data.get("event_type")),
         recorded_at=_signed_time(data.get("recorded_at")),
-    )
+    ), data
 
 
 def _signed_time(value: object) -> datetime | None:
@@ -707,9 +720,11 @@ class LocalLogFeed:
 
     def __init__(self, engine: AsyncEngine, source: str, event_types: Sequence[str] = ()) -> None:
         self.engine, self.source, self.event_types = engine, source, tuple(event_types)
+        self.head: int | None = None  # the log's last sequence number, as of the last read
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         async with self.engine.connect() as conn:
+            self.head, _ = await EventStore.head(conn)
             return await EventStore.read_records(conn, after_seq, limit, self.event_types)
 
 
@@ -727,6 +742,7 @@ class HttpLogFeed:
         self.client, self.base_url, self.source = client, base_url.rstrip("/"), source
         self.headers = headers  # fresh per page: the reader's service token (a minute each)
         self.event_types = list(event_types)  # only these types (all when empty)
+        self.head: int | None = None  # the log's last sequence number, as of the last read
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         params: dict[str, Any] = {"after": after_seq, "limit": limit}
@@ -738,6 +754,8 @@ class HttpLogFeed:
             headers=self.headers(),
         )
         resp.raise_for_status()
+        body = resp.json()
+        self.head = body.get("head")
         return [
             StoredRecord(
                 item["seq"],
@@ -750,7 +768,7 @@ class HttpLogFeed:
                 base64.b64decode(item["signature"]) if item.get("signature") else None,
                 item.get("signing_key_id"),
             )
-            for item in resp.json()["events"]
+            for item in body["events"]
         ]
 
 
@@ -767,10 +785,15 @@ async def rebuild(
     projection: Projection,
     feeds: Sequence[LogFeed],
     *,
-    batch: int = 1000,
+    batch: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> RebuildOutcome:
     """Empty the read model and replay every source from its first event, in one transaction.
+
+    Each page of a feed is applied as a batch (`_apply_rebuilding`): every record verified
+    as any delivery is, then a few statements for the page (inbox rows, erased subjects,
+    keys), and the read model's `apply_many`. `progress` is told how many positions of a
+    source's log each page covered (a feed's `head`, where it has one, is the total).
 
     Events that cannot apply are parked (dead letters), not fatal; events an operator
     skipped stay skipped. Any other failure (a feed or the database unavailable) rolls the
@@ -778,6 +801,7 @@ async def rebuild(
     """
     result = RebuildOutcome()
     parked: list[tuple[DeadLetter, BaseException]] = []
+    keys: KeyCache = {}  # for the whole rebuild: the keys of records that exist exist
     async with engine.begin() as conn:
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": projection_lock_key(projection.name)}
@@ -806,7 +830,7 @@ async def rebuild(
         for feed in feeds:
             after = 0
             while records := await feed.read(after, batch):
-                outcome = await apply_deliveries(
+                outcome = await _apply_rebuilding(
                     conn,
                     projection,
                     mapper,
@@ -822,20 +846,134 @@ async def rebuild(
                         )
                         for r in records
                     ],
-                    {},
-                    resolved_by="rebuild",
-                    subject_lock=False,  # the purge lock above orders us against erasure
+                    keys,
                 )
                 result.applied += len(outcome.applied)
                 result.duplicates += outcome.duplicates
                 parked += outcome.parked
-                after = records[-1].seq
                 if progress is not None:
-                    progress(len(records))
+                    progress(records[-1].seq - after)
+                after = records[-1].seq
     for letter, exc in parked:  # committed: announce
         deadletters.announce(letter, exc)
         result.parked.append(letter)
     return result
+
+
+# A batch's inbox rows in one statement of three arrays (a VALUES list would take 5
+# parameters a row, and SQLAlchemy would compile it anew for every batch).
+INBOX_ROWS = text(
+    "INSERT INTO projection_inbox (projection, event_id, source, applied_at, recorded_at)"
+    " SELECT :projection, e, s, :applied_at, r"
+    " FROM unnest(CAST(:event_ids AS uuid[]), CAST(:sources AS text[]),"
+    " CAST(:recorded_at AS timestamptz[])) AS u(e, s, r)"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
+async def _apply_rebuilding(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    deliveries: Sequence[Delivery],
+    keys: KeyCache,
+) -> Outcome:
+    """A rebuild's batch: what `apply_deliveries` does to a projection whose inbox floors the
+    rebuild removed and whose purge lock it holds, with statements per batch rather than
+    per event. Each record is verified (refusals parked, as ever); the inbox rows of the
+    genuine ones are inserted at once, and those already there (an operator's skip, a record
+    seen twice) are duplicates; the keys of their subjects are read at once, and so are
+    which of them are erased (their events count as applied, never reach the read model);
+    then the read model applies the rest in order (`Projection.apply_many`). If that fails
+    in a way a retry cannot fix, the batch is applied again event by event with a savepoint
+    each (`_apply_in_order`), so only the failing events are parked."""
+    outcome = Outcome()
+    genuine: list[tuple[Delivery, dict[str, Any]]] = []
+    for delivery in deliveries:
+        try:
+            d, data = _verified(mapper, delivery)
+        except RejectedEvent as exc:
+            letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
+            outcome.parked.append((letter, exc))
+            outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
+            continue
+        if wants(projection, d.event_type):
+            genuine.append((d, data))
+    try:
+        async with conn.begin_nested():
+            applied, duplicates = await _apply_batch(conn, projection, mapper, genuine, keys)
+        outcome.applied += applied
+        outcome.duplicates += duplicates
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        one_by_one = await _apply_in_order(
+            conn,
+            projection,
+            mapper,
+            [d for d, _ in genuine],
+            keys,
+            False,
+            _no_span,
+            {},
+            None,  # a rebuild reports no forgery: the live runner did when it parked it
+            isolate=True,
+        )
+        outcome.applied += one_by_one.applied
+        outcome.duplicates += one_by_one.duplicates
+        outcome.parked += one_by_one.parked
+    await deadletters.resolve_applied(conn, projection.name, outcome.applied, "rebuild")
+    return outcome
+
+
+async def _apply_batch(
+    conn: AsyncConnection,
+    projection: Projection,
+    mapper: EventMapper,
+    genuine: Sequence[tuple[Delivery, dict[str, Any]]],
+    keys: KeyCache,
+) -> tuple[list[str], int]:
+    """The applied event ids and the number of duplicates (see `_apply_rebuilding`)."""
+    if not genuine:
+        return [], 0
+    inserted = await conn.execute(
+        INBOX_ROWS,
+        {
+            "projection": projection.name,
+            "applied_at": utcnow(),
+            "event_ids": [d.event_id for d, _ in genuine],
+            "sources": [d.source for d, _ in genuine],
+            "recorded_at": [d.recorded_at for d, _ in genuine],
+        },
+    )
+    fresh = {str(r) for r in inserted.scalars()}
+    first: list[tuple[Delivery, dict[str, Any]]] = []
+    for d, data in genuine:
+        event_id = str(uuid.UUID(d.event_id))  # as the inbox gives it back (the verifier
+        if event_id in fresh:  # made sure it is a UUID)
+            fresh.discard(event_id)  # a record twice in the batch applies once
+            first.append((d, data))
+    await mapper.cipher.prefetch(
+        {
+            key_owner(data["subject_id"], data.get("retention_hold"))
+            for _, data in first
+            if data.get("subject_id")
+        },
+        keys,
+    )
+    events = [await mapper.from_fields(dict(data), keys=keys) for _, data in first]
+    erased: set[str] = set()
+    if not projection.follows_erased_subjects:
+        subjects = sorted({e.subject_id for e in events if e.subject_id is not None})
+        found = await conn.execute(
+            select(subject_restrictions.c.subject_id).where(
+                subject_restrictions.c.subject_id == func.any(cast(subjects, ARRAY(Text))),
+                subject_restrictions.c.state == Restriction.ERASED.value,
+            )
+        )
+        erased.update(found.scalars())
+    await projection.apply_many(conn, [e for e in events if e.subject_id not in erased])
+    return [d.event_id for d, _ in first], len(genuine) - len(first)
 
 
 class DeadLetterNotFound(LookupError):

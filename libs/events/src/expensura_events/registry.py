@@ -6,6 +6,7 @@ current version before it is validated against the current model.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
@@ -159,6 +160,13 @@ def _without_defs(schema: dict[str, Any]) -> dict[str, Any]:
 
 def personal_fields(cls: type[BaseModel]) -> dict[str, PersonalData]:
     """The fields of a model marked `PersonalData`, top level only (payloads are flat by rule)."""
+    return dict(_personal_fields(cls))  # a copy: the caller may change it, the cache stays
+
+
+@functools.cache
+def _personal_fields(cls: type[BaseModel]) -> dict[str, PersonalData]:
+    # Cached per model: a model's fields are fixed once its class exists, and every record
+    # verified or sealed asks (about 40 µs a call, a tenth of a rebuild's time per event).
     out: dict[str, PersonalData] = {}
     for name, field in cls.model_fields.items():
         found = _marker(field.metadata) or _marker_in(field.annotation)

@@ -15,6 +15,11 @@ lock, checks that no stream moved meanwhile, reads the head, links the records
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import itertools
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.authenticity import EventSigner, RecordSignature
 from expensura_events.chain import GENESIS, Verification, verify_links
+from expensura_events.chain_segments import LINKS_BETWEEN, SegmentResult
 from expensura_events.cipher import KeyCache
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
@@ -261,12 +267,16 @@ class EventStore:
         return {r.seq: r.hash for r in rows}
 
 
-# The columns a link is verified on, in `chain.Link` order; the id as text, as the record has it.
-LINKS_AFTER = (
-    "SELECT seq, event_id::text, stream_id, stream_version, event_type, subject_id, record, hash"
-    " FROM event_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-)
 NO_END = 2**63 - 1
+# Below this many links one process is quicker than starting workers (about half a second
+# each); above it the log is cut into segments verified in parallel (`chain_segments`).
+PARALLEL_FROM = 200_000
+SEGMENT_LINKS = 50_000  # at most, per worker task (progress advances a task at a time)
+
+
+def verify_workers() -> int:
+    """Worker processes for a parallel verification: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 async def verify_log(
@@ -276,11 +286,20 @@ async def verify_log(
     *,
     after: int = 0,
     upto: int = NO_END,
+    workers: int | None = None,
 ) -> Verification:
     """Recompute the chain over the log (or the segment after `after` up to `upto`, from the
     stored hash at `after`); see `chain.verify_links`. Rows are read as plain tuples through
     the driver, a page at a time: at hundreds of thousands of links a second, building an
-    object per row would be most of the cost."""
+    object per row would be most of the cost.
+
+    Over `PARALLEL_FROM` links or more, and with `workers` (default: the usable cores) above
+    one, the range up to the head as it is now is cut into segments verified in worker
+    processes, each from the stored hash it starts on; a segment holds only if it starts on
+    the hash its predecessor ended on. The verdict is the one a single walk gives: from the
+    first segment that does not hold, the chain is walked again in this process from the
+    last link known good, to name the first broken link and its reason. Links appended
+    meanwhile are verified after, in this process."""
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     prev = GENESIS
@@ -290,8 +309,91 @@ async def verify_log(
             return Verification(0, after, GENESIS.hex(), after, f"sequence gap: no link {after}")
         prev = bytes(stored)
     seq, checked = after, 0
+    workers = verify_workers() if workers is None else workers
+    if workers > 1:
+        head = int(await raw.fetchval("SELECT coalesce(max(seq), 0) FROM event_log"))
+        stop = min(head, upto)
+        if stop - after >= PARALLEL_FROM:
+            dsn = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            segments = await _verify_segments(dsn, after, stop, batch, workers, progress)
+            for segment in segments:
+                if segment.first_broken is not None or segment.start_hash != prev:
+                    break  # walked again below, from the last link known good
+                seq, prev, checked = segment.last_seq, segment.last_hash, checked + segment.checked
+    return await _verify_from(raw, batch, progress, seq, prev, upto, checked)
+
+
+async def _verify_segments(
+    dsn: str,
+    after: int,
+    stop: int,
+    batch: int,
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> list[SegmentResult]:
+    """The segments of (after, stop] verified by worker processes (`chain_segments`), each
+    worker taking the next segment when it is done with one; in order, up to the first
+    that did not hold or that no worker verified (a worker that failed: the caller walks
+    the rest)."""
+    count = max(workers, -(-(stop - after) // SEGMENT_LINKS))
+    bounds = [after + (stop - after) * i // count for i in range(count + 1)]
+    todo = collections.deque(itertools.pairwise(bounds))
+    done: dict[int, SegmentResult] = {}
+
+    async def worker() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "expensura_events.chain_segments",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(dsn.encode() + b"\n")
+            while todo:
+                a, b = todo.popleft()
+                proc.stdin.write(f"{a} {b} {max(batch, 20_000)}\n".encode())
+                await proc.stdin.drain()
+                line = await proc.stdout.readline()
+                if not line:
+                    todo.clear()  # the worker died: the caller walks the rest
+                    return
+                result = done[a] = SegmentResult.from_line(line)
+                if result.first_broken is not None:
+                    todo.clear()  # everything after it is walked again anyway
+                elif progress is not None:
+                    progress(result.checked)
+        finally:
+            proc.stdin.close()
+            if proc.returncode is None:
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+    await asyncio.gather(*(worker() for _ in range(min(workers, count))))
+    ordered = []
+    for a, _ in itertools.pairwise(bounds):
+        if a not in done:
+            break
+        ordered.append(done[a])
+    return ordered
+
+
+async def _verify_from(
+    raw: Any,
+    batch: int,
+    progress: Callable[[int], None] | None,
+    seq: int,
+    prev: bytes,
+    upto: int,
+    checked: int,
+) -> Verification:
+    """Walk the links after `seq` (whose hash is `prev`) up to `upto`, in this process."""
     while seq < upto:
-        page = await raw.fetch(LINKS_AFTER, seq, upto, batch)
+        page = await raw.fetch(LINKS_BETWEEN, seq, upto, batch)
         if not page:
             break
         done = verify_links(page, seq, prev)

@@ -364,15 +364,18 @@ async def _rebuild(service: str, projection: Projection) -> RebuildOutcome:
     projection.bind(rt)  # as the runtime binds its own (incident's contacts seal with its keys)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
+            feeds = rt.feeds(projection, client)
             with _progress() as progress:
                 task = progress.add_task(f"replaying into {projection.name}", total=None)
-                return await rebuild(
-                    rt.engine,
-                    rt.mapper,
-                    projection,
-                    rt.feeds(projection, client),
-                    progress=lambda n: progress.advance(task, n),
-                )
+
+                def advance(positions: int) -> None:
+                    # The sources' heads as their feeds last saw them: the bar's total.
+                    heads = [getattr(feed, "head", None) for feed in feeds]
+                    if all(isinstance(h, int) for h in heads):
+                        progress.update(task, total=sum(h for h in heads if h is not None))
+                    progress.advance(task, positions)
+
+                return await rebuild(rt.engine, rt.mapper, projection, feeds, progress=advance)
     finally:
         await rt.close()
 
