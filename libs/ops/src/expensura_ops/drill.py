@@ -151,7 +151,8 @@ class DrillOptions:
     spanish_every: int = 5  # every n-th customer reads notices in Spanish
     concurrency: int = 16
     revocation_wait: float = 20.0  # seconds to wait for the credential to stop working
-    settle_timeout: float = 120.0  # seconds to wait for the log's consumers and the sender
+    # seconds to wait for the log's consumers, and for the sender to make progress
+    settle_timeout: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,10 @@ async def create_admin_with_cli(email: str, password: str) -> None:
         raise DrillFailed("create the administrator", out.decode(errors="replace")[-500:])
 
 
+class _Unauthorised(Exception):
+    """A token refused (expired): the caller gets a new one and asks again."""
+
+
 def _route(url: str) -> str:
     """The path with ids left out (for counting retries by route)."""
     path = httpx.URL(url).path
@@ -259,6 +264,7 @@ class Drill:
         *,
         expect: Sequence[int] = (200, 201, 202),
         attempts: int = 8,
+        renew_on_401: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
         """One request; overload and not-yet-consistent answers (409, 429, 5xx) are retried
@@ -275,6 +281,8 @@ class Drill:
             else:
                 if resp.status_code in expect:
                     return resp
+                if resp.status_code == 401 and renew_on_401:
+                    raise _Unauthorised
                 if resp.status_code not in RETRY_STATUSES or attempt == attempts - 1:
                     raise DrillFailed(step, _detail(resp))
                 why = f"{method} {_route(url)} {resp.status_code}"
@@ -504,21 +512,48 @@ class Drill:
         )
 
     async def pull(self, customers: Sequence[Customer], client_id: str, secret: str) -> None:
-        """The leaked credential used: every customer's contact details disclosed."""
-        issued = await self._token(client_id, secret)
-        if issued.status_code != 200:
-            raise DrillFailed("the leaked credential's token", _detail(issued))
-        auth = PartnerAuth(issued.json()["access_token"], decode_key(issued.json()["request_key"]))
+        """The leaked credential used: every customer's contact details disclosed. A token
+        lives five minutes; when one is refused, the holder of the credential gets another
+        (as whoever took it would)."""
+        auth: PartnerAuth | None = None
+        renewing = asyncio.Lock()
+
+        async def renewed(stale: PartnerAuth | None) -> PartnerAuth:
+            nonlocal auth
+            async with renewing:
+                if auth is stale:  # one renewal for all the requests refused at once
+                    issued = await self._token(client_id, secret)
+                    if issued.status_code != 200:
+                        raise DrillFailed("the leaked credential's token", _detail(issued))
+                    body = issued.json()
+                    auth = PartnerAuth(body["access_token"], decode_key(body["request_key"]))
+                assert auth is not None
+                return auth
+
+        await renewed(None)
 
         async def one(c: Customer) -> None:
-            await self._call(
-                f"pull customer {c.index}",
-                "POST",
-                f"{self.t.gateway}/v1/disclosures",
-                auth=auth,
-                json={"subject_id": c.subject_id, "purpose": PURPOSE, "fields": list(FIELDS)},
-                attempts=12,
-            )
+            for _ in range(3):
+                current = auth
+                assert current is not None
+                try:
+                    await self._call(
+                        f"pull customer {c.index}",
+                        "POST",
+                        f"{self.t.gateway}/v1/disclosures",
+                        auth=current,
+                        json={
+                            "subject_id": c.subject_id,
+                            "purpose": PURPOSE,
+                            "fields": list(FIELDS),
+                        },
+                        attempts=12,
+                        renew_on_401=True,
+                    )
+                    return
+                except _Unauthorised:
+                    await renewed(current)
+            raise DrillFailed(f"pull customer {c.index}", "the token was refused three times")
 
         await self._each(customers, one)
 
@@ -707,16 +742,21 @@ class Drill:
         ]
 
     async def _delivered(self, incident_id: str, officer: dict[str, str], planned: int) -> None:
-        """Until every notice is settled (completed, or failed with nothing left to try)."""
+        """Until every notice reachable is delivered; fails only when delivery stalls (no
+        notice completed for `settle_timeout` seconds): the sender's pace is the stack's."""
         url = f"{self.t.incident}/v1/incidents/{incident_id}/breach-notices"
         deadline = time.monotonic() + self.o.settle_timeout
+        completed = -1
         while True:
             counts = (await self._call("notice states", "GET", url, headers=officer)).json()
             r = self.report
             r.notice_states, r.notice_channels = counts["states"], counts["channels"]
             r.fallbacks = counts["fallbacks"]
-            if counts["states"].get("completed", 0) >= planned - r.notices_unreachable:
+            done = counts["states"].get("completed", 0)
+            if done >= planned - r.notices_unreachable:
                 return
+            if done > completed:
+                completed, deadline = done, time.monotonic() + self.o.settle_timeout
             if time.monotonic() > deadline:
                 raise DrillFailed("deliveries", f"not settled in time: {counts['states']}")
             await asyncio.sleep(1.0)
