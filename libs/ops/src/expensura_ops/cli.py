@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -531,6 +532,100 @@ def compliance(
     from expensura_ops.compliance import compliance as run_compliance
 
     raise typer.Exit(run_compliance(list(ctx.args), collect_only=collect_only))
+
+
+# --- `expensura incident drill` (issue 13): the scripted breach, end to end ---------------
+
+incident_app = typer.Typer(help="Incident response.", no_args_is_help=True)
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("drill")
+def incident_drill(
+    customers: Annotated[int, typer.Option(min=1, max=10_000, help="customers exposed")] = 600,
+    fail_every: Annotated[
+        int, typer.Option(min=0, help="every n-th customer's e-mail fails (letter instead)")
+    ] = 10,
+    spanish_every: Annotated[int, typer.Option(min=0, help="every n-th reads Spanish")] = 5,
+    concurrency: Annotated[int, typer.Option(min=1, max=128)] = 16,
+    revocation_wait: Annotated[
+        float, typer.Option(min=0, help="seconds to wait for the credential's revocation")
+    ] = 20.0,
+    stack_file: Annotated[
+        Path | None, typer.Option(help="default: var/stack.json (`make run` writes it)")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="write the drill's report (JSON) here")
+    ] = None,
+) -> None:
+    """Run a scripted breach on the local stack over HTTP: customers sign up and consent to a
+    partner, the partner's leaked credential pulls their contacts, a security officer
+    reports, grades and contains the incident, computes the blast radius, sends every notice
+    in one step and gets the FTC draft. Prints a summary; exit 1 if a step fails."""
+    from expensura_ops.drill import Drill, DrillOptions, Targets, default_stack_file
+
+    targets = Targets.from_stack_file(stack_file or default_stack_file())
+    options = DrillOptions(
+        customers=customers,
+        fail_every=fail_every,
+        spanish_every=spanish_every,
+        concurrency=concurrency,
+        revocation_wait=revocation_wait,
+    )
+    started = time.monotonic()
+    done = asyncio.run(Drill(targets, options, say=lambda s: console.print(escape(s))).run())
+    elapsed = time.monotonic() - started
+    if report is not None:
+        report.write_text(done.to_json())
+    console.print(_drill_summary(done, elapsed))
+    console.print(_drill_latency(done))
+    if not done.ok:
+        console.print(
+            f"[red]drill failed at {escape(done.failed_step or '')}: {escape(done.error or '')}"
+        )
+    raise typer.Exit(0 if done.ok else 1)
+
+
+def _drill_latency(done: Any) -> Table:
+    table = Table("request", "n", "mean s", "max s", title="where the time went")
+    for route, seen in sorted(done.latency.items(), key=lambda kv: -kv[1]["total"]):
+        mean = seen["total"] / seen["n"] if seen["n"] else 0.0
+        table.add_row(escape(route), str(int(seen["n"])), f"{mean:.3f}", f"{seen['max']:.3f}")
+    return table
+
+
+def _drill_summary(done: Any, elapsed: float) -> Table:
+    table = Table("", "", title="incident drill", show_header=False)
+    states = ", ".join(f"{k} {v}" for k, v in sorted(done.notice_states.items()))
+    by_channel = "; ".join(
+        f"{ch}: " + ", ".join(f"{k} {v}" for k, v in sorted(st.items()))
+        for ch, st in sorted(done.notice_channels.items())
+    )
+    fell_back = ", ".join(f"to {k} {v}" for k, v in sorted(done.fallbacks.items())) or "none"
+    regimes = ", ".join(
+        f"{g['code']}" + (f" (due {g['due_by']})" if g.get("due_by") else "") for g in done.regimes
+    )
+    for name, value in (
+        ("incident", done.incident_id),
+        ("severity", f"{done.severity} ({done.score})" if done.severity else "-"),
+        ("credential", f"{done.client_id}: {done.revocation}"),
+        ("subjects exposed", f"{done.subjects_exposed} ({done.notifiable_subjects} notifiable)"),
+        ("notices", f"{done.notices_planned} planned; {states}"),
+        ("by channel", by_channel or "-"),
+        ("fall-backs", fell_back),
+        (
+            "FTC deadline",
+            done.ftc_note or f"{done.ftc_due_by} (discovered {done.discovered_at})",
+        ),
+        ("regimes", regimes or "-"),
+        ("retried", ", ".join(f"{k}: {v}" for k, v in sorted(done.retries.items())) or "none"),
+        (
+            "took",
+            f"{elapsed:.1f} s (" + ", ".join(f"{k} {v}" for k, v in done.timings.items()) + ")",
+        ),
+    ):
+        table.add_row(name, escape(str(value)))
+    return table
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -168,6 +168,7 @@ async def test_a_channel_choice_is_recorded_and_incidents_copy_follows_it(
         {"channels": ["email", "email"]},
         {"channels": []},
         {"channels": ["fax"]},
+        {"channels": ["email"], "language": "not a language"},
     ):
         answer = idp.put("/v1/me/notification-preferences", headers=auth, json=refused)
         assert answer.status_code == 422, refused
@@ -177,13 +178,19 @@ async def test_a_channel_choice_is_recorded_and_incidents_copy_follows_it(
     chosen = idp.put(
         "/v1/me/notification-preferences",
         headers=auth,
-        json={"channels": ["push", "letter"], "push_token": token, "mailing_address": address},
+        json={
+            "channels": ["push", "letter"],
+            "push_token": token,
+            "mailing_address": address,
+            "language": "es-MX",
+        },
     )
     assert chosen.status_code == 200
     assert chosen.json() == {
         "channels": ["push", "letter"],
         "push_token_on_file": True,
         "mailing_address_on_file": True,
+        "language": "es-MX",
     }
     assert token not in chosen.text  # not echoed
     incident = stack.processes["incident"].internal_url

@@ -38,6 +38,9 @@ notification_contacts = Table(
     Column("push_token_sealed", JSONB, nullable=True),
     Column("mailing_address_sealed", JSONB, nullable=True),
     Column("notice_channels", JSONB, nullable=True),
+    # The language the customer reads notices in (BCP 47; NULL: none given, English), a
+    # preference like the channel order (incident_0010).
+    Column("notice_language", Text, nullable=True),
     Column("updated_from_event", Uuid, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

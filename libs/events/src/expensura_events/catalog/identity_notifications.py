@@ -82,6 +82,11 @@ MailingAddressText = Annotated[
     Field(max_length=300),
     AfterValidator(_mailing_address),
 ]
+# The language notices are written in for the customer (BCP 47: "en", "es", "es-MX"). A
+# preference like the channel order, not a contact value: it stays readable.
+NoticeLanguage = Annotated[
+    str, Field(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+]
 ChannelOrder = Annotated[
     list[NoticeChannel], Field(min_length=1, max_length=4), AfterValidator(_unique)
 ]
@@ -91,12 +96,15 @@ ChannelOrder = Annotated[
 class NotificationPreferencesSet(DomainEvent):
     """The customer chose the channels notices reach them on, first choice first; the
     event replaces the earlier one whole (a token or address left out is no longer on file).
-    The order is a preference, not a contact value: it stays readable."""
+    The order and the language notices are written in are preferences, not contact values:
+    they stay readable."""
 
     channels: ChannelOrder
     push_token: PushToken | None = None
     mailing_address: MailingAddressText | None = None
     channel: CollectionChannel
+    # Added later: events recorded before it read as None (no language given: English).
+    language: NoticeLanguage | None = None
 
     @model_validator(mode="after")
     def _chosen_channels_have_their_address(self) -> NotificationPreferencesSet:

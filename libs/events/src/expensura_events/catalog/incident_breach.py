@@ -29,6 +29,9 @@ class BreachNoticesPlanned(DomainEvent):
     already: int = Field(ge=0)
     unreachable: int = Field(ge=0)
     languages: list[str] = Field(default_factory=list, max_length=20)
+    # The stored blast radius whose notifiable subjects were notified (None: subjects the
+    # officer listed). Added later: older events read as None.
+    blast_radius_id: UUID | None = None
 
 
 @event_type("incident.PublicNoticePublished", source="incident")

@@ -62,9 +62,11 @@ def notification_preferences(
     mailing_address: str | None,
     *,
     phone_on_file: bool,
+    language: str | None = None,
 ) -> NotificationPreferencesSet:
     """The customer's channel choice, the event every copy follows; each chosen channel
-    needs its address (SMS the phone on file, push a token, letter a U.S. mailing address).
+    needs its address (SMS the phone on file, push a token, letter a U.S. mailing address);
+    `language` (BCP 47, optional) is the one notices are written in for them.
     Raises InvalidAccountDetails, whose text quotes none of the values."""
     if NoticeChannel.SMS in channels and not phone_on_file:
         raise InvalidAccountDetails("SMS needs a phone: add one to your contact details first")
@@ -74,6 +76,7 @@ def notification_preferences(
             push_token=push_token,
             mailing_address=mailing_address,
             channel=CollectionChannel.PROVIDED_BY_USER,
+            language=language,
         )
     except ValidationError as exc:
         # the rules' messages only (pydantic keeps the input apart, in `input`)

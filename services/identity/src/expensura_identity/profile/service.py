@@ -94,13 +94,19 @@ async def choose_notification_channels(
     channels: list[NoticeChannel],
     push_token: str | None,
     mailing_address: str | None,
+    language: str | None = None,
 ) -> NotificationPreferencesSet:
-    """The channels notices reach the customer on, in their order: an event the incident
-    service's contact copy follows. Raises InvalidAccountDetails."""
+    """The channels notices reach the customer on, in their order, and the language notices
+    are written in: an event the incident service's contact copy follows. Raises
+    InvalidAccountDetails."""
     async with rt.engine.begin() as conn:
         contact = await _contact(rt, conn, subject_id)
         event = notification_preferences(
-            channels, push_token, mailing_address, phone_on_file=contact.phone is not None
+            channels,
+            push_token,
+            mailing_address,
+            phone_on_file=contact.phone is not None,
+            language=language,
         )
         await rt.append(
             conn,

@@ -56,6 +56,9 @@ class NotificationPreferencesIn(BaseModel):
     channels: Annotated[list[NoticeChannel], Field(min_length=1, max_length=4)]
     push_token: Annotated[str | None, Field(max_length=4096)] = None
     mailing_address: Annotated[str | None, Field(max_length=300)] = None
+    language: Annotated[str | None, Field(max_length=35)] = Field(
+        default=None, description="the language notices are written in (BCP 47: en, es, es-MX)"
+    )
 
 
 class NotificationPreferencesOut(BaseModel):
@@ -65,6 +68,7 @@ class NotificationPreferencesOut(BaseModel):
     channels: list[NoticeChannel]
     push_token_on_file: bool
     mailing_address_on_file: bool
+    language: str | None = None
 
     @classmethod
     def of(cls, event: NotificationPreferencesSet) -> NotificationPreferencesOut:
@@ -72,6 +76,7 @@ class NotificationPreferencesOut(BaseModel):
             channels=list(event.channels),
             push_token_on_file=event.push_token is not None,
             mailing_address_on_file=event.mailing_address is not None,
+            language=event.language,
         )
 
 
@@ -168,10 +173,12 @@ async def choose_notification_channels(
 ) -> NotificationPreferencesOut:
     """The channels notices reach you on, first choice first (USE-10): e-mail, push (with
     the app's push token), SMS (to your phone on file) or letter (with a U.S. mailing
-    address, as three or four lines). Replaces your earlier choice whole."""
+    address, as three or four lines), and optionally the `language` notices are written in
+    (English when none, or when a notice has no text in it). Replaces your earlier choice
+    whole."""
     try:
         chosen = await service.choose_notification_channels(
-            rt, caller.id, body.channels, body.push_token, body.mailing_address
+            rt, caller.id, body.channels, body.push_token, body.mailing_address, body.language
         )
     except InvalidAccountDetails as exc:
         raise InvalidDetails(str(exc)) from None

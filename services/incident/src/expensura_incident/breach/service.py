@@ -37,7 +37,12 @@ from expensura_events.vocabulary import Purpose
 from expensura_incident.breach import domain, store
 from expensura_incident.breach.domain import BreachContent, PublicNoticeDecision
 from expensura_incident.contacts.domain import UnknownSubject
-from expensura_incident.contacts.service import contacts_of, notice_channels_of
+from expensura_incident.contacts.service import (
+    contacts_of,
+    notice_channels_of,
+    notice_languages_of,
+)
+from expensura_incident.exposure.service import notifiable_subjects
 from expensura_incident.notices import domain as notices
 from expensura_incident.notices import providers
 from expensura_incident.notices import service as notice_service
@@ -76,10 +81,11 @@ async def send_breach_notices(
     *,
     actor: Actor,
     now: datetime | None = None,
+    blast_radius_id: UUID | None = None,
 ) -> BreachRun:
     """Plan the incident's notice to each subject (once, however often it is run), and
     publish the public notice if any subject cannot be reached (or the rule's threshold is
-    crossed)."""
+    crossed). `blast_radius_id`: the computation the subjects came from (recorded)."""
     now = now or utcnow()
     configured = frozenset(providers.senders(incident_settings(rt)))
     unique = list({s.subject_id: s for s in subjects}.values())
@@ -133,6 +139,7 @@ async def send_breach_notices(
                 already=already,
                 unreachable=unreachable,
                 languages=sorted(languages),
+                blast_radius_id=blast_radius_id,
             ),
             stream_id=_stream(incident_id),
             subject_id=None,
@@ -147,6 +154,32 @@ async def send_breach_notices(
         )
     log.info("breach.planned", planned=planned, already=already, unreachable=unreachable)
     return BreachRun(planned, already, unreachable, decision)
+
+
+@enforces("SEC-5", "USE-10")
+async def send_breach_notices_from_radius(
+    rt: ServiceRuntime,
+    incident_id: UUID,
+    blast_radius_id: UUID,
+    content: BreachContent,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> BreachRun:
+    """Notify the notifiable subjects of a stored blast radius of the incident in one step:
+    its sealed list opened here (never handed to the officer), each subject's notice in the
+    language their preferences give (English without one). Raises UnknownBlastRadius."""
+    subjects = await notifiable_subjects(rt, incident_id, blast_radius_id)
+    languages = await notice_languages_of(rt, subjects)
+    return await send_breach_notices(
+        rt,
+        incident_id,
+        [BreachSubject(s, languages.get(s)) for s in subjects],
+        content,
+        actor=actor,
+        now=now,
+        blast_radius_id=blast_radius_id,
+    )
 
 
 @enforces("SEC-5")
@@ -209,6 +242,14 @@ async def publish_public_notice(
 async def breach_notice_counts(rt: ServiceRuntime, incident_id: UUID) -> Mapping[str, int]:
     async with rt.engine.connect() as conn:
         return await store.counts(conn, incident_id)
+
+
+async def breach_notice_channels(
+    rt: ServiceRuntime, incident_id: UUID
+) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """By channel and state, and the fall-backs per channel (`store.channel_counts`)."""
+    async with rt.engine.connect() as conn:
+        return await store.channel_counts(conn, incident_id)
 
 
 async def public_notices(rt: ServiceRuntime) -> list[dict[str, object]]:

@@ -54,6 +54,33 @@ async def counts(conn: AsyncConnection, incident_id: UUID) -> dict[str, int]:
     return {(state if state is not None else "erased"): count for state, count in rows}
 
 
+async def channel_counts(
+    conn: AsyncConnection, incident_id: UUID
+) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """The incident's breach notices by their current (or last) channel (`none`: no channel
+    could reach the subject) and delivery state; and per channel, those on it because an
+    earlier channel gave up (the fall-backs)."""
+    rows = await conn.execute(
+        select(
+            n.c.channel,
+            n.c.state,
+            func.count(),
+            func.count().filter(func.jsonb_array_length(n.c.exhausted_channels) > 0),
+        )
+        .select_from(b.join(n, n.c.notice_id == b.c.notice_id))
+        .where(b.c.incident_id == incident_id)
+        .group_by(n.c.channel, n.c.state)
+    )
+    by_channel: dict[str, dict[str, int]] = {}
+    fallbacks: dict[str, int] = {}
+    for channel, state, count, fell_back in rows:
+        name = channel or "none"
+        by_channel.setdefault(name, {})[state] = count
+        if fell_back:
+            fallbacks[name] = fallbacks.get(name, 0) + fell_back
+    return by_channel, fallbacks
+
+
 async def publish(
     conn: AsyncConnection,
     notice: PublicNotice,

@@ -9,7 +9,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from expensura_events.auth import Principal
 from expensura_events.envelope import Actor
@@ -20,10 +20,13 @@ from expensura_events.web.problems import NotFound, Problem
 from expensura_incident.breach import domain
 from expensura_incident.breach.service import (
     BreachSubject,
+    breach_notice_channels,
     breach_notice_counts,
     public_notices,
     send_breach_notices,
+    send_breach_notices_from_radius,
 )
+from expensura_incident.exposure.service import UnknownBlastRadius
 from expensura_incident.response.service import UnknownIncident, require_incident
 
 router = APIRouter(tags=["breach notices"])
@@ -54,7 +57,20 @@ class BreachNoticesIn(BaseModel):
     translations: dict[str, PartsIn] = Field(
         default_factory=dict, max_length=10, description="by language: es, …"
     )
-    subjects: list[SubjectIn] = Field(min_length=1, max_length=10_000)
+    subjects: list[SubjectIn] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="or `blast_radius_id`"
+    )
+    blast_radius_id: UUID | None = Field(
+        default=None,
+        description="a stored blast radius of this incident: notify its notifiable subjects, "
+        "each in the language of their notification preferences (English without one)",
+    )
+
+    @model_validator(mode="after")
+    def _one_source_of_subjects(self) -> BreachNoticesIn:
+        if (self.subjects is None) == (self.blast_radius_id is None):
+            raise ValueError("give either subjects or blast_radius_id")
+        return self
 
 
 class PublicNoticeOut(BaseModel):
@@ -75,6 +91,12 @@ class CountsOut(BaseModel):
     incident_id: UUID
     total: int
     states: dict[str, int]
+    channels: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="by current (or last) channel, then state"
+    )
+    fallbacks: dict[str, int] = Field(
+        default_factory=dict, description="per channel: on it because an earlier one gave up"
+    )
 
 
 class PublicNoticeItem(BaseModel):
@@ -94,6 +116,10 @@ class PublicNoticesOut(BaseModel):
 
 class IncompleteProblem(Problem):
     status, title = 422, "Incomplete breach notice"
+
+
+class UnknownBlastRadiusProblem(Problem):
+    status, title = 404, "No such blast radius for this incident"
 
 
 def _parts(body: PartsIn) -> domain.BreachParts:
@@ -128,7 +154,8 @@ async def plan_breach_notices(
     incident_id: UUID, body: BreachNoticesIn, officer: Officer, rt: Runtime
 ) -> BreachRunOut:
     """Plan one notice per subject (once: a repeated request plans none again); the notice
-    sender delivers them. Subjects no channel reaches are covered by the public notice."""
+    sender delivers them. Subjects no channel reaches are covered by the public notice. The
+    subjects: listed, or a stored blast radius's notifiable ones (`blast_radius_id`)."""
     await _known(rt, incident_id)
     texts = {"en": _parts(body.content)} | {
         lang.lower(): _parts(p) for lang, p in body.translations.items()
@@ -137,13 +164,21 @@ async def plan_breach_notices(
         content = domain.BreachContent.of(texts)
     except domain.IncompleteBreachNotice as exc:
         raise IncompleteProblem(str(exc)) from None
-    run = await send_breach_notices(
-        rt,
-        incident_id,
-        [BreachSubject(s.subject_id, s.language) for s in body.subjects],
-        content,
-        actor=_actor(officer),
-    )
+    if body.blast_radius_id is not None:
+        try:
+            run = await send_breach_notices_from_radius(
+                rt, incident_id, body.blast_radius_id, content, actor=_actor(officer)
+            )
+        except UnknownBlastRadius:
+            raise UnknownBlastRadiusProblem(str(body.blast_radius_id)) from None
+    else:
+        run = await send_breach_notices(
+            rt,
+            incident_id,
+            [BreachSubject(s.subject_id, s.language) for s in body.subjects or ()],
+            content,
+            actor=_actor(officer),
+        )
     return BreachRunOut(
         incident_id=incident_id,
         planned=run.planned,
@@ -163,7 +198,14 @@ async def breach_notice_states(incident_id: UUID, officer: Officer, rt: Runtime)
     ongoing, completed, failed, not-needed; `erased`: the subject was erased since)."""
     await _known(rt, incident_id)
     states = dict(await breach_notice_counts(rt, incident_id))
-    return CountsOut(incident_id=incident_id, total=sum(states.values()), states=states)
+    channels, fallbacks = await breach_notice_channels(rt, incident_id)
+    return CountsOut(
+        incident_id=incident_id,
+        total=sum(states.values()),
+        states=states,
+        channels=channels,
+        fallbacks=fallbacks,
+    )
 
 
 @router.get("/v1/public-notices")

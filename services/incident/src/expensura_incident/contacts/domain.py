@@ -54,8 +54,9 @@ def contact_update(event: EventEnvelope) -> ContactUpdate | None:
 
 @dataclass(frozen=True)
 class PreferencesUpdate:
-    """A `NotificationPreferencesSet`'s effect on the subject's row: the channel order, and
-    the push token and mailing address (None: no longer on file; one that reads as redacted,
+    """A `NotificationPreferencesSet`'s effect on the subject's row: the channel order and
+    language (readable preferences; an older event without a language clears it), and the
+    push token and mailing address (None: no longer on file; one that reads as redacted,
     its key destroyed, is left out: it sets nothing)."""
 
     subject_id: str
@@ -63,6 +64,7 @@ class PreferencesUpdate:
     values: dict[str, str | None]
     event_id: UUID
     at: datetime
+    language: str | None = None  # the language notices are written in (None: English)
 
 
 PREFERENCE_FIELDS = ("push_token", "mailing_address")
@@ -85,7 +87,10 @@ def preferences_update(event: EventEnvelope) -> PreferencesUpdate | None:
             raise UnusableContact(f"the {name} holds a control character")
         values[name] = value
     channels = tuple(NoticeChannel(c) for c in payload.channels)
-    return PreferencesUpdate(event.subject_id, channels, values, event.event_id, event.occurred_at)
+    language = getattr(payload, "language", None)
+    return PreferencesUpdate(
+        event.subject_id, channels, values, event.event_id, event.occurred_at, language
+    )
 
 
 def email_hmac(key: bytes, email: str) -> str:

@@ -70,6 +70,12 @@ async def notice_channels_of(rt: ServiceRuntime, subject_id: str) -> list[Notice
         return await store.notice_channels(conn, subject_id)
 
 
+async def notice_languages_of(rt: ServiceRuntime, subject_ids: list[str]) -> dict[str, str]:
+    """The language each subject reads notices in, for those who gave one (others: none)."""
+    async with rt.engine.connect() as conn:
+        return await store.notice_languages(conn, subject_ids)
+
+
 async def contact_check(rt: ServiceRuntime, subject_id: str) -> ContactCheck:
     """Raises UnknownSubject."""
     async with rt.engine.connect() as conn:

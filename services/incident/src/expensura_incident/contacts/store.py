@@ -52,6 +52,7 @@ async def apply_preferences(
         f"{name}_sealed": sealed[name] if name in sealed else null() for name in update.values
     }
     values["notice_channels"] = [c.value for c in update.channels]
+    values["notice_language"] = update.language
     stmt = insert(notification_contacts).values(
         subject_id=update.subject_id,
         updated_from_event=update.event_id,
@@ -96,6 +97,20 @@ async def notice_channels(conn: AsyncConnection, subject_id: str) -> list[Notice
         )
     )
     return None if chosen is None else [NoticeChannel(name) for name in chosen]
+
+
+async def notice_languages(conn: AsyncConnection, subject_ids: list[str]) -> dict[str, str]:
+    """The language each of `subject_ids` reads notices in, for those who gave one."""
+    c = notification_contacts.c
+    found: dict[str, str] = {}
+    for at in range(0, len(subject_ids), 5000):  # bounded IN lists
+        rows = await conn.execute(
+            select(c.subject_id, c.notice_language).where(
+                c.subject_id.in_(subject_ids[at : at + 5000]), c.notice_language.is_not(None)
+            )
+        )
+        found |= {r.subject_id: r.notice_language for r in rows}
+    return found
 
 
 async def check(conn: AsyncConnection, subject_id: str) -> ContactCheck | None:

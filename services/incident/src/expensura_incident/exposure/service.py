@@ -35,6 +35,7 @@ from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_incident.exposure import store
 from expensura_incident.exposure.domain import BlastRadius, Scope, blast_radius
+from expensura_incident.regimes.domain import NOTIFIABLE, Protection
 from expensura_incident.tables import blast_radius_results
 
 MAX_VERIFIED_RECORDS = 2_000_000  # per source and computation; beyond: listed as unverified
@@ -150,6 +151,29 @@ def open_subjects(secret: bytes, computation_id: uuid.UUID, sealed: bytes) -> di
         KeyWrap(_derived(secret, b"wrap")).unwrap(_where(computation_id), sealed)
     )
     return opened
+
+
+class UnknownBlastRadius(LookupError):
+    """No stored blast radius with this id for this incident."""
+
+
+@enforces("SEC-5")
+async def notifiable_subjects(
+    rt: ServiceRuntime, incident_id: uuid.UUID, computation_id: uuid.UUID
+) -> list[str]:
+    """The notifiable subjects (unsealed, or sealed under a key that was taken) of a stored
+    computation of this incident, its sealed list opened inside the service and checked
+    against the digest its event carries; raises UnknownBlastRadius (another incident's
+    computation is unknown here: one incident's notices never reach another's subjects)."""
+    async with rt.engine.connect() as conn:
+        row = await store.result(conn, computation_id)
+    if row is None or row.incident_id != incident_id:
+        raise UnknownBlastRadius(str(computation_id))
+    secret = await rt.secrets.get(LOOKUP_HMAC)
+    listing = open_subjects(secret, computation_id, row.sealed)
+    if not hmac.compare_digest(subjects_digest(secret, list(listing)), row.subjects_digest):
+        raise ValueError(f"blast radius {computation_id}: its list does not match its digest")
+    return sorted(s for s, p in listing.items() if Protection(p) in NOTIFIABLE)
 
 
 @enforces("SEC-5")
