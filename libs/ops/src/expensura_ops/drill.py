@@ -9,8 +9,9 @@ back to the letter. The bureau is registered with its agreement and credential (
 officer asks, a second one approves each: four eyes). Its credential leaks: the "partner"
 pulls every customer's contacts. A security officer (staff with TOTP) reports the incident,
 triages and grades it, asks the gateway to revoke the credential (and waits a bounded time
-for the credential to stop working: 'revoked' or 'not confirmed', never a failure), computes
-the blast radius over the partner for the past week, attaches its summary, sends every
+for the credential to stop working and the incident to show the gateway's signed revocation:
+'revoked' or 'not confirmed', never a failure), computes the blast radius over the leaked
+credential for the past week, attaches its summary, sends every
 notifiable subject's notice in one step from the stored blast radius, and reads the FTC
 report's draft with its deadline.
 
@@ -557,14 +558,23 @@ class Drill:
 
         await self._each(customers, one)
 
-    async def wait_revoked(self, client_id: str, secret: str) -> str:
-        """'revoked' once the credential no longer gets a token, 'not confirmed' if it still
-        does after `revocation_wait` seconds (the gateway carries the request out)."""
+    async def wait_revoked(
+        self, client_id: str, secret: str, incident_id: str, officer: dict[str, str]
+    ) -> str:
+        """'revoked' once the credential no longer gets a token AND the incident shows the
+        gateway's signed revocation as its request's outcome; 'not confirmed' if either is
+        still missing after `revocation_wait` seconds (the gateway carries the request out,
+        and its event comes back to incident)."""
         deadline = time.monotonic() + self.o.revocation_wait
         while True:
             resp = await self._token(client_id, secret)
             if resp.status_code in (400, 401, 403):
-                return "revoked"
+                view = await self.client.get(
+                    f"{self.t.incident}/v1/incidents/{incident_id}", headers=officer
+                )
+                asked = view.json().get("containment", []) if view.status_code == 200 else []
+                if asked and all(c.get("carried_out_at") for c in asked):
+                    return "revoked"
             if time.monotonic() > deadline:
                 return "not confirmed"
             await asyncio.sleep(1.0)
@@ -636,7 +646,9 @@ class Drill:
             headers=officer,
             json={"measure": "revoke-partner-credential", "target": client_id},
         )
-        r.revocation = await self._timed("revocation", self.wait_revoked(client_id, secret))
+        r.revocation = await self._timed(
+            "revocation", self.wait_revoked(client_id, secret, incident_id, officer)
+        )
 
         window = {
             "start": (datetime.now(UTC) - timedelta(days=7)).isoformat(),
@@ -644,7 +656,9 @@ class Drill:
         }
         body = {
             "incident_id": incident_id,
-            "scope": {"kind": "partner", "value": partner_id},
+            # The leaked credential's own disclosures (each names its client id), not
+            # everything the partner's other credentials pulled.
+            "scope": {"kind": "credential", "value": client_id},
             "window": window,
         }
         radius: dict[str, Any] = {}
