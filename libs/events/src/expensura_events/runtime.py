@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -80,6 +80,9 @@ class ServiceDefinition:
     # Which of its own working rows expire, from the settings (retention.py); a worker
     # deletes them, and the projection inbox's, which every service has (`retention_rules`).
     retention: RetentionRules | None = None
+    # The service that issues access tokens (identity): its published JWKS, read from its own
+    # database, which its token verifier reads at every verification instead of over HTTP.
+    published_token_keys: Callable[[ServiceRuntime], Awaitable[dict[str, Any]]] | None = None
 
     def retention_rules(self, settings: ServiceSettings) -> list[Rule]:
         """Everything the service's retention worker purges: its projection inbox, then the
@@ -175,8 +178,14 @@ class ServiceRuntime:
 
     @functools.cached_property
     def token_verifier(self) -> TokenVerifier:
-        """Verifies access tokens against identity's published keys (JWKS over HTTP)."""
-        return TokenVerifier(self.settings.service_urls["identity"].rstrip("/") + JWKS_PATH)
+        """Verifies access tokens against identity's published keys: over HTTP (cached), or,
+        in the service that issues them, read from its own database at every verification
+        (a key it retires is refused from that commit)."""
+        url = self.settings.service_urls["identity"].rstrip("/") + JWKS_PATH
+        own = self.definition.published_token_keys
+        if own is None:
+            return TokenVerifier(url)
+        return TokenVerifier(url, cache_seconds=0, source=lambda: own(self))
 
     @functools.cached_property
     def service_identity(self) -> ServiceIdentity:

@@ -1,8 +1,13 @@
 """Ed25519 signing keys kept in a service's database, private halves wrapped by the master
 key's token-keys sub-key.
 
-Identity signs access tokens with them; consent signs consent receipts. Public halves are
-published as a JWKS so that anyone can verify without asking us.
+Identity signs access tokens with them; consent signs consent receipts; the sharing gateway
+signs partner tokens. Public halves are published as a JWKS so that anyone can verify without
+asking us.
+
+A retired key is a distrusted key (SEC-4: identity retires a leaked token key as an
+incident's containment): it never signs again and is no longer published, so what it
+signed is refused wherever the JWKS is read.
 """
 
 from __future__ import annotations
@@ -10,13 +15,24 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import (
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.cipher import TOKEN_KEYS, KeyWrap, MasterKey
 from expensura_events.envelope import new_event_id, utcnow
@@ -88,10 +104,31 @@ class SigningKeys:
             )
             return SigningKey(kid, private)
 
+    async def retire(self, conn: AsyncConnection, kid: str, at: datetime) -> bool:
+        """Distrust the key from `at`, in the caller's transaction: it signs nothing more
+        (`active` makes a new key) and leaves the JWKS, so what it signed is refused.
+        Whether it existed and was live (False: unknown, or retired already)."""
+        t = self.table
+        retired = await conn.execute(
+            update(t).where(t.c.kid == kid, t.c.retired_at.is_(None)).values(retired_at=at)
+        )
+        return retired.rowcount == 1
+
+    async def exists(self, conn: AsyncConnection, kid: str) -> bool:
+        """Whether the key was ever made here, live or retired."""
+        t = self.table
+        return (await conn.execute(select(t.c.kid).where(t.c.kid == kid))).first() is not None
+
     async def jwks(self) -> dict[str, Any]:
-        """Active keys, and retired ones too: what they signed may still be presented."""
+        """The keys still trusted: retired ones are left out, so what they signed is refused
+        (a key is retired only when it can no longer be trusted, never on a schedule)."""
+        t = self.table
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(self.table.c.public_jwk))).scalars().all()
+            rows = (
+                (await conn.execute(select(t.c.public_jwk).where(t.c.retired_at.is_(None))))
+                .scalars()
+                .all()
+            )
         if not rows:
             await self.active()
             return await self.jwks()

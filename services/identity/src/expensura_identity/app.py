@@ -10,7 +10,8 @@ from expensura_events.topology import ServiceName, service
 from expensura_events.web.app import create_app
 from expensura_identity.accounts.views import internal_router as release_router
 from expensura_identity.accounts.views import router as accounts_router
-from expensura_identity.auth.service import retention
+from expensura_identity.auth.projection import TokenKeyContainment
+from expensura_identity.auth.service import published_keys, retention
 from expensura_identity.auth.views import router as auth_router
 from expensura_identity.email_proof.views import router as email_proof_router
 from expensura_identity.erasure import erase_identity_state
@@ -48,10 +49,12 @@ service_definition = ServiceDefinition(
         PolicyRefusals,
         PersonalisationProfiles,
         StaffSessionContainment,
+        TokenKeyContainment,
     ],
     workers=[cancellation_worker, verification_worker],
     erase_subject=erase_identity_state,
     retention=retention,
+    published_token_keys=published_keys,
 )
 
 app = create_app(service_definition)

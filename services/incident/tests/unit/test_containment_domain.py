@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from expensura_events.catalog.identity import SigningKeyRetired
 from expensura_events.catalog.identity_staff import StaffSessionsRevoked
 from expensura_events.catalog.incident_response import ContainmentMeasure
 from expensura_events.catalog.sharing import PartnerCredentialRevoked
@@ -66,6 +67,14 @@ def test_identity_ending_a_staff_members_sessions_for_the_incident_is_its_outcom
     assert outcome is not None
     assert outcome.measure == ContainmentMeasure.END_STAFF_SESSIONS
     assert outcome.owner == "identity"
+
+
+def test_identity_retiring_its_signing_key_for_the_incident_is_its_outcome() -> None:
+    retired = SigningKeyRetired(kid="kid-7", incident_id=INCIDENT)
+    outcome = outcome_of(_envelope(retired, "identity"))
+    assert outcome is not None
+    assert (outcome.measure, outcome.owner) == (ContainmentMeasure.ROTATE_KEY, "identity")
+    assert (outcome.request_event_id, outcome.incident_id) == (REQUEST, INCIDENT)
 
 
 def test_an_officers_own_revocation_is_no_incidents_outcome() -> None:

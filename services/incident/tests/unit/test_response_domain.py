@@ -183,6 +183,28 @@ def test_every_action_has_an_actor_and_an_aware_time() -> None:
         Contain(actor=OFFICER, at=T0, measure=Containment.END_STAFF_SESSIONS, target="")
 
 
+def test_a_key_rotation_is_handed_to_an_operator_unless_identity_is_named() -> None:
+    def rotate(owner: str = "") -> Contain:
+        return Contain(
+            actor=OFFICER, at=T0, measure=Containment.ROTATE_KEY, target="kid-1", owner=owner
+        )
+
+    assert rotate().owner == "keystore"  # by default: the operator's handoff
+    assert rotate("identity").owner == "identity"  # its access-token signing keys
+    with pytest.raises(InvalidAction, match="not sharing-gateway"):
+        rotate("sharing-gateway")
+    with pytest.raises(InvalidAction):
+        Contain(
+            actor=OFFICER,
+            at=T0,
+            measure=Containment.END_STAFF_SESSIONS,
+            target="staff-1",
+            owner="keystore",
+        )
+    staff = Contain(actor=OFFICER, at=T0, measure=Containment.END_STAFF_SESSIONS, target="s-1")
+    assert staff.owner == "identity"
+
+
 def test_actions_are_frozen() -> None:
     close = Close(actor=OFFICER, at=T0)
     with pytest.raises(dataclasses.FrozenInstanceError):

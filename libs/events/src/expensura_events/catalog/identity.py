@@ -103,3 +103,16 @@ class DataReleaseRefused(DomainEvent):
     fields: Annotated[list[str], Field(max_length=10)] = []
     caller: str | None = Field(default=None, max_length=100)  # the verified service, if any
     reason: str = Field(max_length=300)
+
+
+@event_type("identity.SigningKeyRetired", source="identity")
+class SigningKeyRetired(DomainEvent):
+    """An access-token signing key is distrusted (SEC-4: rotated as an incident's
+    containment, the request's event id as causation): it signs nothing more and is no
+    longer published, so every token it signed is refused; the next token is signed by a new
+    key. `already_retired`: an earlier request retired it (the outcome is this request's
+    all the same). A key id, nothing personal."""
+
+    kid: str = Field(max_length=100)
+    incident_id: UUID | None = None
+    already_retired: bool = False

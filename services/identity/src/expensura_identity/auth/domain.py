@@ -28,6 +28,15 @@ class PrincipalKind(StrEnum):
     STAFF = "staff"
 
 
+class NoSuchSigningKey(Exception):
+    """An incident asked to retire a key identity never made (parked for an operator)."""
+
+
+def signing_key_stream(kid: str) -> str:
+    """A token-signing key's events (its retirement)."""
+    return f"signing-key-{kid}"
+
+
 class WrongCredentials(Exception):
     """Wrong e-mail or password (or code): the same answer whether or not the account
     exists, and whether or not it is locked, until the password is proven."""

@@ -37,6 +37,7 @@ from expensura_events.catalog.identity import (
     SessionRefreshRefused,
     SignedIn,
     SignedOut,
+    SigningKeyRetired,
     SignInRefused,
 )
 from expensura_events.cipher import LOOKUP_HMAC, TOKEN_KEYS, KeyWrap
@@ -53,6 +54,7 @@ from expensura_identity.auth import store
 from expensura_identity.auth.domain import (
     MFA_CHALLENGE_TTL,
     ChallengeInvalid,
+    NoSuchSigningKey,
     PrincipalKind,
     RefreshRefusal,
     RefreshRefused,
@@ -69,6 +71,7 @@ from expensura_identity.auth.domain import (
     roles_on_refresh,
     session_cap,
     sessions_stream,
+    signing_key_stream,
     token_refusal,
 )
 from expensura_identity.email_proof import store as email_proof_store
@@ -158,7 +161,47 @@ async def signing_key(rt: ServiceRuntime) -> SigningKey:
 
 
 async def published_keys(rt: ServiceRuntime) -> dict[str, Any]:
+    """The keys that verify access tokens: the live ones (a retired key is distrusted)."""
     return await store.published_keys(rt.engine, await token_keys(rt))
+
+
+@enforces("SEC-4")
+async def retire_key_for_incident(
+    rt: ServiceRuntime,
+    conn: AsyncConnection,
+    kid: str,
+    *,
+    incident_id: UUID,
+    by: Actor,
+    causation_id: UUID,
+) -> bool:
+    """An incident's containment (rotate-key): the access-token signing key is distrusted
+    now, in the caller's transaction (the projection's, which applies each request once).
+    Every token it signed is refused (identity reads its keys at each verification; other
+    services from their next JWKS fetch) and the next token is signed by a new key.
+    `identity.SigningKeyRetired` names the incident, the request as causation; recorded once
+    per request: a rebuild replaying incident's log records nothing again. Whether this call
+    recorded it. Raises NoSuchSigningKey (parked for an operator, not silently done)."""
+    stream = signing_key_stream(kid)
+    retired = await store.retire_key(conn, rt.engine, await token_keys(rt), kid, utcnow())
+    if retired is None:
+        raise NoSuchSigningKey(kid)
+    if any(e.causation_id == causation_id for e in await rt.store.read_stream(conn, stream)):
+        return False
+    await rt.append(
+        conn,
+        [
+            rt.envelope(
+                SigningKeyRetired(kid=kid, incident_id=incident_id, already_retired=not retired),
+                stream_id=stream,
+                subject_id=None,
+                actor=by,
+                purpose=Purpose.SECURITY,
+                causation_id=causation_id,
+            )
+        ],
+    )
+    return True
 
 
 def session_end(rt: ServiceRuntime, kind: PrincipalKind, started_at: datetime) -> datetime:

@@ -42,6 +42,17 @@ async def published_keys(engine: AsyncEngine, master: KeyWrap) -> dict[str, Any]
     return await _keys(engine, master).jwks()
 
 
+async def retire_key(
+    conn: AsyncConnection, engine: AsyncEngine, master: KeyWrap, kid: str, at: datetime
+) -> bool | None:
+    """Distrust a signing key from `at`: True if it was live, False if retired already,
+    None if there is no such key."""
+    keys = _keys(engine, master)
+    if await keys.retire(conn, kid, at):
+        return True
+    return False if await keys.exists(conn, kid) else None
+
+
 # --- refresh tokens -----------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from expensura_events.catalog.identity import SigningKeyRetired
 from expensura_events.catalog.identity_staff import StaffSessionsRevoked
 from expensura_events.catalog.incident_response import ContainmentMeasure
 from expensura_events.catalog.sharing import PartnerCredentialRevoked
@@ -24,6 +25,7 @@ from expensura_events.obligations import enforces
 CARRIED_OUT_BY: Mapping[str, ContainmentMeasure] = {
     PartnerCredentialRevoked.event_type: ContainmentMeasure.REVOKE_PARTNER_CREDENTIAL,
     StaffSessionsRevoked.event_type: ContainmentMeasure.END_STAFF_SESSIONS,
+    SigningKeyRetired.event_type: ContainmentMeasure.ROTATE_KEY,
 }
 
 

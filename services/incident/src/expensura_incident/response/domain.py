@@ -130,16 +130,18 @@ Source = IncidentSource  # how an incident came to be reported
 Containment = ContainmentMeasure  # a damage-control measure, carried out by its owner
 
 
-CONTAINMENT_OWNER: Mapping[Containment, str] = {
-    Containment.REVOKE_PARTNER_CREDENTIAL: "sharing-gateway",
-    Containment.END_STAFF_SESSIONS: "identity",
-    Containment.ROTATE_KEY: "keystore",
+# Who can carry out each measure, the default first. A key's rotation is identity's for its
+# access-token signing keys (the target names the key id); any other key (the master key, a
+# service's event-signing key) needs new secret material in the deployment, so that request
+# is handed to an operator: see the README, "Containment".
+CONTAINMENT_OWNERS: Mapping[Containment, tuple[str, ...]] = {
+    Containment.REVOKE_PARTNER_CREDENTIAL: ("sharing-gateway",),
+    Containment.END_STAFF_SESSIONS: ("identity",),
+    Containment.ROTATE_KEY: ("keystore", "identity"),
 }
 
 # Owners that are operators' tools, not services: nothing consumes their requests, so the
-# request is handed to an operator (`incident.ContainmentNeedsOperator`). A key's rotation
-# needs new secret material in the deployment (the master key, a service's event-signing
-# key) or has no rotation path yet (the token-signing keys): see the README, "Containment".
+# request is handed to an operator (`incident.ContainmentNeedsOperator`).
 OPERATOR_OWNERS: frozenset[str] = frozenset({"keystore"})
 
 
@@ -189,15 +191,21 @@ class Contain(Action):
     kind: ClassVar[ActionKind] = ActionKind.CONTAIN
     measure: Containment
     target: str  # the credential's, staff member's or key's id
+    # Who carries it out: one of the measure's owners (`CONTAINMENT_OWNERS`); none named,
+    # its default (for rotate-key, the operator's handoff).
+    owner: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.target.strip():
             raise InvalidAction(f"{self.measure} of nothing")
-
-    @property
-    def owner(self) -> str:
-        return CONTAINMENT_OWNER[self.measure]
+        owners = CONTAINMENT_OWNERS[self.measure]
+        if not self.owner:
+            object.__setattr__(self, "owner", owners[0])
+        elif self.owner not in owners:
+            raise InvalidAction(
+                f"{self.measure} is carried out by {' or '.join(owners)}, not {self.owner}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

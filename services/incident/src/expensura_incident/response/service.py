@@ -517,15 +517,19 @@ async def contain(
     staff_id: str,
     roles: frozenset[str],
     note: str = "",
+    owner: str = "",
 ) -> IncidentView:
     """Ask the owning service for one damage-control measure (recorded as
-    `incident.ContainmentRequested`; the owner carries it out)."""
+    `incident.ContainmentRequested`; the owner carries it out). `owner`: one of the
+    measure's owners; none named, its default. Raises InvalidAction for another."""
     return await _act(
         rt,
         incident_id,
         staff_id,
         roles,
-        lambda who, at: Contain(actor=who, at=at, note=note, measure=measure, target=target),
+        lambda who, at: Contain(
+            actor=who, at=at, note=note, measure=measure, target=target, owner=owner
+        ),
     )
 
 

@@ -153,7 +153,12 @@ def action_of(kind: ActionKind, actor: str, at: datetime, d: dict[str, Any]) -> 
             return Regrade(actor=actor, at=at, note=note, assessment=assessment_of(d["assessment"]))
         case ActionKind.CONTAIN:
             return Contain(
-                actor=actor, at=at, note=note, measure=Containment(d["measure"]), target=d["target"]
+                actor=actor,
+                at=at,
+                note=note,
+                measure=Containment(d["measure"]),
+                target=d["target"],
+                owner=d.get("owner", ""),
             )
         case ActionKind.ANALYSE:
             return Analyse(actor=actor, at=at, note=note, root_cause=d["root_cause"])

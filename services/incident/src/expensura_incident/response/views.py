@@ -133,6 +133,12 @@ class ContainmentIn(BaseModel):
     target: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="the partner credential's, staff member's or key's id"
     )
+    owner: Annotated[str, Field(min_length=1, max_length=50)] | None = Field(
+        default=None,
+        description="who carries it out, one of the measure's owners (rotate-key: `identity` "
+        "for its access-token signing keys, the target their `kid`; by default `keystore`, "
+        "an operator's handoff)",
+    )
     note: Note = ""
 
 
@@ -452,6 +458,7 @@ async def containment(
             incident_id,
             measure=body.measure,
             target=body.target,
+            owner=body.owner or "",
             note=body.note,
             staff_id=officer.id,
             roles=officer.roles,
