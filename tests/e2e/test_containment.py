@@ -3,8 +3,9 @@ response team contains an incident over incident's HTTP API; the request travels
 incident's signed event through the relay and the broker, and the owning services carry it
 out: the sharing gateway refuses the leaked partner credential (no new token, and the token
 the attacker already holds pulls nothing), identity refuses the staff member's refresh
-token. Their signed events come back to incident, whose view shows each request carried
-out, when, and by which event."""
+token, and identity retires its leaked access-token signing key (a token it signed is
+refused; the next sign-in's token, signed by a new key, works). Their signed events come
+back to incident, whose view shows each request carried out, when, and by which event."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from expensura_events.envelope import Actor, utcnow
@@ -39,7 +41,7 @@ TRIAGE = {
 }
 
 
-async def _contained(stack: LocalStack, measure: str, target: str) -> str:
+async def _contained(stack: LocalStack, measure: str, target: str, owner: str | None = None) -> str:
     """An incident reported, triaged and contained over incident's API; its id."""
     responder = await tokens.staff(stack, "security-officer")
     async with httpx.AsyncClient(
@@ -53,7 +55,7 @@ async def _contained(stack: LocalStack, measure: str, target: str) -> str:
         (await client.post(f"/v1/incidents/{incident_id}/triage", json=TRIAGE)).raise_for_status()
         contained = await client.post(
             f"/v1/incidents/{incident_id}/containment",
-            json={"measure": measure, "target": target},
+            json={"measure": measure, "target": target} | ({"owner": owner} if owner else {}),
         )
         assert contained.status_code == 200, contained.text
     return incident_id
@@ -195,4 +197,33 @@ async def test_a_staff_members_refresh_token_stops_working_after_the_containment
 
         await eventually(ended, what="identity to end the staff member's sessions")
     request = await _carried_out(stack, incident_id, "identity")
+    assert _at(request["carried_out_at"]) >= _at(request["requested_at"])
+
+
+async def test_an_access_token_the_leaked_key_signed_is_refused_after_the_rotation(
+    stack: LocalStack,
+) -> None:
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    _, held = tokens.user(stack, email=email)  # signed by the key about to leak
+    leaked = jwt.get_unverified_header(held["authorization"].removeprefix("Bearer "))["kid"]
+    async with httpx.AsyncClient(base_url=stack.processes["identity"].url, timeout=15) as idp:
+        assert (await idp.get("/v1/me/devices", headers=held)).status_code == 200
+        incident_id = await _contained(stack, "rotate-key", leaked, owner="identity")
+
+        async def refused() -> bool:
+            return (await idp.get("/v1/me/devices", headers=held)).status_code == 401
+
+        await eventually(refused, what="identity to retire its leaked signing key")
+        published = (await idp.get("/.well-known/jwks.json")).json()["keys"]
+        assert leaked not in {k["kid"] for k in published}
+        signed_in = await idp.post(
+            "/v1/sessions", json={"email": email, "password": tokens.PASSWORD}
+        )
+        signed_in.raise_for_status()
+        fresh = signed_in.json()["access_token"]
+        assert jwt.get_unverified_header(fresh)["kid"] != leaked
+        answer = await idp.get("/v1/me/devices", headers={"authorization": f"Bearer {fresh}"})
+        assert answer.status_code == 200, answer.text
+    request = await _carried_out(stack, incident_id, "identity")
+    assert request["measure"] == "rotate-key"
     assert _at(request["carried_out_at"]) >= _at(request["requested_at"])
