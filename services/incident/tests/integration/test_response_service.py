@@ -51,6 +51,7 @@ from expensura_incident.response.domain import (
     IllegalTransition,
     IncidentIsClosed,
     IncidentState,
+    InvalidAction,
     NoReportDue,
     NotOnResponseTeam,
     ReportAlreadyFiled,
@@ -292,6 +293,50 @@ async def test_a_key_rotation_no_service_carries_out_is_handed_to_an_operator_in
     assert handoff.causation_id == requests[1].event_id and handoff.actor.id == who
     # The incident's own stream still has one event per action.
     assert (await service.incident_view(rt, view.incident_id)).version == 4
+
+
+async def test_a_key_rotation_identity_is_named_for_goes_to_identity_not_an_operator(
+    rt: ServiceRuntime,
+) -> None:
+    """The team names identity for its access-token key: the request is identity's (its
+    projection retires the key), with no operator handoff; an owner that cannot rotate keys
+    is refused and nothing is recorded."""
+    view = await contained(rt)
+    who = officer()
+    with pytest.raises(InvalidAction, match="keystore or identity"):
+        await service.contain(
+            rt,
+            view.incident_id,
+            measure=Containment.ROTATE_KEY,
+            target="kid-1",
+            owner="sharing-gateway",
+            staff_id=who,
+            roles=SECURITY,
+        )
+    after = await service.contain(
+        rt,
+        view.incident_id,
+        measure=Containment.ROTATE_KEY,
+        target="kid-1",
+        owner="identity",
+        staff_id=who,
+        roles=SECURITY,
+    )
+    assert after.version == 4  # the refused request recorded nothing
+    assert [c.owner for c in after.incident.containment] == ["sharing-gateway", "identity"]
+    [request] = [
+        e
+        for e in await events(rt, view.incident_id)
+        if isinstance(e.payload, ContainmentRequested)
+        and e.payload.measure == Containment.ROTATE_KEY
+    ]
+    assert (request.payload.owner, request.payload.target) == ("identity", "kid-1")
+    async with rt.engine.connect() as conn:
+        handoff = await rt.store.read_stream(conn, containment_handoff_stream(request.event_id))
+    assert handoff == []
+    # Read back from the store, the action keeps its owner.
+    stored = await service.incident_view(rt, view.incident_id)
+    assert [c.owner for c in stored.incident.containment] == ["sharing-gateway", "identity"]
 
 
 async def test_a_system_raises_an_incident_and_the_team_takes_it_on(rt: ServiceRuntime) -> None:
