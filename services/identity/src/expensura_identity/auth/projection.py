@@ -5,47 +5,32 @@ distrusted, no longer published, never signing again; the next token is signed b
 key. Recorded as `identity.SigningKeyRetired` naming the incident. An unknown key is parked
 as a dead letter for an operator.
 
-Only incident's signed records count (the runner verifies each against the topic's owner),
-and the inbox applies each request once: a redelivered request records nothing twice."""
+The request's checks and once-only application: `expensura_events.containment`."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.incident_response import ContainmentMeasure, ContainmentRequested
+from expensura_events.containment import ContainmentProjection
 from expensura_events.envelope import EventEnvelope
-from expensura_events.projections import Projection
-from expensura_events.runtime import ServiceRuntime
 from expensura_events.topology import ServiceName
 from expensura_identity.auth import service
 
 
-class TokenKeyContainment(Projection):
+class TokenKeyContainment(ContainmentProjection):
     name = "token-key-containment"
-    sources = (ServiceName.INCIDENT.value,)
-    tables = ()  # a retired key is a fact, not a read model: a rebuild finds it retired
-    event_types = frozenset({ContainmentRequested.event_type})
+    owner = ServiceName.IDENTITY
+    measure = ContainmentMeasure.ROTATE_KEY
 
-    rt: ServiceRuntime
-
-    def bind(self, runtime: Any) -> None:
-        self.rt = runtime
-
-    async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
-        asked = event.payload
-        if not (
-            isinstance(asked, ContainmentRequested)
-            and asked.owner == ServiceName.IDENTITY
-            and asked.measure == ContainmentMeasure.ROTATE_KEY
-        ):
-            return
+    async def carry_out(
+        self, conn: AsyncConnection, asked: ContainmentRequested, request: EventEnvelope
+    ) -> None:
         await service.retire_key_for_incident(
             self.rt,
             conn,
             asked.target,
             incident_id=asked.incident_id,
-            by=event.actor,  # the responder who asked: the audit trail's who
-            causation_id=event.event_id,
+            by=request.actor,  # the responder who asked: the audit trail's who
+            causation_id=request.event_id,
         )

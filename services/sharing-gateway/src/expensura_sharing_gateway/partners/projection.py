@@ -3,47 +3,32 @@ service records `incident.ContainmentRequested`; a request whose owner is the ga
 whose measure is revoke-partner-credential revokes that credential through the one revoke
 path, the event naming the incident.
 
-Only incident's signed records count (the runner verifies each against the topic's owner),
-and the inbox applies each request once: a redelivered request revokes nothing twice."""
+The request's checks and once-only application: `expensura_events.containment`."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.catalog.incident_response import ContainmentMeasure, ContainmentRequested
+from expensura_events.containment import ContainmentProjection
 from expensura_events.envelope import EventEnvelope
-from expensura_events.projections import Projection
-from expensura_events.runtime import ServiceRuntime
 from expensura_events.topology import ServiceName
 from expensura_sharing_gateway.partners import service
 
 
-class CredentialContainment(Projection):
+class CredentialContainment(ContainmentProjection):
     name = "credential-containment"
-    sources = (ServiceName.INCIDENT.value,)
-    tables = ()  # a revocation is a fact, not a read model: a rebuild finds it done
-    event_types = frozenset({ContainmentRequested.event_type})
+    owner = ServiceName.SHARING_GATEWAY
+    measure = ContainmentMeasure.REVOKE_PARTNER_CREDENTIAL
 
-    rt: ServiceRuntime
-
-    def bind(self, runtime: Any) -> None:
-        self.rt = runtime
-
-    async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
-        asked = event.payload
-        if not (
-            isinstance(asked, ContainmentRequested)
-            and asked.owner == ServiceName.SHARING_GATEWAY
-            and asked.measure == ContainmentMeasure.REVOKE_PARTNER_CREDENTIAL
-        ):
-            return
+    async def carry_out(
+        self, conn: AsyncConnection, asked: ContainmentRequested, request: EventEnvelope
+    ) -> None:
         await service.contain_credential(
             self.rt,
             conn,
             asked.target,
             incident_id=asked.incident_id,
-            by=event.actor,  # the responder who asked: the audit trail's who
-            causation_id=event.event_id,
+            by=request.actor,  # the responder who asked: the audit trail's who
+            causation_id=request.event_id,
         )
