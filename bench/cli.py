@@ -92,7 +92,9 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
             sign_ins = await measure_sign_ins(stack, seconds=profile.window_s * 2, say=say)
             say("[bold]an idle stack[/bold]")
             idle = await measure_idle(
-                stack,
+                infra.admin_url,
+                infra.bootstrap_servers,
+                infra.workdir / "idle",
                 broker_pid=infra.broker_pid,
                 postgres_pid=infra.postgres_pid,
                 settle_s=profile.idle_settle_s,

@@ -1,5 +1,7 @@
-"""An idle stack's CPU: the five services started as `make run` starts them, no requests at
-all, metered for a window after they settle. An idle stack should sleep (≤ 0.05 cores in
+"""An idle stack's CPU: the five services started as `make run` starts them, on databases and
+topics of their own (a namespace provisioned for this measure: the run's other parts leave
+logs that would otherwise be projected now), no requests at all, metered for a window after
+they settle. An idle stack should sleep (≤ 0.05 cores in
 all): a poll loop that spins without work shows here. The broker and PostgreSQL are
 reported apart (the broker's fetch handling may force consumers to poll it)."""
 
@@ -61,8 +63,26 @@ class IdleResult:
 
 
 async def measure_idle(
-    stack: LocalStack,
+    admin_url: str,
+    bootstrap_servers: str,
+    workdir: Path,
     *,
+    broker_pid: int | None,
+    postgres_pid: int | None,
+    settle_s: float,
+    window_s: float,
+    say: Callable[[str], None],
+) -> IdleResult:
+    stack = LocalStack(admin_url, bootstrap_servers, workdir, templates=None)
+    await stack.provision()
+    try:
+        return await _metered(stack, broker_pid, postgres_pid, settle_s, window_s, say)
+    finally:
+        await stack.drop()
+
+
+async def _metered(
+    stack: LocalStack,
     broker_pid: int | None,
     postgres_pid: int | None,
     settle_s: float,
