@@ -40,6 +40,8 @@ from expensura_incident.exposure.domain import INDEXED_TYPES, Scope
 from expensura_incident.exposure.projection import ExposureIndex
 from expensura_incident.notices import service as notices
 from expensura_incident.notices.providers import ChannelSender, EmailSender
+from expensura_incident.response import service as response
+from expensura_incident.response.domain import Source
 from expensura_ops.testing.stack import SMTP_SINK, LocalStack
 
 pytestmark = [pytest.mark.obligation("SEC-5"), pytest.mark.obligation("USE-10")]
@@ -264,7 +266,15 @@ async def test_notices_go_to_the_notifiable_subjects_of_a_stored_blast_radius_in
     await _sealed_read(identity, sealed, reader, start + timedelta(days=2))
     await _index(runtimes)
 
-    incident = uuid.uuid4()
+    incident = (  # a reported incident: the routes act only for known ones (404 otherwise)
+        await response.report_incident(
+            rt,
+            summary="A partner's credential reached an unknown party",
+            source=Source.STAFF,
+            staff_id=f"officer-{tag}",
+            roles=frozenset({"security-officer"}),
+        )
+    ).incident_id
     by_partner = await _compute(
         runtimes, incident, Scope(ScopeKind.PARTNER, partner, start, end, frozenset())
     )
