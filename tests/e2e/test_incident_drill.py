@@ -59,6 +59,7 @@ def _drill(stack: LocalStack, home: Path, report: Path) -> subprocess.CompletedP
 
 
 @pytest.mark.timeout(1800)
+@pytest.mark.runs_first  # the suite's longest test: beside the others, not alone after them
 async def test_the_incident_drill_reaches_exactly_the_exposed_customers(
     stack: LocalStack, tmp_path: Path
 ) -> None:

@@ -35,15 +35,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "runs_last: runs after every other test of the session (it inspects them)"
     )
+    config.addinivalue_line(
+        "markers",
+        "runs_first: a long test that starts before the others, so that under xdist it runs"
+        " beside them instead of alone after them",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `runs_last` go to the end, whatever paths the run was given; those that
+    """Tests marked `runs_first` go to the front (xdist hands the first tests out first);
+    tests marked `runs_last` go to the end, whatever paths the run was given; those that
     run once per worker (below) go after them."""
 
-    def place(item: pytest.Item) -> tuple[bool, bool]:
+    def place(item: pytest.Item) -> tuple[bool, bool, bool]:
+        first = item.get_closest_marker("runs_first") is not None
         last = item.get_closest_marker("runs_last") is not None
-        return last, last and "session_worker" in getattr(item, "fixturenames", ())
+        return not first, last, last and "session_worker" in getattr(item, "fixturenames", ())
 
     items.sort(key=place)
 
