@@ -102,6 +102,10 @@ class ServiceSettings(ListenerSettings):
     # Where peers answer: their internal listeners (`expensura serve`, web/listeners.py).
     service_urls: dict[str, str] = Field(default_factory=_default_peers)
     max_body_bytes: int = 1_000_000
+    # The public API's per-client request rate (web/ratelimit.py): a token bucket per client
+    # address the gateway names, refilled at this rate up to the burst; over it, 429.
+    requests_per_client_per_second: float = Field(default=20.0, gt=0)
+    request_burst_per_client: int = Field(default=100, ge=1)
     # Service identity (service_identity.py): this service's Ed25519 seed, and every
     # caller's published public keys. Absent keys fail closed: internal routes refuse all.
     service_key: str | None = Field(default=None, description="base64 Ed25519 seed")

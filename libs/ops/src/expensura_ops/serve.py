@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from uvicorn.lifespan.on import LifespanOn
 
 from expensura_events.web.listeners import Listener, only_on
+from expensura_events.web.proxies import behind_gateways
 
 log = structlog.get_logger("expensura.serve")
 
@@ -78,9 +79,9 @@ async def serve_app(
         # Only the public listener believes X-Forwarded-For: the gateways set it there;
         # peers call the internal one directly.
         Listener.PUBLIC: uvicorn.Config(
-            only_on(Listener.PUBLIC, app),
+            behind_gateways(only_on(Listener.PUBLIC, app), where.proxy_options),
             lifespan="off",
-            **where.proxy_options,
+            proxy_headers=False,  # behind_gateways applies them, marking gateway requests
             access_log=where.access_log,
         ),
         Listener.INTERNAL: uvicorn.Config(

@@ -16,6 +16,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from expensura_events.settings import ListenerSettings
+from expensura_events.web.proxies import uvicorn_proxy_options
+from expensura_events.web.ratelimit import PerClientRateLimit, RateLimit
 from expensura_ops.serve import Listening, bind, serve_app
 
 
@@ -84,3 +87,48 @@ async def test_a_port_in_use_fails_before_the_app_starts() -> None:
     finally:
         taken.close()
     assert lifespans == []
+
+
+async def test_the_public_listener_limits_the_clients_a_gateway_names_and_only_those() -> None:
+    # The gateway dials from 127.0.0.2 (as under `make run`); a local tool from 127.0.0.1.
+    try:
+        bind("127.0.0.2", 0).close()
+    except OSError:
+        pytest.skip("no 127.0.0.2 on this machine (macOS without an lo0 alias)")
+    lifespans: list[str] = []
+    public, internal = _free_port(), _free_port()
+    stopping = asyncio.Event()
+    app = PerClientRateLimit(_app(lifespans), limit=lambda: RateLimit(per_second=0.5, burst=3))
+    options = uvicorn_proxy_options(_trusting("127.0.0.2"))
+    where = Listening("127.0.0.1", public, internal, proxy_options=options, access_log=False)
+    serving = asyncio.create_task(serve_app(app, where, stopping=stopping))
+    gateway = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    url = f"http://127.0.0.1:{public}/v1/things"
+    async with httpx.AsyncClient(transport=gateway, timeout=5) as via_gateway:
+        for _ in range(100):
+            try:
+                await via_gateway.get(f"http://127.0.0.1:{internal}/healthz")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        client = {"X-Forwarded-For": "203.0.113.7"}
+        answers = [(await via_gateway.get(url, headers=client)).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        refused = await via_gateway.get(url, headers=client)
+        assert refused.headers["Retry-After"] == "2"
+        assert refused.headers["content-type"] == "application/problem+json"
+        other = await via_gateway.get(url, headers={"X-Forwarded-For": "198.51.100.2"})
+        assert other.status_code == 200
+        # the internal listener (peers, Prometheus) is never limited by a forwarded client
+        inside = f"http://127.0.0.1:{internal}/internal/log"
+        assert {(await via_gateway.get(inside, headers=client)).status_code for _ in range(5)} == {
+            200
+        }
+    async with httpx.AsyncClient(timeout=5) as direct:  # not a gateway: not limited
+        assert {(await direct.get(url, headers=client)).status_code for _ in range(5)} == {200}
+    stopping.set()
+    assert await asyncio.wait_for(serving, 15) == 0
+
+
+def _trusting(gateways: str) -> ListenerSettings:
+    return ListenerSettings(forwarded_allow_ips=gateways)

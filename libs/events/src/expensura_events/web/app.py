@@ -28,6 +28,7 @@ from expensura_events.unhandled import AnswerUnhandledErrors
 from expensura_events.web.auth import EVERY_SERVICE, CurrentUser, Runtime, callers, runtime_of
 from expensura_events.web.middleware import BodySizeLimit
 from expensura_events.web.problems import install_problem_handlers, unexpected_failure
+from expensura_events.web.ratelimit import PerClientRateLimit, RateLimit
 
 log = structlog.get_logger("expensura.http")
 
@@ -215,6 +216,7 @@ def create_app(
     for router in definition.routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=lambda: _body_limit(app))
+    app.add_middleware(PerClientRateLimit, limit=lambda: _rate_limit(app))
     app.add_middleware(AnswerUnhandledErrors, respond=unexpected_failure)  # outermost of ours
     # One server span per request; not also a span per ASGI message received and sent
     # (two or three more per request, on every route, that say nothing the server span
@@ -235,3 +237,17 @@ def _body_limit(app: FastAPI) -> int:
         default: int = ServiceSettings.model_fields["max_body_bytes"].default
         return default
     return runtime_of(app).settings.max_body_bytes
+
+
+def _rate_limit(app: FastAPI) -> RateLimit:
+    """The running service's per-client request rate; the settings' defaults before its
+    lifespan ran."""
+    rt = getattr(app.state, "runtime", None)
+    if rt is None:
+        fields = ServiceSettings.model_fields
+        return RateLimit(
+            fields["requests_per_client_per_second"].default,
+            fields["request_burst_per_client"].default,
+        )
+    settings = runtime_of(app).settings
+    return RateLimit(settings.requests_per_client_per_second, settings.request_burst_per_client)

@@ -12,9 +12,14 @@ header is believed at all.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
+
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from expensura_events.settings import ListenerSettings
+from expensura_events.web.ratelimit import ThroughGateway
 
 
 class UntrustworthyProxySetting(ValueError):
@@ -51,3 +56,16 @@ def uvicorn_proxy_args(settings: ListenerSettings) -> list[str]:
     if not options["proxy_headers"]:
         return ["--no-proxy-headers"]
     return ["--proxy-headers", "--forwarded-allow-ips", options["forwarded_allow_ips"]]
+
+
+def behind_gateways(app: ASGIApp, options: Mapping[str, Any]) -> ASGIApp:
+    """The public listener's app with `uvicorn_proxy_options` applied here rather than by
+    uvicorn, so that ThroughGateway sees the TCP peer before the forwarded client replaces
+    it (the per-client rate limit applies to what came through a gateway, web/ratelimit.py).
+    Serve the result with `proxy_headers=False`."""
+    if not options.get("proxy_headers"):
+        return app
+    gateways = trusted_gateways(options.get("forwarded_allow_ips"))
+    # uvicorn and Starlette spell the ASGI types differently; the callables are the same.
+    forwarded = ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=gateways)
+    return ThroughGateway(cast(ASGIApp, forwarded), gateways)
