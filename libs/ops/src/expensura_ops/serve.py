@@ -42,11 +42,33 @@ class Listening:
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to `serve_app`, which stops both servers."""
+    """A uvicorn server that leaves signals to `serve_app`, which stops both servers, and
+    sleeps while idle."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.told_to_exit = asyncio.Event()  # set by `exit`: ends the tick's wait at once
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    def exit(self, *, force: bool = False) -> None:
+        if force:
+            self.force_exit = True
+        self.should_exit = True
+        self.told_to_exit.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn wakes every 0.1 s to see whether it should exit and, every tenth time, to
+        # refresh its Date header: ten wake-ups a second per listener of an idle service.
+        # Here it ticks once a second (the Date header's own resolution) and is woken at
+        # once when told to exit.
+        ticks = 0
+        while not await self.on_tick(ticks):
+            ticks = (ticks + 10) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.told_to_exit.wait(), 1.0)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -104,9 +126,8 @@ async def serve_app(
 
     def stop(signum: int) -> None:
         for server in servers:
-            if server.should_exit and signum == signal.SIGINT:
-                server.force_exit = True  # a second Ctrl-C: do not wait for connections
-            server.should_exit = True
+            # a second Ctrl-C: do not wait for connections
+            server.exit(force=server.should_exit and signum == signal.SIGINT)
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
