@@ -138,6 +138,21 @@ DISCLOSURES_REFUSED = Counter(
     registry=REGISTRY,
 )
 
+# Everything the registry holds (a test checks it against CONTRACT).
+COUNTED = (
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    RELAY_PUBLISHED,
+    PROJECTION_APPLIED,
+    CONSENT_DECISION,
+    APPEND_LOCK_WAIT,
+    KEYSTORE_DURATION,
+    CONSENTS_GIVEN,
+    CONSENTS_WITHDRAWN,
+    DISCLOSURES,
+    DISCLOSURES_REFUSED,
+)
+
 # Read at scrape time (`Reading`), never counted in the registry.
 _GAUGE_HELP = {
     "expensura_relay_lag_events": "Events the log committed that the relay has not published.",
