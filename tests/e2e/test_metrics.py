@@ -25,6 +25,7 @@ async def test_every_service_exports_the_contract_on_its_internal_listener_only(
             assert hidden.headers["content-type"] == "application/problem+json"
             answer = await client.get(f"{sp.internal_url}/metrics")
             assert answer.status_code == 200, name
+            assert answer.headers["content-type"].startswith("text/plain; version=0.0.4"), name
             families = list(text_string_to_metric_families(answer.text))
             declared = {
                 f.name + {"counter": "_total", "histogram": "_bucket"}.get(f.type, "")
