@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -42,8 +43,12 @@ SLOW = 30.0
 
 
 def _free(port: int) -> bool:
+    return _free_on("127.0.0.1", port)
+
+
+def _free_on(address: str, port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        return s.connect_ex((address, port)) != 0
 
 
 # The verification agency, the SMTP sink, the credit bureau and the messaging providers
@@ -298,6 +303,15 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         # backgrounded shell that ignores it (make would then ignore it too)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    # read as a terminal would, all along: a full pipe would stall the stack's log, and with
+    # it the stack's shutdown
+    printed_chunks: list[bytes] = []
+    stdout = proc.stdout
+    assert stdout is not None
+    reader = threading.Thread(
+        target=lambda: printed_chunks.extend(iter(stdout.read1, b"")), daemon=True
+    )
+    reader.start()
     ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
     ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
     ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS)]
@@ -309,6 +323,12 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
             _wait(f"http://127.0.0.1:{spec.port + offset}/readyz")
             _wait(f"http://127.0.0.1:{spec.internal_port + offset}/readyz")
         _wait(f"{phoenix}/healthz")
+        # the trace viewer takes spans and shows traces to this machine only: neither of its
+        # ports is bound to every interface (127.0.0.2 reaches a wildcard bind, never one on
+        # 127.0.0.1; Phoenix binds its gRPC receiver to every interface unless told not to)
+        if gateway.dial_from() == "127.0.0.2":  # a loopback alias to probe from (not macOS)
+            for port in TRACES_PORTS:
+                assert _free_on("127.0.0.2", port + offset), f"viewer port {port} not loopback"
         identity = f"http://127.0.0.1:{SERVICES[0].port + offset}"
         consent = f"http://127.0.0.1:{SERVICES[1].port + offset}"
         consent_inside = f"http://127.0.0.1:{SERVICES[1].internal_port + offset}"
@@ -358,7 +378,9 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # a test that failed must not leave a stack
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=30)
+        out = b"".join(printed_chunks)
     text = out.decode(errors="replace")
     if failure is not None:
         raise AssertionError(f"{failure!r}; make run printed:\n{text[-6000:]}") from failure

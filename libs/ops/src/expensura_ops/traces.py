@@ -70,6 +70,8 @@ def process(var: Path, port: int, grpc_port: int) -> tuple[list[str], dict[str, 
         "OTEL_SDK_DISABLED": "true",
         # its schema's SQL on a first start is not for the stack's log
         "PHOENIX_LOG_MIGRATIONS": "false",
+        # nor its libraries' deprecation warnings (SQLAlchemy's, at every start)
+        "PYTHONWARNINGS": "ignore",
         "PYTHONUNBUFFERED": "1",
     }
     python = venv() / "bin" / "python"
