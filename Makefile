@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # broker (0: one session, in this process).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
+.PHONY: install install-traces run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
         clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
@@ -26,11 +26,25 @@ $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/p
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The trace viewer `make run` starts (Arize Phoenix): its own venv from its own lock, never
+# the services' (it pins its own fastapi/sqlalchemy and pulls LLM SDKs; ~860 MB, ~90 s).
+TRACES_VENV := .venv-traces
+TRACES_STAMP := $(TRACES_VENV)/.installed
+$(TRACES_STAMP): requirements-traces.lock
+	test -x $(TRACES_VENV)/bin/python || $(PYTHON) -m venv $(TRACES_VENV)
+	$(TRACES_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-traces.lock
+	touch $(TRACES_STAMP)
+
+install-traces: $(TRACES_STAMP)
+
+run: $(STAMP) $(TRACES_STAMP)
 	$(BIN)/expensura run
 
-# The README's test command (and CI's): static checks, the deployment, then every test.
-test: lint typecheck deploy-check
+# The README's test command (and CI's): static checks, the deployment, then every test. The
+# run-command test (tests/e2e/test_run_command.py) runs `make run`, and so needs the trace
+# viewer installed: installed here, before the tests (~85 s once), not inside that test.
+test: lint typecheck deploy-check $(TRACES_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The test rings, by folder, across every package (a package without the folder is skipped):
@@ -44,7 +58,7 @@ test-unit: $(STAMP)
 	$(call run-ring,unit)
 test-integration: $(STAMP)
 	$(call run-ring,integration)
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) $(TRACES_STAMP)
 	$(call run-ring,e2e)
 
 lint: $(STAMP)
@@ -94,6 +108,7 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-dev.in -o requirements-dev.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-bench.in -o requirements-bench.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-traces.in -o requirements-traces.lock
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(TRACES_VENV) var

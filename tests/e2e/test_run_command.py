@@ -1,6 +1,11 @@
 """The README's run command, as a user runs it: no URLs given, so it brings up its own
-PostgreSQL and broker, provisions, starts the five services and the API gateway (the app's
-only door), and stops cleanly and quickly when told to, even when only `make` is told."""
+PostgreSQL and broker, provisions, starts the five services, the API gateway (the app's
+only door) and the trace viewer, and stops cleanly and quickly when told to, even when only
+`make` is told.
+
+Needs the trace viewer's venv (`make install-traces`, requirements-traces.lock): `make run`
+installs it before it starts, as it does here, so the first run of this test takes ~90 s
+more on a fresh machine."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,12 +30,11 @@ import pytest
 
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
-from expensura_ops import gateway
+from expensura_ops import gateway, traces
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
 from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
 from expensura_ops.testing import tokens
-from expensura_ops.testing.otlp import SandboxCollector
 
 ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
@@ -38,14 +43,20 @@ SLOW = 30.0
 
 
 def _free(port: int) -> bool:
+    return _free_on("127.0.0.1", port)
+
+
+def _free_on(address: str, port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        return s.connect_ex((address, port)) != 0
 
 
 # The verification agency, the SMTP sink, the credit bureau and the messaging providers
 # `make run` starts, and the API gateway.
 SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT)
 GATEWAY_PORTS = (gateway.GATEWAY_PORT,)
+# The trace viewer (Phoenix): its UI and OTLP/HTTP receiver, its OTLP/gRPC receiver.
+TRACES_PORTS = (traces.TRACES_PORT, traces.TRACES_GRPC_PORT)
 # The identity setting the client-address check below lowers, so three failures throttle.
 FAILURES_PER_CLIENT = 3
 
@@ -55,7 +66,7 @@ def _offset() -> int:
         offset = random.randrange(2000, 20000, 10)
         ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
         ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-        ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS)]
+        ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS)]
         if all(p < 65536 and _free(p) for p in ports):
             return offset
     raise RuntimeError("no free port range")
@@ -73,7 +84,105 @@ def _wait(url: str, timeout: float = 90, headers: Callable[[], dict[str, str]] =
     raise TimeoutError(url)
 
 
-def _through_gateway(base: str, root_ca: Path, identity: str, collector: SandboxCollector) -> None:
+def _flat(attributes: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """Phoenix's nested span attributes ({"messaging": {"system": …}}) as dotted keys."""
+    flat: dict[str, object] = {}
+    for key, value in attributes.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _spans(phoenix: str, trace_id: str) -> list[dict[str, object]]:
+    """A trace's spans as Phoenix's REST API answers them (attributes flattened)."""
+    resp = httpx.get(
+        f"{phoenix}/v1/projects/default/spans",
+        params={"trace_id": trace_id, "limit": 1000},
+        timeout=10,
+    )
+    if resp.status_code == 404:  # no span at all yet: no project either
+        return []
+    resp.raise_for_status()
+    found: list[dict[str, object]] = resp.json()["data"]
+    for span in found:
+        assert isinstance(span["attributes"], dict)
+        span["attributes"] = _flat(span["attributes"])
+    return found
+
+
+def _service(span: dict[str, object]) -> object:
+    attributes = span["attributes"]
+    assert isinstance(attributes, dict)
+    return attributes.get("service.name")
+
+
+def _whole_trace(base: str, trusted: ssl.SSLContext, phoenix: str) -> None:
+    """A sign-up through the gateway, with the caller's trace context: its request id is the
+    caller's trace id, and that one trace, in the stack's Phoenix, runs from the gateway
+    through identity, its event store's relay and the broker, to the projections of other
+    services; Phoenix's link for the id opens it. No span holds the e-mail or password."""
+    trace_id = uuid.uuid4().hex
+    email, password = f"traced-{trace_id[:8]}@example.com", "traced horse battery staple"
+    signed_up = httpx.post(
+        f"{base}/v1/accounts",
+        json={"email": email, "password": password},
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+        verify=trusted,
+        timeout=SLOW,
+    )
+    assert signed_up.status_code == 202, signed_up.text
+    assert signed_up.headers["x-request-id"] == trace_id
+    deadline = time.monotonic() + 60
+    while True:
+        spans = _spans(phoenix, trace_id)
+        names = {str(s["name"]) for s in spans}
+        services = {_service(s) for s in spans} - {None}
+        attributes = [s["attributes"] for s in spans]
+        published = [s for s in spans if str(s["name"]).endswith(" publish")]
+        consumed = [
+            s
+            for s, a in zip(spans, attributes, strict=True)
+            if isinstance(a, dict) and a.get("messaging.consumer.group.name")
+        ]
+        consumers = {_service(s) for s in consumed}
+        if (
+            "api-gateway" in names
+            and len(services) >= 3
+            and published
+            and len(consumers - {_service(published[0])}) >= 2
+        ):
+            break
+        shown = sorted((str(_service(s)), str(s["name"])) for s in spans)
+        assert time.monotonic() < deadline, f"trace {trace_id} in Phoenix: {shown}"
+        time.sleep(0.5)
+    assert "expensura-identity" in services and _service(published[0]) == "expensura-identity"
+    for span in spans:  # nothing personal in what the viewer shows
+        text = json.dumps(span)
+        assert email not in text and email.split("@")[0] not in text and password not in text
+    # one click from the request id: Phoenix's link answers with its app, and what its page
+    # asks (the trace by its OTLP id, then the trace's page in its project) is found
+    link = httpx.get(traces.trace_link(phoenix, trace_id), timeout=10)
+    assert link.status_code == 200 and "text/html" in link.headers["content-type"]
+    query = "query($id: String!) { trace: getTraceByOtelId(traceId: $id) { project { id } } }"
+    found = httpx.post(
+        f"{phoenix}/graphql", json={"query": query, "variables": {"id": trace_id}}, timeout=10
+    ).json()
+    assert found.get("errors") is None, found
+    project = found["data"]["trace"]["project"]["id"]
+    page = httpx.get(f"{phoenix}/projects/{project}/traces/{trace_id}", timeout=10)
+    assert page.status_code == 200
+    # an id with no trace is not found
+    missing = httpx.post(
+        f"{phoenix}/graphql",
+        json={"query": query, "variables": {"id": uuid.uuid4().hex}},
+        timeout=10,
+    ).json()
+    assert missing["data"]["trace"] is None
+
+
+def _through_gateway(base: str, root_ca: Path, identity: str, phoenix: str) -> None:
     """The app's only door: TLS from the local CA, /v1 to the owner with a request id that
     is the trace the gateway starts and the service continues, the services' /internal,
     /docs and /openapi.json never, the merged document instead, and the client's own
@@ -99,17 +208,20 @@ def _through_gateway(base: str, root_ca: Path, identity: str, collector: Sandbox
     assert current.json()["version"] == "1"
     request_id = current.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    # the request id is the trace id: the gateway's span, and consent's server span its child
+    # the request id is the trace id: the gateway's span, and consent's server span (its
+    # root there: the one without a parent in consent) the gateway span's child
     deadline = time.monotonic() + 30
     while True:
-        spans = collector.trace(request_id)
-        edge = [s for s in spans if s.service == "api-gateway" and s.kind == 2]
-        inside = [s for s in spans if s.service == "expensura-consent" and s.kind == 2]
-        if edge and inside:
+        spans = _spans(phoenix, request_id)
+        edge = [s for s in spans if s["name"] == "api-gateway"]
+        ids = {s["context"]["span_id"] for s in spans if _service(s) == "expensura-consent"}
+        inside = [s for s in spans if _service(s) == "expensura-consent"]
+        entered = [s for s in inside if s["parent_id"] not in ids]
+        if edge and entered:
             break
         assert time.monotonic() < deadline, f"trace {request_id}: {spans}"
         time.sleep(0.2)
-    assert {s.parent_span_id for s in inside} == {edge[0].span_id}
+    assert {s["parent_id"] for s in entered} == {edge[0]["context"]["span_id"]}
     assert current.headers["strict-transport-security"].startswith("max-age=")
     # TLS from the local CA only: a client that does not trust it is refused the handshake,
     # and plain HTTP on the app's port gets no API
@@ -149,6 +261,7 @@ def _through_gateway(base: str, root_ca: Path, identity: str, collector: Sandbox
     throttled = sign_in("127.0.0.3", FAILURES_PER_CLIENT)
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
     assert sign_in("127.0.0.4", 0).status_code == 401
+    _whole_trace(base, trusted, phoenix)
     # and only the gateway is believed: a local process naming that client is not
     direct = httpx.post(
         f"{identity}/v1/sessions",
@@ -170,13 +283,13 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         k: v
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "MAKEFLAGS", "MAKELEVEL")
-        and not k.startswith("EXPENSURA_")
+        and not k.startswith(("EXPENSURA_", "OTEL_"))
     }
     env |= {"EXPENSURA_HOME": str(home), "EXPENSURA_PORT_OFFSET": str(offset)}
     env["EXPENSURA_SIGN_IN_FAILURES_PER_CLIENT"] = str(FAILURES_PER_CLIENT)
-    # every process of the stack, the gateway included, exports its spans here
-    collector = SandboxCollector().start()
-    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    # no collector given: every process of the stack, the gateway included, exports its spans
+    # to the Phoenix `make run` starts (promptly, for the test)
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "100"
     exe = str(Path(sys.executable).with_name("expensura"))
     # The README's command. A supervisor or an IDE signals the process it started, not its
     # process group: make alone gets the SIGINT, and passes nothing on to its recipe.
@@ -190,15 +303,32 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         # backgrounded shell that ignores it (make would then ignore it too)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    # read as a terminal would, all along: a full pipe would stall the stack's log, and with
+    # it the stack's shutdown
+    printed_chunks: list[bytes] = []
+    stdout = proc.stdout
+    assert stdout is not None
+    reader = threading.Thread(
+        target=lambda: printed_chunks.extend(iter(stdout.read1, b"")), daemon=True
+    )
+    reader.start()
     ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
     ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-    ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS)]
+    ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS)]
     gateway_url = gateway.url(gateway.GATEWAY_PORT + offset)
+    phoenix = traces.url(traces.TRACES_PORT + offset)
     failure: BaseException | None = None
     try:
         for spec in SERVICES:  # both listeners of each service
             _wait(f"http://127.0.0.1:{spec.port + offset}/readyz")
             _wait(f"http://127.0.0.1:{spec.internal_port + offset}/readyz")
+        _wait(f"{phoenix}/healthz")
+        # the trace viewer takes spans and shows traces to this machine only: neither of its
+        # ports is bound to every interface (127.0.0.2 reaches a wildcard bind, never one on
+        # 127.0.0.1; Phoenix binds its gRPC receiver to every interface unless told not to)
+        if gateway.dial_from() == "127.0.0.2":  # a loopback alias to probe from (not macOS)
+            for port in TRACES_PORTS:
+                assert _free_on("127.0.0.2", port + offset), f"viewer port {port} not loopback"
         identity = f"http://127.0.0.1:{SERVICES[0].port + offset}"
         consent = f"http://127.0.0.1:{SERVICES[1].port + offset}"
         consent_inside = f"http://127.0.0.1:{SERVICES[1].internal_port + offset}"
@@ -229,7 +359,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         _wait(known, timeout=30, headers=lambda: operator.headers_for("consent"))
         # a fresh stack has a policy version in force, for apps to name in consents
         assert httpx.get(f"{consent}/v1/policy-versions/current").json()["version"] == "1"
-        _through_gateway(gateway_url, gateway.root_certificate(home / "var"), identity, collector)
+        _through_gateway(gateway_url, gateway.root_certificate(home / "var"), identity, phoenix)
 
         verify = subprocess.run(
             [exe, "log", "verify"], env=env, capture_output=True, text=True, timeout=60
@@ -248,8 +378,9 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # a test that failed must not leave a stack
-        out, _ = proc.communicate(timeout=60)
-        collector.stop()
+        proc.wait(timeout=60)
+        reader.join(timeout=30)
+        out = b"".join(printed_chunks)
     text = out.decode(errors="replace")
     if failure is not None:
         raise AssertionError(f"{failure!r}; make run printed:\n{text[-6000:]}") from failure
@@ -257,6 +388,8 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     assert proc.returncode == -signal.SIGINT, text  # make re-raises it once the stack is down
     assert "SIGINT received" in text  # the stack took the clean path, not a kill
     assert "PostgreSQL" in text and "http://127.0.0.1:" in text  # where everything is
+    # and where a request's trace opens
+    assert traces.trace_link(phoenix, "<X-Request-Id>") in text
     # the first thing `make run` prints (after make's echo of its recipe): the app's door
     printed = [line for line in text.splitlines() if line.strip()]
     assert printed[0].endswith("expensura run") and gateway_url in printed[1], text[:2000]

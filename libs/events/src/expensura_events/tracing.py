@@ -14,7 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from expensura_events.envelope import TraceContext
@@ -29,12 +29,24 @@ def configure_tracing(service_name: str) -> None:
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(_ServiceAttribute(service_name))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+class _ServiceAttribute(SpanProcessor):
+    """`service.name` on every span too, not only on the resource: a viewer that keeps span
+    attributes alone (Phoenix, which `make run` starts) still shows whose each span is."""
+
+    def __init__(self, service_name: str) -> None:
+        self._service_name = service_name
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        span.set_attribute("service.name", self._service_name)
 
 
 def current_trace_context() -> TraceContext | None:

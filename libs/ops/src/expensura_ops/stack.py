@@ -6,11 +6,12 @@ import asyncio
 import dataclasses
 import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
 from expensura_events.topology import SERVICES
-from expensura_ops import gateway
+from expensura_ops import gateway, traces
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
@@ -32,6 +33,41 @@ MESSAGING_PORT = 8193
 CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
 
 
+@dataclasses.dataclass(frozen=True)
+class _TraceViewer:
+    processes: dict[str, tuple[list[str], dict[str, str]]]
+    entries: list[tuple[str, str, str]]
+    ports: dict[str, int]
+
+
+def _trace_viewer(var: Path, offset: int) -> _TraceViewer:
+    """Phoenix, and every process of the stack exporting to it; or the user's own collector
+    (OTEL_EXPORTER_OTLP_ENDPOINT given: nothing started). Sets the exporter variables in
+    os.environ, which every process of the stack inherits (the gateway's Caddy too)."""
+    if given := os.environ.get(traces.ENDPOINT_ENV):
+        entry = ("traces", given, f"from ${traces.ENDPOINT_ENV}: the trace id is the request id")
+        return _TraceViewer({}, [entry], {})
+    if not traces.installed():
+        note = "none: `make install-traces` installs the viewer (`make run` does)"
+        return _TraceViewer({}, [("traces", "", note)], {})
+    port = traces.TRACES_PORT + offset
+    grpc_port = traces.TRACES_GRPC_PORT + offset
+    base = traces.url(port)
+    os.environ[traces.ENDPOINT_ENV] = base
+    os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"  # Caddy's default, stated
+    entry = (
+        "traces",
+        base,
+        f"Phoenix (OTLP/HTTP {base}/v1/traces, gRPC {traces.HOST}:{grpc_port}); "
+        f"a request's trace: {traces.trace_link(base, '<X-Request-Id>')}",
+    )
+    return _TraceViewer(
+        {"traces": traces.process(var, port, grpc_port)},
+        [entry],
+        {"traces": port, "traces (gRPC)": grpc_port},
+    )
+
+
 def run_local_stack() -> int:
     """Start PostgreSQL, the broker, the five services and the API gateway; block until
     Ctrl-C."""
@@ -48,6 +84,9 @@ def run_local_stack() -> int:
         f"  merged API document: {gateway.url(gateway_port)}/openapi.json",
         soft_wrap=True,
     )
+    viewer = _trace_viewer(var, offset)
+    for _, where, notes in viewer.entries:  # where a request's trace opens, whole
+        Console(highlight=False).print(f"Traces: {where or 'none'}; {notes}", soft_wrap=True)
     # The services believe X-Forwarded-For from the gateway's address alone.
     dialing_from = gateway.dial_from()
     master_key = master_key_from(var)
@@ -83,7 +122,8 @@ def run_local_stack() -> int:
     try:
         return run_stack(
             provision_local,
-            extra_processes={
+            extra_processes=viewer.processes
+            | {
                 # the API gateway: the deployment's Caddyfile, TLS from Caddy's local CA
                 "api-gateway": gateway.process(
                     var,
@@ -156,9 +196,10 @@ def run_local_stack() -> int:
                     gateway.url(gateway_port),
                     "the app's only door: /v1 routes, merged /openapi.json; "
                     f"local CA root {gateway.root_certificate(var)}",
-                )
+                ),
+                *viewer.entries,
             ],
-            extra_ports={"api-gateway": gateway_port},
+            extra_ports={"api-gateway": gateway_port} | viewer.ports,
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,
             broker_port=broker.DEFAULT_PORT + offset,
