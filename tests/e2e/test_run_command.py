@@ -59,6 +59,9 @@ GATEWAY_PORTS = (gateway.GATEWAY_PORT,)
 TRACES_PORTS = (traces.TRACES_PORT, traces.TRACES_GRPC_PORT)
 # The identity setting the client-address check below lowers, so three failures throttle.
 FAILURES_PER_CLIENT = 3
+# The request rate per client the test sets, so that one client passes it in a few requests.
+REQUEST_BURST = 30
+REQUESTS_PER_SECOND = 2
 
 
 def _offset() -> int:
@@ -261,6 +264,21 @@ def _through_gateway(base: str, root_ca: Path, identity: str, phoenix: str) -> N
     throttled = sign_in("127.0.0.3", FAILURES_PER_CLIENT)
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
     assert sign_in("127.0.0.4", 0).status_code == 401
+
+    # Every route: a client over its request rate gets 429 with Retry-After from the service
+    # behind the gateway (stock Caddy has no rate limiter), and another client does not.
+    def policy(client: str) -> httpx.Response:
+        with httpx.Client(
+            transport=httpx.HTTPTransport(local_address=client, verify=trusted), timeout=SLOW
+        ) as app:
+            return app.get(f"{base}/v1/policy-versions/current")
+
+    answers = [policy("127.0.0.5") for _ in range(REQUEST_BURST + 10)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused and {a.status_code for a in answers} == {200, 429}
+    assert int(refused[0].headers["retry-after"]) > 0
+    assert refused[0].headers["content-type"] == "application/problem+json"
+    assert policy("127.0.0.6").status_code == 200
     _whole_trace(base, trusted, phoenix)
     # and only the gateway is believed: a local process naming that client is not
     direct = httpx.post(
@@ -287,6 +305,8 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     }
     env |= {"EXPENSURA_HOME": str(home), "EXPENSURA_PORT_OFFSET": str(offset)}
     env["EXPENSURA_SIGN_IN_FAILURES_PER_CLIENT"] = str(FAILURES_PER_CLIENT)
+    env["EXPENSURA_REQUEST_BURST_PER_CLIENT"] = str(REQUEST_BURST)
+    env["EXPENSURA_REQUESTS_PER_CLIENT_PER_SECOND"] = str(REQUESTS_PER_SECOND)
     # no collector given: every process of the stack, the gateway included, exports its spans
     # to the Phoenix `make run` starts (promptly, for the test)
     env["OTEL_BSP_SCHEDULE_DELAY"] = "100"
