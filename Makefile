@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # broker (0: one session, in this process).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
+.PHONY: install run run-tools test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
         clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
@@ -26,11 +26,29 @@ $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/p
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) run-tools
 	$(BIN)/expensura run
 
+# The stack's own native tools, from Debian: Prometheus (`make run` scrapes the services with
+# it and serves deploy/dashboards from it) and Chromium (the dashboards' headless test).
+# Installed when run as root with apt; a policy-rc.d keeps the package from starting (and
+# leaving running) a system-wide Prometheus on :9090. Otherwise a message says what's off.
+RUN_TOOLS := prometheus chromium
+run-tools:
+	@missing=$$(for t in $(RUN_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		policy=/usr/sbin/policy-rc.d; ours=; \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' >$$policy; chmod +x $$policy; ours=1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		[ -z "$$ours" ] || rm -f $$policy; \
+	fi; \
+	for t in $$missing; do command -v $$t >/dev/null || echo "$$t is not installed (apt-get install $$t):" \
+		"$$( [ $$t = prometheus ] && echo 'make run starts no Prometheus and no dashboards' \
+		|| echo 'the dashboards test is skipped')"; done; true
+
 # The README's test command (and CI's): static checks, the deployment, then every test.
-test: lint typecheck deploy-check
+test: lint typecheck deploy-check run-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The test rings, by folder, across every package (a package without the folder is skipped):

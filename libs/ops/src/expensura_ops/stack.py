@@ -10,7 +10,7 @@ import sys
 from rich.console import Console
 
 from expensura_events.topology import SERVICES
-from expensura_ops import gateway
+from expensura_ops import dashboards, gateway
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
@@ -57,6 +57,13 @@ def run_local_stack() -> int:
     smtp_port = SMTP_SINK_PORT + offset
     bureau_port = CREDIT_BUREAU_PORT + offset
     messaging_port = MESSAGING_PORT + offset
+    # Prometheus scraping the internal listeners, and deploy/dashboards/*.json from it
+    dash_processes, dash_entries, dash_ports = dashboards.local_processes(
+        var,
+        offset,
+        {s.name.value: s.internal_port for s in services},
+        dashboards.checkout_dashboards(),
+    )
 
     def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
         env = asyncio.run(
@@ -149,16 +156,18 @@ def run_local_stack() -> int:
                     ],
                     {},
                 ),
-            },
+            }
+            | dash_processes,
             entries=[
                 (
                     "api-gateway",
                     gateway.url(gateway_port),
                     "the app's only door: /v1 routes, merged /openapi.json; "
                     f"local CA root {gateway.root_certificate(var)}",
-                )
+                ),
+                *dash_entries,
             ],
-            extra_ports={"api-gateway": gateway_port},
+            extra_ports={"api-gateway": gateway_port} | dash_ports,
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,
             broker_port=broker.DEFAULT_PORT + offset,
