@@ -44,8 +44,14 @@ def local_processes(
         (
             "dashboards",
             f"http://127.0.0.1:{port}",
-            f"deploy/dashboards/*.json from Prometheus at {prom_url} (scrapes every "
-            f"{prometheus.SCRAPE_INTERVAL}; data in {var / 'prometheus'})",
-        )
+            "deploy/dashboards/*.json (service overview, event pipeline, privacy "
+            "operations), from the Prometheus below",
+        ),
+        (
+            "prometheus",
+            prom_url,
+            f"scrapes each service's internal /metrics every {prometheus.SCRAPE_INTERVAL}; "
+            f"deploy/prometheus/alerts.yml at /alerts; data in {var / 'prometheus'}",
+        ),
     ]
     return processes, entries, {"prometheus": prom_port, "dashboards": port}
