@@ -43,6 +43,7 @@ from expensura_events.cipher import (
 )
 from expensura_events.db_errors import sqlstate
 from expensura_events.envelope import utcnow
+from expensura_events.metrics import timed_keystore
 from expensura_events.tables import service_secrets, subject_keys
 
 
@@ -88,10 +89,13 @@ class PostgresKeyStore:
     current master key; a stored key is opened with the master key its row names (`kek_id`),
     so during a rotation both old and new wraps are read."""
 
-    def __init__(self, engine: AsyncEngine, master: MasterKey | MasterKeys) -> None:
+    def __init__(
+        self, engine: AsyncEngine, master: MasterKey | MasterKeys, *, service: str | None = None
+    ) -> None:
         self._engine = engine
         self._keys = master if isinstance(master, MasterKeys) else MasterKeys(master)
         self._master = self._keys.current
+        self.service = service  # whose `expensura_keystore_duration_seconds`; None: not timed
 
     async def _role(self, conn: Any) -> str:
         return str(await conn.scalar(select(_ME)))
@@ -99,6 +103,7 @@ class PostgresKeyStore:
     async def get_or_create(self, subject_id: str) -> DataKey:
         return (await self.get_or_create_many({subject_id}))[subject_id]
 
+    @timed_keystore("get_or_create_many")
     async def get_or_create_many(self, subject_ids: set[str]) -> dict[str, DataKey]:
         """This service's key of each subject (created if new), in one round trip for the
         keys that exist. SubjectErased if a subject (or a held subject) was erased."""
@@ -162,6 +167,7 @@ class PostgresKeyStore:
         raw = master.unwrap(_wrap_context(row.subject_id, row.owner), row.wrapped_key)
         return DataKey(row.key_id, raw)
 
+    @timed_keystore("get")
     async def get(self, subject_id: str) -> DataKey | None:
         """This service's own live key of the subject, if it has one."""
         async with self._engine.connect() as conn:
@@ -176,6 +182,7 @@ class PostgresKeyStore:
             return None
         return self._open(row)
 
+    @timed_keystore("readable")
     async def readable(self, subject_id: str) -> dict[str, DataKey]:
         """Every live key of the subject this service may open, by key id."""
         async with self._engine.connect() as conn:
@@ -189,6 +196,7 @@ class PostgresKeyStore:
             ).all()
         return {str(r.key_id): self._open(r) for r in rows}
 
+    @timed_keystore("readable_many")
     async def readable_many(self, subject_ids: set[str]) -> dict[str, dict[str, DataKey]]:
         """`readable` for many subjects in one query each 5,000 (every one of them gets an
         entry, empty when it has no key this service may open)."""
@@ -206,11 +214,13 @@ class PostgresKeyStore:
                     out[r.subject_id][str(r.key_id)] = self._open(r)
         return out
 
+    @timed_keystore("live")
     async def live(self, subject_id: str) -> bool:
         """Whether any service still holds a live key of the subject (no key is shown)."""
         async with self._engine.connect() as conn:
             return await conn.scalar(select(func.subject_key_state(subject_id))) == "live"
 
+    @timed_keystore("destroy")
     async def destroy(self, subject_id: str) -> bool:
         """Destroy every owner's key of the subject. The rows stay (with no key), and a
         tombstone, so no key is ever created for it again.

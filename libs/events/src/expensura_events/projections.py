@@ -43,7 +43,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 import httpx
@@ -70,6 +70,7 @@ from expensura_events.envelope import EventEnvelope, key_owner, utcnow
 from expensura_events.forgeries import RejectionHook
 from expensura_events.kafka import FetchPace, KafkaSettings, new_consumer
 from expensura_events.mapper import EventMapper
+from expensura_events.metrics import PROJECTION_APPLIED
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restrictions import Restriction
 from expensura_events.store import EventStore, StoredRecord
@@ -336,6 +337,8 @@ class Outcome:
     duplicates: int = 0
     parked: list[tuple[DeadLetter, BaseException]] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)  # per reason; also in `parked`
+    # Per source, the latest recording time among the records found applied (now or before).
+    recorded: dict[str, datetime] = field(default_factory=dict)
 
 
 def verified(mapper: EventMapper, delivery: Delivery) -> Delivery:
@@ -499,6 +502,9 @@ async def _apply_in_order(
             outcome.applied.append(d.event_id)
         else:
             outcome.duplicates += 1
+        last = outcome.recorded.get(d.source)
+        if d.recorded_at is not None and (last is None or d.recorded_at > last):
+            outcome.recorded[d.source] = d.recorded_at
     return outcome
 
 
@@ -509,6 +515,16 @@ class RunnerStats:
     errors: int = 0
     dead_lettered: int = 0  # events parked by this process since it started
     rejected: dict[str, int] = field(default_factory=dict)  # of those, refused per reason
+    # Per source, while records of it wait (fetched, not yet known applied): since when.
+    # The publication time of the oldest fetched while caught up, then the recording time of
+    # the last record applied; gone once a fetch finds nothing new (ProjectionConsumer).
+    behind_since: dict[str, datetime] = field(default_factory=dict)
+
+    def lag_seconds(self, source: str, now: datetime) -> float:
+        """`expensura_projection_lag_seconds`: 0 when caught up, else the seconds since
+        `behind_since` (a consumer that fails its batch again and again falls behind)."""
+        last = self.behind_since.get(source)
+        return 0.0 if last is None else max(0.0, (now - last).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -530,11 +546,20 @@ class ProjectionRunner:
         kafka: KafkaSettings,
         group_id: str,
         on_rejected: RejectionHook | None = None,
+        *,
+        service: str | None = None,
     ) -> None:
         self.engine, self.mapper, self.projection = engine, mapper, projection
         self.kafka, self.group_id = kafka, group_id
         self.on_rejected = on_rejected  # what else a refused record sets off (forgeries.py)
         self.stats = RunnerStats()
+        # `expensura_projection_applied_total` (exported at 0 from the start); None: a runner
+        # outside a service (tests, tools) counts nothing.
+        self._applied = (
+            None
+            if service is None
+            else PROJECTION_APPLIED.labels(service=service, projection=projection.name)
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume this projection's sources alone (its own consumer group)."""
@@ -562,6 +587,10 @@ class ProjectionRunner:
             )
         # Counted and announced once committed: a batch that failed did none of it.
         self.stats.applied += len(outcome.applied)
+        if self._applied is not None:
+            self._applied.inc(len(outcome.applied))
+        for source, recorded in outcome.recorded.items():
+            self.stats.behind_since[source] = recorded
         self.stats.duplicates += outcome.duplicates
         self.stats.dead_lettered += len(outcome.parked)
         for reason, count in outcome.rejected.items():
@@ -628,6 +657,9 @@ class ProjectionRunner:
             log.info("projection.offset_commit_failed", **error_fields(exc))
 
 
+FETCH_RECORDS = 500  # records per fetch, at most
+
+
 class ProjectionConsumer:
     """One Kafka consumer for several projections of a service: it reads the union of their
     sources and hands each projection the partitions of its own sources, each projection in
@@ -643,6 +675,28 @@ class ProjectionConsumer:
         self, runners: Sequence[ProjectionRunner], kafka: KafkaSettings, group_id: str
     ) -> None:
         self.runners, self.kafka, self.group_id = list(runners), kafka, group_id
+
+    def _note_fetched(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """The lag's bookkeeping (RunnerStats.behind_since) at each fetch: a source that
+        brought records and was caught up is behind since the oldest of them was published;
+        a fetch short of its limit brought everything waiting, so a source it brought nothing
+        of has nothing waiting: caught up."""
+        oldest: dict[str, datetime] = {}
+        for tp, msgs in batches.items():
+            source = topic_source(tp.topic)
+            for msg in msgs[:1]:  # a partition's first record is its oldest
+                at = datetime.fromtimestamp(msg.timestamp / 1000, UTC)
+                oldest[source] = min(at, oldest.get(source, at))
+        short = sum(len(msgs) for msgs in batches.values()) < FETCH_RECORDS
+        for runner in self.runners:
+            behind = runner.stats.behind_since
+            for source in runner.projection.sources:
+                if source in oldest:
+                    behind.setdefault(source, oldest[source])
+                elif short:
+                    behind.pop(source, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         sources = sorted({src for r in self.runners for src in r.projection.sources})
@@ -664,9 +718,10 @@ class ProjectionConsumer:
                     last_commit,
                 )
                 while not stop.is_set():
-                    batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                    batches = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
                     if (wait_ms := pace.observe(bool(batches), time.monotonic())) is not None:
                         FetchPace.apply(consumer, wait_ms)
+                    self._note_fetched(batches)
                     if batches:
                         for runner in self.runners:
                             mine = {

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from expensura_events.db_errors import error_fields, is_unavailable
 from expensura_events.envelope import TraceContext, utcnow
 from expensura_events.kafka import KafkaSettings, end_offsets, ensure_topics, new_producer
+from expensura_events.metrics import RELAY_PUBLISHED
 from expensura_events.store import EventStore, StoredRecord
 from expensura_events.tables import relay_partition_offsets, relay_position
 from expensura_events.tracing import context_from_envelope, inject_headers, tracer
@@ -88,6 +89,7 @@ class OutboxRelay:
         # saved, the worst moment for an at-least-once relay.
         self.crash_after_publish = crash_after_publish
         self.stats = RelayStats()
+        self._published = RELAY_PUBLISHED.labels(service=source)  # exported at 0 from start
         self._producer: AIOKafkaProducer | None = None
         self._last_topic_check = 0.0
         self._busy = True  # until a read finds nothing new
@@ -256,7 +258,15 @@ class OutboxRelay:
         self.stats.partition_offsets |= acked
         self.stats.published += len(records)
         self.stats.last_seq = records[-1].seq
+        self._published.inc(len(records))
         return len(records)
+
+    async def lag(self) -> int:
+        """Events the log committed that no relay has published yet: the log's head minus
+        the saved position (the database's, so every replica reads the same)."""
+        async with self.engine.connect() as conn:
+            head, _ = await EventStore.head(conn)
+            return max(0, head - await self._position(conn))
 
     async def check_broker(self) -> None:
         """Republish from the start if the broker lost what we published (see module doc)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +32,7 @@ from expensura_events.envelope import (
 from expensura_events.kafka import broker_reachable
 from expensura_events.keystore import KeyStore, PostgresKeyStore, ServiceSecrets
 from expensura_events.mapper import EventMapper
+from expensura_events.metrics import Reading
 from expensura_events.passwords import HashingCost, PasswordHashing
 from expensura_events.privacy.access import record_access
 from expensura_events.privacy.lifecycle import EraseHook, PlaceHoldsHook, SubjectLifecycle
@@ -83,6 +84,9 @@ class ServiceDefinition:
     # The service that issues access tokens (identity): its published JWKS, read from its own
     # database, which its token verifier reads at every verification instead of over HTTP.
     published_token_keys: Callable[[ServiceRuntime], Awaitable[dict[str, Any]]] | None = None
+    # The service's own gauges, read from its database when Prometheus scrapes `/metrics`
+    # (counts of rows: pending erasures, open incidents); names and labels of metrics.CONTRACT.
+    readings: Callable[[ServiceRuntime], Awaitable[Iterable[Reading]]] | None = None
 
     def retention_rules(self, settings: ServiceSettings) -> list[Rule]:
         """Everything the service's retention worker purges: its projection inbox, then the
@@ -130,7 +134,9 @@ class ServiceRuntime:
         self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=5)
         masters = MasterKeys.from_base64(s.master_key, s.previous_master_key)
         self.keys: KeyStore = (
-            keys if keys is not None else PostgresKeyStore(self.keystore_engine, masters)
+            keys
+            if keys is not None
+            else PostgresKeyStore(self.keystore_engine, masters, service=spec.name)
         )
         # This service's own secrets (look-up HMAC, pseudonym, token-key, TOTP wrapping keys).
         self.secrets = ServiceSecrets(self.keystore_engine, masters)
@@ -145,6 +151,7 @@ class ServiceRuntime:
             EventSigner.from_base64(spec.name, s.event_signing_key)
             if s.event_signing_key
             else None,
+            service=spec.name,
         )
         self.relay: OutboxRelay = OutboxRelay(
             self.engine,
@@ -172,6 +179,7 @@ class ServiceRuntime:
                 s.kafka(),
                 self.projections_group,
                 on_rejected=forgeries.reporter(self),
+                service=spec.name,
             )
             for p in projections
         ]
@@ -278,6 +286,11 @@ class ServiceRuntime:
             decision_id=decision_id,
             decided_at=decided_at,
         )
+
+    @property
+    def workers_running(self) -> bool:
+        """Whether this process runs the relay and the projections (`start_workers`)."""
+        return bool(self._tasks)
 
     def start_workers(self) -> None:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="relay"))

@@ -20,6 +20,7 @@ import collections
 import itertools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ from expensura_events.chain_segments import LINKS_BETWEEN, SegmentResult
 from expensura_events.cipher import KeyCache
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
+from expensura_events.metrics import APPEND_LOCK_WAIT
 from expensura_events.tables import event_log, stream_versions
 
 # "EXPENSUR": one per database, taken by `expensura_append` (eventstore_0007), which spells
@@ -99,8 +101,12 @@ class EventSigningKeyMissing(RuntimeError):
 
 
 class EventStore:
-    def __init__(self, mapper: EventMapper, signer: EventSigner | None = None) -> None:
+    def __init__(
+        self, mapper: EventMapper, signer: EventSigner | None = None, *, service: str | None = None
+    ) -> None:
         self.mapper, self.signer = mapper, signer
+        # `expensura_append_lock_wait_seconds` for this service; None: not observed.
+        self._append_timer = None if service is None else APPEND_LOCK_WAIT.labels(service=service)
 
     async def append(
         self,
@@ -133,9 +139,14 @@ class EventStore:
             built = self._build(events, sealed, bases, recorded_at)
             # The one statement under the lock (eventstore_0007, `expensura_append`): the lock,
             # the check that no stream moved since `bases`, the head, the links, the insert.
+            # Timed as a whole: the wait for the lock is most of it under contention, and
+            # what it cannot tell apart (the insert under the lock) is what others wait for.
+            started = time.perf_counter()
             first_seq, moved, at = (
                 await conn.execute(_APPEND, _append_arguments(built, streams, bases))
             ).one()
+            if self._append_timer is not None:
+                self._append_timer.observe(time.perf_counter() - started)
             if first_seq is not None:
                 return [
                     e.model_copy(update={"sequence": first_seq + i})

@@ -19,6 +19,7 @@ from expensura_identity.personalisation.projection import PersonalisationProfile
 from expensura_identity.personalisation.views import router as personalisation_router
 from expensura_identity.profile.views import router as profile_router
 from expensura_identity.rights.projection import ErasureCertificates, PolicyRefusals
+from expensura_identity.rights.service import readings
 from expensura_identity.rights.views import router as rights_router
 from expensura_identity.rights.worker import cancellation_worker
 from expensura_identity.settings import IdentitySettings
@@ -55,6 +56,7 @@ service_definition = ServiceDefinition(
     erase_subject=erase_identity_state,
     retention=retention,
     published_token_keys=published_keys,
+    readings=readings,
 )
 
 app = create_app(service_definition)

@@ -22,6 +22,7 @@ from expensura_incident.exposure.projection import ExposureIndex
 from expensura_incident.exposure.views import router as exposure_router
 from expensura_incident.notices.projection import CustomerNotices
 from expensura_incident.notices.service import notice_sender
+from expensura_incident.response.service import readings
 from expensura_incident.response.views import router as response_router
 from expensura_incident.settings import IncidentSettings
 
@@ -39,6 +40,7 @@ service_definition = ServiceDefinition(
         AutoRaisedIncidents,
     ],
     workers=[notice_sender],
+    readings=readings,
 )
 
 app = create_app(service_definition)

@@ -12,13 +12,15 @@ from typing import Annotated, Any
 import structlog
 from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from expensura_events.deadletters import open_dead_letters
 from expensura_events.fields import Identifier
+from expensura_events.metrics import exposition
 from expensura_events.privacy.access import subject_records
 from expensura_events.runtime import ServiceDefinition, ServiceRuntime
 from expensura_events.settings import ServiceSettings
@@ -26,6 +28,7 @@ from expensura_events.store import EventStore
 from expensura_events.tracing import configure_tracing
 from expensura_events.unhandled import AnswerUnhandledErrors
 from expensura_events.web.auth import EVERY_SERVICE, CurrentUser, Runtime, callers, runtime_of
+from expensura_events.web.metrics import METRICS_PATH, RecordRequests, scrape_readings
 from expensura_events.web.middleware import BodySizeLimit
 from expensura_events.web.problems import install_problem_handlers, unexpected_failure
 
@@ -137,6 +140,19 @@ def create_app(
         body = Readiness(status="ready" if ok else "unavailable", service=name, checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
+    @app.get(
+        METRICS_PATH,
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    async def metrics(rt: Runtime) -> Response:
+        """The service's metrics in Prometheus's text format, exactly those of the metrics
+        contract (deploy/README.md). On the internal listener only, for Prometheus; no
+        label holds personal data (routes are templates)."""
+        body = exposition(name, await scrape_readings(rt))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/internal/log", tags=["internal"], dependencies=[callers(*EVERY_SERVICE)])
     async def log_feed(
         rt: Runtime,
@@ -215,7 +231,9 @@ def create_app(
     for router in definition.routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=lambda: _body_limit(app))
-    app.add_middleware(AnswerUnhandledErrors, respond=unexpected_failure)  # outermost of ours
+    app.add_middleware(AnswerUnhandledErrors, respond=unexpected_failure)
+    # Outermost of ours: it counts what the client got, the answers to failures included.
+    app.add_middleware(RecordRequests, service=name)
     # One server span per request; not also a span per ASGI message received and sent
     # (two or three more per request, on every route, that say nothing the server span
     # does not).

@@ -1,7 +1,8 @@
 """Dashboards and alert rules against the metrics contract.
 
-The services will export exactly the metrics below (deploy/README.md, "Metrics contract");
-the dashboards and alert rules may query nothing else, and only with those labels, so that a
+The services export exactly the metrics of `expensura_events.metrics.CONTRACT`, the one
+definition (deploy/README.md, "Metrics contract"); the dashboards and alert rules may query
+nothing else, and only with those labels, so that a
 panel can never sit empty because of a misspelt name. Every alert also names its runbook: a
 section of docs/operations.md that exists.
 """
@@ -15,43 +16,15 @@ from typing import Any
 
 import yaml
 
+from expensura_events.metrics import series_names
 from expensura_ops.deploycheck.kustomize import Loader
 
-# name → labels, as the services export them. A histogram is named by its _bucket series;
-# its _sum and _count come with it.
-CONTRACT: dict[str, frozenset[str]] = {
-    "http_server_requests_total": frozenset({"service", "route", "method", "status"}),
-    "http_server_request_duration_seconds_bucket": frozenset(
-        {"service", "route", "method", "status"}
-    ),
-    "expensura_relay_lag_events": frozenset({"service"}),
-    "expensura_relay_published_total": frozenset({"service"}),
-    "expensura_projection_lag_seconds": frozenset({"service", "projection", "source"}),
-    "expensura_projection_applied_total": frozenset({"service", "projection"}),
-    "expensura_dead_letters": frozenset({"service", "projection"}),
-    "expensura_consent_decision_duration_seconds_bucket": frozenset({"service"}),
-    "expensura_append_lock_wait_seconds_bucket": frozenset({"service"}),
-    "expensura_keystore_duration_seconds_bucket": frozenset({"service", "operation"}),
-    "expensura_consents_given_total": frozenset({"purpose"}),
-    "expensura_consents_withdrawn_total": frozenset({"purpose"}),
-    "expensura_disclosures_total": frozenset({"partner", "purpose"}),
-    "expensura_disclosures_refused_total": frozenset({"partner", "reason"}),
-    "expensura_erasures_pending": frozenset(),
-    "expensura_incidents_open": frozenset({"severity"}),
-}
 # Labels Prometheus adds when it scrapes (deploy/prometheus/*), and a histogram's bucket bound.
 SCRAPE_LABELS = frozenset({"job", "instance", "pod", "namespace"})
 
 
 def _allowed() -> dict[str, frozenset[str]]:
-    names = dict(CONTRACT)
-    for name, labels in CONTRACT.items():
-        if name.endswith("_bucket"):
-            base = name.removesuffix("_bucket")
-            names[name] = labels | {"le"}
-            names[base + "_sum"] = labels
-            names[base + "_count"] = labels
-    return {n: labels | SCRAPE_LABELS for n, labels in names.items()}
+    return {n: labels | SCRAPE_LABELS for n, labels in series_names().items()}
 
 
 ALLOWED = _allowed()

@@ -13,6 +13,7 @@ under that consent, while other services' projections may still be catching up.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -37,6 +38,7 @@ from expensura_consent.grounds.domain import STAFF_READ_PURPOSE
 from expensura_consent.records import store as records
 from expensura_consent.settings import ConsentSettings
 from expensura_events.envelope import Actor, utcnow
+from expensura_events.metrics import CONSENT_DECISION
 from expensura_events.retention import Expiry
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
@@ -104,8 +106,13 @@ async def decide_in(conn: AsyncConnection, question: Question) -> RecordedDecisi
 
 
 async def make_decision(rt: ServiceRuntime, question: Question) -> RecordedDecision:
+    """Decide and record (`decide_in`), timed with its commit for
+    `expensura_consent_decision_duration_seconds`."""
+    started = time.perf_counter()
     async with rt.engine.begin() as conn:
-        return await decide_in(conn, question)
+        recorded = await decide_in(conn, question)
+    CONSENT_DECISION.labels(service=rt.name).observe(time.perf_counter() - started)
+    return recorded
 
 
 @dataclass(frozen=True)

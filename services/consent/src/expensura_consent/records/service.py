@@ -28,6 +28,7 @@ from expensura_consent.records.domain import (
 from expensura_consent.tables import receipt_signing_keys
 from expensura_events.cipher import TOKEN_KEYS
 from expensura_events.envelope import Actor, utcnow
+from expensura_events.metrics import CONSENTS_GIVEN, CONSENTS_WITHDRAWN
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.signing import SigningKeys
 from expensura_events.vocabulary import ActorKind, Purpose
@@ -73,6 +74,8 @@ async def give(rt: ServiceRuntime, subject_id: str, choice: ConsentChoice) -> Co
             ],
             expected_version=0,
         )
+    if choice.given:  # committed
+        CONSENTS_GIVEN.labels(purpose=choice.purpose.value).inc()
     return record
 
 
@@ -85,7 +88,9 @@ async def withdraw_consent(rt: ServiceRuntime, subject_id: str, consent_id: UUID
     """Withdraw the subject's consent. Effective at once: when this returns, no decision
     allows under it (RGT-4). Raises ConsentNotFound, NotActive."""
     async with rt.engine.begin() as conn:
-        return await withdraw_in(rt, conn, subject_id, consent_id)
+        withdrawn = await withdraw_in(rt, conn, subject_id, consent_id)
+    CONSENTS_WITHDRAWN.labels(purpose=withdrawn.purpose.value).inc()  # committed
+    return withdrawn
 
 
 async def withdraw_in(

@@ -80,6 +80,9 @@ OPEN_STATES = frozenset(
     }
 )
 
+# Erasure asked of every store, not yet confirmed by all (`expensura_erasures_pending`).
+ERASURE_PENDING_STATES = frozenset({CancellationState.ERASING, CancellationState.ESCALATED})
+
 
 @dataclass(frozen=True)
 class CancellationRecord:

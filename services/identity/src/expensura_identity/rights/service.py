@@ -24,6 +24,7 @@ from expensura_events.catalog.rights import (
     ProcessingStopped,
 )
 from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, LegalBasis, utcnow
+from expensura_events.metrics import Reading
 from expensura_events.obligations import enforces
 from expensura_events.privacy.restrictions import Restriction, restrict
 from expensura_events.privacy.shredding import ERASURE_BASIS, shred_subject
@@ -438,3 +439,10 @@ async def certificate(rt: ServiceRuntime, request_id: UUID) -> Certificate:
             await store.holds_ended(conn, cert.subject_id),
         )
     return replace(cert, retention=retention)
+
+
+async def readings(rt: ServiceRuntime) -> list[Reading]:
+    """Identity's gauges at a scrape of `/metrics`: the erasures not yet certified."""
+    async with rt.engine.connect() as conn:
+        pending = await store.erasures_pending(conn)
+    return [Reading("expensura_erasures_pending", pending)]

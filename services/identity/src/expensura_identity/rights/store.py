@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_identity.rights.domain import (
+    ERASURE_PENDING_STATES,
     INITIAL_STATE,
     OPEN_STATES,
     CancellationAction,
@@ -224,3 +225,13 @@ async def holds_ended(conn: AsyncConnection, subject_id: str) -> dict[tuple[str,
         select(t.c.service, t.c.hold, t.c.ended_at).where(t.c.subject_id == subject_id)
     )
     return {(r.service, r.hold): r.ended_at for r in rows}
+
+
+async def erasures_pending(conn: AsyncConnection) -> int:
+    """Requests whose erasure was asked for and not yet certified (every store confirmed)."""
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(c)
+        .where(c.c.state.in_([s.value for s in ERASURE_PENDING_STATES]))
+    )
+    return int(count or 0)

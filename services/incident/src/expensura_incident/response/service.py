@@ -37,11 +37,12 @@ from expensura_events.catalog.incident_response import (
     incident_stream,
 )
 from expensura_events.envelope import Actor, DomainEvent, EventEnvelope, LegalBasis, utcnow
+from expensura_events.metrics import Reading
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, LegalGround, Purpose
 from expensura_incident.containment import store as containment_store
 from expensura_incident.containment.domain import Outcome
-from expensura_incident.grading.domain import Assessment
+from expensura_incident.grading.domain import Assessment, Severity
 from expensura_incident.regimes.domain import (
     BY_CODE,
     Exposure,
@@ -707,3 +708,18 @@ async def ftc_draft(rt: ServiceRuntime, incident_id: UUID) -> FtcSafeguardsRepor
         institution_contact=contact,
         description=_description(view),
     )
+
+
+UNGRADED = "ungraded"  # the severity label of an incident not graded yet
+
+
+async def readings(rt: ServiceRuntime) -> list[Reading]:
+    """Incident's gauges at a scrape of `/metrics`: open incidents per severity, every
+    severity present (0 when none)."""
+    async with rt.engine.connect() as conn:
+        counts = await store.open_by_severity(conn)
+    severities = [*(s.value for s in Severity), UNGRADED]
+    by_label = {UNGRADED if k is None else k: v for k, v in counts.items()}
+    return [
+        Reading("expensura_incidents_open", by_label.get(s, 0), {"severity": s}) for s in severities
+    ]

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_incident.grading.domain import (
@@ -284,6 +284,16 @@ async def open_incidents(conn: AsyncConnection) -> list[StoredIncident]:
         .order_by(incidents.c.reported_at)
     )
     return [_incident(r) for r in rows]
+
+
+async def open_by_severity(conn: AsyncConnection) -> dict[str | None, int]:
+    """Incidents not closed, per severity (None: not graded yet)."""
+    rows = await conn.execute(
+        select(incidents.c.severity, func.count())
+        .where(incidents.c.state != IncidentState.CLOSED.value)
+        .group_by(incidents.c.severity)
+    )
+    return {r[0]: int(r[1]) for r in rows}
 
 
 async def timeline(conn: AsyncConnection, incident_id: UUID) -> list[TimelineEntry]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -46,8 +47,23 @@ UNKNOWN_CASE = "the case is not an open dispute of this subject"
 DISCLOSED, REFUSED = "disclosed", "refused"
 
 
+class RefusalCode(StrEnum):
+    """A refusal's reason as a closed set, for `expensura_disclosures_refused_total`."""
+
+    NO_CASE = "no-case"
+    UNKNOWN_CASE = "unknown-case"
+    NO_AGREEMENT = "no-agreement"
+    NO_FIELDS = "no-fields"
+    CONSENT = "consent"  # the consent service said no
+    OTHER = "other"
+
+
 class DisclosureRefusal(Exception):
-    """Why nothing leaves; the reason goes into DisclosureRefused."""
+    """Why nothing leaves; the reason goes into DisclosureRefused, the code into metrics."""
+
+    def __init__(self, reason: str, code: RefusalCode = RefusalCode.OTHER) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 class OutOfScope(Exception):
@@ -126,7 +142,8 @@ def covering_agreement(
             return agreement
     raise DisclosureRefusal(
         f"no active confidentiality agreement covers {purpose.value}"
-        + (" for inbound data" if inbound else "")
+        + (" for inbound data" if inbound else ""),
+        RefusalCode.NO_AGREEMENT,
     )
 
 
@@ -138,7 +155,8 @@ def minimise(
     fields = sorted(requested & allow_list(kind, purpose) & agreement.fields)
     if not fields:
         raise DisclosureRefusal(
-            f"none of the requested fields may go to a {kind.value} for {purpose.value}"
+            f"none of the requested fields may go to a {kind.value} for {purpose.value}",
+            RefusalCode.NO_FIELDS,
         )
     return fields
 
@@ -157,11 +175,11 @@ def plan(
     is whose the named case is, None if no such case is known), an agreement in force
     (SHR-3), the minimised fields (SHR-2)."""
     if ask.purpose in CASE_REQUIRED and not ask.case_reference:
-        raise DisclosureRefusal(NO_CASE)
+        raise DisclosureRefusal(NO_CASE, RefusalCode.NO_CASE)
     if ask.purpose in KNOWN_CASE_REQUIRED and (
         case_subject is None or case_subject != ask.subject_id
     ):
-        raise DisclosureRefusal(UNKNOWN_CASE)
+        raise DisclosureRefusal(UNKNOWN_CASE, RefusalCode.UNKNOWN_CASE)
     agreement = covering_agreement(agreements, ask.purpose, now)
     return Plan(agreement, minimise(kind, ask.purpose, agreement, set(ask.fields)))
 

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 from expensura_events.catalog.sharing import DisclosureRefused, InboundDataRefused
 from expensura_events.contracts.decisions import DecisionOut
 from expensura_events.envelope import Actor, utcnow
+from expensura_events.metrics import DISCLOSURES, DISCLOSURES_REFUSED
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, Purpose
 from expensura_sharing_gateway.disclosures import clients, store
@@ -28,6 +29,7 @@ from expensura_sharing_gateway.disclosures.domain import (
     DisclosureRecord,
     DisclosureRefusal,
     InboundOffer,
+    RefusalCode,
     Refused,
     WithdrawalProof,
     check_scope,
@@ -73,8 +75,10 @@ async def _refuse(
     partner: Partner,
     ask: DisclosureAsk,
     event: DisclosureRefused,
+    code: RefusalCode,
 ) -> Refused:
-    """Commit the refusal (row and event); the caller raises what this returns."""
+    """Commit the refusal (row and event), then count it; the caller raises what this
+    returns."""
     async with rt.engine.begin() as conn:
         await store.add(
             conn,
@@ -107,6 +111,7 @@ async def _refuse(
                 )
             ],
         )
+    DISCLOSURES_REFUSED.labels(partner=partner.partner_id, reason=code.value).inc()
     return Refused(event.reason, event.disclosure_id)
 
 
@@ -133,7 +138,11 @@ async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> 
         )
     except DisclosureRefusal as exc:
         raise await _refuse(
-            rt, partner, ask, refused(disclosure_id, partner.partner_id, ask, str(exc), None)
+            rt,
+            partner,
+            ask,
+            refused(disclosure_id, partner.partner_id, ask, str(exc), None),
+            exc.code,
         ) from None
     urls, timeout = rt.settings.service_urls, gateway_settings(rt).dependency_timeout_seconds
     decision = await clients.decide(
@@ -150,7 +159,7 @@ async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> 
         disclosure_id, partner.partner_id, ask, planned, decision, client_id=partner.client_id
     )
     if isinstance(event, DisclosureRefused):
-        raise await _refuse(rt, partner, ask, event)
+        raise await _refuse(rt, partner, ask, event, RefusalCode.CONSENT)
     values = await clients.disclosable_values(
         urls,
         ask.subject_id,
@@ -192,6 +201,7 @@ async def disclose(rt: ServiceRuntime, partner: Partner, ask: DisclosureAsk) -> 
                 )
             ],
         )
+    DISCLOSURES.labels(partner=partner.partner_id, purpose=ask.purpose.value).inc()
     return Disclosure(
         disclosure_id=disclosure_id,
         subject_id=ask.subject_id,
