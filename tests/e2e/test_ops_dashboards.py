@@ -4,11 +4,10 @@ workload (the incident drill, twice) through the services' public APIs; then eac
 opened in headless Chromium shows the workload's numbers. Screenshots are kept under
 var/artefacts/dashboards/.
 
-Why twice: a counter series is born at its first increment, and Prometheus' `increase`
-cannot see the increments that happened before its first scrape of the series (no earlier
-sample to subtract). The first, one-customer drill brings the series to life; the panels'
-"in range" figures are then exact for the second drill's five customers, give or take
-Prometheus' extrapolation to the range's ends."""
+Two drills, so that two partners, each with its own disclosures, show side by side. Every
+counter series here is born during the workload: the panels' "in range" queries count such a
+series from zero (`increase` alone would miss what it counted before its first scrape).
+"""
 
 from __future__ import annotations
 
@@ -134,13 +133,6 @@ def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
 
         drill_env = {k: v for k, v in env.items() if k != "EXPENSURA_PORT_OFFSET"}
         first = _drill(drill_env, FIRST, tmp_path / "first.json")
-        _until(
-            lambda: (
-                _value(prom, "sum(expensura_consents_given_total)") == FIRST
-                and _value(prom, "sum(expensura_disclosures_total)") == FIRST
-            ),
-            "the first drill's counters are not scraped",
-        )
         second = _drill(drill_env, SECOND, tmp_path / "second.json")
         partner = str(second["partner_id"])
         _until(
@@ -162,32 +154,30 @@ def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
             print(f"\ndashboard {uid}: {shot}")
 
         privacy = doms["privacy-operations"]
-        # the second drill's five consents, as Prometheus extrapolates an increase
+        # every consent the drills' customers gave, every disclosure per partner
         given = privacy["Consents given in range, by purpose"]
-        assert set(given) == {"credit-assessment"}, given
-        assert SECOND <= given["credit-assessment"] < SECOND + 2, given
-        # disclosures per partner: each drill's bureau, by its id, for the drill's purpose
+        assert given == {"credit-assessment": FIRST + SECOND}, given
         disclosed = privacy["Disclosures in range, by partner and purpose"]
-        assert set(disclosed) == {
-            f"{first['partner_id']} credit-assessment",
-            f"{partner} credit-assessment",
+        assert disclosed == {
+            f"{first['partner_id']} credit-assessment": FIRST,
+            f"{partner} credit-assessment": SECOND,
         }, disclosed
-        assert all(v <= SECOND + 2 for v in disclosed.values()), disclosed
         assert {f"disclosed to {first['partner_id']}", f"disclosed to {partner}"} <= set(
             privacy["Disclosures and refusals"]
         )
         # two incidents reported and graded, neither closed by the drill
-        incidents = privacy["Incidents open, by severity"]
-        expected: dict[str, float] = {}
+        incidents = privacy["Incidents open, by severity"]  # every severity, 0 or not
+        expected = {str(r["severity"]): 0.0 for r in (first, second)}
         for report in (first, second):
-            expected[str(report["severity"])] = expected.get(str(report["severity"]), 0) + 1
-        assert incidents == expected, incidents
+            expected[str(report["severity"])] += 1
+        assert {k: v for k, v in incidents.items() if v} == expected, incidents
+        assert {"low", "medium", "high"} <= set(incidents), incidents
         assert privacy["Erasures pending"] == {"pending": 0.0}
 
         overview = doms["service-overview"]
         by_route = overview["Requests in range by route"]
-        pulls = [v for k, v in by_route.items() if k.startswith("sharing-gateway POST /v1/disc")]
-        assert pulls and max(pulls) >= SECOND, by_route
+        # each pull answered once (the drill retries only overload answers)
+        assert by_route.get("sharing-gateway POST /v1/disclosures", 0) >= FIRST + SECOND, by_route
         assert {"identity", "consent", "sharing-gateway", "incident"} <= set(
             overview["Request rate by service"]
         )
@@ -204,8 +194,12 @@ def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     text = out.decode(errors="replace")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTEFACTS / "run.log").write_text(text)
     if failure is not None:
-        raise AssertionError(f"{failure!r}; expensura run printed:\n{text[-6000:]}") from failure
+        raise AssertionError(
+            f"{failure!r}; expensura run printed ({ARTEFACTS / 'run.log'}):\n{text[-6000:]}"
+        ) from failure
     # ops find the dashboards in the summary `expensura run` prints
     assert "dashboards" in text and f"127.0.0.1:{dashboards.DASHBOARDS_PORT + offset}" in text
     shutil.rmtree(home, ignore_errors=True)

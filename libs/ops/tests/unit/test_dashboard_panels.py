@@ -121,7 +121,7 @@ def test_a_timeseries_panel_shows_the_latest_value_and_a_line() -> None:
         panel, [TargetResult("{{service}}", [Series({"service": "consent"}, points)])]
     )
     assert _cells(rendered) == {"consent": "2"}
-    assert re.search(r'<polyline [^>]*points="0\.0,28\.0 80\.0,0\.0 160\.0,14\.0"', rendered)
+    assert re.search(r'<polyline [^>]*points="0\.0,28\.0 60\.0,0\.0 120\.0,14\.0"', rendered)
 
 
 def test_a_panel_without_data_or_with_a_failed_query_says_so() -> None:

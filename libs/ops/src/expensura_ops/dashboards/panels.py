@@ -146,7 +146,7 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _sparkline(points: Sequence[tuple[float, float]], width: int = 160, height: int = 28) -> str:
+def _sparkline(points: Sequence[tuple[float, float]], width: int = 120, height: int = 28) -> str:
     finite = [(t, v) for t, v in points if math.isfinite(v)]
     if len(finite) < 2:
         return ""
@@ -201,8 +201,9 @@ STYLE = (
     ".panels{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1rem}"
     ".panel{border:1px solid #dde;border-radius:6px;padding:.5rem .8rem}"
     ".panel h3{font-size:.95rem;margin:.2rem 0 .5rem}.panel table{width:100%}"
-    "td.value{text-align:right;font-variant-numeric:tabular-nums;font-weight:600}"
-    "td.legend{font-family:ui-monospace,monospace;font-size:.85rem}"
+    "td.value{text-align:right;white-space:nowrap;padding:0 .6rem;font-weight:600;"
+    "font-variant-numeric:tabular-nums}"
+    "td.legend{font-family:ui-monospace,monospace;font-size:.85rem;word-break:break-all}"
     ".empty,.error{color:#888}.error{color:#b00}nav a{margin-right:.8rem}"
 )
 
