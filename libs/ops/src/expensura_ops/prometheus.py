@@ -22,11 +22,20 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
+def alert_rules() -> Path:
+    """deploy/prometheus/alerts.yml in the checkout this package is installed from: the
+    cluster's alert rules, evaluated locally too (Prometheus' /alerts page)."""
+    return Path(__file__).resolve().parents[4] / "deploy" / "prometheus" / "alerts.yml"
+
+
 def config(internal_ports: Mapping[str, int], interval: str = SCRAPE_INTERVAL) -> dict[str, object]:
     """prometheus.yml: one job, one target per service (its internal listener), its `pod`
-    label the service's name (the services label their own series with `service`)."""
+    label the service's name (the services label their own series with `service`); the
+    deployment's alert rules."""
+    rules = alert_rules()
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(rules)] if rules.is_file() else [],
         "scrape_configs": [
             {
                 "job_name": "expensura",

@@ -5,6 +5,7 @@ trace id, and only where a traces UI is configured."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import threading
@@ -176,6 +177,20 @@ def test_the_dashboards_in_chromium_show_what_prometheus_scraped(
     # $service → .* : the event pipeline's panels query across every service
     pipeline = chromium.panel_values(chromium.dump_dom(f"{viewer}/d/expensura-event-pipeline"))
     assert pipeline["Relay lag (committed, not yet published)"] == {"consent": 7.0}
+
+
+def test_prometheus_accepts_the_configuration_expensura_run_writes(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")  # Debian's prometheus package ships it
+    if promtool is None:
+        pytest.skip("no promtool")
+    argv, _ = prometheus.process(tmp_path, 18198, {"identity": 8201, "consent": 8202})
+    config = tmp_path / "prometheus" / "prometheus.yml"
+    assert f"--config.file={config}" in argv and "--web.listen-address=127.0.0.1:18198" in argv
+    checked = subprocess.run([promtool, "check", "config", str(config)], capture_output=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert b"SUCCESS: 7 rules found" in checked.stdout  # deploy/prometheus/alerts.yml
+    text = config.read_text()
+    assert "127.0.0.1:8201" in text and "127.0.0.1:8202" in text and "scrape_interval: 5s" in text
 
 
 def test_the_trace_form_redirects_a_trace_id_and_nothing_else(viewer: str) -> None:

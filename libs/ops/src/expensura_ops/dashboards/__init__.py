@@ -20,11 +20,16 @@ def checkout_dashboards() -> Path:
 
 
 def local_processes(
-    var: Path, offset: int, internal_ports: Mapping[str, int], dashboards: Path
+    var: Path,
+    offset: int,
+    internal_ports: Mapping[str, int],
+    dashboards: Path,
+    traces_ui_url: str | None = None,
 ) -> tuple[dict[str, tuple[list[str], dict[str, str]]], list[tuple[str, str, str]], dict[str, int]]:
     """What `expensura run` adds for the dashboards: Prometheus and the viewer as processes,
     their rows of the summary, their ports. Without a `prometheus` binary: neither, and a
-    row that says how to get them."""
+    row that says how to get them. `traces_ui_url`: a traces UI for the request id → trace
+    form (default: $EXPENSURA_TRACES_UI_URL, inherited)."""
     if prometheus.binary() is None:
         return (
             {},
@@ -36,6 +41,8 @@ def local_processes(
     prom_url = prometheus.url(prom_port)
     viewer = [sys.executable, "-m", "expensura_ops.dashboards.app", "--port", str(port)]
     env = {"EXPENSURA_PROMETHEUS_URL": prom_url, "EXPENSURA_DASHBOARDS_DIR": str(dashboards)}
+    if traces_ui_url:
+        env["EXPENSURA_TRACES_UI_URL"] = traces_ui_url
     processes = {
         "prometheus": prometheus.process(var, prom_port, internal_ports),
         "dashboards": (viewer, env),
