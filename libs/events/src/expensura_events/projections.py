@@ -687,7 +687,12 @@ class ProjectionConsumer:
         for tp, msgs in batches.items():
             source = topic_source(tp.topic)
             for msg in msgs[:1]:  # a partition's first record is its oldest
-                at = datetime.fromtimestamp(msg.timestamp / 1000, UTC)
+                # the broker's time of the record (its producer's); none known: now
+                at = (
+                    datetime.fromtimestamp(msg.timestamp / 1000, UTC)
+                    if msg.timestamp > 0
+                    else utcnow()
+                )
                 oldest[source] = min(at, oldest.get(source, at))
         short = sum(len(msgs) for msgs in batches.values()) < FETCH_RECORDS
         for runner in self.runners:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from expensura_consent.app import service_definition as consent
 from expensura_consent.subjects.projection import KnownSubjects, known_subjects
 from expensura_events.envelope import EventEnvelope, utcnow
+from expensura_events.metrics import exposition
 from expensura_events.projections import (
     InboxRetention,
     LocalLogFeed,
@@ -262,3 +264,67 @@ async def test_a_purged_inbox_applies_nothing_twice_when_the_whole_log_comes_bac
         assert (replayed.applied, replayed.parked) == (75, [])
     assert await _snapshot(cns) == after_replay
     assert await _inbox(cns, names) == (150, {})
+
+
+class GatedTrail(NoteTrail):
+    """NoteTrail that applies only once its gate opens: a consumer held behind."""
+
+    name = "gated-trail"
+    gate: asyncio.Event
+
+    async def apply(self, conn: AsyncConnection, event: EventEnvelope) -> None:
+        await self.gate.wait()
+        await super().apply(conn, event)
+
+
+def _exported(service: str, name: str, **labels: str) -> float:
+    text = exposition(service, []).decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and s.labels == {"service": service, **labels}
+    )
+
+
+async def test_the_relay_and_projection_series_follow_what_is_published_and_applied(
+    runtimes: tuple[ServiceRuntime, ServiceRuntime],
+) -> None:
+    """Relay lag (from the database) and published count; a projection's lag while it is
+    held behind, 0 once it caught up, and its applied count."""
+    idp, cns = runtimes
+    published = _exported("identity", "expensura_relay_published_total")
+    async with idp.engine.begin() as conn:
+        for i in range(3):
+            await idp.append(conn, [note(str(uuid.uuid4()), f"note {i}")])
+    assert await idp.relay.lag() == 3
+    await _drain(idp)
+    assert await idp.relay.lag() == 0
+    assert _exported("identity", "expensura_relay_published_total") == published + 3
+
+    trail = GatedTrail()
+    trail.gate = asyncio.Event()
+    runner = ProjectionRunner(
+        cns.engine, cns.mapper, trail, cns.settings.kafka(), "test-lag", service="lag-test"
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+
+        async def held_behind() -> bool:
+            return runner.stats.lag_seconds("identity", utcnow()) > 0
+
+        await eventually(held_behind, what="the held projection to show a lag")
+        # the publication time of what waits: seconds ago, not the epoch
+        assert runner.stats.lag_seconds("identity", utcnow()) < 600
+        trail.gate.set()
+
+        async def caught_up() -> bool:
+            return runner.stats.applied == 3 and runner.stats.lag_seconds("identity", utcnow()) == 0
+
+        await eventually(caught_up, what="the projection to apply all and catch up")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    labels = {"projection": "gated-trail"}
+    assert _exported("lag-test", "expensura_projection_applied_total", **labels) == 3

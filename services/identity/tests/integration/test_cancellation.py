@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from expensura_events.catalog.platform import RetentionHoldEnded
@@ -21,7 +23,10 @@ from expensura_events.catalog.rights import (
 from expensura_events.envelope import Actor
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import Purpose
+from expensura_events.web.app import create_app
+from expensura_events.web.listeners import Listener, only_on
 from expensura_identity.accounts import service as accounts
+from expensura_identity.app import service_definition
 from expensura_identity.rights import service, store
 from expensura_identity.rights.domain import (
     ERASURE_PARTICIPANTS,
@@ -236,5 +241,50 @@ async def test_the_certificate_shows_a_held_class_held_until_its_end_then_erased
             ("loans", "reg-b-applications", "erased")
         ]
         assert cert.retention[0].erased_at == ended.occurred_at
+    finally:
+        await rt.close()
+
+
+async def _pending_exported(rt: ServiceRuntime) -> float:
+    """`expensura_erasures_pending`, scraped from identity's internal listener."""
+    app = create_app(service_definition)
+    app.state.runtime = rt  # what the lifespan would set (not run here)
+    transport = httpx.ASGITransport(app=only_on(Listener.INTERNAL, app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+        answer = await client.get("/metrics")
+    assert answer.status_code == 200
+    (value,) = [
+        s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+        if s.name == "expensura_erasures_pending"
+    ]
+    return value
+
+
+async def test_an_erasure_is_pending_from_its_request_until_its_certificate(
+    provisioned: LocalStack,
+) -> None:
+    rt = runtime(provisioned, cooling_off_seconds=0, erasure_max_attempts=1)
+    try:
+        before = await _pending_exported(rt)
+        subject = await _subject(rt)
+        request = await service.cancel_account(rt, subject)
+        stopped = await service.stop_processing(rt, request)
+        assert stopped is not None
+        assert await _pending_exported(rt) == before  # not yet asked of the stores
+        await service.request_erasure(rt, stopped)
+        assert await _pending_exported(rt) == before + 1
+        async with rt.engine.connect() as conn:
+            erasing = await store.latest(conn, subject)
+        assert erasing is not None
+        for name in ERASURE_PARTICIPANTS[:-1]:
+            await _confirm(rt, subject, request.request_id, name)
+        await service.chase_stores(rt, erasing)  # escalated: still pending
+        assert await _state(rt, request.request_id) is CancellationState.ESCALATED
+        assert await _pending_exported(rt) == before + 1
+        await _confirm(rt, subject, request.request_id, ERASURE_PARTICIPANTS[-1])
+        assert await _state(rt, request.request_id) is CancellationState.CERTIFIED
+        assert await _pending_exported(rt) == before
     finally:
         await rt.close()

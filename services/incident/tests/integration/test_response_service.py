@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from expensura_events.auth import Principal
@@ -34,6 +35,7 @@ from expensura_events.tables import event_log
 from expensura_events.testing.tokens import IssuedTokens
 from expensura_events.vocabulary import ActorKind
 from expensura_events.web.app import create_app
+from expensura_events.web.listeners import Listener, only_on
 from expensura_incident.app import service_definition
 from expensura_incident.grading.domain import (
     Circumstances,
@@ -745,3 +747,36 @@ async def test_the_workflow_over_http_with_bad_input_and_illegal_moves_refused(
     assert again.status_code == 409
     listed = (await client.get("/v1/incidents", headers=security)).json()["incidents"]
     assert iid not in {i["incident_id"] for i in listed}
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+async def open_incidents_exported(rt: ServiceRuntime) -> dict[str, float]:
+    """`expensura_incidents_open` per severity, scraped from incident's internal listener."""
+    app = create_app(service_definition)
+    app.state.runtime = rt  # what the lifespan would set (not run here)
+    transport = httpx.ASGITransport(app=only_on(Listener.INTERNAL, app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://incident") as client:
+        answer = await client.get("/metrics")
+    assert answer.status_code == 200
+    assert SUMMARY not in answer.text and "Jane Roe" not in answer.text
+    return {
+        s.labels["severity"]: s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+        if s.name == "expensura_incidents_open"
+    }
+
+
+async def test_open_incidents_are_exported_per_severity(rt: ServiceRuntime) -> None:
+    before = await open_incidents_exported(rt)
+    assert set(before) == {*(s.value for s in Severity), "ungraded"}  # every one, 0 or more
+    fresh = await reported(rt)
+    graded = await contained(rt)  # triaged HIGH
+    during = await open_incidents_exported(rt)
+    high = graded.incident.severity
+    assert high is not None
+    assert during["ungraded"] == before["ungraded"] + 1
+    assert during[high.value] == before[high.value] + 1
+    assert fresh.incident.severity is None

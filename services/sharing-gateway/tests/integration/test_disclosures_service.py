@@ -11,12 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from expensura_events.catalog.loans_servicing import BalanceDisputeOpened, dispute_case_digest
 from expensura_events.contracts.decisions import Basis, BasisKind, DecisionOut
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.four_eyes import Approver, Verdict
+from expensura_events.metrics import exposition
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, DataCategory, Purpose
 from expensura_sharing_gateway.disclosures import clients, service
@@ -366,3 +368,46 @@ async def test_an_erased_subjects_cases_are_forgotten(
         await service.disclose(
             rt, collector, DisclosureAsk(owner, Purpose.DISPUTE_RESOLUTION, ("phone",), case)
         )
+
+
+def _exported(name: str, partner: str) -> dict[str, float]:
+    """The series of `name` for `partner`, by their other label (purpose or reason)."""
+    text = exposition("sharing-gateway", []).decode()
+    return {
+        next(v for k, v in s.labels.items() if k != "partner"): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and s.labels.get("partner") == partner
+    }
+
+
+async def test_disclosures_and_refusals_are_counted_by_partner_purpose_and_reason_code(
+    rt: ServiceRuntime, bureau: Partner, consent: Consent
+) -> None:
+    subject = _subject()
+    await service.disclose(
+        rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+    )
+    wide = Partner(bureau.partner_id, bureau.kind, frozenset(p.value for p in Purpose))
+    for ask in (
+        DisclosureAsk(subject, Purpose.COMMUNICATION, ("email",)),
+        DisclosureAsk(subject, Purpose.DISPUTE_RESOLUTION, ("email",)),
+        DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("email",)),
+    ):
+        with pytest.raises(Refused):
+            await service.disclose(rt, wide, ask)
+    consent.allowed = False
+    with pytest.raises(Refused):
+        await service.disclose(
+            rt, bureau, DisclosureAsk(subject, Purpose.CREDIT_ASSESSMENT, ("phone",))
+        )
+    assert _exported("expensura_disclosures_total", bureau.partner_id) == {
+        Purpose.CREDIT_ASSESSMENT.value: 1
+    }
+    assert _exported("expensura_disclosures_refused_total", bureau.partner_id) == {
+        "no-agreement": 1,
+        "no-case": 1,
+        "no-fields": 1,
+        "consent": 1,
+    }
+    assert subject not in exposition("sharing-gateway", []).decode()

@@ -15,7 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as METRICS_TYPE
 from pydantic import BaseModel
 
 from expensura_events.deadletters import open_dead_letters
@@ -144,14 +144,15 @@ def create_app(
         METRICS_PATH,
         tags=["operations"],
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        responses={200: {"content": {METRICS_TYPE: {}}}},
     )
     async def metrics(rt: Runtime) -> Response:
         """The service's metrics in Prometheus's text format, exactly those of the metrics
         contract (deploy/README.md). On the internal listener only, for Prometheus; no
         label holds personal data (routes are templates)."""
         body = exposition(name, await scrape_readings(rt))
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        # the text format 0.0.4: what generate_latest writes (every name is a classic one)
+        return Response(body, media_type=METRICS_TYPE)
 
     @app.get("/internal/log", tags=["internal"], dependencies=[callers(*EVERY_SERVICE)])
     async def log_feed(
