@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # broker (0: one session, in this process).
 TEST_WORKERS ?= 2
 
-.PHONY: install install-traces run test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
+.PHONY: install install-traces run run-tools test test-unit test-integration test-e2e lint typecheck deploy-check compliance bench bench-tools bench-blast-radius catalog \
         clean lock
 
 $(STAMP): requirements.lock requirements-dev.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
@@ -38,13 +38,31 @@ $(TRACES_STAMP): requirements-traces.lock
 
 install-traces: $(TRACES_STAMP)
 
-run: $(STAMP) $(TRACES_STAMP)
+run: $(STAMP) $(TRACES_STAMP) run-tools
 	$(BIN)/expensura run
+
+# The stack's own native tools, from Debian: Prometheus (`make run` scrapes the services with
+# it and serves deploy/dashboards from it) and Chromium (the dashboards' headless test).
+# Installed when run as root with apt; a policy-rc.d keeps the package from starting (and
+# leaving running) a system-wide Prometheus on :9090. Otherwise a message says what's off.
+RUN_TOOLS := prometheus chromium
+run-tools:
+	@missing=$$(for t in $(RUN_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		policy=/usr/sbin/policy-rc.d; ours=; \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' >$$policy; chmod +x $$policy; ours=1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		[ -z "$$ours" ] || rm -f $$policy; \
+	fi; \
+	for t in $$missing; do command -v $$t >/dev/null || echo "$$t is not installed (apt-get install $$t):" \
+		"$$( [ $$t = prometheus ] && echo 'make run starts no Prometheus and no dashboards' \
+		|| echo 'the dashboards test is skipped')"; done; true
 
 # The README's test command (and CI's): static checks, the deployment, then every test. The
 # run-command test (tests/e2e/test_run_command.py) runs `make run`, and so needs the trace
 # viewer installed: installed here, before the tests (~85 s once), not inside that test.
-test: lint typecheck deploy-check $(TRACES_STAMP)
+test: lint typecheck deploy-check $(TRACES_STAMP) run-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The test rings, by folder, across every package (a package without the folder is skipped):
@@ -58,7 +76,7 @@ test-unit: $(STAMP)
 	$(call run-ring,unit)
 test-integration: $(STAMP)
 	$(call run-ring,integration)
-test-e2e: $(STAMP) $(TRACES_STAMP)
+test-e2e: $(STAMP) $(TRACES_STAMP) run-tools
 	$(call run-ring,e2e)
 
 lint: $(STAMP)

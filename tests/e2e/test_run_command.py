@@ -30,7 +30,7 @@ import pytest
 
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
-from expensura_ops import gateway, traces
+from expensura_ops import dashboards, gateway, prometheus, traces
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.sandboxes.smtp_sink import last_code
 from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
@@ -57,6 +57,8 @@ SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT
 GATEWAY_PORTS = (gateway.GATEWAY_PORT,)
 # The trace viewer (Phoenix): its UI and OTLP/HTTP receiver, its OTLP/gRPC receiver.
 TRACES_PORTS = (traces.TRACES_PORT, traces.TRACES_GRPC_PORT)
+# Prometheus and the dashboards viewer (`make run-tools` installs Prometheus)
+DASHBOARD_PORTS = (prometheus.PROMETHEUS_PORT, dashboards.DASHBOARDS_PORT)
 # The identity setting the client-address check below lowers, so three failures throttle.
 FAILURES_PER_CLIENT = 3
 # The request rate per client the test sets, so that one client passes it in a few requests.
@@ -69,7 +71,10 @@ def _offset() -> int:
         offset = random.randrange(2000, 20000, 10)
         ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
         ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-        ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS)]
+        ports += [
+            port + offset
+            for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS, *DASHBOARD_PORTS)
+        ]
         if all(p < 65536 and _free(p) for p in ports):
             return offset
     raise RuntimeError("no free port range")
@@ -334,7 +339,9 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     reader.start()
     ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
     ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-    ports += [port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS)]
+    ports += [
+        port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS, *DASHBOARD_PORTS)
+    ]
     gateway_url = gateway.url(gateway.GATEWAY_PORT + offset)
     phoenix = traces.url(traces.TRACES_PORT + offset)
     failure: BaseException | None = None
@@ -408,8 +415,10 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
     assert proc.returncode == -signal.SIGINT, text  # make re-raises it once the stack is down
     assert "SIGINT received" in text  # the stack took the clean path, not a kill
     assert "PostgreSQL" in text and "http://127.0.0.1:" in text  # where everything is
-    # and where a request's trace opens
+    # and where a request's trace opens, and the dashboards ops open
     assert traces.trace_link(phoenix, "<X-Request-Id>") in text
+    if prometheus.binary() is not None:
+        assert f"Dashboards: http://127.0.0.1:{dashboards.DASHBOARDS_PORT + offset}" in text
     # the first thing `make run` prints (after make's echo of its recipe): the app's door
     printed = [line for line in text.splitlines() if line.strip()]
     assert printed[0].endswith("expensura run") and gateway_url in printed[1], text[:2000]

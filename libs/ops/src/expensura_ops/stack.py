@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from expensura_events.topology import SERVICES
-from expensura_ops import gateway, traces
+from expensura_ops import dashboards, gateway, traces
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
@@ -38,6 +38,7 @@ class _TraceViewer:
     processes: dict[str, tuple[list[str], dict[str, str]]]
     entries: list[tuple[str, str, str]]
     ports: dict[str, int]
+    ui_url: str | None = None  # where `/redirects/traces/<trace id>` opens a trace
 
 
 def _trace_viewer(var: Path, offset: int) -> _TraceViewer:
@@ -65,6 +66,7 @@ def _trace_viewer(var: Path, offset: int) -> _TraceViewer:
         {"traces": traces.process(var, port, grpc_port)},
         [entry],
         {"traces": port, "traces (gRPC)": grpc_port},
+        ui_url=base,
     )
 
 
@@ -96,6 +98,16 @@ def run_local_stack() -> int:
     smtp_port = SMTP_SINK_PORT + offset
     bureau_port = CREDIT_BUREAU_PORT + offset
     messaging_port = MESSAGING_PORT + offset
+    # Prometheus scraping the internal listeners, and deploy/dashboards/*.json from it
+    dash_processes, dash_entries, dash_ports = dashboards.local_processes(
+        var,
+        offset,
+        {s.name.value: s.internal_port for s in services},
+        dashboards.checkout_dashboards(),
+        traces_ui_url=viewer.ui_url,
+    )
+    for _, where, notes in dash_entries[:1]:  # ops' first stop: the dashboards
+        Console(highlight=False).print(f"Dashboards: {where}; {notes}", soft_wrap=True)
 
     def provision_local(admin_url: str, bootstrap: str) -> dict[str, dict[str, str]]:
         env = asyncio.run(
@@ -189,7 +201,8 @@ def run_local_stack() -> int:
                     ],
                     {},
                 ),
-            },
+            }
+            | dash_processes,
             entries=[
                 (
                     "api-gateway",
@@ -197,9 +210,10 @@ def run_local_stack() -> int:
                     "the app's only door: /v1 routes, merged /openapi.json; "
                     f"local CA root {gateway.root_certificate(var)}",
                 ),
+                *dash_entries,
                 *viewer.entries,
             ],
-            extra_ports={"api-gateway": gateway_port} | viewer.ports,
+            extra_ports={"api-gateway": gateway_port} | dash_ports | viewer.ports,
             services=services,
             postgres_port=postgres.DEFAULT_PORT + offset,
             broker_port=broker.DEFAULT_PORT + offset,

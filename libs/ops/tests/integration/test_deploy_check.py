@@ -413,6 +413,10 @@ def test_promql_metric_names_and_labels_are_found() -> None:
         "[5m]))) / on (service) group_left up > bool 1"
     )
     assert metrics.metric_uses(expr) == [("x_bucket", {"status", "route"}), ("up", set())]
+    # an offset's duration, literal or a variable, is no metric; the metric before it is
+    counted = "(c_total unless c_total offset $__range) or increase(c_total[$__range]) offset 5m"
+    assert metrics.metric_uses(counted) == [("c_total", set())] * 3
+    assert metrics.check_expr("panel", "misspelt_total offset 1h")
 
 
 def test_deploysecrets_makes_distinct_keys_whose_public_halves_are_published() -> None:

@@ -43,6 +43,7 @@ def metric_uses(expr: str) -> list[tuple[str, set[str]]]:
     expr = re.sub(r"\$\{?__\w+\}?|\$\{?\w+\}?", "x", _STRING.sub('""', expr))
     expr = _GROUPING.sub(" ", expr)
     expr = re.sub(r"\[[^\]]*\]", " ", expr)  # range selectors and subqueries
+    expr = re.sub(r"\boffset\s+-?(x\b|[\d.]+[a-z]+)", " ", expr)  # offset 1h / offset $__range
     uses: list[tuple[str, set[str]]] = []
 
     def selector(m: re.Match[str]) -> str:
