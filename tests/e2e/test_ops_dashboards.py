@@ -47,6 +47,10 @@ STACK_PORTS = (
     8196, 8197,  # a traces UI's, should the stack start one
 )  # fmt: skip
 FIRST, SECOND = 1, 5  # customers per drill
+# In the second drill every second customer withdraws the consent before the leak: the
+# partner's pulls of them are refused (customers 1 and 3 of 0…4).
+WITHDRAW_EVERY = 2
+WITHDRAWN = SECOND // WITHDRAW_EVERY
 
 
 def _free(port: int) -> bool:
@@ -86,11 +90,14 @@ def _value(prom: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def _drill(env: dict[str, str], customers: int, report: Path) -> dict[str, object]:
+def _drill(
+    env: dict[str, str], customers: int, report: Path, withdraw_every: int = 0
+) -> dict[str, object]:
     exe = Path(sys.executable).with_name("expensura")
     run = subprocess.run(
         [str(exe), "incident", "drill", "--customers", str(customers), "--fail-every", "0",
-         "--revocation-wait", "5", "--report", str(report)],
+         "--withdraw-every", str(withdraw_every), "--revocation-wait", "5",
+         "--report", str(report)],
         env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -142,13 +149,15 @@ def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
 
         drill_env = {k: v for k, v in env.items() if k != "EXPENSURA_PORT_OFFSET"}
         first = _drill(drill_env, FIRST, tmp_path / "first.json")
-        second = _drill(drill_env, SECOND, tmp_path / "second.json")
+        second = _drill(drill_env, SECOND, tmp_path / "second.json", WITHDRAW_EVERY)
+        assert (second["consents_withdrawn"], second["pulls_refused"]) == (WITHDRAWN, WITHDRAWN)
         partner = str(second["partner_id"])
         _until(
             lambda: (
                 _value(prom, "sum(expensura_consents_given_total)") == FIRST + SECOND
                 and _value(prom, f'sum(expensura_disclosures_total{{partner="{partner}"}})')
-                == SECOND
+                == SECOND - WITHDRAWN
+                and _value(prom, "sum(expensura_disclosures_refused_total)") == WITHDRAWN
             ),
             "the second drill's counters are not scraped",
         )
@@ -169,8 +178,13 @@ def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
         disclosed = privacy["Disclosures in range, by partner and purpose"]
         assert disclosed == {
             f"{first['partner_id']} credit-assessment": FIRST,
-            f"{partner} credit-assessment": SECOND,
+            f"{partner} credit-assessment": SECOND - WITHDRAWN,
         }, disclosed
+        # who withdrew before the leak: counted, and the partner's pulls of them refused
+        withdrawn = privacy["Consents withdrawn in range, by purpose"]
+        assert withdrawn == {"credit-assessment": WITHDRAWN}, withdrawn
+        refused = privacy["Refusals in range, by partner and reason"]
+        assert refused == {f"{partner} consent": WITHDRAWN}, refused
         assert {f"disclosed to {first['partner_id']}", f"disclosed to {partner}"} <= set(
             privacy["Disclosures and refusals"]
         )

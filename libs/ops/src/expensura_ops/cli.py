@@ -547,6 +547,9 @@ def incident_drill(
         int, typer.Option(min=0, help="every n-th customer's e-mail fails (letter instead)")
     ] = 10,
     spanish_every: Annotated[int, typer.Option(min=0, help="every n-th reads Spanish")] = 5,
+    withdraw_every: Annotated[
+        int, typer.Option(min=0, help="every n-th withdraws the consent before the leak")
+    ] = 0,
     concurrency: Annotated[int, typer.Option(min=1, max=128)] = 16,
     revocation_wait: Annotated[
         float, typer.Option(min=0, help="seconds to wait for the credential's revocation")
@@ -569,6 +572,7 @@ def incident_drill(
         customers=customers,
         fail_every=fail_every,
         spanish_every=spanish_every,
+        withdraw_every=withdraw_every,
         concurrency=concurrency,
         revocation_wait=revocation_wait,
     )
@@ -610,6 +614,10 @@ def _drill_summary(done: Any, elapsed: float) -> Table:
         ("severity", f"{done.severity} ({done.score})" if done.severity else "-"),
         ("credential", f"{done.client_id}: {done.revocation}"),
         ("subjects exposed", f"{done.subjects_exposed} ({done.notifiable_subjects} notifiable)"),
+        (
+            "withdrawn before",
+            f"{done.consents_withdrawn} consents; {done.pulls_refused} pulls of them refused",
+        ),
         ("notices", f"{done.notices_planned} planned; {states}"),
         ("by channel", by_channel or "-"),
         ("fall-backs", fell_back),

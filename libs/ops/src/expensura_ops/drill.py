@@ -5,7 +5,9 @@ The script: N customers (600 by default) sign up with an e-mail and a phone, cho
 then letter for notices (with a mailing address; every `spanish_every`-th reads Spanish) and
 consent to sharing their contact details with a credit bureau; every `fail_every`-th has an
 e-mail the SMTP sink refuses (`undeliverable-…`, a permanent failure), so their notice falls
-back to the letter. The bureau is registered with its agreement and credential (a privacy
+back to the letter; every `withdraw_every`-th (none by default) withdraws the consent before
+the leak, so the partner's pull of them is refused (403, DisclosureRefused) and they are
+neither exposed nor notified. The bureau is registered with its agreement and credential (a privacy
 officer asks, a second one approves each: four eyes). Its credential leaks: the "partner"
 pulls every customer's contacts. A security officer (staff with TOTP) reports the incident,
 triages and grades it, asks the gateway to revoke the credential (and waits a bounded time
@@ -150,6 +152,9 @@ class DrillOptions:
     customers: int = 600
     fail_every: int = 10  # every n-th customer's e-mail is refused: their notice goes by letter
     spanish_every: int = 5  # every n-th customer reads notices in Spanish
+    # every n-th customer withdraws the consent before the pull (0: none): the pull of them
+    # is refused, and they are not in the blast radius
+    withdraw_every: int = 0
     concurrency: int = 16
     revocation_wait: float = 20.0  # seconds to wait for the credential to stop working
     # seconds to wait for the log's consumers, and for the sender to make progress
@@ -165,6 +170,7 @@ class Customer:
     letter_line1: str  # the mailing address's first delivery line (unique per customer)
     language: str | None
     email_fails: bool
+    withdrew: bool = False  # withdrew the consent before the pull: refused, not exposed
 
 
 @dataclass
@@ -179,6 +185,8 @@ class DrillReport:
     revocation: str = "not asked"
     blast_radius_id: str = ""
     subjects_exposed: int = 0
+    consents_withdrawn: int = 0
+    pulls_refused: int = 0
     notifiable_subjects: int = 0
     notices_planned: int = 0
     notices_unreachable: int = 0
@@ -486,7 +494,7 @@ class Drill:
         await self._call(
             step, "PUT", f"{idp}/v1/me/notification-preferences", headers=auth, json=preferences
         )
-        await self._call(
+        given = await self._call(
             step,
             "POST",
             f"{self.t.consent}/v1/me/consents",
@@ -498,7 +506,17 @@ class Drill:
                 "policy_version": POLICY_VERSION,
             },
         )
-        return Customer(index, subject, email, phone, line1, language, fails)
+        every = self.o.withdraw_every
+        withdraws = every > 0 and index % every == every - 1
+        if withdraws:
+            consent_id = given.json()["consent_id"]
+            await self._call(
+                f"{step} withdraws",
+                "DELETE",
+                f"{self.t.consent}/v1/me/consents/{consent_id}",
+                headers=auth,
+            )
+        return Customer(index, subject, email, phone, line1, language, fails, withdraws)
 
     # --- the breach -----------------------------------------------------------------------
 
@@ -548,9 +566,13 @@ class Drill:
                             "purpose": PURPOSE,
                             "fields": list(FIELDS),
                         },
+                        # a customer who withdrew is refused, at once (RGT-4)
+                        expect=(403,) if c.withdrew else (200, 201, 202),
                         attempts=12,
                         renew_on_401=True,
                     )
+                    if c.withdrew:
+                        self.report.pulls_refused += 1
                     return
                 except _Unauthorised:
                     await renewed(current)
@@ -775,9 +797,14 @@ class Drill:
                 raise DrillFailed("deliveries", f"not settled in time: {counts['states']}")
             await asyncio.sleep(1.0)
 
-    def _check_outcome(self) -> None:
-        """The drill passes only if the response reached exactly the customers it exposed."""
-        r, n = self.report, self.o.customers
+    def _check_outcome(self, n: int) -> None:
+        """The drill passes only if the response reached exactly the `n` customers it
+        exposed, and every pull of a customer who withdrew was refused."""
+        r = self.report
+        if r.pulls_refused != r.consents_withdrawn:
+            raise DrillFailed(
+                "outcome", f"{r.pulls_refused} pulls refused, not {r.consents_withdrawn}"
+            )
         if r.subjects_exposed != n or r.notifiable_subjects != n:
             raise DrillFailed("outcome", f"{r.subjects_exposed} subjects exposed, not {n}")
         if r.notices_planned != n or r.notice_states.get("completed", 0) != n:
@@ -797,9 +824,12 @@ class Drill:
                 self._each(list(range(self.o.customers)), lambda i: self.customer(i, partner_id)),
             )
             r.customers = customers
+            r.consents_withdrawn = sum(c.withdrew for c in customers)
             await self._timed("pulls", self.pull(customers, client_id, secret))
-            await self.respond(customers, partner_id, client_id, secret, pulled_from)
-            self._check_outcome()
+            # who withdrew was refused: not exposed, not in the blast radius, not notified
+            exposed = [c for c in customers if not c.withdrew]
+            await self.respond(exposed, partner_id, client_id, secret, pulled_from)
+            self._check_outcome(len(exposed))
         except DrillFailed as exc:
             r.failed_step, r.error = exc.step, str(exc)
         except Exception as exc:  # reported, not raised: the summary still prints
