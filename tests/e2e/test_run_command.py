@@ -129,7 +129,7 @@ def _service(span: dict[str, object]) -> object:
 def _whole_trace(base: str, trusted: ssl.SSLContext, phoenix: str) -> None:
     """A sign-up through the gateway, with the caller's trace context: its request id is the
     caller's trace id, and that one trace, in the stack's Phoenix, runs from the gateway
-    through identity, its event store's relay and the broker, to the projections of other
+    through identity, its event store, its relay and the broker, to the projections of other
     services; Phoenix's link for the id opens it. No span holds the e-mail or password."""
     trace_id = uuid.uuid4().hex
     email, password = f"traced-{trace_id[:8]}@example.com", "traced horse battery staple"
@@ -155,8 +155,10 @@ def _whole_trace(base: str, trusted: ssl.SSLContext, phoenix: str) -> None:
             if isinstance(a, dict) and a.get("messaging.consumer.group.name")
         ]
         consumers = {_service(s) for s in consumed}
+        appended = [s for s in spans if s["name"] == "eventstore.append"]
         if (
             "api-gateway" in names
+            and appended
             and len(services) >= 3
             and published
             and len(consumers - {_service(published[0])}) >= 2
@@ -166,6 +168,9 @@ def _whole_trace(base: str, trusted: ssl.SSLContext, phoenix: str) -> None:
         assert time.monotonic() < deadline, f"trace {trace_id} in Phoenix: {shown}"
         time.sleep(0.5)
     assert "expensura-identity" in services and _service(published[0]) == "expensura-identity"
+    # identity's event store appended the sign-up's events, by type and position only
+    assert {_service(s) for s in appended} == {"expensura-identity"}
+    assert all(int(s["attributes"]["expensura.first_seq"]) > 0 for s in appended), appended
     for span in spans:  # nothing personal in what the viewer shows
         text = json.dumps(span)
         assert email not in text and email.split("@")[0] not in text and password not in text

@@ -37,6 +37,7 @@ from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
 from expensura_events.metrics import APPEND_LOCK_WAIT
 from expensura_events.tables import event_log, stream_versions
+from expensura_events.tracing import tracer
 
 # "EXPENSUR": one per database, taken by `expensura_append` (eventstore_0007), which spells
 # it out as 4996832045164614994.
@@ -121,6 +122,26 @@ class EventStore:
         """
         if not events:
             return []
+        # The event store's hop of the request's trace (gateway → service → here → relay →
+        # broker → projections): what was appended, by type and position, never a value.
+        with tracer.start_as_current_span(
+            "eventstore.append",
+            attributes={
+                "db.system": "postgresql",
+                "expensura.event_types": sorted({e.event_type for e in events}),
+                "expensura.events": len(events),
+            },
+        ) as span:
+            appended = await self._append(conn, events, expected_version)
+            span.set_attribute("expensura.first_seq", appended[0].sequence or 0)
+            return appended
+
+    async def _append(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[EventEnvelope],
+        expected_version: int | None,
+    ) -> list[EventEnvelope]:
         if self.signer is None:
             raise EventSigningKeyMissing("EXPENSURA_EVENT_SIGNING_KEY is not set")
         streams = sorted({e.stream_id for e in events})
