@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,10 +25,8 @@ import httpx
 import pytest
 
 from expensura_events.topology import SERVICES
-from expensura_ops import dashboards, gateway, prometheus
-from expensura_ops.devstack import broker, paths, postgres
-from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
-from expensura_ops.testing import chromium
+from expensura_ops import dashboards, prometheus, stack
+from expensura_ops.testing import chromium, local_run
 from expensura_ops.testing.otlp import SandboxCollector
 
 pytestmark = pytest.mark.skipif(
@@ -41,35 +36,11 @@ pytestmark = pytest.mark.skipif(
 
 ROOT = Path(__file__).parents[2]
 ARTEFACTS = ROOT / "var" / "artefacts" / "dashboards"
-STACK_PORTS = (
-    AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, gateway.GATEWAY_PORT,
-    prometheus.PROMETHEUS_PORT, dashboards.DASHBOARDS_PORT,
-    8196, 8197,  # a traces UI's, should the stack start one
-)  # fmt: skip
 FIRST, SECOND = 1, 5  # customers per drill
 # In the second drill every second customer withdraws the consent before the leak: the
 # partner's pulls of them are refused (customers 1 and 3 of 0…4).
 WITHDRAW_EVERY = 2
 WITHDRAWN = SECOND // WITHDRAW_EVERY
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _ports(offset: int) -> list[int]:
-    ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
-    ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-    return ports + [p + offset for p in STACK_PORTS]
-
-
-def _offset() -> int:
-    for _ in range(50):
-        offset = random.randrange(2000, 20000, 10)
-        if all(p < 65536 and _free(p) for p in _ports(offset)):
-            return offset
-    raise RuntimeError("no free port range")
 
 
 def _until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -106,17 +77,9 @@ def _drill(
 
 @pytest.mark.timeout(1500)
 def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
-    # under the project's var/: the embedded server's OS user must be able to traverse it
-    home = paths.var_dir() / "tmp" / f"dash-{uuid.uuid4().hex[:8]}"
-    home.mkdir(parents=True)
-    offset = _offset()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "MAKEFLAGS", "MAKELEVEL")
-        and not k.startswith(("EXPENSURA_", "OTEL_"))
-    }
-    env |= {"EXPENSURA_HOME": str(home), "EXPENSURA_PORT_OFFSET": str(offset)}
+    home = local_run.new_home("dash")
+    offset = local_run.free_offset()
+    env = local_run.user_environment(home, offset)
     # A collector of our own: `make run` then starts no trace viewer, which this test does
     # not look at (tests/e2e/test_run_command.py does).
     collector = SandboxCollector().start()
@@ -209,7 +172,11 @@ def test_the_dashboards_show_the_workload_in_a_browser(tmp_path: Path) -> None:
         assert all(v == 0 for v in pipeline["Dead letters"].values()), pipeline["Dead letters"]
 
         os.killpg(proc.pid, signal.SIGINT)
-        _until(lambda: all(_free(p) for p in _ports(offset)), "ports busy after SIGINT", 30)
+        _until(
+            lambda: all(local_run.is_free(p) for p in stack.ports(offset)),
+            "ports busy after SIGINT",
+            30,
+        )
     except BaseException as exc:
         failure = exc
     finally:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,54 +28,20 @@ import pytest
 
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.topology import SERVICES
-from expensura_ops import dashboards, gateway, prometheus, traces
-from expensura_ops.devstack import broker, paths, postgres
+from expensura_ops import dashboards, gateway, prometheus, stack, traces
 from expensura_ops.sandboxes.smtp_sink import last_code
-from expensura_ops.stack import AGENCY_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT, SMTP_SINK_PORT
-from expensura_ops.testing import tokens
+from expensura_ops.testing import local_run, tokens
 
 ROOT = Path(__file__).parents[2]
 STOP_WITHIN = 15.0  # seconds; about five on an idle two-core machine
 # A password hashed or checked (argon2) on a stack just started, on a busy machine: seconds.
 SLOW = 30.0
 
-
-def _free(port: int) -> bool:
-    return _free_on("127.0.0.1", port)
-
-
-def _free_on(address: str, port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex((address, port)) != 0
-
-
-# The verification agency, the SMTP sink, the credit bureau and the messaging providers
-# `make run` starts, and the API gateway.
-SANDBOX_PORTS = (AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT)
-GATEWAY_PORTS = (gateway.GATEWAY_PORT,)
-# The trace viewer (Phoenix): its UI and OTLP/HTTP receiver, its OTLP/gRPC receiver.
-TRACES_PORTS = (traces.TRACES_PORT, traces.TRACES_GRPC_PORT)
-# Prometheus and the dashboards viewer (`make run-tools` installs Prometheus)
-DASHBOARD_PORTS = (prometheus.PROMETHEUS_PORT, dashboards.DASHBOARDS_PORT)
 # The identity setting the client-address check below lowers, so three failures throttle.
 FAILURES_PER_CLIENT = 3
 # The request rate per client the test sets, so that one client passes it in a few requests.
 REQUEST_BURST = 30
 REQUESTS_PER_SECOND = 2
-
-
-def _offset() -> int:
-    for _ in range(50):
-        offset = random.randrange(2000, 20000, 10)
-        ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
-        ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-        ports += [
-            port + offset
-            for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS, *DASHBOARD_PORTS)
-        ]
-        if all(p < 65536 and _free(p) for p in ports):
-            return offset
-    raise RuntimeError("no free port range")
 
 
 def _wait(url: str, timeout: float = 90, headers: Callable[[], dict[str, str]] = dict) -> None:
@@ -303,17 +267,9 @@ def _through_gateway(base: str, root_ca: Path, identity: str, phoenix: str) -> N
 # SEC-2: the per-client sign-in throttle keys on the app's address behind the gateway.
 @pytest.mark.obligation("SEC-2")
 def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_seconds() -> None:
-    # under the project's var/: the embedded server's OS user must be able to traverse it
-    home = paths.var_dir() / "tmp" / f"run-{uuid.uuid4().hex[:8]}"
-    home.mkdir(parents=True)
-    offset = _offset()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "MAKEFLAGS", "MAKELEVEL")
-        and not k.startswith(("EXPENSURA_", "OTEL_"))
-    }
-    env |= {"EXPENSURA_HOME": str(home), "EXPENSURA_PORT_OFFSET": str(offset)}
+    home = local_run.new_home("run")
+    offset = local_run.free_offset()
+    env = local_run.user_environment(home, offset)
     env["EXPENSURA_SIGN_IN_FAILURES_PER_CLIENT"] = str(FAILURES_PER_CLIENT)
     env["EXPENSURA_REQUEST_BURST_PER_CLIENT"] = str(REQUEST_BURST)
     env["EXPENSURA_REQUESTS_PER_CLIENT_PER_SECOND"] = str(REQUESTS_PER_SECOND)
@@ -342,11 +298,7 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         target=lambda: printed_chunks.extend(iter(stdout.read1, b"")), daemon=True
     )
     reader.start()
-    ports = [p + offset for s in SERVICES for p in (s.port, s.internal_port)]
-    ports += [postgres.DEFAULT_PORT + offset, broker.DEFAULT_PORT + offset]
-    ports += [
-        port + offset for port in (*SANDBOX_PORTS, *GATEWAY_PORTS, *TRACES_PORTS, *DASHBOARD_PORTS)
-    ]
+    ports = stack.ports(offset)
     gateway_url = gateway.url(gateway.GATEWAY_PORT + offset)
     phoenix = traces.url(traces.TRACES_PORT + offset)
     failure: BaseException | None = None
@@ -359,8 +311,10 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         # ports is bound to every interface (127.0.0.2 reaches a wildcard bind, never one on
         # 127.0.0.1; Phoenix binds its gRPC receiver to every interface unless told not to)
         if gateway.dial_from() == "127.0.0.2":  # a loopback alias to probe from (not macOS)
-            for port in TRACES_PORTS:
-                assert _free_on("127.0.0.2", port + offset), f"viewer port {port} not loopback"
+            for port in (traces.TRACES_PORT, traces.TRACES_GRPC_PORT):
+                assert local_run.is_free(port + offset, "127.0.0.2"), (
+                    f"viewer port {port} not loopback"
+                )
         identity = f"http://127.0.0.1:{SERVICES[0].port + offset}"
         consent = f"http://127.0.0.1:{SERVICES[1].port + offset}"
         consent_inside = f"http://127.0.0.1:{SERVICES[1].internal_port + offset}"
@@ -401,10 +355,12 @@ def test_make_run_starts_everything_and_a_sigint_to_make_alone_stops_it_within_s
         assert (home / "var" / "postgres" / "PG_VERSION").exists()
         os.kill(proc.pid, signal.SIGINT)  # to make only
         sent = time.monotonic()
-        while time.monotonic() - sent < STOP_WITHIN and not all(_free(p) for p in ports):
+        while time.monotonic() - sent < STOP_WITHIN and not all(
+            local_run.is_free(p) for p in ports
+        ):
             time.sleep(0.1)
         stopped_after = time.monotonic() - sent
-        busy = [p for p in ports if not _free(p)]  # before any clean-up below
+        busy = [p for p in ports if not local_run.is_free(p)]  # before any clean-up below
     except BaseException as exc:  # reported with what make run printed, below
         failure = exc
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from expensura_events.topology import SERVICES
-from expensura_ops import dashboards, gateway, traces
+from expensura_ops import dashboards, gateway, prometheus, traces
 from expensura_ops.devstack import broker, paths, postgres
 from expensura_ops.devstack.supervisor import run_stack
 from expensura_ops.provision import event_signing_keys_from, master_key_from, provision
@@ -31,6 +31,18 @@ CREDIT_BUREAU_PORT = 8192
 MESSAGING_PORT = 8193
 # The sandbox bureau's published subscriber key (expensura_ops.sandboxes.credit_bureau).
 CREDIT_BUREAU_KEY = "sandbox-subscriber-key"
+
+
+def ports(offset: int = 0) -> list[int]:
+    """Every port `expensura run` listens on, moved by the offset: the services' two
+    listeners, PostgreSQL, the broker, the sandboxes, the API gateway, the trace viewer's
+    two, Prometheus and the dashboards."""
+    fixed = [postgres.DEFAULT_PORT, broker.DEFAULT_PORT, gateway.GATEWAY_PORT]
+    fixed += [AGENCY_PORT, SMTP_SINK_PORT, CREDIT_BUREAU_PORT, MESSAGING_PORT]
+    fixed += [traces.TRACES_PORT, traces.TRACES_GRPC_PORT]
+    fixed += [prometheus.PROMETHEUS_PORT, dashboards.DASHBOARDS_PORT]
+    fixed += [p for s in SERVICES for p in (s.port, s.internal_port)]
+    return [p + offset for p in fixed]
 
 
 @dataclasses.dataclass(frozen=True)
