@@ -20,6 +20,7 @@ import httpx
 import jwt
 from pydantic import BaseModel, ConfigDict
 
+from expensura_events.outbound import http_client
 from expensura_events.vocabulary import ActorKind
 
 ISSUER = "expensura-identity"
@@ -68,7 +69,7 @@ class TokenVerifier:
             self._keys = _keys_of(await self._source())
             self._fetched_at = time.monotonic()
             return
-        client = self._client or httpx.AsyncClient(timeout=5)
+        client = self._client or http_client(timeout=5)
         try:
             resp = await client.get(self.jwks_url)
             resp.raise_for_status()

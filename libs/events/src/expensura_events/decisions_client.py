@@ -7,6 +7,7 @@ import httpx
 from pydantic import ValidationError
 
 from expensura_events.contracts.decisions import DecisionOut, DecisionRequest
+from expensura_events.outbound import http_client
 from expensura_events.service_identity import ServiceIdentity
 
 
@@ -19,7 +20,7 @@ async def request_decision(
 ) -> DecisionOut:
     """Consent's decision on `request`, asked as `caller` (its internal listener)."""
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with http_client(timeout=timeout) as client:
             resp = await client.post(
                 f"{consent_url.rstrip('/')}/internal/decisions",
                 json=request.model_dump(mode="json"),

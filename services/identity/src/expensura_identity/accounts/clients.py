@@ -7,6 +7,7 @@ from uuid import UUID
 import httpx
 
 from expensura_events.contracts.decisions import DecisionOut, ReleaseRequest
+from expensura_events.outbound import http_client
 from expensura_identity.accounts.domain import ReleaseRefused
 
 
@@ -26,7 +27,7 @@ async def redeem(
     re-checked now, or refuses (ReleaseRefused, with consent's reason). `headers` carry
     identity's service token: consent lets only identity redeem."""
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with http_client(timeout=timeout) as client:
             resp = await client.post(
                 f"{consent_url.rstrip('/')}/internal/decisions/{decision_id}/release",
                 json=ask.model_dump(mode="json"),

@@ -10,13 +10,15 @@ from typing import Any
 
 import httpx
 
+from expensura_events.outbound import http_client
+
 
 async def subject_data(
     service_urls: Mapping[str, str], names: Sequence[str], authorization: str
 ) -> dict[str, Any]:
     """Each named service's `/v1/me/data` for the caller; a service that does not answer
     200 is left out."""
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with http_client(timeout=20) as client:
         replies = await asyncio.gather(
             *(
                 client.get(

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from expensura_events.outbound import http_client
+
 
 class AgencyUnavailable(Exception):
     """Down, slow or erroring: keep the request and try again later."""
@@ -29,7 +31,7 @@ async def verify(
     timeout: float = 3.0,
 ) -> AgencyAnswer:
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with http_client(timeout=timeout) as client:
             resp = await client.post(
                 f"{base_url.rstrip('/')}/v1/verifications",
                 json={

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StringConstraints
 
 from expensura_events.auth import Principal
 from expensura_events.catalog.incident_exposure import ScopeKind
 from expensura_events.fields import Identifier, Instant
+from expensura_events.outbound import http_client
 from expensura_events.vocabulary import StaffRole
 from expensura_events.web.auth import Runtime, staff_with
 from expensura_events.web.problems import NotFound, Problem
@@ -102,7 +102,7 @@ async def blast_radius(body: BlastRadiusIn, responder: Responder, rt: Runtime) -
     except UnknownIncident:
         raise NotFound("No incident with that id; nothing was computed.") from None
     role = next((r for r in RESPONSE_TEAM if r in responder.roles), None)
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http_client(timeout=30) as client:
         done = await compute(
             rt,
             incident_id=body.incident_id,

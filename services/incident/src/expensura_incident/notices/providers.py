@@ -24,6 +24,7 @@ import httpx
 from expensura_events.catalog.identity_notifications import MailingAddress
 from expensura_events.catalog.incident_notices import NoticeChannel
 from expensura_events.notifications import Mail, MailSender, MailUndelivered
+from expensura_events.outbound import http_client
 from expensura_incident.settings import IncidentSettings
 
 
@@ -82,7 +83,7 @@ class EmailSender:
 
 async def _post(channel: NoticeChannel, timeout: float, url: str, **request: Any) -> httpx.Response:
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with http_client(timeout=timeout) as client:
             return await client.post(url, **request)
     except httpx.HTTPError as exc:
         reason = f"{channel} undelivered ({type(exc).__name__})"

@@ -14,6 +14,7 @@ import httpx
 
 from expensura_events.contracts.decisions import DecisionOut, DecisionRequest
 from expensura_events.decisions_client import ConsentUnavailable, request_decision
+from expensura_events.outbound import http_client
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.vocabulary import DataCategory, Purpose
 from expensura_sharing_gateway.disclosures.domain import DependencyDown
@@ -58,7 +59,7 @@ async def disclosable_values(
     timeout: float = 5.0,
 ) -> dict[str, str | None]:
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with http_client(timeout=timeout) as client:
             resp = await client.get(
                 f"{urls['identity'].rstrip('/')}/internal/subjects/{subject_id}/disclosable",
                 params={"fields": fields, "decision_id": str(decision_id), "recipient": partner_id},
@@ -77,7 +78,7 @@ async def log_records(
     """A service's whole log through its feed, each record's stored JSON parsed (with its
     sequence number); the feed admits services only, so each page carries a token."""
     after = 0
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http_client(timeout=30) as client:
         while True:
             resp = await client.get(
                 f"{base_url.rstrip('/')}/internal/log",
