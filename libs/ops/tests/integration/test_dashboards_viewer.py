@@ -6,7 +6,6 @@ trace id, and only where a traces UI is configured."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,17 +21,12 @@ from expensura_ops import prometheus
 from expensura_ops.dashboards import checkout_dashboards
 from expensura_ops.dashboards.app import create_app
 from expensura_ops.testing import chromium
+from expensura_ops.testing.stack import free_port
 
 pytestmark = pytest.mark.skipif(
     prometheus.binary() is None or chromium.binary() is None,
     reason="prometheus and chromium: make run-tools",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class FakeMetrics:
@@ -111,7 +105,7 @@ def _scraped(prom: str, expr: str) -> bool:
 @pytest.fixture
 def prometheus_scraping(tmp_path: Path) -> Iterator[tuple[str, FakeMetrics]]:
     with FakeMetrics() as fake:
-        port = _free_port()
+        port = free_port()
         argv, _ = prometheus.process(tmp_path, port, {"consent": fake.port}, interval="1s")
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -124,7 +118,7 @@ def prometheus_scraping(tmp_path: Path) -> Iterator[tuple[str, FakeMetrics]]:
 @pytest.fixture
 def viewer(prometheus_scraping: tuple[str, FakeMetrics]) -> Iterator[str]:
     prom, _ = prometheus_scraping
-    port = _free_port()
+    port = free_port()
     app = create_app(prom, checkout_dashboards(), "http://127.0.0.1:8196")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

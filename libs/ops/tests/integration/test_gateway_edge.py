@@ -5,7 +5,6 @@ the trace it starts. (The run-command e2e test goes through it to the real servi
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
 import threading
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from expensura_ops import gateway
+from expensura_ops.testing.stack import free_port
 
 SERVICES = ("identity", "consent", "loans", "sharing-gateway", "incident")
 
@@ -44,18 +44,11 @@ class Recorder(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def edge(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext, Recorder]]:
     upstream = Recorder()
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = _free_port()
+    port = free_port()
     argv, env = gateway.process(
         tmp_path,
         port,
