@@ -14,6 +14,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from expensura_events.sequencer import LogEngine, forget_appended, log_engine
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 EVENTSTORE_VERSIONS = MIGRATIONS / "eventstore"
 KEYSTORE_VERSIONS = MIGRATIONS / "keystore"
@@ -47,10 +49,12 @@ def new_engine(url: str, **options: Any) -> AsyncEngine:
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def engine_for(url: str, *, pool_size: int = 10) -> LogEngine:
+    """A service's engine: pings connections that sat idle, and sequences what a `begin()`
+    block appended once it commits (`sequencer.LogEngine`)."""
     engine = new_engine(url, pool_size=pool_size, max_overflow=10, connect_args={"timeout": 5})
     _ping_when_idle(engine)
-    return engine
+    return log_engine(engine)
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
@@ -65,6 +69,7 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
     @event.listens_for(pool, "checkin")
     def returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         record.info["returned_at"] = time.monotonic()
+        forget_appended(record.info)
 
     @event.listens_for(pool, "checkout")
     def handed_out(
@@ -185,6 +190,10 @@ async def grant_service_role(owner_url: str, role: str) -> None:
                 text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{r}"')
             )
             await conn.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON event_log FROM "{r}"'))
+            # pending records leave only into the log, through expensura_sequence (the owner's)
+            await conn.execute(
+                text(f'REVOKE UPDATE, DELETE, TRUNCATE ON event_log_pending FROM "{r}"')
+            )
     finally:
         await engine.dispose()
 

@@ -100,8 +100,8 @@ CONSENT_DECISION = Histogram(
 )
 APPEND_LOCK_WAIT = Histogram(
     "expensura_append_lock_wait_seconds",
-    "Time in the one serialising expensura_append call: the wait for the log's append lock "
-    "and the insert under it.",
+    "Time in an append's expensura_stage call: the wait for another writer of the same "
+    "stream (its row in stream_versions) and the staging insert.",
     ["service"],
     buckets=_FAST,
     registry=REGISTRY,

@@ -1,16 +1,18 @@
 """The event store: append-only, gap-free, hash-chained, with optimistic concurrency.
 
-Appends in one database serialise on a transaction-scoped advisory lock. That one lock buys
-three properties: a gap-free sequence (no number is taken by a transaction that later rolls
-back), a hash chain with a single head, and commit order equal to sequence order, so the
-outbox relay can follow the log by sequence without ever skipping a late commit.
+An append does its costly work first (key look-ups, encryption, the record bytes built on
+the stream versions read from `stream_versions`, their Ed25519 signatures), then makes one
+call, `expensura_stage` (eventstore_0008): it locks the rows of the streams it appends to,
+checks that none moved meanwhile, moves them and inserts the records unsequenced into
+`event_log_pending`. Writers of different streams do not wait for one another, and their
+commits (their fsyncs) overlap as plain INSERTs' do.
 
-The lock is held until commit, so what runs under it bounds the rate of every writer
-together. `append` therefore does all its costly work before (key look-ups, encryption, the
-record bytes, built on the stream versions read from `stream_versions`, and their Ed25519
-signatures) and then makes one call, `expensura_append` (eventstore_0007), that takes the
-lock, checks that no stream moved meanwhile, reads the head, links the records
-(`chain.link_hash`, in SQL) and inserts them: one round trip and no Python under the lock.
+Positions and links come after commit, from the sequencer (`sequencer.py`,
+`expensura_sequence`): it moves committed pending rows into `event_log` in staging order,
+under the log's lock, a batch per transaction. That keeps the sequence gap-free (only
+committed rows get numbers), the chain single-headed (one sequencer at a time links onto
+the committed head) and the log's order equal to the order in which positions became
+visible, so the outbox relay can follow the log by sequence without skipping a late commit.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, literal, null, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_events.authenticity import EventSigner, RecordSignature
@@ -36,20 +38,21 @@ from expensura_events.cipher import KeyCache
 from expensura_events.envelope import EventEnvelope, utcnow
 from expensura_events.mapper import EventMapper
 from expensura_events.metrics import APPEND_LOCK_WAIT
-from expensura_events.tables import event_log, stream_versions
+from expensura_events.sequencer import APPENDED
+from expensura_events.tables import event_log, event_log_pending, stream_versions
 from expensura_events.tracing import tracer
 
-# "EXPENSUR": one per database, taken by `expensura_append` (eventstore_0007), which spells
-# it out as 4996832045164614994.
+# "EXPENSUR": one per database, taken by the sequencer (`expensura_sequence`, eventstore_0008),
+# which spells it out as 4996832045164614994.
 APPEND_LOCK = 0x45585045_4E535552 & 0x7FFFFFFFFFFFFFFF
 
-_APPEND = text(
-    "SELECT first_seq, moved_stream, moved_version FROM expensura_append("
+_STAGE = text(
+    "SELECT moved_stream, moved_version FROM expensura_stage("
     "CAST(:event_ids AS uuid[]), CAST(:stream_ids AS text[]), CAST(:versions AS integer[]),"
     " CAST(:event_types AS text[]), CAST(:subject_ids AS text[]),"
     " CAST(:recorded_at AS timestamptz), CAST(:records AS bytea[]),"
     " CAST(:signatures AS bytea[]), CAST(:key_ids AS text[]), CAST(:streams AS text[]),"
-    " CAST(:bases AS integer[]))"
+    " CAST(:bases AS integer[]), CAST(:tops AS integer[]))"
 )
 
 
@@ -70,6 +73,7 @@ def _append_arguments(
         "key_ids": [s.key_id for _, _, s in built],
         "streams": list(streams),
         "bases": [bases[s] for s in streams],
+        "tops": [max(e.stream_version for e, _, _ in built if e.stream_id == s) for s in streams],
     }
 
 
@@ -118,7 +122,9 @@ class EventStore:
         """Append events inside the caller's transaction (with its state change).
 
         `expected_version` is the stream's version the caller decided on (0: new stream);
-        it applies to a single-stream batch. Stream versions are assigned here.
+        it applies to a single-stream batch. Stream versions are assigned here; positions
+        in the log once the transaction commits (the sequencer), so the envelopes returned
+        have none (`sequence` is None).
         """
         if not events:
             return []
@@ -131,10 +137,8 @@ class EventStore:
                 "expensura.event_types": sorted({e.event_type for e in events}),
                 "expensura.events": len(events),
             },
-        ) as span:
-            appended = await self._append(conn, events, expected_version)
-            span.set_attribute("expensura.first_seq", appended[0].sequence or 0)
-            return appended
+        ):
+            return await self._append(conn, events, expected_version)
 
     async def _append(
         self,
@@ -158,26 +162,22 @@ class EventStore:
         recorded_at = utcnow()
         while True:
             built = self._build(events, sealed, bases, recorded_at)
-            # The one statement under the lock (eventstore_0007, `expensura_append`): the lock,
-            # the check that no stream moved since `bases`, the head, the links, the insert.
-            # Timed as a whole: the wait for the lock is most of it under contention, and
-            # what it cannot tell apart (the insert under the lock) is what others wait for.
+            # The one statement that meets other writers (eventstore_0008,
+            # `expensura_stage`): it locks this batch's streams' rows, checks that none moved
+            # since `bases`, moves them and stages the records. Timed as a whole: under
+            # contention it is the wait for another writer of the same stream.
             started = time.perf_counter()
-            first_seq, moved, at = (
-                await conn.execute(_APPEND, _append_arguments(built, streams, bases))
-            ).one()
+            moved, at = (await conn.execute(_STAGE, _append_arguments(built, streams, bases))).one()
             if self._append_timer is not None:
                 self._append_timer.observe(time.perf_counter() - started)
-            if first_seq is not None:
-                return [
-                    e.model_copy(update={"sequence": first_seq + i})
-                    for i, (e, _, _) in enumerate(built)
-                ]
+            if moved is None:
+                conn.info[APPENDED] = True  # sequenced once committed (`LogEngine.begin`)
+                return [e for e, _, _ in built]
             if expected_version is not None:
                 raise StreamVersionConflict(moved, expected_version, at)
-            # Another append moved a stream in between: this transaction holds the lock now
-            # (it is held until commit), so the versions read again cannot move before the
-            # retry, which therefore succeeds.
+            # Another append moved a stream in between: this transaction now holds the rows
+            # of the streams that exist (until commit), so the versions read again cannot
+            # move before the retry, which therefore succeeds.
             bases = await self._stream_versions(conn, streams)
 
     def _build(
@@ -216,24 +216,39 @@ class EventStore:
         return (await self._stream_versions(conn, [stream_id]))[stream_id]
 
     async def read_stream(self, conn: AsyncConnection, stream_id: str) -> list[EventEnvelope]:
-        rows = (
-            await conn.execute(
-                select(event_log.c.seq, event_log.c.record)
-                .where(event_log.c.stream_id == stream_id)
-                .order_by(event_log.c.stream_version)
-            )
-        ).all()
-        keys: KeyCache = {}
-        return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
+        """The stream's events in order, its committed-but-unsequenced ones (and this
+        transaction's own) included: they have a stream version, not yet a position."""
+        return await self._read_where(conn, "stream_id", stream_id)
 
     async def read_subject(self, conn: AsyncConnection, subject_id: str) -> list[EventEnvelope]:
-        rows = (
-            await conn.execute(
-                select(event_log.c.seq, event_log.c.record)
-                .where(event_log.c.subject_id == subject_id)
-                .order_by(event_log.c.seq)
-            )
-        ).all()
+        """The subject's events, sequenced ones in log order, then pending ones in the order
+        they were staged."""
+        return await self._read_where(conn, "subject_id", subject_id)
+
+    async def _read_where(
+        self, conn: AsyncConnection, column: str, value: str
+    ) -> list[EventEnvelope]:
+        # One statement, one snapshot: a record the sequencer moves meanwhile is seen in
+        # exactly one of the two tables.
+        logged = select(
+            event_log.c.seq,
+            literal(0, BigInteger).label("staged"),
+            event_log.c.stream_version,
+            event_log.c.record,
+        ).where(event_log.c[column] == value)
+        pending = select(
+            null().cast(BigInteger).label("seq"),
+            event_log_pending.c.id.label("staged"),
+            event_log_pending.c.stream_version,
+            event_log_pending.c.record,
+        ).where(event_log_pending.c[column] == value)
+        both = union_all(logged, pending).subquery()
+        order = (
+            (both.c.stream_version,)
+            if column == "stream_id"
+            else (both.c.seq.asc().nulls_last(), both.c.staged)
+        )
+        rows = (await conn.execute(select(both.c.seq, both.c.record).order_by(*order))).all()
         keys: KeyCache = {}
         return [await self.mapper.from_record(r.record, r.seq, keys) for r in rows]
 

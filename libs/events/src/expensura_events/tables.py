@@ -44,6 +44,25 @@ event_log = Table(
     UniqueConstraint("stream_id", "stream_version", name="event_log_stream_version_key"),
 )
 
+# Appended and committed, not yet in the log (eventstore_0008): a sequencer moves these rows
+# into `event_log`, in `id` order, giving them their positions and links. Readers of a
+# stream or subject see them too (`EventStore.read_stream`); readers of the log's order
+# (the relay, the feeds, `log verify`) see only what is sequenced.
+event_log_pending = Table(
+    "event_log_pending",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("stream_id", Text, nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("subject_id", Text, nullable=True, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("record", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=True),
+    Column("signing_key_id", Text, nullable=True),
+)
+
 # Each stream's current version (eventstore_0007): what an append checks and moves, by key,
 # instead of `max(stream_version)` over the log.
 stream_versions = Table(

@@ -38,7 +38,7 @@ from expensura_events.projections import (
 )
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.store import StoredRecord
-from expensura_events.tables import projection_inbox
+from expensura_events.tables import event_log, projection_inbox
 from expensura_events.testing.events import forged_account_opened
 from expensura_events.vocabulary import Purpose
 from expensura_identity.app import service_definition as identity
@@ -86,7 +86,10 @@ async def sign_ups(idp: ServiceRuntime, emails: list[str]) -> list[EventEnvelope
     for email in emails:
         async with idp.engine.begin() as conn:
             recorded += await idp.append(conn, [forged_account_opened(str(uuid.uuid4()), email)])
-    return recorded
+    async with idp.engine.connect() as conn:  # positions come after commit (the sequencer)
+        rows = await conn.execute(select(event_log.c.event_id, event_log.c.seq))
+        at = {r.event_id: r.seq for r in rows}
+    return [e.model_copy(update={"sequence": at[e.event_id]}) for e in recorded]
 
 
 async def contacts(rt: ServiceRuntime) -> set[str]:

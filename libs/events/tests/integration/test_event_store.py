@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from expensura_events.cipher import ENC_MARK, SubjectErased
 from expensura_events.envelope import REDACTED, EventEnvelope
 from expensura_events.mapper import canonical_json
 from expensura_events.runtime import ServiceRuntime
-from expensura_events.store import APPEND_LOCK, StreamVersionConflict, verify_log
-from expensura_events.tables import event_log
+from expensura_events.store import StreamVersionConflict, verify_log
+from expensura_events.tables import event_log, event_log_pending
 from expensura_events.testing.events import NoteRecorded, note
 from expensura_identity.app import service_definition as identity
 from expensura_ops.testing.stack import LocalStack
@@ -145,9 +145,10 @@ async def test_one_transaction_appends_twice_and_to_several_streams(rt: ServiceR
         (f"notes-{a}", 2),
         (f"notes-{b}", 2),
     ]
-    assert [e.sequence for e in both] == [2, 3, 4]
-    assert (again[0].stream_version, again[0].sequence) == (3, 5)
     async with rt.engine.connect() as conn:
+        at = await positions(conn)
+        assert [at[e.event_id] for e in both] == [2, 3, 4]
+        assert (again[0].stream_version, at[again[0].event_id]) == (3, 5)
         assert await rt.store.stream_version(conn, f"notes-{a}") == 3
         assert await rt.store.stream_version(conn, f"notes-{b}") == 2
         stored = (await conn.execute(select(event_log.c.seq, event_log.c.stream_version))).all()
@@ -169,49 +170,54 @@ async def test_a_rolled_back_append_leaves_the_stream_version_where_it_was(
             raise Abort
     async with rt.engine.begin() as conn:
         kept = await rt.append(conn, [note(s, "kept")], expected_version=0)
-    assert (kept[0].stream_version, kept[0].sequence) == (1, 1)
+    async with rt.engine.connect() as conn:
+        assert (kept[0].stream_version, (await positions(conn))[kept[0].event_id]) == (1, 1)
 
 
-async def test_a_later_append_cannot_commit_before_an_earlier_one(rt: ServiceRuntime) -> None:
-    """Commit order is sequence order: the relay follows the log by position, so an append
-    that took position n must commit before n + 1 can be taken (the lock is held to commit)."""
+async def positions(conn: AsyncConnection) -> dict[uuid.UUID, int]:
+    """Each sequenced event's position in the log."""
+    rows = await conn.execute(select(event_log.c.event_id, event_log.c.seq))
+    return {r.event_id: r.seq for r in rows}
+
+
+async def test_an_open_append_holds_back_no_other_writer_and_takes_no_position(
+    rt: ServiceRuntime,
+) -> None:
+    """Positions go to committed records only, in the order the sequencer finds them: an
+    append still open blocks no writer of another stream, has no position, and gets the
+    next one after it commits, so the relay (which follows the log by position) can never
+    pass a position that becomes visible later."""
     first_done = asyncio.Event()
     release = asyncio.Event()
 
-    async def earlier() -> int:
+    async def earlier() -> uuid.UUID:
         async with rt.engine.begin() as conn:
             [recorded] = await rt.append(conn, [note(subject(), "earlier")])
             first_done.set()
             await release.wait()
-        assert recorded.sequence is not None
-        return recorded.sequence
+        return recorded.event_id
 
-    async def later() -> int:
-        await first_done.wait()
-        async with rt.engine.begin() as conn:
-            [recorded] = await rt.append(conn, [note(subject(), "later")])
-        assert recorded.sequence is not None
-        return recorded.sequence
-
-    first, second = asyncio.create_task(earlier()), asyncio.create_task(later())
+    first = asyncio.create_task(earlier())
     await first_done.wait()
-    await asyncio.sleep(0.5)
-    assert not second.done(), "an append committed while an earlier one was still open"
+    later = await asyncio.wait_for(append_after(rt, subject()), 10)  # not held back
     async with rt.engine.connect() as conn:
-        assert (await conn.execute(select(event_log.c.seq))).scalars().all() == []
-        # the lock the open append holds is APPEND_LOCK, as expensura_append spells it
-        taken = text("SELECT pg_try_advisory_xact_lock(:k)")
-        assert (await conn.execute(taken, {"k": APPEND_LOCK})).scalar_one() is False
+        assert await positions(conn) == {later.event_id: 1}
+        # the open append's record is nowhere a reader of the log or the pending table sees
+        assert (await conn.execute(select(event_log_pending.c.id))).all() == []
     release.set()
-    assert (await first, await second) == (1, 2)
+    earlier_id = await first
+    async with rt.engine.connect() as conn:
+        assert await positions(conn) == {later.event_id: 1, earlier_id: 2}
+        assert (await verify_log(conn)).ok
 
 
-async def test_a_writer_killed_holding_the_lock_leaves_no_trace_and_blocks_nobody(
+async def test_a_writer_killed_before_commit_leaves_no_trace_and_blocks_nobody(
     fresh_stack: LocalStack, rt: ServiceRuntime
 ) -> None:
     """A writer whose connection dies after its append and before its commit: the database
-    aborts its transaction, which frees the lock; its position and stream version are
-    taken by the next writer, so the log stays gap-free and the chain single-headed."""
+    aborts its transaction, which frees its stream's row; the next writer of that stream,
+    which was waiting for it, takes the same stream version and the next position, and a
+    writer of another stream never waited at all."""
     s = subject()
     async with rt.engine.begin() as conn:
         await rt.append(conn, [note(s, "before")], expected_version=0)
@@ -221,8 +227,9 @@ async def test_a_writer_killed_holding_the_lock_leaves_no_trace_and_blocks_nobod
     await rt.append(conn, [note(s, "never committed")], expected_version=1)
     pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
     waiting = asyncio.create_task(append_after(rt, s))
+    other = await asyncio.wait_for(append_after(rt, subject()), 10)
     await asyncio.sleep(0.3)
-    assert not waiting.done()  # the open append holds the lock
+    assert not waiting.done()  # the open append holds its stream's row
     owner = create_async_engine(fresh_stack.database_url("identity", admin=True))
     try:
         async with owner.begin() as admin:
@@ -230,14 +237,16 @@ async def test_a_writer_killed_holding_the_lock_leaves_no_trace_and_blocks_nobod
     finally:
         await owner.dispose()
     recorded = await asyncio.wait_for(waiting, 30)
-    assert (recorded.sequence, recorded.stream_version) == (2, 2)
     with contextlib.suppress(Exception):
         await doomed.__aexit__(None, None, None)
     async with rt.engine.connect() as c:
         notes = [e.payload.note for e in await rt.store.read_stream(c, f"notes-{s}")]
+        at = await positions(c)
         result = await verify_log(c)
+    assert recorded.stream_version == 2
+    assert (at[other.event_id], at[recorded.event_id]) == (2, 3)
     assert notes == ["before", "after"]
-    assert result.ok and result.checked == 2
+    assert result.ok and result.checked == 3
 
 
 async def append_after(rt: ServiceRuntime, s: str) -> EventEnvelope:

@@ -1,5 +1,6 @@
 """eventstore_0007 on a database that already has a log: `stream_versions` starts where each
-stream is, so the first append after the upgrade continues the stream and the chain."""
+stream is, so the first append after the upgrade (staged and sequenced, eventstore_0008)
+continues the stream and the chain."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from expensura_events.db import (
     upgrade,
     with_database,
 )
+from expensura_events.sequencer import sequence_pending
 
 
 def _upgrade_to(conn: Connection, revision: str) -> None:
@@ -68,19 +70,23 @@ async def test_the_upgrade_starts_each_stream_at_its_version_in_the_log(
             versions: dict[str, int] = {r.stream_id: r.version for r in rows}
         assert versions == {"a": 2, "b": 1}
 
-        # The sequencing call continues the stream and the chain (`chain.link_hash` in SQL);
-        # built on a stale version, it changes nothing and says where the stream is.
+        # The staging call (eventstore_0008) checks the stream's version: built on a stale
+        # one, it changes nothing and says where the stream is; the sequencer then continues
+        # the chain (`chain.link_hash` in SQL).
         record = b'{"stream_id":"a","stream_version":3}'
         call = text(
-            "SELECT * FROM expensura_append(ARRAY[CAST(:id AS uuid)], ARRAY['a'], ARRAY[3],"
+            "SELECT * FROM expensura_stage(ARRAY[CAST(:id AS uuid)], ARRAY['a'], ARRAY[3],"
             " ARRAY['testing.New'], ARRAY[NULL::text], now(), ARRAY[CAST(:r AS bytea)],"
-            " ARRAY[NULL::bytea], ARRAY[NULL::text], ARRAY['a'], ARRAY[CAST(:base AS int)])"
+            " ARRAY[NULL::bytea], ARRAY[NULL::text], ARRAY['a'], ARRAY[CAST(:base AS int)],"
+            " ARRAY[3])"
         )
         async with engine.begin() as conn:
             stale = (await conn.execute(call, {"id": uuid.uuid4(), "r": record, "base": 1})).one()
-            assert tuple(stale) == (None, "a", 2)
+            assert tuple(stale) == ("a", 2)
             done = (await conn.execute(call, {"id": uuid.uuid4(), "r": record, "base": 2})).one()
-            assert tuple(done) == (4, None, None)
+            assert tuple(done) == (None, None)
+        async with engine.begin() as conn:
+            assert await sequence_pending(conn) == 1
         async with engine.connect() as conn:
             head = (
                 await conn.execute(text("SELECT seq, hash FROM event_log ORDER BY seq DESC"))

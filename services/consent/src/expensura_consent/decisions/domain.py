@@ -240,7 +240,8 @@ def basis_as_of(events: Iterable[EventEnvelope], purpose: Purpose, at: datetime)
     consents: dict[UUID, tuple[ConsentRecord, UUID]] = {}
     grounds: dict[UUID, tuple[GroundRecord, UUID]] = {}
     pending: dict[UUID, GroundRecord] = {}
-    for event in sorted(events, key=lambda e: e.sequence or 0):
+    # log order; records not yet sequenced (no position) after, in the order given
+    for event in sorted(events, key=lambda e: (e.sequence is None, e.sequence or 0)):
         if event.recorded_at is not None and event.recorded_at > at:
             break
         p = event.payload
