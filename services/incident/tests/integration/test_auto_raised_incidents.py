@@ -121,6 +121,7 @@ async def signal(loans: ServiceRuntime, kind: RiskSignalKind) -> StoredRecord:
     )
     async with loans.engine.begin() as conn:
         [recorded] = await loans.append(conn, [envelope])
+    async with loans.engine.connect() as conn:  # in the log once committed (the sequencer)
         [stored] = [
             r
             for r in await loans.store.read_records(conn, 0, 100_000)
