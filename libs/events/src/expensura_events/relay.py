@@ -166,8 +166,8 @@ class OutboxRelay:
                 swept = await sequence_pending(lock_conn)
                 await lock_conn.commit()
                 lock_checked = time.monotonic()
-                if swept:
-                    log.info("relay.sequenced_pending", events=swept)
+                if swept.moved:
+                    log.info("relay.sequenced_pending", events=swept.moved)
             try:
                 appended.clear()  # before reading: a commit after this read wakes the wait
                 sent = await self.publish_batch()

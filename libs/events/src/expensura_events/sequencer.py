@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from expensura_events.db_errors import error_fields
+from expensura_events.tracing import tracer
 
 log = structlog.get_logger("expensura.sequencer")
 
@@ -35,25 +36,32 @@ log = structlog.get_logger("expensura.sequencer")
 APPENDED = "expensura.appended"
 BATCH = 1000
 
-_SEQUENCE = text("SELECT expensura_sequence(:max_rows)")
+_SEQUENCE = text("SELECT moved, head_seq FROM expensura_sequence(:max_rows)")
 
 
-async def sequence_pending(conn: AsyncConnection, max_rows: int = BATCH) -> int:
+class Sequenced(NamedTuple):
+    moved: int  # records given a position
+    head: int | None  # the log's head after the move (None: nothing was pending, not read)
+
+
+async def sequence_pending(conn: AsyncConnection, max_rows: int = BATCH) -> Sequenced:
     """Sequence up to `max_rows` committed pending records, in the caller's transaction
-    (which must commit for the move to count); returns how many."""
-    return int((await conn.execute(_SEQUENCE, {"max_rows": max_rows})).scalar_one())
+    (which must commit for the move to count)."""
+    moved, head = (await conn.execute(_SEQUENCE, {"max_rows": max_rows})).one()
+    return Sequenced(int(moved), None if head is None else int(head))
 
 
-async def sequence_all(engine: AsyncEngine, max_rows: int = BATCH) -> int:
+async def sequence_all(engine: AsyncEngine, max_rows: int = BATCH) -> Sequenced:
     """Sequence everything committed and pending, a transaction per batch."""
-    moved = 0
+    moved, head = 0, None
     async with engine.connect() as conn:
         while True:
-            n = await sequence_pending(conn, max_rows)
+            done = await sequence_pending(conn, max_rows)
             await conn.commit()
-            moved += n
-            if n < max_rows:
-                return moved
+            moved += done.moved
+            head = done.head if done.head is not None else head
+            if done.moved < max_rows:
+                return Sequenced(moved, head)
 
 
 class Sequencer:
@@ -66,6 +74,7 @@ class Sequencer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._asked = 0  # flushes asked for
         self._covered = 0  # flushes a finished run covers (it started after they were asked)
+        self._last = Sequenced(0, None)  # what the last run did
 
     async def flush(self) -> None:
         self._asked += 1
@@ -73,12 +82,20 @@ class Sequencer:
         loop = asyncio.get_running_loop()
         if self._lock is None or self._loop is not loop:  # an asyncio lock serves one loop
             self._lock, self._loop = asyncio.Lock(), loop
-        async with self._lock:
-            if self._covered >= mine:
-                return  # a run that started after I asked has finished
-            starting = self._asked
-            await sequence_all(self._engine)
-            self._covered = starting
+        # The event store's last hop of a write's trace: its records got their positions,
+        # by this caller's run or by one it waited for (`expensura.led`).
+        with tracer.start_as_current_span("eventstore.sequence") as span:
+            async with self._lock:
+                led = self._covered < mine
+                if led:
+                    starting = self._asked
+                    self._last = await sequence_all(self._engine)
+                    self._covered = starting
+            span.set_attribute("expensura.led", led)
+            if led:
+                span.set_attribute("expensura.sequenced", self._last.moved)
+            if self._last.head is not None:
+                span.set_attribute("expensura.head_seq", self._last.head)
 
 
 class LogEngine(AsyncEngine):

@@ -122,7 +122,7 @@ async def test_two_sequencers_at_once_give_each_record_exactly_one_position(
     async def sequencer(engine: AsyncEngine) -> int:
         moved = 0
         while writing:
-            moved += await sequence_all(engine, max_rows=7)
+            moved += (await sequence_all(engine, max_rows=7)).moved
             await asyncio.sleep(0)
         return moved
 
@@ -130,7 +130,7 @@ async def test_two_sequencers_at_once_give_each_record_exactly_one_position(
         runs = [asyncio.create_task(sequencer(rt.engine)), asyncio.create_task(sequencer(second))]
         written = await asyncio.gather(*(writer(i) for i in range(6)))
         writing = False
-        moved = sum(await asyncio.gather(*runs)) + await sequence_all(second)
+        moved = sum(await asyncio.gather(*runs)) + (await sequence_all(second)).moved
     finally:
         await second.dispose()
     everything = sorted(e for ids in written for e in ids)
@@ -153,7 +153,7 @@ async def test_a_sequencer_killed_mid_batch_leaves_the_records_pending_for_the_n
     doomed = rt.engine.connect()
     conn = await doomed.__aenter__()
     await conn.begin()
-    assert await sequence_pending(conn, max_rows=100) == 12  # moved, not committed
+    assert await sequence_pending(conn, max_rows=100) == (12, 12)  # moved, not committed
     pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
     async with owner.begin() as admin:
         await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
@@ -161,7 +161,7 @@ async def test_a_sequencer_killed_mid_batch_leaves_the_records_pending_for_the_n
         await doomed.__aexit__(None, None, None)
     assert await logged(owner) == []
     assert await pending_count(owner) == 12
-    assert await sequence_all(rt.engine) == 12
+    assert await sequence_all(rt.engine) == (12, 12)
     assert [e for _, e in await logged(owner)] == ids
     async with owner.connect() as c:
         assert (await verify_log(c)).ok
@@ -186,5 +186,5 @@ async def test_pending_records_leave_only_into_the_log(
             async with owner.begin() as conn:
                 await conn.execute(text(statement))
     assert await pending_count(owner) == 1
-    assert await sequence_all(rt.engine) == 1
+    assert await sequence_all(rt.engine) == (1, 1)
     assert await pending_count(owner) == 0

@@ -79,7 +79,7 @@ def upgrade() -> None:
         """CREATE TRIGGER event_log_pending_no_truncate BEFORE TRUNCATE ON event_log_pending
            FOR EACH STATEMENT EXECUTE FUNCTION expensura_refuse_pending_change()"""
     )
-    # Returns nothing when staged; otherwise the first stream that is not at the version
+    # Returns (NULL, NULL) when staged; otherwise the first stream that is not at the version
     # its records were built on and the version it is at, having written nothing. The rows
     # of existing streams stay locked by this transaction either way, so a caller that
     # rebuilds on the versions it now reads cannot lose again.
@@ -148,26 +148,30 @@ def upgrade() -> None:
     # every pending row committed by then, and nothing a previous sequencer moved.
     op.execute(
         r"""
-        CREATE FUNCTION expensura_sequence(max_rows integer) RETURNS integer
+        CREATE FUNCTION expensura_sequence(max_rows integer)
+        RETURNS TABLE (moved integer, head_seq bigint)
         LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public AS $$
         DECLARE
-          head_seq bigint;
           prev bytea;
           ids bigint[];
           recs bytea[];
           hashes bytea[] := '{}';
         BEGIN
           IF NOT EXISTS (SELECT 1 FROM event_log_pending) THEN
-            RETURN 0;
+            moved := 0;  -- head_seq NULL: not read
+            RETURN NEXT;
+            RETURN;
           END IF;
           PERFORM pg_advisory_xact_lock(4996832045164614994);
           SELECT array_agg(p.id ORDER BY p.id), array_agg(p.record ORDER BY p.id)
             INTO ids, recs
             FROM (SELECT id, record FROM event_log_pending ORDER BY id LIMIT max_rows) p;
-          IF ids IS NULL THEN
-            RETURN 0;
-          END IF;
           SELECT l.seq, l.hash INTO head_seq, prev FROM event_log l ORDER BY l.seq DESC LIMIT 1;
+          IF ids IS NULL THEN
+            moved := 0;
+            RETURN NEXT;
+            RETURN;
+          END IF;
           IF head_seq IS NULL THEN
             head_seq := 0;
             prev := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
@@ -185,7 +189,9 @@ def upgrade() -> None:
             JOIN event_log_pending p ON p.id = t.id
            ORDER BY t.i;
           DELETE FROM event_log_pending WHERE id = ANY(ids);
-          RETURN cardinality(ids);
+          moved := cardinality(ids);
+          head_seq := head_seq + moved;
+          RETURN NEXT;
         END $$
         """
     )
