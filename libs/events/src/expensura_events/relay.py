@@ -42,7 +42,7 @@ from expensura_events.kafka import KafkaSettings, end_offsets, ensure_topics, ne
 from expensura_events.metrics import RELAY_PUBLISHED
 from expensura_events.sequencer import sequence_pending
 from expensura_events.store import EventStore, StoredRecord
-from expensura_events.tables import relay_partition_offsets, relay_position
+from expensura_events.tables import event_log_pending, relay_partition_offsets, relay_position
 from expensura_events.tracing import context_from_envelope, inject_headers, tracer
 
 log = structlog.get_logger("expensura.relay")
@@ -268,11 +268,13 @@ class OutboxRelay:
         return len(records)
 
     async def lag(self) -> int:
-        """Events the log committed that no relay has published yet: the log's head minus
-        the saved position (the database's, so every replica reads the same)."""
+        """Events committed that no relay has published yet: the log's head minus the saved
+        position (the database's, so every replica reads the same), plus the committed
+        records still waiting for the sequencer (a sequencer that stopped shows here)."""
         async with self.engine.connect() as conn:
             head, _ = await EventStore.head(conn)
-            return max(0, head - await self._position(conn))
+            unsequenced = await conn.scalar(select(func.count()).select_from(event_log_pending))
+            return max(0, head - await self._position(conn)) + int(unsequenced or 0)
 
     async def check_broker(self) -> None:
         """Republish from the start if the broker lost what we published (see module doc)."""
