@@ -151,8 +151,8 @@ class EventStore:
         streams = sorted({e.stream_id for e in events})
         if expected_version is not None and len(streams) != 1:
             raise ValueError("expected_version applies to a batch of one stream")
-        # Everything costly happens before the lock: key look-ups, encryption, the records
-        # (built on the stream versions read now) and their signatures.
+        # Everything costly happens before the staging call: key look-ups, encryption, the
+        # records (built on the stream versions read now) and their signatures.
         owners = {o for e in events if (o := self.mapper.key_owner_needed(e)) is not None}
         keys = await self.mapper.cipher.keys.get_or_create_many(owners) if owners else None
         sealed = [await self.mapper.seal_payload(e, keys) for e in events]

@@ -88,8 +88,8 @@ async def checkpoint_once(rt: ServiceLog) -> EventEnvelope | None:
         version = await rt.store.stream_version(conn, CHECKPOINT_STREAM)
         if not await _moved_since_checkpoint(conn):
             return None
-        # Read before the append lock: an append in between leaves this (sequence, hash)
-        # pair as true of the history as it was when read.
+        # Read before the checkpoint is sequenced: records sequenced in between leave this
+        # (sequence, hash) pair as true of the history as it was when read.
         sequence, head = await EventStore.head(conn)
         [recorded] = await rt.append(
             conn,
