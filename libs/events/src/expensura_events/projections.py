@@ -1059,15 +1059,27 @@ async def _apply_batch(
     as `apply_once` does (a rebuild holds the purge lock instead)."""
     if not genuine:
         return [], 0
-    inserted = await conn.execute(
-        INBOX_ROWS,
-        {
-            "projection": projection.name,
-            "applied_at": utcnow(),
-            "event_ids": [d.event_id for d, _ in genuine],
-            "sources": [d.source for d, _ in genuine],
-            "recorded_at": [d.recorded_at for d, _ in genuine],
-        },
+    # The keys come from the key store's own database: looked up while the inbox rows are
+    # written, not after (a duplicate's key is looked up for nothing, a rare waste).
+    inserted, _ = await asyncio.gather(
+        conn.execute(
+            INBOX_ROWS,
+            {
+                "projection": projection.name,
+                "applied_at": utcnow(),
+                "event_ids": [d.event_id for d, _ in genuine],
+                "sources": [d.source for d, _ in genuine],
+                "recorded_at": [d.recorded_at for d, _ in genuine],
+            },
+        ),
+        mapper.cipher.prefetch(
+            {
+                key_owner(data["subject_id"], data.get("retention_hold"))
+                for _, data in genuine
+                if data.get("subject_id")
+            },
+            keys,
+        ),
     )
     fresh = {str(r) for r in inserted.scalars()}
     first: list[tuple[Delivery, dict[str, Any]]] = []
@@ -1078,14 +1090,6 @@ async def _apply_batch(
             first.append((d, data))
     if not first:
         return [], len(genuine)
-    await mapper.cipher.prefetch(
-        {
-            key_owner(data["subject_id"], data.get("retention_hold"))
-            for _, data in first
-            if data.get("subject_id")
-        },
-        keys,
-    )
     events = [await mapper.from_fields(dict(data), keys=keys) for _, data in first]
     erased: set[str] = set()
     if not projection.follows_erased_subjects:
