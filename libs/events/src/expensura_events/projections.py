@@ -404,6 +404,7 @@ async def apply_deliveries(
     subject_lock: bool = True,
     span: SpanFor = _no_span,
     on_rejected: RejectionHook | None = None,
+    savepoint: bool = True,
 ) -> Outcome:
     """Apply deliveries in order inside the caller's transaction, parking what cannot apply.
 
@@ -415,8 +416,18 @@ async def apply_deliveries(
     are rolled back and parked. A transient failure propagates: the caller's batch fails
     and is retried. The caller holds the projection's lock, so the inbox floors cannot move
     meanwhile.
+
+    `savepoint=False` skips the batch's savepoint (two round trips) and lets a deterministic
+    failure propagate too: for a caller that then rolls its transaction back and applies
+    the batch again in a new one with the savepoint (`ProjectionRunner`).
     """
     floors = await inbox_floors(conn, projection.name)
+    if not savepoint:
+        outcome = await _apply_together(
+            conn, projection, mapper, deliveries, keys, subject_lock, span, floors, on_rejected
+        )
+        await deadletters.resolve_applied(conn, projection.name, outcome.applied, resolved_by)
+        return outcome
     try:
         async with conn.begin_nested():
             outcome = await _apply_together(
@@ -620,21 +631,14 @@ class ProjectionRunner:
     ) -> None:
         deliveries = [d for tp, msgs in batches.items() for d in self._deliveries(tp, msgs)]
         keys: KeyCache = {}
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:k)"),
-                {"k": projection_lock_key(self.projection.name)},
-            )
-            outcome = await apply_deliveries(
-                conn,
-                self.projection,
-                self.mapper,
-                deliveries,
-                keys,
-                resolved_by="redelivery",
-                span=self._span,
-                on_rejected=self.on_rejected,
-            )
+        try:
+            # Almost every batch applies as a whole: without a savepoint first, and only if
+            # an event fails deterministically, again in a new transaction that can park it.
+            outcome = await self._apply_locked(deliveries, keys, savepoint=False)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            outcome = await self._apply_locked(deliveries, keys, savepoint=True)
         # Counted and announced once committed: a batch that failed did none of it.
         self.stats.applied += len(outcome.applied)
         if self._applied is not None:
@@ -647,6 +651,26 @@ class ProjectionRunner:
             self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + count
         for letter, exc in outcome.parked:
             deadletters.announce(letter, exc)
+
+    async def _apply_locked(
+        self, deliveries: Sequence[Delivery], keys: KeyCache, *, savepoint: bool
+    ) -> Outcome:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"),
+                {"k": projection_lock_key(self.projection.name)},
+            )
+            return await apply_deliveries(
+                conn,
+                self.projection,
+                self.mapper,
+                deliveries,
+                keys,
+                resolved_by="redelivery",
+                span=self._span,
+                on_rejected=self.on_rejected,
+                savepoint=savepoint,
+            )
 
     def _deliveries(
         self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
