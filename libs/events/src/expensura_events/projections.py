@@ -635,8 +635,8 @@ class ProjectionRunner:
             # Almost every batch applies as a whole: without a savepoint first, and only if
             # an event fails deterministically, again in a new transaction that can park it.
             outcome = await self._apply_locked(deliveries, keys, savepoint=False)
-        except Exception as exc:
-            if is_transient(exc):
+        except Exception as failed:
+            if is_transient(failed):
                 raise
             outcome = await self._apply_locked(deliveries, keys, savepoint=True)
         # Counted and announced once committed: a batch that failed did none of it.
