@@ -2,9 +2,10 @@
 
 Identity's in-process runtime appends one event per transaction at a steady rate (open
 loop: each append starts at its scheduled time, whatever earlier ones are doing). Its
-OutboxRelay publishes identity's log to the broker, and a ProjectionRunner applies the
-topic to consent's real KnownSubjects read model in consent's database, all as asyncio
-tasks of this process. Every event names a new subject, so each one inserts one
+OutboxRelay publishes identity's log to the broker, as an asyncio task of this process, and
+a ProjectionRunner applies the topic to consent's real KnownSubjects read model in
+consent's database, in a process of its own (`bench.projector`), as consent's runner is in
+production. Every event names a new subject, so each one inserts one
 `known_subjects` row.
 
 Both ends are taken on this process's monotonic clock:
@@ -29,6 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -40,10 +44,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.projector import RunnerCounts, cpu_seconds
 from bench.stats import CpuMeter, ms, percentile
 from bench.workloads import encrypted_event, kafka_settings
-from expensura_consent.subjects.projection import KnownSubjects
-from expensura_events.projections import ProjectionRunner
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.testing.stack import LocalStack
 
@@ -83,7 +86,8 @@ class LatencyResult:
     append_ms: dict[str, float]  # the append transaction itself (begin .. commit returned)
     first_fifth_p50_ms: float  # visible latency, events of the first fifth of the run
     last_fifth_p50_ms: float  # ... of the last fifth: much larger means a growing backlog
-    cpu_share: float  # this process's CPU time over wall time (1.0 = one core)
+    cpu_share: float  # this process's CPU time over wall time (1.0 = one core): writer, relay
+    runner_cpu: float  # the runner's process's, likewise
     machine_cpu: float  # the whole machine's, in cores
 
     @property
@@ -186,13 +190,17 @@ async def measure_latency(
     listener = await asyncpg.connect(_plain_dsn(stack.database_url("consent", admin=True)))
     await listener.add_listener(CHANNEL, clock.on_notify)
     kafka = kafka_settings(consent)
-    runner = ProjectionRunner(
-        consent.engine, consent.mapper, KnownSubjects(), kafka, group_id="consent.known-subjects"
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.projector",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=os.environ | stack.env["consent"],
     )
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(identity.relay.run(stop), name="relay"),
-        asyncio.create_task(runner.run(stop), name="runner"),
         asyncio.create_task(
             _watch_topic(kafka.bootstrap_servers, kafka.topic("identity"), clock, stop),
             name="topic-watch",
@@ -219,7 +227,7 @@ async def measure_latency(
             now = time.perf_counter()
             if now - t0 >= seconds and not (until_seen and not clock.visible):
                 break
-            if now - started > 60:
+            if until_seen and now - started > 60:  # the warm-up's wait, not a slow step
                 raise TimeoutError("no event was projected within 60 s (consumer group join?)")
             target = t0 + i / rate
             if target > now:
@@ -245,11 +253,14 @@ async def measure_latency(
         await drained(warm)
         for rate in rates:
             progress(f"measuring: {rate:.0f} events/s for {duration_s:.0f} s")
-            meter = CpuMeter()
+            meter, runner_cpu = CpuMeter(), cpu_seconds(runner.pid)
             measured = await paced(rate, duration_s)
             await drained(measured)
-            steps.append(_step(clock, measured, rate, duration_s, meter.stop()))
+            process, machine = meter.stop()
+            runner_cpu = (cpu_seconds(runner.pid) - runner_cpu) / meter.wall_s
+            steps.append(_step(clock, measured, rate, duration_s, (process, runner_cpu, machine)))
     finally:
+        counts = await _stopped(runner)
         stop.set()
         for task in tasks:
             try:
@@ -262,10 +273,25 @@ async def measure_latency(
         steps,
         join_s,
         identity.relay.stats.published,
-        runner.stats.applied,
-        runner.stats.errors,
+        counts.applied,
+        counts.errors,
         identity.relay.stats.errors,
     )
+
+
+async def _stopped(runner: asyncio.subprocess.Process) -> RunnerCounts:
+    """Stop the runner's process (its stdin closed) and read its counts."""
+    assert runner.stdin is not None and runner.stdout is not None
+    runner.stdin.close()
+    try:
+        out, _ = await asyncio.wait_for(runner.communicate(), 30)
+        line = out.decode().strip().splitlines()[-1] if out.strip() else "{}"
+        found = json.loads(line)
+        return RunnerCounts(int(found.get("applied", 0)), int(found.get("errors", 1)))
+    except (TimeoutError, ValueError):
+        runner.kill()
+        await runner.wait()
+        return RunnerCounts(0, 1)
 
 
 def _step(
@@ -273,7 +299,7 @@ def _step(
     measured: list[str],
     rate: float,
     duration_s: float,
-    cpu: tuple[float, float],
+    cpu: tuple[float, float, float],
 ) -> LatencyResult:
     commits = [clock.committed[s] for s in measured]
     seen = [s for s in measured if s in clock.visible]
@@ -298,5 +324,6 @@ def _step(
         first_fifth_p50_ms=ms(percentile(first, 50)),
         last_fifth_p50_ms=ms(percentile(last, 50)),
         cpu_share=cpu[0],
-        machine_cpu=cpu[1],
+        runner_cpu=cpu[1],
+        machine_cpu=cpu[2],
     )

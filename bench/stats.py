@@ -40,10 +40,11 @@ class CpuMeter:
     def __init__(self) -> None:
         self._process = time.process_time()
         self._wall = time.perf_counter()
+        self.wall_s = 0.0  # from start to stop, once stopped
         self._busy, self._total = _machine_jiffies()
 
     def stop(self) -> tuple[float, float]:
-        wall = time.perf_counter() - self._wall
+        self.wall_s = wall = time.perf_counter() - self._wall
         process = (time.process_time() - self._process) / wall if wall > 0 else math.nan
         busy, total = _machine_jiffies()
         cores = os.cpu_count() or 1

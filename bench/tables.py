@@ -70,7 +70,7 @@ LATENCY_HEADERS = [
     "commit → at a consumer p50 / p99 ms",
     "append txn p50 / p99 ms",
     "visible p50 ms, first → last fifth",
-    "CPU, cores: process / machine",
+    "CPU, cores: writer and relay / runner / machine",
     "kept up",
 ]
 
@@ -86,7 +86,7 @@ def latency_rows(r: Results) -> list[list[str]]:
             f"{ms(s.delivered_ms['p50'])} / {ms(s.delivered_ms['p99'])}",
             f"{ms(s.append_ms['p50'])} / {ms(s.append_ms['p99'])}",
             f"{ms(s.first_fifth_p50_ms)} → {ms(s.last_fifth_p50_ms)}",
-            f"{s.cpu_share:.2f} / {s.machine_cpu:.2f}",
+            f"{s.cpu_share:.2f} / {s.runner_cpu:.2f} / {s.machine_cpu:.2f}",
             "yes" if s.sustained else "NO",
         ]
         for s in r.latency.steps

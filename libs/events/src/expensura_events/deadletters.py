@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import ARRAY, Uuid, cast, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -170,9 +170,15 @@ async def resolve_applied(
     """Events that applied now are no longer open dead letters (one statement per batch)."""
     if not event_ids:
         return
+    # One array parameter, not an IN list: one statement text for every batch size, so the
+    # driver prepares it once (an IN list of each new length was parsed and planned anew).
     await conn.execute(
         update(dl)
-        .where(dl.c.projection == projection, dl.c.event_id.in_(event_ids), dl.c.status.in_(OPEN))
+        .where(
+            dl.c.projection == projection,
+            dl.c.event_id == func.any(cast(list(event_ids), ARRAY(Uuid))),
+            dl.c.status.in_(OPEN),
+        )
         .values(status=RESOLVED, resolved_by=by, resolved_at=utcnow())
     )
 
