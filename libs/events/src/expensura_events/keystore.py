@@ -96,9 +96,13 @@ class PostgresKeyStore:
         self._keys = master if isinstance(master, MasterKeys) else MasterKeys(master)
         self._master = self._keys.current
         self.service = service  # whose `expensura_keystore_duration_seconds`; None: not timed
+        self._role_name: str | None = None
 
     async def _role(self, conn: Any) -> str:
-        return str(await conn.scalar(select(_ME)))
+        # The engine's user, which a connection of it cannot change: asked once.
+        if self._role_name is None:
+            self._role_name = str(await conn.scalar(select(_ME)))
+        return self._role_name
 
     async def get_or_create(self, subject_id: str) -> DataKey:
         return (await self.get_or_create_many({subject_id}))[subject_id]
@@ -116,10 +120,14 @@ class PostgresKeyStore:
             subject_keys.c.subject_id.in_(wanted), subject_keys.c.owner == _ME
         )
         try:
-            async with self._engine.begin() as conn:
+            # Most appends are for subjects whose keys exist: one statement, its own
+            # transaction (one round trip, not BEGIN, SELECT, COMMIT).
+            async with self._engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 rows = (await conn.execute(mine)).all()
-                missing = sorted(set(wanted) - {r.subject_id for r in rows})
-                if missing:  # only new keys cost a generation and a wrap
+            missing = sorted(set(wanted) - {r.subject_id for r in rows})
+            if missing:  # only new keys cost a generation and a wrap
+                async with self._engine.begin() as conn:
                     role = await self._role(conn)
                     now = utcnow()
                     await conn.execute(
