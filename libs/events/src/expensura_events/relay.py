@@ -48,6 +48,8 @@ from expensura_events.tracing import context_from_envelope, inject_headers, trac
 log = structlog.get_logger("expensura.relay")
 
 RELAY_LOCK = 0x52454C4159  # "RELAY"
+# An idle relay (nothing published in its last round) wakes this often: an idle stack sleeps.
+IDLE_WAKE_S = 5.0
 
 
 @dataclass
@@ -139,9 +141,11 @@ class OutboxRelay:
     async def _publish_while_locked(self, lock_conn: AsyncConnection, stop: asyncio.Event) -> None:
         appended = asyncio.Event()
         unlisten = await _listen(lock_conn, appended)
-        # Woken by the log's notification at commit; the wait's end is only a fallback (and
-        # the pace of the lock and broker checks). Without a listener: poll.
-        idle_wait = self.lock_check_interval if unlisten else self.idle_interval
+        # Woken by the log's notification when the sequencer moves records in; the wait's
+        # end is only a fallback: the pace of the lock check, which also sequences what a
+        # writer committed and never sequenced (it died in between), and of the broker
+        # check. An idle relay wakes every IDLE_WAKE_S. Without a listener: poll.
+        idle_wait = max(self.lock_check_interval, IDLE_WAKE_S) if unlisten else self.idle_interval
         try:
             await self._publish_until_stopped(lock_conn, stop, appended, idle_wait)
         finally:
