@@ -29,7 +29,7 @@ THROUGHPUT_HEADERS = [
     "append, no personal field events/s",
     "ratio",
     "txn p50 ms (baseline / personal / none)",
-    "waiting on the append lock (mean sessions, personal / none)",
+    "waiting on a lock (mean sessions, personal / none)",
     "client process CPU, cores (baseline / personal / none)",
     "machine CPU, cores (baseline / personal / none)",
 ]

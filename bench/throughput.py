@@ -111,12 +111,13 @@ async def run_cell(
 
 LOCK_WAITERS = text(
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-    " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    " AND wait_event_type = 'Lock'"
 )
 
 
 async def sample_lock_waiters(engine: AsyncEngine, stop: asyncio.Event) -> list[int]:
-    """How many sessions wait on an advisory lock (the append lock), every 50 ms."""
+    """How many sessions wait on a lock, every 50 ms: the log's (sequencers) or a stream's
+    row (writers of one stream; each bench writer has its own)."""
     samples: list[int] = []
     async with engine.connect() as conn:
         while not stop.is_set():
