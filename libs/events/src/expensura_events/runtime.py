@@ -59,6 +59,33 @@ from expensura_events.witnessing import chain_witness, checkpoint_worker
 log = structlog.get_logger("expensura.runtime")
 
 
+class Doorbell:
+    """Wakes a background worker as soon as this process has made work for it, so that the
+    worker's poll (for work that other processes make, or that comes due with time) can be
+    slow and an idle service sleeps. Ring it after the commit that made the work: a worker
+    woken before the commit would run a round that does not see it yet, then sleep.
+
+    A ring is never lost: one that comes while the worker runs a round ends its next wait
+    at once (at worst one extra, empty round)."""
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, stop: asyncio.Event, timeout: float) -> None:
+        """Until a ring since the last wait, `stop`, or `timeout` seconds."""
+        if not (self._rung.is_set() or stop.is_set()):
+            waiters = [asyncio.ensure_future(self._rung.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        self._rung.clear()
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     """What a service declares about itself; the library does the rest."""
@@ -130,6 +157,7 @@ class ServiceRuntime:
         s, spec = settings, definition.spec
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._doorbells: dict[str, Doorbell] = {}
         self.engine: AsyncEngine = engine_for(s.database_url)
         self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=5)
         masters = MasterKeys.from_base64(s.master_key, s.previous_master_key)
@@ -216,6 +244,11 @@ class ServiceRuntime:
     @property
     def name(self) -> str:
         return self.definition.spec.name
+
+    def doorbell(self, worker: str) -> Doorbell:
+        """The doorbell of this process's background worker named `worker` (`Doorbell`):
+        the code that makes the worker's work rings it, the worker waits on it."""
+        return self._doorbells.setdefault(worker, Doorbell())
 
     async def append(
         self,

@@ -17,9 +17,17 @@ from expensura_events.settings import ServiceSettings
 DECISION_RETENTION_MIN_WINDOWS = 60
 
 
+# The consent worker's doorbell (ServiceRuntime.doorbell): what makes its work in this
+# process rings it after the commit (policy/worker.py).
+WORKER = "consent-worker"
+
+
 class ConsentSettings(ServiceSettings):
-    # How often the worker looks for due expiries and unsent policy notices.
-    worker_interval_seconds: float = Field(default=0.5, gt=0)
+    # The longest the worker sleeps between rounds: how late it sees the work no ring in
+    # its own process announces (another replica's versions and consents, subjects the
+    # projections learn of late, a restriction lifted). Rings and the next expiry wake it
+    # sooner, so an idle consent sleeps (0.5 s rounds were a third of its idle CPU).
+    worker_interval_seconds: float = Field(default=5.0, gt=0)
     # Policy notices requested per transaction (one fan-out round commits this many).
     policy_notice_batch: int = Field(default=200, ge=1)
     # A decision is deleted this long after it was made (retention.py). It is a grant

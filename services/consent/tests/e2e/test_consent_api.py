@@ -384,7 +384,8 @@ async def test_publishing_a_policy_version_notifies_every_user_exactly_once(
     fresh_stack: LocalStack,
 ) -> None:
     fresh_stack.start("identity")
-    fresh_stack.start("consent")
+    # Rounds every 0.2 s, not only when rung: the wait below then spans several rounds.
+    fresh_stack.start("consent", EXPENSURA_WORKER_INTERVAL_SECONDS="0.2")
     consent = httpx.Client(base_url=fresh_stack.processes["consent"].url, timeout=10)
     inside = httpx.Client(
         base_url=fresh_stack.processes["consent"].internal_url,

@@ -27,7 +27,7 @@ def test_consent_runs_with_its_settings_class_and_its_defaults() -> None:
     assert service_definition.settings_class is ConsentSettings
     settings = ConsentSettings.model_validate(BASE)
     assert consent_settings(Holder(settings)) is settings
-    assert settings.worker_interval_seconds == 0.5 and settings.policy_notice_batch == 200
+    assert settings.worker_interval_seconds == 5.0 and settings.policy_notice_batch == 200
 
 
 def test_the_worker_pace_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

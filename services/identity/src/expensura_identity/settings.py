@@ -11,6 +11,11 @@ from pydantic import Field, model_validator
 
 from expensura_events.settings import ServiceSettings
 
+# The background workers' doorbells (ServiceRuntime.doorbell): the use cases that make
+# their work in this process ring them after the commit.
+RIGHTS_WORKER = "rights-worker"
+VERIFICATION_WORKER = "verification-worker"
+
 
 class IdentitySettings(ServiceSettings):
     access_token_ttl_seconds: int = 600
@@ -47,7 +52,10 @@ class IdentitySettings(ServiceSettings):
     # Erasure: ask again the stores that have not confirmed, then escalate to a person.
     erasure_retry_seconds: float = 60.0
     erasure_max_attempts: int = 5
-    rights_worker_interval_seconds: float = 1.0
+    # The longest the rights worker sleeps between rounds (rights/worker.py): it wakes
+    # sooner when a cooling-off period ends or this process opens a cancellation, and runs
+    # at this pace while a request is in flight (processing stopped, erasing).
+    rights_worker_interval_seconds: float = 5.0
 
     @model_validator(mode="after")
     def _throttle_rows_outlive_their_window(self) -> IdentitySettings:

@@ -29,7 +29,7 @@ from expensura_consent.policy.domain import (
     notice_stream,
     policy_stream,
 )
-from expensura_consent.settings import consent_settings
+from expensura_consent.settings import WORKER, consent_settings
 from expensura_events.envelope import Actor, utcnow
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, Purpose
@@ -94,6 +94,7 @@ async def publish(
         )
     if published is None:
         raise VersionExists(version)
+    rt.doorbell(WORKER).ring()  # committed: its notices go out now, not at the next poll
     return published
 
 

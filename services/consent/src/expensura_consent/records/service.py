@@ -4,6 +4,7 @@ Each state change commits with its event, in one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -25,6 +26,7 @@ from expensura_consent.records.domain import (
     validate_new_consent,
     withdraw,
 )
+from expensura_consent.settings import WORKER
 from expensura_consent.tables import receipt_signing_keys
 from expensura_events.cipher import TOKEN_KEYS
 from expensura_events.envelope import Actor, utcnow
@@ -76,6 +78,8 @@ async def give(rt: ServiceRuntime, subject_id: str, choice: ConsentChoice) -> Co
         )
     if choice.given:  # committed
         CONSENTS_GIVEN.labels(purpose=choice.purpose.value).inc()
+    if record.expires_at is not None:  # the worker's next expiry may be this one
+        rt.doorbell(WORKER).ring()
     return record
 
 
@@ -149,6 +153,12 @@ async def expire_due(rt: ServiceRuntime) -> int:
                 ],
             )
         return len(due)
+
+
+async def next_expiry(rt: ServiceRuntime) -> datetime | None:
+    """When the next record in force expires (None: none will): the worker's next round."""
+    async with rt.engine.connect() as conn:
+        return await store.next_expiry(conn)
 
 
 async def receipt_keys(rt: ServiceRuntime) -> SigningKeys:

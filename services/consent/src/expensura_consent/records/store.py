@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, bindparam, exists, select, true, update
+from sqlalchemy import String, bindparam, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from expensura_consent.records.domain import VALID_FOR_PROCESSING, ConsentRecord, ConsentStatus
@@ -158,6 +158,16 @@ async def transition(
         .values(status=to.value, updated_at=at)
     )
     return changed.rowcount == 1
+
+
+async def next_expiry(conn: AsyncConnection) -> datetime | None:
+    """The earliest expiry of the records in force (None: none has one)."""
+    earliest: datetime | None = await conn.scalar(
+        select(func.min(t.c.expires_at)).where(
+            t.c.status.in_([s.value for s in VALID_FOR_PROCESSING])
+        )
+    )
+    return earliest
 
 
 async def due_to_expire(conn: AsyncConnection, now: datetime) -> list[ConsentRecord]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import structlog
@@ -56,7 +57,7 @@ from expensura_identity.rights.domain import (
     render_html,
     render_json,
 )
-from expensura_identity.settings import identity_settings
+from expensura_identity.settings import RIGHTS_WORKER, identity_settings
 
 log = structlog.get_logger("expensura.identity.rights")
 
@@ -204,9 +205,11 @@ async def open_cancellation(
 async def cancel_account(rt: ServiceRuntime, subject_id: str) -> CancellationRecord:
     """The user cancels their account. Nothing is erased during cooling-off."""
     async with rt.engine.begin() as conn:
-        return await open_cancellation(
+        request = await open_cancellation(
             rt, conn, subject_id, reason="user-request", actor=_user(subject_id)
         )
+    rt.doorbell(RIGHTS_WORKER).ring()  # committed: the worker sleeps until its cooling-off ends
+    return request
 
 
 async def my_cancellation(rt: ServiceRuntime, subject_id: str) -> CancellationRecord:
@@ -240,14 +243,16 @@ async def withdraw(rt: ServiceRuntime, subject_id: str) -> CancellationRecord:
     return replace(request, state=to)
 
 
-async def advance_cancellations(rt: ServiceRuntime) -> None:
+async def advance_cancellations(rt: ServiceRuntime) -> datetime | None:
     """One round of the rights worker: cooling-off over → processing stopped → erasure
     requested and the subject's key destroyed; the stores that did not confirm are asked
-    again, then the request is escalated."""
+    again, then the request is escalated. Returns when the next cooling-off period ends
+    (None: none is running), the worker's next round at the latest."""
     settings = identity_settings(rt)
     now = utcnow()
     async with rt.engine.connect() as conn:
         due = await store.due(conn, now)
+        next_end = await store.next_cooling_off_end(conn, now)
     for request in due:
         if request.state is CancellationState.COOLING_OFF:
             stopped = await stop_processing(rt, request)
@@ -259,6 +264,7 @@ async def advance_cancellations(rt: ServiceRuntime) -> None:
             await _shred(rt, request)
             if erasure_overdue(request.erasure_requested_at, now, settings.erasure_retry_seconds):
                 await chase_stores(rt, request)
+    return next_end
 
 
 @enforces("RUL-2")

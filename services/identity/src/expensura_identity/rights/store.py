@@ -104,6 +104,16 @@ async def due(conn: AsyncConnection, now: datetime) -> list[CancellationRecord]:
     return [_record(r) for r in rows]
 
 
+async def next_cooling_off_end(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """When the next cooling-off period still running after `now` ends (None: none is)."""
+    ends: datetime | None = await conn.scalar(
+        select(func.min(c.c.cooling_off_until)).where(
+            c.c.state == CancellationState.COOLING_OFF.value, c.c.cooling_off_until > now
+        )
+    )
+    return ends
+
+
 async def transition(
     conn: AsyncConnection,
     request: CancellationRecord,

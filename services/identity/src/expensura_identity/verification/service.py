@@ -19,7 +19,7 @@ from expensura_events.obligations import enforces
 from expensura_events.registry import personal_categories
 from expensura_events.runtime import ServiceRuntime
 from expensura_events.vocabulary import ActorKind, CollectionChannel, LegalGround, Purpose
-from expensura_identity.settings import identity_settings
+from expensura_identity.settings import VERIFICATION_WORKER, identity_settings
 from expensura_identity.verification import clients, store
 from expensura_identity.verification.domain import (
     BLOCKS_NEW_REQUEST,
@@ -88,6 +88,8 @@ async def submit(rt: ServiceRuntime, subject_id: str, data: Submission) -> Statu
             expected_version=0,
         )
     state = await settle(rt, request_id)  # one try now; the worker retries if need be
+    if state == VerificationState.PENDING:  # committed: the worker sleeps until its retry
+        rt.doorbell(VERIFICATION_WORKER).ring()
     return Status(request_id, state, now)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 
 import structlog
@@ -11,15 +10,17 @@ import structlog
 from expensura_events.db_errors import error_fields
 from expensura_events.envelope import utcnow
 from expensura_events.runtime import ServiceRuntime
+from expensura_identity.settings import VERIFICATION_WORKER
 from expensura_identity.verification import service, store
 
 log = structlog.get_logger("expensura.identity.verification")
 # The worker sleeps until the earliest pending request is due, at least MIN and at most MAX
-# seconds: an idle service asks its database once a second, not five times, and a request
-# left pending (by this process's first try or another replica's) is retried within MAX
-# seconds of its time.
+# seconds; a request this process's first try left pending rings its doorbell
+# (`settings.VERIFICATION_WORKER`), so the worker then sleeps until that request is due.
+# An idle service asks its database every MAX seconds, and a request another replica left
+# pending is retried within MAX seconds of its time.
 MIN_WAIT_SECONDS = 0.2
-MAX_WAIT_SECONDS = 1.0
+MAX_WAIT_SECONDS = 5.0
 
 
 def wait_before_next_round(next_attempt: datetime | None, now: datetime) -> float:
@@ -31,6 +32,7 @@ def wait_before_next_round(next_attempt: datetime | None, now: datetime) -> floa
 
 
 async def verification_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
+    doorbell = rt.doorbell(VERIFICATION_WORKER)
     while not stop.is_set():
         wait = MIN_WAIT_SECONDS
         try:
@@ -45,5 +47,4 @@ async def verification_worker(rt: ServiceRuntime, stop: asyncio.Event) -> None:
             log.warning(
                 "verification.worker_failed", **error_fields(exc)
             )  # no text: it may quote data
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), wait)
+        await doorbell.wait(stop, wait)
