@@ -1,9 +1,9 @@
-"""An idle stack's CPU: the five services started as `make run` starts them, on databases and
-topics of their own (a namespace provisioned for this measure: the run's other parts leave
-logs that would otherwise be projected now), no requests at all, metered for a window after
-they settle. An idle stack should sleep (≤ 0.05 cores in
-all): a poll loop that spins without work shows here. The broker and PostgreSQL are
-reported apart (the broker's fetch handling may force consumers to poll it)."""
+"""An idle stack's CPU: the five services started as `make run` starts them (its Kafka group
+timings too), on databases and topics of their own (a namespace provisioned for this
+measure: the run's other parts leave logs that would otherwise be projected now), no
+requests at all, metered for a window after they settle. An idle stack should sleep (≤ 0.05
+cores in all): a poll loop that spins without work shows here. The broker and PostgreSQL
+are reported apart (the broker's fetch handling may force consumers to poll it)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from expensura_events.settings import ServiceSettings
 from expensura_ops.testing.stack import LocalStack
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -74,7 +75,17 @@ async def measure_idle(
     say: Callable[[str], None],
 ) -> IdleResult:
     stack = LocalStack(admin_url, bootstrap_servers, workdir, templates=None)
-    await stack.provision()
+    # Kafka's group timings as `make run` has them (the defaults), not the tests' short ones
+    # (a heartbeat every 0.5 s so that consumers join in about a second).
+    defaults = ServiceSettings.model_fields
+    await stack.provision(
+        {
+            "EXPENSURA_KAFKA_SESSION_TIMEOUT_MS": str(defaults["kafka_session_timeout_ms"].default),
+            "EXPENSURA_KAFKA_HEARTBEAT_INTERVAL_MS": str(
+                defaults["kafka_heartbeat_interval_ms"].default
+            ),
+        }
+    )
     try:
         return await _metered(stack, broker_pid, postgres_pid, settle_s, window_s, say)
     finally:

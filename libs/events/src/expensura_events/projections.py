@@ -797,7 +797,11 @@ class ProjectionConsumer:
                     last_commit,
                 )
                 while not stop.is_set():
-                    batches = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
+                    # Records end the wait at once; an idle consumer's loop turns once per
+                    # fetch wait (1 s idle), not five times a second for nothing.
+                    batches = await consumer.getmany(
+                        timeout_ms=max(200, pace.wait_ms), max_records=FETCH_RECORDS
+                    )
                     if (wait_ms := pace.observe(bool(batches), time.monotonic())) is not None:
                         FetchPace.apply(consumer, wait_ms)
                     self._note_fetched(batches)
