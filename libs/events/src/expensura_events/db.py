@@ -49,9 +49,12 @@ def new_engine(url: str, **options: Any) -> AsyncEngine:
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def engine_for(url: str, *, pool_size: int = 10) -> LogEngine:
+def engine_for(url: str, *, pool_size: int = 20) -> LogEngine:
     """A service's engine: pings connections that sat idle, and sequences what a `begin()`
-    block appended once it commits (`sequencer.LogEngine`)."""
+    block appended once it commits (`sequencer.LogEngine`). Connections open as concurrency
+    needs them and stay up to `pool_size`; above it (10 more at most) each is closed when
+    returned, and opening one costs a connection's start-up and asyncpg's type look-ups
+    (py-spy: a tenth of an append's CPU with 16 writers on a pool of 10)."""
     engine = new_engine(url, pool_size=pool_size, max_overflow=10, connect_args={"timeout": 5})
     _ping_when_idle(engine)
     return log_engine(engine)

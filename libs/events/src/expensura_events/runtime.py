@@ -159,7 +159,9 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._doorbells: dict[str, Doorbell] = {}
         self.engine: AsyncEngine = engine_for(s.database_url)
-        self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=5)
+        # Every append asks the key store, from inside its own transaction: as many
+        # connections as the service's own pool keeps, or they churn under concurrency.
+        self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=20)
         masters = MasterKeys.from_base64(s.master_key, s.previous_master_key)
         self.keys: KeyStore = (
             keys
