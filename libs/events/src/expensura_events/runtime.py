@@ -48,6 +48,7 @@ from expensura_events.projections import (
 )
 from expensura_events.relay import OutboxRelay
 from expensura_events.retention import RetentionRules, Rule, retention_worker
+from expensura_events.sequencer import LogEngine
 from expensura_events.service_identity import ServiceIdentity
 from expensura_events.settings import ServiceSettings
 from expensura_events.store import EventStore
@@ -158,7 +159,7 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._doorbells: dict[str, Doorbell] = {}
-        self.engine: AsyncEngine = engine_for(s.database_url)
+        self.engine: LogEngine = engine_for(s.database_url)
         # Every append asks the key store, from inside its own transaction: as many
         # connections as the service's own pool keeps, or they churn under concurrency.
         self.keystore_engine: AsyncEngine = engine_for(s.keystore_url, pool_size=20)
