@@ -54,6 +54,19 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
     try:
         identity, consent = runtime(stack, "identity"), runtime(stack, "consent")
         try:
+            # First, on a server with nothing else to do yet: what the later figures leave
+            # behind (autovacuum of their tables, checkpoints) is not the idle stack's cost.
+            say("[bold]an idle stack[/bold]")
+            idle = await measure_idle(
+                infra.admin_url,
+                infra.bootstrap_servers,
+                infra.workdir / "idle",
+                broker_pid=infra.broker_pid,
+                postgres_pid=infra.postgres_pid,
+                settle_s=profile.idle_settle_s,
+                window_s=profile.idle_s,
+                say=say,
+            )
             say("[bold]commit-to-projection latency[/bold]")
             latency = await measure_latency(
                 stack,
@@ -90,17 +103,6 @@ async def run(infra: Infrastructure, profile: Profile, say: Callable[[str], None
             decisions = await measure_decisions(stack, seconds=profile.window_s * 2, say=say)
             say("[bold]health checks while users sign in[/bold]")
             sign_ins = await measure_sign_ins(stack, seconds=profile.window_s * 2, say=say)
-            say("[bold]an idle stack[/bold]")
-            idle = await measure_idle(
-                infra.admin_url,
-                infra.bootstrap_servers,
-                infra.workdir / "idle",
-                broker_pid=infra.broker_pid,
-                postgres_pid=infra.postgres_pid,
-                settle_s=profile.idle_settle_s,
-                window_s=profile.idle_s,
-                say=say,
-            )
         finally:
             await identity.close()
             await consent.close()
