@@ -23,6 +23,7 @@ from expensura_consent.subjects.projection import KnownSubjects
 from expensura_events.projections import ProjectionRunner
 from expensura_events.runtime import ServiceRuntime
 from expensura_ops.services import service_definitions
+from expensura_ops.testing.stack import settings_from_env
 
 SERVICE = "consent"
 GROUP = "consent.known-subjects"
@@ -53,28 +54,11 @@ def _definition() -> Any:
     return service_definitions()[SERVICE]
 
 
-def _settings_from_env(definition: Any) -> Any:
-    """The consumer service's settings, built as `LocalStack.settings` builds them."""
-    env = os.environ
-    settings_class = definition.settings_class
-    return settings_class(
-        database_url=env["EXPENSURA_DATABASE_URL"],
-        keystore_url=env["EXPENSURA_KEYSTORE_URL"],
-        master_key=env["EXPENSURA_MASTER_KEY"],
-        event_signing_key=env["EXPENSURA_EVENT_SIGNING_KEY"],
-        event_public_keys=json.loads(env["EXPENSURA_EVENT_PUBLIC_KEYS"]),
-        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-        topic_namespace=env["EXPENSURA_TOPIC_NAMESPACE"],
-        kafka_topic_partitions=int(env["EXPENSURA_KAFKA_TOPIC_PARTITIONS"]),
-        service_key=env["EXPENSURA_SERVICE_KEY"],
-        service_public_keys=json.loads(env["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
-        workers=False,
-    )
-
-
 async def _run() -> RunnerCounts:
     definition = _definition()
-    consent = ServiceRuntime(definition, fast_settings(_settings_from_env(definition)))
+    consent = ServiceRuntime(
+        definition, fast_settings(settings_from_env(definition.settings_class, os.environ))
+    )
     try:
         runner = ProjectionRunner(
             consent.engine, consent.mapper, KnownSubjects(), kafka_settings(consent), GROUP

@@ -483,12 +483,7 @@ async def _apply_together(
             try:
                 d, data = _verified(mapper, delivery)
             except RejectedEvent as exc:
-                trace.get_current_span().set_status(Status(StatusCode.ERROR, exc.reason))
-                letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
-                if on_rejected is not None:  # reported in the same transaction (forgeries.py)
-                    await on_rejected(conn, letter, delivery, exc)
-                outcome.parked.append((letter, exc))
-                outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
+                await _park_rejected(conn, projection, delivery, exc, outcome, on_rejected)
                 continue
         if not wants(projection, d.event_type):
             continue  # genuine, but nothing this projection applies
@@ -506,6 +501,24 @@ async def _apply_together(
     outcome.applied += applied
     outcome.duplicates += duplicates
     return outcome
+
+
+async def _park_rejected(
+    conn: AsyncConnection,
+    projection: Projection,
+    delivery: Delivery,
+    exc: RejectedEvent,
+    outcome: Outcome,
+    on_rejected: RejectionHook | None,
+) -> None:
+    """A record that failed verification: parked, never applied, and the batch goes on (no
+    savepoint needed: parking is one upsert and nothing of the record was written)."""
+    trace.get_current_span().set_status(Status(StatusCode.ERROR, exc.reason))
+    letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
+    if on_rejected is not None:  # reported in the same transaction (forgeries.py)
+        await on_rejected(conn, letter, delivery, exc)
+    outcome.parked.append((letter, exc))
+    outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
 
 
 async def _apply_in_order(
@@ -527,14 +540,7 @@ async def _apply_in_order(
             try:
                 d = verified(mapper, delivery)
             except RejectedEvent as exc:
-                # Parked, never applied, and the batch goes on (no savepoint needed: parking
-                # is one upsert and nothing of the record was written).
-                trace.get_current_span().set_status(Status(StatusCode.ERROR, exc.reason))
-                letter = await deadletters.park(conn, projection.name, unverified(delivery), exc)
-                if on_rejected is not None:  # reported in the same transaction (forgeries.py)
-                    await on_rejected(conn, letter, delivery, exc)
-                outcome.parked.append((letter, exc))
-                outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
+                await _park_rejected(conn, projection, delivery, exc, outcome, on_rejected)
                 continue
             if not wants(projection, d.event_type):
                 continue  # genuine, but nothing this projection applies

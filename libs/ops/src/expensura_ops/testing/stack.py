@@ -176,6 +176,26 @@ class _OperatorAuth(httpx.Auth):
         yield request
 
 
+def settings_from_env(
+    settings_class: type[ServiceSettings], env: Mapping[str, str]
+) -> ServiceSettings:
+    """A service's settings for an in-process runtime (no workers of its own), from the
+    environment provisioning wrote for it."""
+    return settings_class(
+        database_url=env["EXPENSURA_DATABASE_URL"],
+        keystore_url=env["EXPENSURA_KEYSTORE_URL"],
+        master_key=env["EXPENSURA_MASTER_KEY"],
+        event_signing_key=env["EXPENSURA_EVENT_SIGNING_KEY"],
+        event_public_keys=json.loads(env["EXPENSURA_EVENT_PUBLIC_KEYS"]),
+        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        topic_namespace=env["EXPENSURA_TOPIC_NAMESPACE"],
+        kafka_topic_partitions=int(env["EXPENSURA_KAFKA_TOPIC_PARTITIONS"]),
+        service_key=env["EXPENSURA_SERVICE_KEY"],
+        service_public_keys=json.loads(env["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
+        workers=False,
+    )
+
+
 @dataclass
 class LocalStack:
     admin_url: str
@@ -277,21 +297,7 @@ class LocalStack:
         return {**os.environ, **self.env[name], **overrides}
 
     def settings(self, name: str) -> ServiceSettings:
-        env = self.env[name]
-        settings_class = service_definitions()[name].settings_class
-        return settings_class(
-            database_url=env["EXPENSURA_DATABASE_URL"],
-            keystore_url=env["EXPENSURA_KEYSTORE_URL"],
-            master_key=env["EXPENSURA_MASTER_KEY"],
-            event_signing_key=env["EXPENSURA_EVENT_SIGNING_KEY"],
-            event_public_keys=json.loads(env["EXPENSURA_EVENT_PUBLIC_KEYS"]),
-            kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-            topic_namespace=env["EXPENSURA_TOPIC_NAMESPACE"],
-            kafka_topic_partitions=int(env["EXPENSURA_KAFKA_TOPIC_PARTITIONS"]),
-            service_key=env["EXPENSURA_SERVICE_KEY"],
-            service_public_keys=json.loads(env["EXPENSURA_SERVICE_PUBLIC_KEYS"]),
-            workers=False,
-        )
+        return settings_from_env(service_definitions()[name].settings_class, self.env[name])
 
     @property
     def operator(self) -> httpx.Auth:
