@@ -41,7 +41,7 @@ _SEQUENCE = text("SELECT moved, head_seq FROM expensura_sequence(:max_rows)")
 
 class Sequenced(NamedTuple):
     moved: int  # records given a position
-    head: int | None  # the log's head after the move (None: nothing was pending, not read)
+    head: int | None  # the log's head after the move (None: the log is empty)
 
 
 async def sequence_pending(conn: AsyncConnection, max_rows: int = BATCH) -> Sequenced:

@@ -189,3 +189,4 @@ async def test_pending_records_leave_only_into_the_log(
     assert await pending_count(owner) == 1
     assert await sequence_all(rt.engine) == (1, 1)
     assert await pending_count(owner) == 0
+    assert await sequence_all(rt.engine) == (0, 1)  # nothing to do: it still names the head

@@ -158,8 +158,9 @@ def upgrade() -> None:
           hashes bytea[] := '{}';
         BEGIN
           IF NOT EXISTS (SELECT 1 FROM event_log_pending) THEN
-            moved := 0;  -- head_seq NULL: not read
-            RETURN NEXT;
+            moved := 0;
+            SELECT l.seq INTO head_seq FROM event_log l ORDER BY l.seq DESC LIMIT 1;
+            RETURN NEXT;  -- head_seq NULL: an empty log
             RETURN;
           END IF;
           PERFORM pg_advisory_xact_lock(4996832045164614994);
