@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -190,3 +191,31 @@ async def test_pending_records_leave_only_into_the_log(
     assert await sequence_all(rt.engine) == (1, 1)
     assert await pending_count(owner) == 0
     assert await sequence_all(rt.engine) == (0, 1)  # nothing to do: it still names the head
+
+
+async def test_a_write_whose_sequencing_fails_stays_acknowledged_and_is_placed_later(
+    rt: ServiceRuntime, owner: AsyncEngine
+) -> None:
+    """The database refuses the sequencing after the writer's commit (here: the service
+    role may no longer call it). The write is committed, so the writer is not told it
+    failed: the record waits, readable in its stream, the failure is logged, and the next
+    sequencer that can run places it."""
+    s = subject()
+    refuse = "REVOKE EXECUTE ON FUNCTION expensura_sequence(integer) FROM PUBLIC"
+    allow = "GRANT EXECUTE ON FUNCTION expensura_sequence(integer) TO PUBLIC"
+    async with owner.begin() as conn:
+        await conn.execute(text(refuse))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with rt.engine.begin() as conn:
+                [written] = await rt.append(conn, [note(s, "acknowledged")])
+        assert [entry["event"] for entry in logs].count("sequencer.deferred") == 1
+        assert await logged(owner) == []
+        async with rt.engine.connect() as conn:
+            [read] = await rt.store.read_stream(conn, f"notes-{s}")
+        assert (read.event_id, read.sequence) == (written.event_id, None)
+    finally:
+        async with owner.begin() as conn:
+            await conn.execute(text(allow))
+    assert await sequence_all(rt.engine) == (1, 1)
+    assert await logged(owner) == [(1, str(written.event_id))]
