@@ -16,8 +16,20 @@ from expensura_ops.devstack import paths
 
 
 def is_free(port: int, address: str = "127.0.0.1") -> bool:
+    """Nothing listens on the port, and a server could bind it now: a port above 32768 may
+    be the local end of some process's outgoing connection, which no listener shows (CI
+    once saw the embedded PostgreSQL refused such a port). Bound as the servers bind
+    (SO_REUSEADDR), so a closed listener's connections in TIME_WAIT do not count."""
     with socket.socket() as s:
-        return s.connect_ex((address, port)) != 0
+        if s.connect_ex((address, port)) == 0:
+            return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_offset() -> int:
